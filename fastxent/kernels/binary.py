@@ -1,0 +1,134 @@
+"""CPU row functions for binary and multilabel input (one probability or logit per element).
+
+Arrays arrive flattened: ``x`` and ``t`` hold ``n * C`` elements, row ``r`` being
+``[r*C, (r+1)*C)`` (``C = 1`` for plain binary input). With ``C = 1`` the element loop *is* the
+row loop and vectorises across rows; with ``C > 1`` the per-class loop inside a row vectorises.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .blocks import make_drivers
+from .formulas import bce_logits_loss, bce_prob_loss, clipped_log_loss, fexp, flog, flog1p
+from .jit import vector_jit
+
+#: What the input values are and which library's rules apply.
+LOGITS, PROBS_TORCH, PROBS_SKLEARN = 0, 1, 2
+
+#: How torch's ``weight`` is laid out: absent, one per class (``C``), one per element (``n*C``).
+NO_WEIGHT, PER_CLASS, PER_ELEMENT = 0, 1, 2
+
+
+@vector_jit
+def logit_element_loss(x, y, pos_weight):
+    """torch ``binary_cross_entropy_with_logits`` of one element, in float64.
+
+    ``log1p(exp(-|x|))`` in the input's precision, then :func:`~.formulas.bce_logits_loss`.
+    """
+    tail = flog1p(fexp(-abs(x)))
+    return bce_logits_loss(np.float64(x), np.float64(y), pos_weight, np.float64(tail))
+
+
+@vector_jit
+def torch_prob_element_loss(p, y):
+    """torch ``binary_cross_entropy`` of one element (:func:`~.formulas.bce_prob_loss`)."""
+    return bce_prob_loss(np.float64(y), np.float64(flog(p)), np.float64(flog1p(-p)))
+
+
+@vector_jit
+def sklearn_prob_element_loss(p, y, clip_eps):
+    """scikit-learn ``log_loss`` of one binary element: ``-log(clip(p if y else 1 - p))``."""
+    pd = np.float64(p)
+    return clipped_log_loss(pd if y > 0.5 else 1.0 - pd, clip_eps)
+
+
+@vector_jit
+def element_losses(xs, ts, pos_weight, kind, clip_eps, loss):
+    """``loss[i]`` = loss of element ``i`` (single-column input), one branch-free loop per kind.
+
+    Each loop calls one small formula so that it is inlined and the loop vectorises.
+    """
+    if kind == LOGITS:
+        for i in range(xs.shape[0]):
+            loss[i] = logit_element_loss(xs[i], ts[i], pos_weight)
+    elif kind == PROBS_TORCH:
+        for i in range(xs.shape[0]):
+            loss[i] = torch_prob_element_loss(xs[i], ts[i])
+    else:
+        for i in range(xs.shape[0]):
+            loss[i] = sklearn_prob_element_loss(xs[i], ts[i], clip_eps)
+
+
+@vector_jit
+def kind_element_loss(x, y, pos_weight, kind, clip_eps):
+    """Loss of one element of the given kind (for multilabel rows; not inlined, not vectorised)."""
+    if kind == LOGITS:
+        return logit_element_loss(x, y, pos_weight)
+    if kind == PROBS_TORCH:
+        return torch_prob_element_loss(x, y)
+    return sklearn_prob_element_loss(x, y, clip_eps)
+
+
+@vector_jit
+def is_correct(x, y, kind):
+    """Whether the element's prediction (``x > 0`` for logits, ``p > 0.5``) matches ``y > 0.5``."""
+    threshold = 0.0 if kind == LOGITS else 0.5
+    return (x > threshold) == (y > 0.5)
+
+
+@vector_jit
+def binary_rows(args, lo, hi, loss, den):
+    """Row losses for binary/multilabel input (torch ``binary_cross_entropy[_with_logits]``,
+    sklearn binary ``log_loss``).
+
+    ``args = (x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind,
+    clip_eps)``: ``weight`` is torch's ``weight`` (scales the loss, not the denominator), laid out
+    as ``weight_mode`` says; ``pos_weight`` (``C``) torch's ``pos_weight``; ``sample_weight`` (``n``)
+    scales loss and denominator. Empty arrays mean "none". A row's loss is the sum of its
+    elements' losses; ``den`` is ``C`` (torch: mean over elements) or 1 (sklearn), times the
+    sample weight.
+    """
+    x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps = args
+    n = hi - lo
+    xs = x[lo * num_classes : hi * num_classes]
+    ts = t[lo * num_classes : hi * num_classes]
+    has_pos_weight = pos_weight.shape[0] > 0
+    if num_classes == 1:
+        element_losses(xs, ts, pos_weight[0] if has_pos_weight else 1.0, kind, clip_eps, loss)
+        if weight_mode == PER_CLASS:
+            for r in range(n):
+                loss[r] *= weight[0]
+        elif weight_mode == PER_ELEMENT:
+            ws = weight[lo:hi]
+            for r in range(n):
+                loss[r] *= ws[r]
+    else:
+        for r in range(n):
+            base = r * num_classes
+            value = 0.0
+            for c in range(num_classes):
+                pw = pos_weight[c] if has_pos_weight else 1.0
+                e = kind_element_loss(xs[base + c], ts[base + c], pw, kind, clip_eps)
+                if weight_mode == PER_CLASS:
+                    e *= weight[c]
+                elif weight_mode == PER_ELEMENT:
+                    e *= weight[lo * num_classes + base + c]
+                value += e
+            loss[r] = value
+    per_row = np.float64(num_classes) if kind != PROBS_SKLEARN else 1.0
+    sampled = sample_weight.shape[0] > 0
+    correct = nonfinite = 0
+    for i in range(n * num_classes):
+        correct += is_correct(xs[i], ts[i], kind)
+    for r in range(n):
+        sw = sample_weight[lo + r] if sampled else 1.0
+        loss[r] = loss[r] * sw
+        den[r] = per_row * sw
+        nonfinite += not math.isfinite(loss[r])
+    return n, 0, nonfinite, correct, n * num_classes, 0
+
+
+BINARY = make_drivers(binary_rows, "binary")

@@ -1,0 +1,194 @@
+"""Deterministic summation: fixed row blocks, a fixed-order block sum, an exact sum of blocks.
+
+How a total is formed, whatever the thread count, batch size or split across workers:
+
+1. Rows are grouped in blocks of :data:`BLOCK_ROWS` consecutive rows of the *stream*
+   (block ``b`` holds global rows ``[b*B, (b+1)*B)``), never of a thread or batch.
+2. Each block's row values are added by :func:`sum_block` in one fixed order (eight interleaved
+   lanes, IEEE arithmetic, no reassociation), so a block sum is a pure function of its rows.
+3. Block sums are added *exactly* (:func:`exact_add`, Shewchuk's non-overlapping expansion)
+   and rounded once at the end, so their order does not matter either.
+
+A batch that starts or ends inside a block hands back the row values of that partial block
+("edges"); the :class:`fastxent.state.Accumulator` joins the pieces of a block before summing.
+
+The kernel drivers below are templates: :func:`make_drivers` binds one family's row function
+(``ROWS``) into copies compiled serial and ``parallel=True``.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+
+import numpy as np
+from numba import prange
+
+from .jit import serial_and_parallel, strict_jit
+
+#: Rows per summation block. Fixed: changing it changes results in the last bits.
+BLOCK_ROWS = 2048
+
+#: Counts each row function returns: scored, ignored, nonfinite, correct, judged, off-simplex.
+COUNT_FIELDS = ("scored", "ignored", "nonfinite", "correct", "judged", "unnormalised")
+N_COUNTS = len(COUNT_FIELDS)
+
+#: Capacity of an exact-sum expansion (a float64 sum needs at most ~40 non-overlapping terms).
+EXPANSION_SIZE = 64
+
+
+@strict_jit
+def sum_block(values):
+    """Sum up to one block of float64 values in a fixed order.
+
+    ``s_j = sum_{i = j mod 8} v_i`` for eight lanes ``j``, then ``((s0+s1)+(s2+s3)) +
+    ((s4+s5)+(s6+s7))``. Eight independent chains keep the adder busy; strict IEEE flags
+    guarantee this exact order.
+    """
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n = values.shape[0]
+    full = n - n % 8
+    for i in range(0, full, 8):
+        s0 += values[i]
+        s1 += values[i + 1]
+        s2 += values[i + 2]
+        s3 += values[i + 3]
+        s4 += values[i + 4]
+        s5 += values[i + 5]
+        s6 += values[i + 6]
+        s7 += values[i + 7]
+    rest = 0.0
+    for i in range(full, n):
+        rest += values[i]
+    return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + rest
+
+
+@strict_jit
+def exact_add(terms, count, specials, values):
+    """Add ``values`` exactly into the expansion ``terms[:count]``; return the new count.
+
+    Shewchuk's algorithm (as in Python's ``math.fsum``): ``terms`` stay non-overlapping and their
+    exact sum is the exact sum of everything added. Non-finite values are counted in
+    ``specials = [nan, +inf, -inf]`` instead (as is a finite overflow, by sign), so that
+    :func:`expansion_value` can follow IEEE rules without ever adding infinities.
+    """
+    for x in values:
+        if x != x:
+            specials[0] += 1
+            continue
+        if x == np.inf:
+            specials[1] += 1
+            continue
+        if x == -np.inf:
+            specials[2] += 1
+            continue
+        i = 0
+        for j in range(count):
+            y = terms[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo != 0.0:
+                terms[i] = lo
+                i += 1
+            x = hi
+        if x == np.inf or x == -np.inf:  # finite terms overflowed: the total is that infinity
+            specials[1 if x > 0 else 2] += 1
+            count = 0
+            continue
+        terms[i] = x
+        count = i + 1
+    return count
+
+
+def expansion_value(terms: np.ndarray, count: int, specials: np.ndarray) -> float:
+    """The correctly rounded value of an expansion, with IEEE rules for NaN and infinities."""
+    nan, pos_inf, neg_inf = (int(v) for v in specials)
+    if nan or (pos_inf and neg_inf):
+        return float("nan")
+    if pos_inf:
+        return float("inf")
+    if neg_inf:
+        return float("-inf")
+    return math.fsum(terms[:count].tolist())
+
+
+def segment_count(n: int, first: int) -> int:
+    """Number of segments of a batch of ``n`` rows whose first block boundary is at ``first``."""
+    rest = n - first
+    return (1 if first else 0) + -(-rest // BLOCK_ROWS)
+
+
+def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den):
+    """Per-segment sums and counts of one batch (template: ``ROWS`` is bound per loss family).
+
+    Segments: ``[0, first)`` (the end of a block begun by an earlier batch), then blocks of
+    ``BLOCK_ROWS`` rows, the last possibly partial. A full block's row losses and denominators
+    are summed by :func:`sum_block`; a partial segment's row values go to ``edge_*`` (head rows
+    at ``[0, first)``, tail rows after them) for the accumulator to join with their block.
+    """
+    head = 1 if first > 0 else 0
+    nseg = counts.shape[0]
+    for k in prange(nseg):
+        if k < head:
+            lo, hi = 0, first
+        else:
+            lo = first + (k - head) * BLOCK_ROWS
+            hi = min(lo + BLOCK_ROWS, n)
+        loss = np.empty(hi - lo)
+        den = np.empty(hi - lo)
+        c = ROWS(args, lo, hi, loss, den)  # noqa: F821 (bound by make_drivers)
+        for j in range(N_COUNTS):
+            counts[k, j] = c[j]
+        if hi - lo == BLOCK_ROWS:
+            sums[k, 0] = sum_block(loss)
+            sums[k, 1] = sum_block(den)
+        else:
+            at = 0 if k < head else first
+            edge_loss[at : at + hi - lo] = loss
+            edge_den[at : at + hi - lo] = den
+
+
+def _rowwise_template(args, n, out):
+    """Per-row losses into ``out`` (``reduction="none"``), block by block in parallel."""
+    nblocks = -(-n // BLOCK_ROWS)
+    for k in prange(nblocks):
+        lo = k * BLOCK_ROWS
+        hi = min(lo + BLOCK_ROWS, n)
+        den = np.empty(hi - lo)
+        ROWS(args, lo, hi, out[lo:hi], den)  # noqa: F821 (bound by make_drivers)
+
+
+def _bind(template, rows, family):
+    func = types.FunctionType(
+        template.__code__,
+        {**template.__globals__, "ROWS": rows},
+        f"{family}{template.__name__.removeprefix('_').removesuffix('_template')}",
+    )
+    func.__qualname__ = func.__name__
+    func.__doc__ = template.__doc__
+    return func
+
+
+class Drivers(types.SimpleNamespace):
+    """The compiled drivers of one loss family: ``blocks``/``rowwise``, each serial or parallel."""
+
+
+def make_drivers(rows, family: str) -> Drivers:
+    """Compile the block and row-wise drivers for a family's row function ``rows``.
+
+    ``rows(args, lo, hi, loss, den)`` fills ``loss[:hi-lo]`` and ``den[:hi-lo]`` for rows
+    ``[lo, hi)`` of the arrays packed in the tuple ``args`` and returns the
+    :data:`COUNT_FIELDS` counts. Each driver gets its own qualified name so Numba caches them
+    separately.
+    """
+    blocks_serial, blocks_parallel = serial_and_parallel(
+        _bind(_blocks_template, rows, f"{family}_")
+    )
+    rowwise_serial, rowwise_parallel = serial_and_parallel(
+        _bind(_rowwise_template, rows, f"{family}_")
+    )
+    return Drivers(
+        blocks=(blocks_serial, blocks_parallel), rowwise=(rowwise_serial, rowwise_parallel)
+    )

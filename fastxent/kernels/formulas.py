@@ -1,0 +1,115 @@
+"""The scalar loss formulas, written once and shared by every kernel.
+
+Each function here is a pure scalar formula: the row/element loops that feed it (max, sums of
+exponentials) live in the kernels, so the same formula can be compiled for any target. ``fexp``,
+``flog`` and ``flog1p`` pick the implementation from the argument type: the vectorisable
+float32 versions of :mod:`.vmath` for float32, libm for float64 (the float64 accuracy promise,
+1e-12 relative, is kept by libm).
+
+Notation: ``x`` logits, ``m = max_c x_c``, ``d_c = m - x_c >= 0`` (exact in float64),
+``Z = sum_c exp(x_c - m)`` so ``-log_softmax(x)_c = d_c + log Z``; ``w`` class weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import types
+from numba.extending import overload
+
+from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit
+from .vmath import exp32, log1p32, log32
+
+#: torch clamps each log of ``binary_cross_entropy`` at -100 so that ``0 * log 0`` is 0.
+BCE_LOG_FLOOR = -100.0
+
+
+def fexp(x):
+    """``exp`` in the precision of ``x`` (float32: vectorisable; float64: libm)."""
+    return math.exp(x)
+
+
+def flog(x):
+    """``log`` in the precision of ``x``."""
+    return math.log(x)
+
+
+def flog1p(x):
+    """``log1p`` in the precision of ``x``."""
+    return math.log1p(x)
+
+
+def _by_precision(float32_impl, libm_impl):
+    def typer(x):
+        if x == types.float32:
+            return lambda x: float32_impl(x)
+        if isinstance(x, types.Float):
+            return lambda x: libm_impl(x)
+        return None
+
+    return typer
+
+
+for _generic, _float32_impl, _libm_impl in (
+    (fexp, exp32, math.exp),
+    (flog, log32, math.log),
+    (flog1p, log1p32, math.log1p),
+):
+    overload(_generic, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)(
+        _by_precision(_float32_impl, _libm_impl)
+    )
+
+
+@elementwise_jit
+def multiclass_loss(d_target, log_norm, w_target, smooth_wd, w_total, smoothing, num_classes):
+    """Cross-entropy of one row with a class-index target (torch ``cross_entropy``).
+
+    ``l = (1-eps) * w_y * (d_y + log Z) + (eps/C) * (sum_c w_c d_c + W log Z)``, with
+    ``W = sum_c w_c``; for ``eps = 0`` only the first term (so a ``-inf`` logit in another class
+    cannot turn ``0 * inf`` into NaN). For log-probability input pass ``d_c = -x_c``,
+    ``log Z = 0`` (``nll_loss``).
+    """
+    nll = w_target * (d_target + log_norm)
+    if smoothing == 0.0:
+        return nll
+    return (1.0 - smoothing) * nll + (smoothing / num_classes) * (smooth_wd + w_total * log_norm)
+
+
+@elementwise_jit
+def soft_target_term(target, weight, d, log_norm, smoothing, num_classes):
+    """One class's term of the soft-target loss: ``w_c q_c (d_c + log Z)``.
+
+    ``q_c = t_c (1 - eps) + eps / C``. ``0 * inf`` stays NaN, as in torch.
+    """
+    q = target * (1.0 - smoothing) + smoothing / num_classes
+    return weight * q * (d + log_norm)
+
+
+@elementwise_jit
+def bce_logits_loss(x, y, pos_weight, softplus_tail):
+    """``binary_cross_entropy_with_logits`` of one element, without cancellation.
+
+    torch: ``l = (1-y) x + a (max(-x, 0) + log1p(exp(-|x|)))`` with ``a = 1 + (p-1) y``.
+    ``softplus_tail = log1p(exp(-|x|))``. For ``x < 0`` the first two terms are rewritten
+    ``-p y x``, so no large terms cancel; ``x = -inf`` keeps torch's form (NaN), as does
+    ``x = +inf``.
+    """
+    a = 1.0 + (pos_weight - 1.0) * y
+    at_or_above_zero = (1.0 - y) * x + a * softplus_tail
+    below_zero = -pos_weight * y * x + a * softplus_tail
+    torch_form = (1.0 - y) * x + a * (-x + softplus_tail)
+    # selects, not branches, so that loops over elements vectorise
+    value = below_zero if x > -math.inf else torch_form
+    return at_or_above_zero if x >= 0.0 else value
+
+
+@elementwise_jit
+def bce_prob_loss(y, log_p, log_1mp):
+    """``binary_cross_entropy`` of one element: ``(y-1) max(log(1-p), -100) - y max(log p, -100)``."""
+    return (y - 1.0) * max(log_1mp, BCE_LOG_FLOOR) - y * max(log_p, BCE_LOG_FLOOR)
+
+
+@elementwise_jit
+def clipped_log_loss(p, eps):
+    """scikit-learn ``log_loss`` of one true-class probability: ``-log(clip(p, eps, 1-eps))``."""
+    return -math.log(min(max(p, eps), 1.0 - eps))

@@ -1,0 +1,130 @@
+"""How every CPU kernel is compiled: Numba options, the cache directory, serial/parallel twins.
+
+Numba's ``cache=True`` needs a writable directory. It tries ``__pycache__`` beside the source,
+then the user-wide cache under ``$HOME``; when neither is writable (a read-only site-packages in a
+container with a read-only home) the *decorator itself* raises and ``import fastxent`` would fail.
+:func:`ensure_cache_dir` runs before any kernel is decorated and points Numba at a private
+temporary directory in that case.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import types
+from pathlib import Path
+
+import numba
+from numba.misc import appdirs
+
+#: LLVM fast-math flags used by the kernels: reassociation (vectorised sums and maxima), fused
+#: multiply-add, reciprocal and signed-zero freedom. Deliberately *not* ``nnan``/``ninf``
+#: (``fastmath=True``), which let LLVM assume no NaN or infinity and would break ``-inf`` logits
+#: and NaN propagation.
+VECTOR_FLAGS = frozenset({"reassoc", "contract", "arcp", "nsz"})
+
+#: Flags for element-wise helpers (``exp32``...): fused multiply-add only. Reassociation would
+#: let LLVM rewrite ``(1 + x) - 1`` as ``x`` and undo the error-compensation tricks they rely on;
+#: element-wise loops vectorise without it. Flags live on each instruction, so these helpers
+#: keep their strict arithmetic when inlined into a reassociating kernel.
+ELEMENTWISE_FLAGS = frozenset({"contract"})
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _is_writable_dir(path: Path) -> bool:
+    """Return whether a file can be created in ``path`` (creating the directory if needed)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
+
+
+def choose_cache_dir(
+    package_dir: Path = _PACKAGE_DIR, user_dir: Path | None = None
+) -> Path | None:
+    """Return a fallback cache directory, or ``None`` when Numba's own choice will work.
+
+    Parameters
+    ----------
+    package_dir : Path
+        Directory holding the kernel sources (Numba's first choice is its ``__pycache__``).
+    user_dir : Path, optional
+        Numba's user-wide cache directory (default: the one Numba would use).
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    if user_dir is None:
+        user_dir = Path(appdirs.AppDirs(appname="numba", appauthor=False).user_cache_dir)
+    if _is_writable_dir(package_dir / "__pycache__") or _is_writable_dir(user_dir):
+        return None
+    return Path(tempfile.gettempdir()) / f"fastxent-numba-cache-{os.getuid()}"
+
+
+def ensure_cache_dir() -> Path | None:
+    """Point Numba at a writable cache directory when its defaults are read-only."""
+    fallback = choose_cache_dir()
+    if fallback is not None:
+        fallback.mkdir(parents=True, exist_ok=True)
+        numba.config.CACHE_DIR = str(fallback)
+    return fallback
+
+
+def cache_dir() -> str:
+    """The directory Numba caches fastxent's kernels in (for ``fastxent info``)."""
+    if numba.config.CACHE_DIR:
+        return numba.config.CACHE_DIR
+    if _is_writable_dir(_PACKAGE_DIR / "__pycache__"):
+        return str(_PACKAGE_DIR / "__pycache__")
+    return appdirs.AppDirs(appname="numba", appauthor=False).user_cache_dir
+
+
+ensure_cache_dir()
+
+
+def vector_jit(func=None, **options):
+    """``njit`` for kernels and reductions that must vectorise (:data:`VECTOR_FLAGS`).
+
+    ``forceinline``: LLVM otherwise refuses to inline a helper that itself inlined ``exp32`` and
+    ``log1p32`` (too large), and a loop that still contains a call does not vectorise.
+    """
+    options = {
+        "cache": True,
+        "nogil": True,
+        "error_model": "numpy",
+        "fastmath": set(VECTOR_FLAGS),
+        "forceinline": True,
+        **options,
+    }
+    return numba.njit(**options) if func is None else numba.njit(**options)(func)
+
+
+def elementwise_jit(func):
+    """``njit`` for element-wise scalar helpers (:data:`ELEMENTWISE_FLAGS`)."""
+    return vector_jit(func, fastmath=set(ELEMENTWISE_FLAGS))
+
+
+#: ``jit_options`` for ``@overload`` implementations of element-wise helpers.
+ELEMENTWISE_OVERLOAD_OPTIONS = {"fastmath": set(ELEMENTWISE_FLAGS), "forceinline": True}
+
+
+def strict_jit(func):
+    """``njit`` with IEEE semantics: no reassociation, so summation order is exactly as written."""
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False)(func)
+
+
+def serial_and_parallel(body):
+    """Compile one kernel body twice: serial (small inputs) and ``parallel=True`` (``prange``).
+
+    A parallel launch costs up to milliseconds, so small inputs take the serial twin. The serial
+    twin is a copy of the function under another qualified name because Numba's cache key does
+    not include the compile options: both twins under one name would overwrite each other.
+    """
+    serial = types.FunctionType(
+        body.__code__, body.__globals__, body.__name__ + "_serial", body.__defaults__
+    )
+    serial.__qualname__ = body.__qualname__ + "_serial"
+    serial.__doc__ = body.__doc__
+    return vector_jit(serial), vector_jit(body, parallel=True)
