@@ -1,0 +1,32 @@
+"""fastxent: exact cross-entropy at memory speed.
+
+The functional API follows ``torch.nn.functional`` and ``sklearn.metrics``; :class:`Accumulator`
+is the mergeable streaming state, :class:`Score` its result.
+"""
+
+from .api import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    log_loss,
+    nll_loss,
+)
+from .errors import FastxentError, InputTypeError, InputValueError
+from .state import Accumulator, Score
+from .warmup import warmup
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accumulator",
+    "FastxentError",
+    "InputTypeError",
+    "InputValueError",
+    "Score",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "log_loss",
+    "nll_loss",
+    "warmup",
+]

@@ -42,9 +42,7 @@ def _is_writable_dir(path: Path) -> bool:
         return False
 
 
-def choose_cache_dir(
-    package_dir: Path = _PACKAGE_DIR, user_dir: Path | None = None
-) -> Path | None:
+def choose_cache_dir(package_dir: Path = _PACKAGE_DIR, user_dir: Path | None = None) -> Path | None:
     """Return a fallback cache directory, or ``None`` when Numba's own choice will work.
 
     Parameters

@@ -154,7 +154,6 @@ def log1p32(x):
     return _INF if x == _INF else y
 
 
-
 def ordered_key(value):
     """Map a float to a signed integer of its width with the same order.
 

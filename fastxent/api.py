@@ -1,0 +1,243 @@
+"""The functional API: torch.nn.functional and sklearn.metrics signatures, exact semantics.
+
+Every function validates, then streams its input through an :class:`~fastxent.state.Accumulator`
+(``"mean"``/``"sum"``) or the row-wise kernels (``"none"``), chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import engine, validate
+from .errors import InputValueError
+from .inputs import as_array
+from .state import Accumulator
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_common(reduction: str, device: str) -> None:
+    validate.choice("reduction", reduction, _REDUCTIONS)
+    validate.choice("device", device, ("auto", "cpu", "cuda"))
+    if device == "cuda":
+        raise InputValueError(
+            "device='cuda' needs the GPU path, which this build does not include; use "
+            "device='cpu' or 'auto'."
+        )
+
+
+def _row_losses(acc: Accumulator, x, t, sample_weight=None, weight=None) -> np.ndarray:
+    """Per-row losses (``reduction="none"``) in float32, or float64 for float64 input."""
+    batch = validate.batch(acc.spec, acc.kind, x, t, sample_weight, weight)
+    out = np.empty(batch[0].shape[0], dtype=engine.compute_dtype(batch[0].dtype))
+    position = 0
+    for rows, args in engine.chunks(acc.spec, *batch):
+        engine.run_rowwise(acc.spec, rows, args, out[position : position + rows])
+        position += rows
+    return out
+
+
+def _slabs(x: np.ndarray, t: np.ndarray, soft: bool):
+    """K-dim input ``(N, C, d1..dK)`` as ``(N*d, C)`` rows, a few samples at a time (bounded copy)."""
+    num_classes = x.shape[1]
+    per_sample = max(1, int(np.prod(x.shape[1:])))
+    step = max(1, engine.CHUNK_ELEMENTS // per_sample)
+    for lo in range(0, x.shape[0], step):
+        rows = np.moveaxis(x[lo : lo + step], 1, -1).reshape(-1, num_classes)
+        target = t[lo : lo + step]
+        target = np.moveaxis(target, 1, -1).reshape(-1, num_classes) if soft else target.reshape(-1)
+        yield rows, target
+
+
+def _reduce(acc: Accumulator, reduction: str, x, t, out_shape, soft=False, **update_args):
+    """Feed ``x``/``t`` (2-D, or K-dim via :func:`_slabs`) and apply the reduction."""
+    pieces = _slabs(x, t, soft) if x.ndim > 2 else [(x, t)]
+    if reduction == "none":
+        losses = [_row_losses(acc, xs, ts, **update_args) for xs, ts in pieces]
+        return (np.concatenate(losses) if len(losses) > 1 else losses[0]).reshape(out_shape)
+    for xs, ts in pieces:
+        acc.update(xs, ts, **update_args)
+    score = acc.result()
+    return score.loss if reduction == "mean" else score.total
+
+
+def _multiclass(input, target, weight, ignore_index, reduction, label_smoothing, inputs):
+    x = validate.float_input("input", as_array("input", input))
+    t = as_array("target", target)
+    unbatched = x.ndim == 1
+    if unbatched:
+        x, t = x[None], t[None]
+    if x.ndim < 2:
+        raise InputValueError(f"`input` must have a class axis, got shape {x.shape}.")
+    soft = t.dtype.kind == "f" and t.shape == x.shape
+    if soft and ignore_index >= 0:
+        raise InputValueError(
+            "`ignore_index` is not supported with probability (soft) targets; leave it negative."
+        )
+    if not soft and t.shape != x.shape[:1] + x.shape[2:]:
+        raise InputValueError(
+            f"`target` must have shape {x.shape[:1] + x.shape[2:]} (class indices) or "
+            f"{x.shape} (probabilities) for input of shape {x.shape}, got {t.shape}."
+        )
+    acc = Accumulator(
+        "soft" if soft else "multiclass",
+        inputs=inputs,
+        class_weight=None if weight is None else as_array("weight", weight),
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+    )
+    out_shape = () if unbatched else x.shape[:1] + x.shape[2:]
+    return _reduce(acc, reduction, x, t, out_shape, soft=soft)
+
+
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    ignore_index=-100,
+    reduction="mean",
+    label_smoothing=0.0,
+    *,
+    device="auto",
+):
+    """Cross-entropy of logits, as ``torch.nn.functional.cross_entropy``.
+
+    Class-index targets: ``l_i = -w[y_i] log_softmax(x_i)[y_i]``, mean over
+    ``sum w[y_i]`` of non-ignored rows; with label smoothing ``eps``:
+    ``l_i = (1-eps)(-w[y_i] lsm_i[y_i]) + (eps/C) sum_c (-w_c lsm_i[c])``. Probability targets
+    (same shape as ``input``): ``l_i = -sum_c w_c q_ic lsm_i[c]``, ``q = t(1-eps) + eps/C``, mean
+    over rows. Input ``(C,)``, ``(N, C)`` or ``(N, C, d1..dK)``; float16 is computed in
+    float32 (unlike torch on the CPU, a float16 sum cannot overflow).
+
+    Examples
+    --------
+    >>> round(cross_entropy(np.array([[1.0, 2.0, 0.1]]), np.array([1])), 4)
+    0.417
+    """
+    _check_common(reduction, device)
+    return _multiclass(input, target, weight, ignore_index, reduction, label_smoothing, "logits")
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *, device="auto"):
+    """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
+
+    ``l_i = -w[y_i] x_i[y_i]``; weighting, ``ignore_index`` and the mean as ``cross_entropy``.
+    """
+    _check_common(reduction, device)
+    t = as_array("target", target)
+    if t.dtype.kind == "f":
+        raise validate.InputTypeError(
+            f"`target` holds floats (dtype {t.dtype}); nll_loss takes class indices. "
+            "Use cross_entropy for probability targets."
+        )
+    return _multiclass(input, t, weight, ignore_index, reduction, 0.0, "logprobs")
+
+
+def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules):
+    x = validate.float_input("input", as_array("input", input))
+    t = as_array("target", target)
+    if t.shape != x.shape:
+        raise InputValueError(f"`target` must have the input's shape {x.shape}, got {t.shape}.")
+    pw = validate.vector(
+        "pos_weight",
+        None if pos_weight is None else np.atleast_1d(as_array("pos_weight", pos_weight)),
+    )
+    w = None if weight is None else np.broadcast_to(as_array("weight", weight), x.shape)
+    if pw.size > 1 and x.ndim >= 1:
+        num_classes = x.shape[-1]
+        x2, t2 = x.reshape(-1, num_classes), t.reshape(-1, num_classes)
+        w2 = None if w is None else w.reshape(-1, num_classes)
+        acc = Accumulator("multilabel", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
+        if reduction == "none":
+            out = np.empty(x2.shape, dtype=engine.compute_dtype(x.dtype))
+            for c in range(num_classes):  # torch returns per-element losses: one column at a time
+                column = Accumulator("binary", inputs=inputs, pos_weight=pw[c : c + 1])
+                out[:, c] = _row_losses(
+                    column, x2[:, c], t2[:, c], weight=None if w2 is None else w2[:, c]
+                )
+            return out.reshape(x.shape)
+        return _reduce(acc, reduction, x2, t2, x.shape, weight=w2)
+    acc = Accumulator("binary", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
+    flat_w = None if w is None else w.reshape(-1)
+    return _reduce(acc, reduction, x.reshape(-1), t.reshape(-1), x.shape, weight=flat_w)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean", *, device="auto"):
+    """Binary cross-entropy of probabilities, as ``torch.nn.functional.binary_cross_entropy``.
+
+    ``l = -w (y max(log p, -100) + (1-y) max(log(1-p), -100))``, mean over all elements. Inputs
+    or targets outside ``[0, 1]`` (or NaN) raise.
+    """
+    _check_common(reduction, device)
+    return _binary(input, target, weight, reduction, None, "probs", "torch")
+
+
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, reduction="mean", pos_weight=None, *, device="auto"
+):
+    """Binary cross-entropy of logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    ``l = w ((1-y) x + (1 + (p-1) y) softplus(-x))``, computed without cancellation; mean over
+    all elements. ``pos_weight`` broadcasts along the last axis (one per class).
+    """
+    _check_common(reduction, device)
+    return _binary(input, target, weight, reduction, pos_weight, "logits", "sklearn")
+
+
+def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None):
+    """Log loss, as ``sklearn.metrics.log_loss`` (scikit-learn >= 1.5 rules).
+
+    Probabilities are clipped to ``[eps, 1-eps]`` (``eps`` of their dtype), not renormalised
+    (rows that do not sum to one give a warning); ``sum_i w_i l_i / sum_i w_i``. Labels are
+    sorted; 1-D ``y_proba`` is the probability of the larger label.
+    """
+    from .labels import encode_labels
+
+    p = as_array("y_proba", y_proba)
+    if p.dtype.kind in "biu" or p.dtype == np.float16:
+        p = p.astype(np.float64)  # as sklearn's check_array: float32 stays, the rest -> float64
+    p = validate.float_input("y_proba", p)
+    if np.isnan(p).any():
+        raise InputValueError("Input contains NaN.")
+    y = np.asarray(as_array("y_true", y_true))
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    lengths = [len(y), len(p)] + ([len(sw)] if sw is not None else [])
+    if len(set(lengths)) > 1:
+        raise InputValueError(
+            f"Found input variables with inconsistent numbers of samples: {lengths}"
+        )
+    if p.size and p.max() > 1:
+        raise InputValueError(f"y_prob contains values greater than 1: {p.max()}")
+    if p.size and p.min() < 0:
+        raise InputValueError(f"y_prob contains values lower than 0: {p.min()}")
+    index, classes = encode_labels(y, labels)
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    width = 2 if p.ndim == 1 else p.shape[1]
+    if len(classes) != width:
+        if labels is None:
+            raise InputValueError(
+                f"y_true and y_prob contain different number of classes: {len(classes)} vs "
+                f"{width}. Please provide the true labels explicitly through the labels "
+                f"argument. Classes found in y_true: {classes}"
+            )
+        raise InputValueError(
+            "The number of classes in labels is different from that in y_prob. Classes found "
+            f"in labels: {classes}"
+        )
+    if p.ndim == 1:
+        acc = Accumulator("binary", inputs="probs")
+        acc.update(p, (index == 1).astype(p.dtype), sw)
+    else:
+        acc = Accumulator("multiclass", inputs="probs")
+        acc.update(p, index, sw)
+        if acc.unnormalised_rows:
+            warnings.warn(
+                "The y_prob values do not sum to one. Make sure to pass probabilities.",
+                UserWarning,
+                stacklevel=2,
+            )
+    score = acc.result()
+    return score.loss if normalize else score.total

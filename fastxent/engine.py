@@ -1,0 +1,186 @@
+"""Running the CPU kernels on one batch: argument packing, chunking, serial or parallel.
+
+A :class:`LossSpec` holds what does not change from batch to batch (family, input kind, class
+weights, options); :meth:`LossSpec.pack` turns one batch of validated NumPy arrays into the
+argument tuple of the family's row function. Batches are cut into chunks when they must be
+converted (float16 is computed in float32, non-contiguous views are copied), so memory stays
+bounded by a chunk, never a copy of the whole input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .kernels import binary, multiclass
+from .kernels.blocks import BLOCK_ROWS, N_COUNTS, segment_count
+
+#: Below this many elements a batch runs on the serial kernel: a parallel launch costs more.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+
+#: Elements per conversion chunk (float16 upcast, non-contiguous copies): 32 MiB of float64.
+CHUNK_ELEMENTS = 1 << 22
+
+_EMPTY = np.empty(0)
+
+FAMILIES = {
+    "multiclass": multiclass.INDEX_TARGET,
+    "soft": multiclass.SOFT_TARGET,
+    "binary": binary.BINARY,
+}
+
+_MULTICLASS_KINDS = {"logits": multiclass.LOGITS, "logprobs": multiclass.LOG_PROBS}
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype kernels compute in: float64 stays, everything else becomes float32."""
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The batch-independent description of a loss.
+
+    family : "multiclass" (class-index targets), "soft" (probability targets) or "binary"
+        (one value per element: binary and multilabel).
+    inputs : "logits", "logprobs" or "probs".
+    probs_rules : "sklearn" (``log_loss``: clip to ``[eps, 1-eps]``) or "torch"
+        (``binary_cross_entropy``: logs clamped at -100).
+    """
+
+    family: str
+    inputs: str = "logits"
+    class_weight: np.ndarray = field(default_factory=lambda: _EMPTY)
+    ignore_index: int = -100
+    label_smoothing: float = 0.0
+    pos_weight: np.ndarray = field(default_factory=lambda: _EMPTY)
+    probs_rules: str = "sklearn"
+
+    def kind_code(self) -> int:
+        if self.family == "binary":
+            if self.inputs == "logits":
+                return binary.LOGITS
+            return binary.PROBS_TORCH if self.probs_rules == "torch" else binary.PROBS_SKLEARN
+        if self.inputs == "probs":
+            return multiclass.PROBS
+        return _MULTICLASS_KINDS[self.inputs]
+
+    def pack(self, x, target, sample_weight, element_weight, weight_mode):
+        """The row function's argument tuple for one chunk (arrays already converted)."""
+        eps = float(np.finfo(x.dtype).eps)
+        sample_weight = _EMPTY if sample_weight is None else sample_weight
+        if self.family == "multiclass":
+            tolerance = 1e-8 + float(np.sqrt(eps))  # sklearn: isclose(sum, 1, rtol=sqrt(eps))
+            return (
+                x,
+                target,
+                self.class_weight,
+                sample_weight,
+                self.ignore_index,
+                self.label_smoothing,
+                self.kind_code(),
+                eps,
+                tolerance,
+            )
+        if self.family == "soft":
+            return (
+                x,
+                target,
+                self.class_weight,
+                sample_weight,
+                self.label_smoothing,
+                self.kind_code(),
+            )
+        num_classes = x.shape[1] if x.ndim == 2 else 1
+        pos_weight = self.pos_weight
+        if pos_weight.size == 1 and num_classes > 1:
+            pos_weight = np.full(num_classes, pos_weight[0])
+        return (
+            x.reshape(-1),
+            target.reshape(-1),
+            num_classes,
+            _EMPTY if element_weight is None else element_weight.reshape(-1),
+            weight_mode,
+            pos_weight,
+            sample_weight,
+            self.kind_code(),
+            eps,
+        )
+
+
+def _converted(a: np.ndarray | None, dtype) -> np.ndarray | None:
+    if a is None:
+        return None
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _target_dtype(spec: LossSpec, target: np.ndarray, x_dtype) -> np.dtype:
+    if spec.family == "multiclass":
+        return target.dtype if target.dtype in (np.int32, np.int64) else np.dtype(np.int64)
+    return x_dtype
+
+
+def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, weight_mode=0):
+    """Yield ``(rows, args)`` for consecutive row ranges of a batch, converting as needed.
+
+    Arrays already contiguous and of a kernel dtype pass through as they are (read-only Arrow
+    buffers included): one chunk, no copy.
+    """
+    n = x.shape[0]
+    dtype = compute_dtype(x.dtype)
+    tdtype = _target_dtype(spec, target, dtype)
+    as_is = (
+        x.dtype == dtype
+        and x.flags.c_contiguous
+        and target.dtype == tdtype
+        and target.flags.c_contiguous
+        and (sample_weight is None or sample_weight.flags.c_contiguous)
+    )
+    row_elements = max(1, int(np.prod(x.shape[1:])))
+    step = (
+        n if as_is else max(BLOCK_ROWS, CHUNK_ELEMENTS // row_elements // BLOCK_ROWS * BLOCK_ROWS)
+    )
+    for lo in range(0, max(n, 1), max(step, 1)):
+        hi = min(lo + step, n)
+        ew = element_weight
+        if element_weight is not None and weight_mode == binary.PER_ELEMENT:
+            ew = element_weight[lo:hi]
+        sw = None if sample_weight is None else sample_weight[lo:hi]
+        args = spec.pack(
+            _converted(x[lo:hi], dtype),
+            _converted(target[lo:hi], tdtype),
+            _converted(sw, np.float64),
+            _converted(ew, np.float64),
+            weight_mode,
+        )
+        yield hi - lo, args
+        if hi >= n:
+            break
+
+
+def _driver(pair, rows: int, args) -> object:
+    elements = rows * max(1, int(np.prod(args[0].shape[1:]))) if args[0].ndim > 1 else rows
+    return pair[1] if elements >= PARALLEL_MIN_ELEMENTS else pair[0]
+
+
+def run_blocks(spec: LossSpec, rows: int, args, first: int):
+    """Run the block driver on one chunk whose first block boundary is ``first`` rows in.
+
+    Returns ``(sums, counts, edge_loss, edge_den)`` as described in
+    :func:`fastxent.kernels.blocks._blocks_template`.
+    """
+    nseg = segment_count(rows, first)
+    sums = np.zeros((nseg, 2))
+    counts = np.zeros((nseg, N_COUNTS), dtype=np.int64)
+    edge_loss = np.zeros(min(rows, 2 * BLOCK_ROWS))
+    edge_den = np.zeros_like(edge_loss)
+    drivers = FAMILIES[spec.family].blocks
+    _driver(drivers, rows, args)(args, rows, first, sums, counts, edge_loss, edge_den)
+    return sums, counts, edge_loss, edge_den
+
+
+def run_rowwise(spec: LossSpec, rows: int, args, out: np.ndarray) -> None:
+    """Per-row losses of one chunk into ``out`` (``reduction="none"``)."""
+    drivers = FAMILIES[spec.family].rowwise
+    _driver(drivers, rows, args)(args, rows, out)

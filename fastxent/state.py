@@ -1,0 +1,296 @@
+"""The mergeable scoring state (:class:`Accumulator`) and its result (:class:`Score`).
+
+Totals are bit-identical whatever the batch sizes, the thread count, or how the rows were split
+between accumulators that are merged later (in any order), provided each batch says where its
+rows sit in the stream (``offset``; by default batches follow each other). How: see
+:mod:`fastxent.kernels.blocks` — rows are summed in fixed blocks of the stream, blocks exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import engine, validate
+from .kernels.blocks import (
+    BLOCK_ROWS,
+    COUNT_FIELDS,
+    EXPANSION_SIZE,
+    N_COUNTS,
+    exact_add,
+    expansion_value,
+    sum_block,
+)
+
+
+class ExactSum:
+    """An exact, order-independent sum of float64 values, rounded once when read."""
+
+    __slots__ = ("terms", "count", "specials")
+
+    def __init__(self):
+        self.terms = np.zeros(EXPANSION_SIZE)
+        self.count = 0
+        self.specials = np.zeros(3, dtype=np.int64)
+
+    def add(self, values) -> None:
+        values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        if values.size:
+            self.count = exact_add(self.terms, self.count, self.specials, values)
+
+    def merge(self, other: ExactSum) -> None:
+        self.add(other.terms[: other.count])
+        self.specials += other.specials
+
+    def copy(self) -> ExactSum:
+        new = ExactSum()
+        new.terms[:] = self.terms
+        new.count = self.count
+        new.specials[:] = self.specials
+        return new
+
+    def value(self) -> float:
+        return expansion_value(self.terms, self.count, self.specials)
+
+    def __getstate__(self):
+        return self.terms[: self.count].copy(), self.specials.copy()
+
+    def __setstate__(self, state):
+        terms, specials = state
+        self.terms = np.zeros(EXPANSION_SIZE)
+        self.terms[: terms.size] = terms
+        self.count = terms.size
+        self.specials = specials
+
+
+@dataclass(frozen=True)
+class Score:
+    """The result of scoring: the loss as the reference library defines it, and counts.
+
+    ``loss = total / weight`` (torch's mean: over non-ignored rows weighted by class weight;
+    sklearn's: over sample weights; binary: over elements). NaN when nothing was scored.
+    ``accuracy = correct / judged`` (argmax for multiclass, per element for binary),
+    ``perplexity = exp(loss)`` for multiclass input.
+    """
+
+    loss: float
+    total: float
+    weight: float
+    rows: int
+    scored: int
+    ignored: int
+    nulls: int
+    nonfinite: int
+    accuracy: float
+    perplexity: float | None
+    kind: str
+    device: str = "cpu"
+    elapsed_s: float = 0.0
+    rows_per_s: float = 0.0
+    bytes_per_s: float = 0.0
+    groups: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["groups"] = {str(k): v.to_dict() for k, v in self.groups.items()}
+        return out
+
+    def to_json(self, **kwargs) -> str:
+        def clean(value):
+            if isinstance(value, float) and not math.isfinite(value):
+                return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            return value
+
+        return json.dumps(clean(self.to_dict()), **kwargs)
+
+
+class Accumulator:
+    """Mergeable, picklable state of one loss over a stream of batches.
+
+    Parameters
+    ----------
+    kind : {"multiclass", "soft", "binary", "multilabel"}
+        Class-index targets, probability targets of the input's shape, or one value per
+        element (binary: 1-D input; multilabel: ``(N, C)``).
+    inputs : {"logits", "logprobs", "probs"}
+        Logits follow torch, log-probabilities ``nll_loss``, probabilities scikit-learn
+        ``log_loss`` (``probs_rules="torch"``: ``binary_cross_entropy``).
+    class_weight, ignore_index, label_smoothing, pos_weight
+        As the torch arguments ``weight``, ``ignore_index``, ``label_smoothing``, ``pos_weight``.
+
+    Examples
+    --------
+    >>> acc = Accumulator("multiclass")
+    >>> acc.update(np.array([[1.0, 2.0, 0.1]]), np.array([1]))
+    >>> round(acc.result().loss, 4)
+    0.4170
+    """
+
+    def __init__(
+        self,
+        kind: str = "multiclass",
+        *,
+        inputs: str = "logits",
+        class_weight=None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        pos_weight=None,
+        probs_rules: str = "sklearn",
+    ):
+        validate.choice("kind", kind, ("multiclass", "soft", "binary", "multilabel"))
+        validate.choice("inputs", inputs, ("logits", "logprobs", "probs"))
+        validate.choice("probs_rules", probs_rules, ("sklearn", "torch"))
+        validate.smoothing(label_smoothing)
+        family = "binary" if kind in ("binary", "multilabel") else kind
+        if family == "binary" and inputs == "logprobs":
+            raise validate.InputValueError(
+                "`inputs='logprobs'` is for multiclass input; binary and multilabel input take "
+                "logits or probabilities."
+            )
+        self.kind = kind
+        self.spec = engine.LossSpec(
+            family=family,
+            inputs=inputs,
+            class_weight=validate.vector("weight", class_weight),
+            ignore_index=int(ignore_index),
+            label_smoothing=float(label_smoothing),
+            pos_weight=validate.vector("pos_weight", pos_weight),
+            probs_rules=probs_rules,
+        )
+        self._loss = ExactSum()
+        self._den = ExactSum()
+        self._counts = np.zeros(N_COUNTS, dtype=np.int64)
+        self._rows = 0
+        self._bytes = 0
+        self._fragments: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+        self._next_offset = 0
+        self._elapsed = 0.0
+
+    def update(
+        self, input, target, sample_weight=None, *, weight=None, offset: int | None = None
+    ) -> None:
+        """Add one batch: ``input`` (N, C) or (N,), ``target`` as ``kind`` says.
+
+        ``sample_weight`` (N,) scales each row's loss and its share of the denominator;
+        ``weight`` is torch's element weight for binary/multilabel input (broadcastable to the
+        input, scales the loss only). ``offset``: the batch's first row in the stream (default:
+        right after the previous batch); blocks of the stream are summed as a whole, so splits
+        at any row give the same bits.
+        """
+        started = time.perf_counter()
+        batch = validate.batch(self.spec, self.kind, input, target, sample_weight, weight)
+        offset = self._next_offset if offset is None else int(offset)
+        if offset < 0:
+            raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
+        position = offset
+        for rows, args in engine.chunks(self.spec, *batch):
+            self._absorb(position, rows, args)
+            position += rows
+        self._rows += batch[0].shape[0]
+        self._bytes += batch[0].nbytes + batch[1].nbytes
+        self._next_offset = position
+        self._elapsed += time.perf_counter() - started
+
+    def _absorb(self, offset: int, rows: int, args) -> None:
+        first = min((-offset) % BLOCK_ROWS, rows)
+        sums, counts, edge_loss, edge_den = engine.run_blocks(self.spec, rows, args, first)
+        self._counts += counts.sum(axis=0)
+        full = slice(1 if first else 0, None)
+        tail = (rows - first) % BLOCK_ROWS
+        if tail:
+            full = slice(full.start, sums.shape[0] - 1)
+        self._loss.add(sums[full, 0])
+        self._den.add(sums[full, 1])
+        if first:
+            self._add_fragment(offset, edge_loss[:first], edge_den[:first])
+        if tail:
+            self._add_fragment(
+                offset + rows - tail,
+                edge_loss[first : first + tail],
+                edge_den[first : first + tail],
+            )
+
+    def _add_fragment(self, start: int, loss: np.ndarray, den: np.ndarray) -> None:
+        """Keep the rows of a partial block; sum the block once all its rows are here."""
+        block = start // BLOCK_ROWS
+        pieces = self._fragments.setdefault(block, {})
+        if start in pieces:
+            raise validate.InputValueError(
+                f"rows from {start} were added twice (overlapping `offset`s)."
+            )
+        pieces[start] = (loss.copy(), den.copy())
+        if sum(p[0].size for p in pieces.values()) == BLOCK_ROWS:
+            loss_rows, den_rows = self._joined(self._fragments.pop(block))
+            self._loss.add([sum_block(loss_rows)])
+            self._den.add([sum_block(den_rows)])
+
+    @staticmethod
+    def _joined(pieces):
+        ordered = [pieces[s] for s in sorted(pieces)]
+        return (
+            np.concatenate([p[0] for p in ordered]),
+            np.concatenate([p[1] for p in ordered]),
+        )
+
+    def merge(self, other: Accumulator) -> Accumulator:
+        """Add another accumulator's rows (same loss); associative and commutative. Returns self."""
+        if other.spec.family != self.spec.family or other.kind != self.kind:
+            raise validate.InputValueError(
+                f"cannot merge a {other.kind!r} accumulator into a {self.kind!r} one."
+            )
+        self._loss.merge(other._loss)
+        self._den.merge(other._den)
+        self._counts += other._counts
+        self._rows += other._rows
+        self._bytes += other._bytes
+        self._elapsed += other._elapsed
+        for block, pieces in other._fragments.items():
+            for start, (loss, den) in sorted(pieces.items()):
+                self._add_fragment(start, loss, den)
+        return self
+
+    def totals(self) -> tuple[float, float]:
+        """``(sum of losses, sum of denominators)``, each correctly rounded."""
+        loss, den = self._loss.copy(), self._den.copy()
+        for pieces in self._fragments.values():
+            loss_rows, den_rows = self._joined(pieces)
+            loss.add([sum_block(loss_rows)])
+            den.add([sum_block(den_rows)])
+        return loss.value(), den.value()
+
+    def result(self) -> Score:
+        """The :class:`Score` of everything added so far (the state is not changed)."""
+        total, weight = self.totals()
+        counts = dict(zip(COUNT_FIELDS, (int(c) for c in self._counts), strict=True))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            loss = float(np.float64(total) / np.float64(weight))  # 0/0 is NaN, as in torch
+            perplexity = float(np.exp(loss)) if self.kind == "multiclass" else None
+        judged = counts["judged"]
+        elapsed = self._elapsed
+        return Score(
+            loss=loss,
+            total=total,
+            weight=weight,
+            rows=self._rows,
+            scored=counts["scored"],
+            ignored=counts["ignored"],
+            nulls=0,
+            nonfinite=counts["nonfinite"],
+            accuracy=counts["correct"] / judged if judged else math.nan,
+            perplexity=perplexity,
+            kind=self.kind,
+            elapsed_s=elapsed,
+            rows_per_s=self._rows / elapsed if elapsed > 0 else 0.0,
+            bytes_per_s=self._bytes / elapsed if elapsed > 0 else 0.0,
+        )
+
+    @property
+    def unnormalised_rows(self) -> int:
+        """Rows of probabilities that do not sum to one (scikit-learn warns about them)."""
+        return int(self._counts[COUNT_FIELDS.index("unnormalised")])

@@ -1,0 +1,169 @@
+"""Validation at the boundary: shapes, dtypes, ranges. Kernels never raise; this module does.
+
+Messages name the argument, what was expected, what was found, where, and the fix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputTypeError, InputValueError
+from .kernels import binary, checks
+
+#: Above this many values the range scan runs in parallel.
+_PARALLEL_SCAN = 1 << 20
+
+
+def choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise InputValueError(
+            f"`{name}` must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}."
+        )
+
+
+def smoothing(value) -> None:
+    if not 0.0 <= float(value) <= 1.0:
+        raise InputValueError(f"`label_smoothing` must be in [0, 1], got {value!r}.")
+
+
+def vector(name: str, value) -> np.ndarray:
+    """A 1-D float64 vector argument (class weights, pos_weight), or an empty array."""
+    if value is None:
+        return np.empty(0)
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise InputTypeError(f"`{name}` must be numeric, got dtype {a.dtype}.")
+    if a.ndim != 1:
+        raise InputValueError(f"`{name}` must be 1-D (one value per class), got shape {a.shape}.")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def float_input(name: str, a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind != "f":
+        hint = " Cast it with `.astype(np.float32)`." if a.dtype.kind in "biu" else ""
+        raise InputTypeError(
+            f"`{name}` must be float16, float32 or float64, got dtype {a.dtype}.{hint}"
+        )
+    if a.dtype.itemsize > 8:
+        raise InputTypeError(f"`{name}` must be at most float64, got {a.dtype}.")
+    return a
+
+
+def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int) -> None:
+    n, num_classes = x.shape
+    if target.dtype.kind == "f":
+        raise InputTypeError(
+            f"`target` holds floats (dtype {target.dtype}) but class indices are expected. "
+            "Cast it to integers, or pass probabilities of shape (N, C) as soft targets."
+        )
+    if target.dtype.kind not in "biu":
+        raise InputTypeError(f"`target` must hold integer class indices, got dtype {target.dtype}.")
+    if target.ndim != 1:
+        raise InputValueError(
+            f"`target` must be 1-D with one class index per row for input of shape {x.shape}, "
+            f"got shape {target.shape}."
+        )
+    if target.shape[0] != n:
+        raise InputValueError(
+            f"`target` has {target.shape[0]} rows but `input` has {n}; they must match."
+        )
+    if n == 0:
+        return
+    t = np.ascontiguousarray(target if target.dtype.kind != "b" else target.astype(np.int64))
+    if t.dtype.kind == "u" and t.dtype.itemsize == 8:
+        t = t.astype(np.float64)  # uint64 compares safely with negative ignore_index as float
+    row = int(checks.first_bad_target(t, num_classes, ignore_index))
+    if row >= 0:
+        bad = int(target[row])
+        raise InputValueError(
+            f"`target` has class {bad} at row {row}, but `input` has {num_classes} classes "
+            f"(0–{num_classes - 1}); pass `ignore_index={bad}` if these rows are padding."
+        )
+
+
+def _unit_interval(name: str, a: np.ndarray) -> None:
+    flat = a.reshape(-1)
+    if flat.dtype == np.float16:
+        flat = flat.astype(np.float32)
+    if flat.dtype.kind in "biu":
+        flat = flat.astype(np.float64)
+    if not flat.flags.c_contiguous:
+        flat = np.ascontiguousarray(flat)
+    scan = checks.COUNT_OUTSIDE_UNIT[1 if flat.size >= _PARALLEL_SCAN else 0]
+    if flat.size and scan(flat):
+        i = int(checks.first_outside_unit(flat))
+        where = np.unravel_index(i, a.shape)
+        raise InputValueError(
+            f"`{name}` must hold probabilities in [0, 1], but has {flat[i]} at index "
+            f"{tuple(int(w) for w in where)}. Pass logits to the `_with_logits` function or "
+            "`logits=` instead, or fix the values."
+        )
+
+
+def rows_vector(name: str, value, n: int) -> np.ndarray | None:
+    if value is None:
+        return None
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise InputTypeError(f"`{name}` must be numeric, got dtype {a.dtype}.")
+    if a.shape != (n,):
+        raise InputValueError(
+            f"`{name}` must have shape ({n},) (one value per row), got {a.shape}."
+        )
+    return a
+
+
+def _element_weight(weight, shape):
+    """torch's broadcastable ``weight`` → ``(array, mode)`` for the binary kernels."""
+    if weight is None:
+        return None, binary.NO_WEIGHT
+    w = np.asarray(weight, dtype=np.float64)
+    try:
+        np.broadcast_shapes(w.shape, shape)
+    except ValueError:
+        raise InputValueError(
+            f"`weight` of shape {w.shape} does not broadcast to the input's shape {shape}."
+        ) from None
+    num_classes = shape[1] if len(shape) == 2 else 1
+    if w.size == 1:
+        return np.full(num_classes, float(w.reshape(-1)[0])), binary.PER_CLASS
+    if len(shape) == 2 and w.shape in ((num_classes,), (1, num_classes)):
+        return np.ascontiguousarray(w.reshape(-1)), binary.PER_CLASS
+    return np.broadcast_to(w, shape), binary.PER_ELEMENT
+
+
+def batch(spec, kind, input, target, sample_weight, weight):
+    """Validate one batch; return ``(x, target, sample_weight, weight, weight_mode)``."""
+    x = float_input("input", np.asarray(input))
+    t = np.asarray(target)
+    if spec.family == "multiclass":
+        if x.ndim != 2:
+            raise InputValueError(f"`input` must be 2-D (rows, classes) here, got shape {x.shape}.")
+        _index_targets(t, x, spec.ignore_index)
+    else:
+        expected = (
+            "2-D (rows, classes)" if kind in ("soft", "multilabel") else "1-D (one value per row)"
+        )
+        if (x.ndim != 2 and kind in ("soft", "multilabel")) or (x.ndim != 1 and kind == "binary"):
+            raise InputValueError(f"`input` must be {expected} for kind={kind!r}, got {x.shape}.")
+        if t.shape != x.shape:
+            raise InputValueError(f"`target` must have the input's shape {x.shape}, got {t.shape}.")
+        if t.dtype.kind not in "biuf":
+            raise InputTypeError(f"`target` must be numeric, got dtype {t.dtype}.")
+        if spec.family == "binary" and spec.inputs == "probs":
+            _unit_interval("input", x)
+            _unit_interval("target", t)
+    num_classes = x.shape[1] if x.ndim == 2 else 1
+    if spec.class_weight.size and spec.class_weight.size != num_classes:
+        raise InputValueError(
+            f"`weight` has {spec.class_weight.size} values but `input` has {num_classes} "
+            "classes; pass one weight per class."
+        )
+    if spec.pos_weight.size not in (0, 1, num_classes):
+        raise InputValueError(
+            f"`pos_weight` has {spec.pos_weight.size} values but `input` has {num_classes} "
+            "classes; pass one per class (or one for all)."
+        )
+    sw = rows_vector("sample_weight", sample_weight, x.shape[0])
+    ew, mode = _element_weight(weight, x.shape)
+    return x, t, sw, ew, mode
