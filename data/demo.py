@@ -9,13 +9,14 @@ import sys
 import pyarrow.parquet as pq
 
 import fastxent as fx
+from fastxent.inputs import as_array
 
 
 def main(path: str) -> None:
     table = pq.read_table(path)
     label = table["label"]
     acc = fx.Accumulator("multiclass")
-    acc.update(fx.inputs.as_array("logits", table["logits"]), label.to_numpy())
+    acc.update(as_array("logits", table["logits"]), label.to_numpy())
     score = acc.result()
     rows = [
         ("rows", f"{score.rows}"),

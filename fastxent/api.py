@@ -23,8 +23,7 @@ def _check_common(reduction: str, device: str) -> None:
     validate.choice("device", device, ("auto", "cpu", "cuda"))
     if device == "cuda":
         raise InputValueError(
-            "device='cuda' needs the GPU path, which this build does not include; use "
-            "device='cpu' or 'auto'."
+            "device='cuda' needs the GPU path, which this build does not include; use device='cpu' or 'auto'."
         )
 
 
@@ -154,9 +153,7 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules):
             out = np.empty(x2.shape, dtype=engine.compute_dtype(x.dtype))
             for c in range(num_classes):  # torch returns per-element losses: one column at a time
                 column = Accumulator("binary", inputs=inputs, pos_weight=pw[c : c + 1])
-                out[:, c] = _row_losses(
-                    column, x2[:, c], t2[:, c], weight=None if w2 is None else w2[:, c]
-                )
+                out[:, c] = _row_losses(column, x2[:, c], t2[:, c], weight=None if w2 is None else w2[:, c])
             return out.reshape(x.shape)
         return _reduce(acc, reduction, x2, t2, x.shape, weight=w2)
     acc = Accumulator("binary", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
@@ -205,9 +202,7 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     lengths = [len(y), len(p)] + ([len(sw)] if sw is not None else [])
     if len(set(lengths)) > 1:
-        raise InputValueError(
-            f"Found input variables with inconsistent numbers of samples: {lengths}"
-        )
+        raise InputValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
     if p.size and p.max() > 1:
         raise InputValueError(f"y_prob contains values greater than 1: {p.max()}")
     if p.size and p.min() < 0:

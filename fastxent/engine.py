@@ -138,9 +138,7 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
         and (sample_weight is None or sample_weight.flags.c_contiguous)
     )
     row_elements = max(1, int(np.prod(x.shape[1:])))
-    step = (
-        n if as_is else max(BLOCK_ROWS, CHUNK_ELEMENTS // row_elements // BLOCK_ROWS * BLOCK_ROWS)
-    )
+    step = n if as_is else max(BLOCK_ROWS, CHUNK_ELEMENTS // row_elements // BLOCK_ROWS * BLOCK_ROWS)
     for lo in range(0, max(n, 1), max(step, 1)):
         hi = min(lo + step, n)
         ew = element_weight

@@ -21,7 +21,7 @@ def _arrow_array(name: str, arr: pa.Array) -> np.ndarray:
             "first (`fx.score` skips and counts null rows)."
         )
     typ = arr.type
-    if isinstance(typ, pa.ExtensionType) and typ.extension_name == "arrow.fixed_shape_tensor":
+    if getattr(typ, "extension_name", None) == "arrow.fixed_shape_tensor":
         return arr.to_numpy_ndarray()
     if pa.types.is_fixed_size_list(typ):
         values = arr.flatten()

@@ -45,7 +45,5 @@ def encode_labels(y_true: np.ndarray, labels=None) -> tuple[np.ndarray, np.ndarr
                 f"y_true contains only one label ({classes[0]}). Please provide the list of all "
                 "expected class labels explicitly through the labels argument."
             )
-        raise InputValueError(
-            f"The labels array needs to contain at least two labels, got {classes}."
-        )
+        raise InputValueError(f"The labels array needs to contain at least two labels, got {classes}.")
     return np.searchsorted(classes, y_true).astype(np.int64), classes

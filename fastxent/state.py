@@ -172,9 +172,7 @@ class Accumulator:
         self._next_offset = 0
         self._elapsed = 0.0
 
-    def update(
-        self, input, target, sample_weight=None, *, weight=None, offset: int | None = None
-    ) -> None:
+    def update(self, input, target, sample_weight=None, *, weight=None, offset: int | None = None) -> None:
         """Add one batch: ``input`` (N, C) or (N,), ``target`` as ``kind`` says.
 
         ``sample_weight`` (N,) scales each row's loss and its share of the denominator;
@@ -221,9 +219,7 @@ class Accumulator:
         block = start // BLOCK_ROWS
         pieces = self._fragments.setdefault(block, {})
         if start in pieces:
-            raise validate.InputValueError(
-                f"rows from {start} were added twice (overlapping `offset`s)."
-            )
+            raise validate.InputValueError(f"rows from {start} were added twice (overlapping `offset`s).")
         pieces[start] = (loss.copy(), den.copy())
         if sum(p[0].size for p in pieces.values()) == BLOCK_ROWS:
             loss_rows, den_rows = self._joined(self._fragments.pop(block))
@@ -250,7 +246,7 @@ class Accumulator:
         self._rows += other._rows
         self._bytes += other._bytes
         self._elapsed += other._elapsed
-        for block, pieces in other._fragments.items():
+        for pieces in other._fragments.values():
             for start, (loss, den) in sorted(pieces.items()):
                 self._add_fragment(start, loss, den)
         return self

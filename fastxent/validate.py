@@ -41,9 +41,7 @@ def vector(name: str, value) -> np.ndarray:
 def float_input(name: str, a: np.ndarray) -> np.ndarray:
     if a.dtype.kind != "f":
         hint = " Cast it with `.astype(np.float32)`." if a.dtype.kind in "biu" else ""
-        raise InputTypeError(
-            f"`{name}` must be float16, float32 or float64, got dtype {a.dtype}.{hint}"
-        )
+        raise InputTypeError(f"`{name}` must be float16, float32 or float64, got dtype {a.dtype}.{hint}")
     if a.dtype.itemsize > 8:
         raise InputTypeError(f"`{name}` must be at most float64, got {a.dtype}.")
     return a
@@ -64,9 +62,7 @@ def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int) -> None
             f"got shape {target.shape}."
         )
     if target.shape[0] != n:
-        raise InputValueError(
-            f"`target` has {target.shape[0]} rows but `input` has {n}; they must match."
-        )
+        raise InputValueError(f"`target` has {target.shape[0]} rows but `input` has {n}; they must match.")
     if n == 0:
         return
     t = np.ascontiguousarray(target if target.dtype.kind != "b" else target.astype(np.int64))
@@ -107,9 +103,7 @@ def rows_vector(name: str, value, n: int) -> np.ndarray | None:
     if a.dtype.kind not in "biuf":
         raise InputTypeError(f"`{name}` must be numeric, got dtype {a.dtype}.")
     if a.shape != (n,):
-        raise InputValueError(
-            f"`{name}` must have shape ({n},) (one value per row), got {a.shape}."
-        )
+        raise InputValueError(f"`{name}` must have shape ({n},) (one value per row), got {a.shape}.")
     return a
 
 
@@ -141,9 +135,7 @@ def batch(spec, kind, input, target, sample_weight, weight):
             raise InputValueError(f"`input` must be 2-D (rows, classes) here, got shape {x.shape}.")
         _index_targets(t, x, spec.ignore_index)
     else:
-        expected = (
-            "2-D (rows, classes)" if kind in ("soft", "multilabel") else "1-D (one value per row)"
-        )
+        expected = "2-D (rows, classes)" if kind in ("soft", "multilabel") else "1-D (one value per row)"
         if (x.ndim != 2 and kind in ("soft", "multilabel")) or (x.ndim != 1 and kind == "binary"):
             raise InputValueError(f"`input` must be {expected} for kind={kind!r}, got {x.shape}.")
         if t.shape != x.shape:

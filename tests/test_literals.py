@@ -92,13 +92,9 @@ def test_examples_users_know():
     logp = np.log(np.array([[0.2, 0.7, 0.1]], np.float32))
     assert round(fx.nll_loss(logp, [1]), 4) == 0.3567
     assert close(fx.nll_loss(logp, [1]), TORCH["nll_user_example"], 1e-6)
-    got = fx.binary_cross_entropy_with_logits(
-        np.array([2.0], np.float32), np.array([1.0], np.float32)
-    )
+    got = fx.binary_cross_entropy_with_logits(np.array([2.0], np.float32), np.array([1.0], np.float32))
     assert close(got, TORCH["bcel_user_example"], 1e-6)
-    assert close(
-        fx.log_loss([1], [[0.2, 0.7, 0.1]], labels=[0, 1, 2]), SKLEARN["log_loss_user"], 1e-12
-    )
+    assert close(fx.log_loss([1], [[0.2, 0.7, 0.1]], labels=[0, 1, 2]), SKLEARN["log_loss_user"], 1e-12)
 
 
 @pytest.mark.parametrize("name", DTYPES)
@@ -124,9 +120,7 @@ def test_torch_literals(name):
             w,
             label_smoothing=0.05,
         ),
-        "nll_weighted": fx.nll_loss(
-            np.log(np.exp(xs) / np.exp(xs).sum(1, keepdims=True)), [2, 0, 1], w
-        ),
+        "nll_weighted": fx.nll_loss(np.log(np.exp(xs) / np.exp(xs).sum(1, keepdims=True)), [2, 0, 1], w),
         "bcel_pos_weight": fx.binary_cross_entropy_with_logits(
             np.array(BL, dt), np.array(BT, dt), pos_weight=np.array([3.0, 0.5, 2.0], dt)
         ),
@@ -153,18 +147,14 @@ def test_float16_is_computed_in_float32():
 
 def test_sklearn_literals():
     assert close(
-        fx.log_loss(
-            ["spam", "ham", "ham", "spam"], [[0.1, 0.9], [0.9, 0.1], [0.8, 0.2], [0.35, 0.65]]
-        ),
+        fx.log_loss(["spam", "ham", "ham", "spam"], [[0.1, 0.9], [0.9, 0.1], [0.8, 0.2], [0.35, 0.65]]),
         SKLEARN["log_loss_strings"],
         1e-12,
     )
     got = fx.log_loss([0, 1, 1, 0], [0.1, 0.8, 1.0, 0.0], sample_weight=[1.0, 2.0, 0.5, 3.0])
     assert close(got, SKLEARN["log_loss_binary_1d_weighted"], 1e-12)
     with pytest.warns(UserWarning, match="do not sum to one"):
-        got = fx.log_loss(
-            [0, 1, 2], [[0.2, 0.5, 0.2], [0.1, 0.9, 0.3], [0.0, 0.0, 1.0]], normalize=False
-        )
+        got = fx.log_loss([0, 1, 2], [[0.2, 0.5, 0.2], [0.1, 0.9, 0.3], [0.0, 0.0, 1.0]], normalize=False)
     assert close(got, SKLEARN["log_loss_unnormalised_sum"], 1e-12)
     p32 = np.array([[0.7, 0.2, 0.1], [1e-9, 0.5, 0.5 - 1e-9], [0.3, 0.3, 0.4]], np.float32)
     assert close(fx.log_loss([0, 2, 1], p32), SKLEARN["log_loss_float32"], 1e-6)

@@ -183,12 +183,6 @@ def make_drivers(rows, family: str) -> Drivers:
     :data:`COUNT_FIELDS` counts. Each driver gets its own qualified name so Numba caches them
     separately.
     """
-    blocks_serial, blocks_parallel = serial_and_parallel(
-        _bind(_blocks_template, rows, f"{family}_")
-    )
-    rowwise_serial, rowwise_parallel = serial_and_parallel(
-        _bind(_rowwise_template, rows, f"{family}_")
-    )
-    return Drivers(
-        blocks=(blocks_serial, blocks_parallel), rowwise=(rowwise_serial, rowwise_parallel)
-    )
+    blocks_serial, blocks_parallel = serial_and_parallel(_bind(_blocks_template, rows, f"{family}_"))
+    rowwise_serial, rowwise_parallel = serial_and_parallel(_bind(_rowwise_template, rows, f"{family}_"))
+    return Drivers(blocks=(blocks_serial, blocks_parallel), rowwise=(rowwise_serial, rowwise_parallel))

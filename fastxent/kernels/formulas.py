@@ -55,9 +55,7 @@ for _generic, _float32_impl, _libm_impl in (
     (flog, log32, math.log),
     (flog1p, log1p32, math.log1p),
 ):
-    overload(_generic, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)(
-        _by_precision(_float32_impl, _libm_impl)
-    )
+    overload(_generic, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)(_by_precision(_float32_impl, _libm_impl))
 
 
 @elementwise_jit

@@ -120,9 +120,7 @@ def serial_and_parallel(body):
     twin is a copy of the function under another qualified name because Numba's cache key does
     not include the compile options: both twins under one name would overwrite each other.
     """
-    serial = types.FunctionType(
-        body.__code__, body.__globals__, body.__name__ + "_serial", body.__defaults__
-    )
+    serial = types.FunctionType(body.__code__, body.__globals__, body.__name__ + "_serial", body.__defaults__)
     serial.__qualname__ = body.__qualname__ + "_serial"
     serial.__doc__ = body.__doc__
     return vector_jit(serial), vector_jit(body, parallel=True)

@@ -68,7 +68,7 @@ def row_sum(row):
 @vector_jit
 def is_first_max(row, index, m):
     """Whether ``argmax(row) == index`` (first maximum wins, as ``np.argmax``/``torch.argmax``)."""
-    if not row[index] == m:
+    if row[index] != m:
         return False
     for c in range(index):
         if row[c] == m:
@@ -169,9 +169,7 @@ def soft_target_rows(args, lo, hi, loss, den):
         for c in range(num_classes):
             w_c = class_weight[c] if weighted else 1.0
             d_c = shift - np.float64(row[c])
-            value += soft_target_term(
-                np.float64(target[c]), w_c, d_c, log_norm, smoothing, num_classes
-            )
+            value += soft_target_term(np.float64(target[c]), w_c, d_c, log_norm, smoothing, num_classes)
         sw = sample_weight[lo + r] if sampled else 1.0
         loss[r] = value * sw
         den[r] = sw

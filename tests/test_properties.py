@@ -1,0 +1,133 @@
+"""Property tests: chunk invariance, thread-count determinism, random options, bad input."""
+
+import pickle
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastxent as fx
+from fastxent.kernels import reference as ref
+from fastxent.kernels.blocks import BLOCK_ROWS
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _data(seed, n, c, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, c)) * 4).astype(dtype)
+    y = rng.integers(-1, c, n)
+    return x, y
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 3 * BLOCK_ROWS + 50),
+    c=st.integers(1, 9),
+    cuts=st.lists(st.integers(0, 3 * BLOCK_ROWS + 50), max_size=5),
+    order=st.randoms(use_true_random=False),
+)
+def test_split_update_merge_in_any_order_is_bit_identical(seed, n, c, cuts, order):
+    x, y = _data(seed, n, c)
+    whole = fx.Accumulator(ignore_index=-1)
+    whole.update(x, y)
+    bounds = sorted({0, n, *(k for k in cuts if k < n)})
+    parts = []
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        acc = fx.Accumulator(ignore_index=-1)
+        acc.update(x[lo:hi], y[lo:hi], offset=lo)
+        parts.append(pickle.loads(pickle.dumps(acc)))  # as if from another process
+    order.shuffle(parts)
+    merged = fx.Accumulator(ignore_index=-1)
+    for acc in parts:
+        merged.merge(acc)
+    a, b = whole.result(), merged.result()
+    assert a.total == b.total or (np.isnan(a.total) and np.isnan(b.total))
+    assert a.weight == b.weight
+    assert (a.scored, a.ignored, a.rows) == (b.scored, b.ignored, b.rows)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 5000))
+def test_batch_size_does_not_change_the_bits(seed, batch):
+    x, y = _data(seed, 9000, 5)
+    whole = fx.Accumulator(ignore_index=-1)
+    whole.update(x, y)
+    streamed = fx.Accumulator(ignore_index=-1)
+    for lo in range(0, len(y), batch):
+        streamed.update(x[lo : lo + batch], y[lo : lo + batch])
+    assert whole.result().total == streamed.result().total
+
+
+def test_one_and_two_threads_give_identical_bits():
+    x, y = _data(7, 300_000, 10)
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        results.append(
+            (
+                fx.cross_entropy(x, y, ignore_index=-1),
+                fx.binary_cross_entropy_with_logits(x[:, 0], x[:, 1] > 0),
+            )
+        )
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert results[0] == results[1]
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 300),
+    c=st.integers(2, 40),
+    smoothing=st.floats(0, 1),
+    weighted=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    reduction=st.sampled_from(["mean", "sum"]),
+)
+def test_random_options_match_the_oracle(seed, n, c, smoothing, weighted, dtype, reduction):
+    x, y = _data(seed, n, c, dtype)
+    w = np.random.default_rng(seed).random(c) + 0.05 if weighted else None
+    got = fx.cross_entropy(x, y, w, ignore_index=-1, reduction=reduction, label_smoothing=smoothing)
+    want = ref.cross_entropy(x, y, w, ignore_index=-1, reduction=reduction, label_smoothing=smoothing)
+    if np.isnan(want):
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(want, rel=1e-12 if dtype == np.float64 else 2e-6, abs=1e-12)
+
+
+BAD_VALUES = st.sampled_from(
+    [
+        ("target", np.array([0, 5, 1])),
+        ("target", np.array([0, -3, 1])),
+        ("target", np.array([0.0, 1.0, 1.0])),
+        ("target", np.array([[0, 1, 1]])),
+        ("input", np.array([[1, 2], [3, 4], [5, 6]])),
+        ("input", np.array([["a", "b"]] * 3)),
+        ("weight", np.ones(3)),
+        ("smoothing", 1.5),
+        ("reduction", "avg"),
+    ]
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(bad=BAD_VALUES)
+def test_bad_input_always_gives_a_clean_error(bad):
+    what, value = bad
+    args = {"input": np.zeros((3, 2), np.float32), "target": np.array([0, 1, 1])}
+    kwargs = {}
+    if what in args:
+        args[what] = value
+    elif what == "weight":
+        kwargs["weight"] = value
+    elif what == "smoothing":
+        kwargs["label_smoothing"] = value
+    else:
+        kwargs["reduction"] = value
+    with pytest.raises(fx.FastxentError) as info:
+        fx.cross_entropy(args["input"], args["target"], **kwargs)
+    assert isinstance(info.value, (ValueError, TypeError))
+    assert "`" in str(info.value)  # names the argument
