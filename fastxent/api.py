@@ -148,13 +148,15 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules):
         num_classes = x.shape[-1]
         x2, t2 = x.reshape(-1, num_classes), t.reshape(-1, num_classes)
         w2 = None if w is None else w.reshape(-1, num_classes)
-        acc = Accumulator("multilabel", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
         if reduction == "none":
             out = np.empty(x2.shape, dtype=engine.compute_dtype(x.dtype))
             for c in range(num_classes):  # torch returns per-element losses: one column at a time
-                column = Accumulator("binary", inputs=inputs, pos_weight=pw[c : c + 1])
+                column = Accumulator(
+                    "binary", inputs=inputs, pos_weight=pw[c : c + 1], probs_rules=probs_rules
+                )
                 out[:, c] = _row_losses(column, x2[:, c], t2[:, c], weight=None if w2 is None else w2[:, c])
             return out.reshape(x.shape)
+        acc = Accumulator("multilabel", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
         return _reduce(acc, reduction, x2, t2, x.shape, weight=w2)
     acc = Accumulator("binary", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
     flat_w = None if w is None else w.reshape(-1)
