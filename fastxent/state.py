@@ -167,22 +167,43 @@ class Accumulator:
         self._den = ExactSum()
         self._counts = np.zeros(N_COUNTS, dtype=np.int64)
         self._rows = 0
+        self._nulls = 0
         self._bytes = 0
         self._fragments: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         self._next_offset = 0
         self._elapsed = 0.0
 
-    def update(self, input, target, sample_weight=None, *, weight=None, offset: int | None = None) -> None:
+    def update(
+        self,
+        input,
+        target,
+        sample_weight=None,
+        *,
+        weight=None,
+        offset: int | None = None,
+        where=None,
+        input_name: str = "input",
+    ) -> None:
         """Add one batch: ``input`` (N, C) or (N,), ``target`` as ``kind`` says.
 
         ``sample_weight`` (N,) scales each row's loss and its share of the denominator;
         ``weight`` is torch's element weight for binary/multilabel input (broadcastable to the
         input, scales the loss only). ``offset``: the batch's first row in the stream (default:
         right after the previous batch); blocks of the stream are summed as a whole, so splits
-        at any row give the same bits.
+        at any row give the same bits. ``where(row)`` and ``input_name`` word error messages in
+        the caller's terms (``"at row 7 of 'a.parquet'"``, ``"logits"``).
         """
         started = time.perf_counter()
-        batch = validate.batch(self.spec, self.kind, input, target, sample_weight, weight)
+        batch = validate.batch(
+            self.spec,
+            self.kind,
+            input,
+            target,
+            sample_weight,
+            weight,
+            **({"where": where} if where else {}),
+            input_name=input_name,
+        )
         offset = self._next_offset if offset is None else int(offset)
         if offset < 0:
             raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
@@ -194,6 +215,12 @@ class Accumulator:
         self._bytes += batch[0].nbytes + batch[1].nbytes
         self._next_offset = position
         self._elapsed += time.perf_counter() - started
+
+    def count_nulls(self, rows: int, nbytes: int = 0) -> None:
+        """Count ``rows`` rows that were read but skipped for a null (``Score.nulls``)."""
+        self._rows += rows
+        self._nulls += rows
+        self._bytes += nbytes
 
     def _absorb(self, offset: int, rows: int, args) -> None:
         first = min((-offset) % BLOCK_ROWS, rows)
@@ -244,6 +271,7 @@ class Accumulator:
         self._den.merge(other._den)
         self._counts += other._counts
         self._rows += other._rows
+        self._nulls += other._nulls
         self._bytes += other._bytes
         self._elapsed += other._elapsed
         for pieces in other._fragments.values():
@@ -276,7 +304,7 @@ class Accumulator:
             rows=self._rows,
             scored=counts["scored"],
             ignored=counts["ignored"],
-            nulls=0,
+            nulls=self._nulls,
             nonfinite=counts["nonfinite"],
             accuracy=counts["correct"] / judged if judged else math.nan,
             perplexity=perplexity,

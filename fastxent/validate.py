@@ -47,7 +47,11 @@ def float_input(name: str, a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int) -> None:
+def _at_row(row: int) -> str:
+    return f"at row {row}"
+
+
+def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int, where, input_name: str) -> None:
     n, num_classes = x.shape
     if target.dtype.kind == "f":
         raise InputTypeError(
@@ -72,12 +76,12 @@ def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int) -> None
     if row >= 0:
         bad = int(target[row])
         raise InputValueError(
-            f"`target` has class {bad} at row {row}, but `input` has {num_classes} classes "
+            f"`target` has class {bad} {where(row)}, but `{input_name}` has {num_classes} classes "
             f"(0–{num_classes - 1}); pass `ignore_index={bad}` if these rows are padding."
         )
 
 
-def _unit_interval(name: str, a: np.ndarray) -> None:
+def _unit_interval(name: str, a: np.ndarray, where=_at_row) -> None:
     flat = a.reshape(-1)
     if flat.dtype == np.float16:
         flat = flat.astype(np.float32)
@@ -88,11 +92,12 @@ def _unit_interval(name: str, a: np.ndarray) -> None:
     scan = checks.COUNT_OUTSIDE_UNIT[1 if flat.size >= _PARALLEL_SCAN else 0]
     if flat.size and scan(flat):
         i = int(checks.first_outside_unit(flat))
-        where = np.unravel_index(i, a.shape)
+        index = tuple(int(w) for w in np.unravel_index(i, a.shape))
+        column = f", class {index[1]}" if len(index) > 1 else ""
         raise InputValueError(
-            f"`{name}` must hold probabilities in [0, 1], but has {flat[i]} at index "
-            f"{tuple(int(w) for w in where)}. Pass logits to the `_with_logits` function or "
-            "`logits=` instead, or fix the values."
+            f"`{name}` must hold probabilities in [0, 1], but has {flat[i]} {where(index[0])}"
+            f"{column}. Pass logits to the `_with_logits` function or `logits=` instead, or fix "
+            "the values."
         )
 
 
@@ -126,14 +131,18 @@ def _element_weight(weight, shape):
     return np.broadcast_to(w, shape), binary.PER_ELEMENT
 
 
-def batch(spec, kind, input, target, sample_weight, weight):
-    """Validate one batch; return ``(x, target, sample_weight, weight, weight_mode)``."""
+def batch(spec, kind, input, target, sample_weight, weight, where=_at_row, input_name="input"):
+    """Validate one batch; return ``(x, target, sample_weight, weight, weight_mode)``.
+
+    ``where(row)`` says where a batch row is in the caller's terms (``"at row 7 of 'a.parquet'"``)
+    and ``input_name`` what the input is called there, for the error messages.
+    """
     x = float_input("input", np.asarray(input))
     t = np.asarray(target)
     if spec.family == "multiclass":
         if x.ndim != 2:
             raise InputValueError(f"`input` must be 2-D (rows, classes) here, got shape {x.shape}.")
-        _index_targets(t, x, spec.ignore_index)
+        _index_targets(t, x, spec.ignore_index, where, input_name)
     else:
         expected = "2-D (rows, classes)" if kind in ("soft", "multilabel") else "1-D (one value per row)"
         if (x.ndim != 2 and kind in ("soft", "multilabel")) or (x.ndim != 1 and kind == "binary"):
@@ -143,8 +152,8 @@ def batch(spec, kind, input, target, sample_weight, weight):
         if t.dtype.kind not in "biuf":
             raise InputTypeError(f"`target` must be numeric, got dtype {t.dtype}.")
         if spec.family == "binary" and spec.inputs == "probs":
-            _unit_interval("input", x)
-            _unit_interval("target", t)
+            _unit_interval(input_name, x, where)
+            _unit_interval("target", t, where)
     num_classes = x.shape[1] if x.ndim == 2 else 1
     if spec.class_weight.size and spec.class_weight.size != num_classes:
         raise InputValueError(

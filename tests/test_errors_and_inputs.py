@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 import fastxent as fx
-from fastxent.kernels.jit import choose_cache_dir
+from fastxent.kernels.jit import SOURCES_STAMP, choose_cache_dir, drop_stale_cache, sources_digest
 
 X = np.array([[1.0, 2.0, 0.1], [0.5, 0.2, 0.3]], np.float32)
 
@@ -85,3 +85,25 @@ def test_cache_falls_back_when_package_and_home_are_read_only(tmp_path):
 
 def test_package_dir_is_real():
     assert Path(fx.__file__).parent.name == "fastxent"
+
+
+def test_cached_kernels_are_dropped_when_any_kernel_source_changes(tmp_path):
+    sources, cache = tmp_path / "kernels", tmp_path / "cache"
+    sources.mkdir()
+    (sources / "blocks.py").write_text("driver = 1\n")
+    (sources / "vmath.py").write_text("helper = 1\n")
+    cache.mkdir()
+    cached = [cache / "blocks.driver-10.py311.nbi", cache / "blocks.driver-10.py311.1.nbc"]
+    other = cache / "someone_else.f-1.py311.nbi"
+    for path in [*cached, other]:
+        path.write_bytes(b"x")
+    first = sources_digest(sources)
+    assert drop_stale_cache(cache, first, sources)  # no stamp yet: stale
+    assert not any(p.exists() for p in cached) and other.exists()
+    assert (cache / SOURCES_STAMP).read_text() == first
+    cached[0].write_bytes(b"x")
+    assert not drop_stale_cache(cache, first, sources) and cached[0].exists()
+    (sources / "vmath.py").write_text("helper = 2\n")  # a helper in *another* file changes
+    second = sources_digest(sources)
+    assert second != first
+    assert drop_stale_cache(cache, second, sources) and not cached[0].exists()

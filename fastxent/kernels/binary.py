@@ -12,7 +12,15 @@ import math
 import numpy as np
 
 from .blocks import make_drivers
-from .formulas import bce_logits_loss, bce_prob_loss, clipped_log_loss, fexp, flog, flog1p
+from .formulas import (
+    as_type_of,
+    bce_logits_loss,
+    bce_prob_loss,
+    clipped_log_loss,
+    flog,
+    flog1p,
+    fsoftplus_tail,
+)
 from .jit import vector_jit
 
 #: What the input values are and which library's rules apply.
@@ -24,12 +32,12 @@ NO_WEIGHT, PER_CLASS, PER_ELEMENT = 0, 1, 2
 
 @vector_jit
 def logit_element_loss(x, y, pos_weight):
-    """torch ``binary_cross_entropy_with_logits`` of one element, in float64.
+    """torch ``binary_cross_entropy_with_logits`` of one element, in the input's precision.
 
-    ``log1p(exp(-|x|))`` in the input's precision, then :func:`~.formulas.bce_logits_loss`.
+    ``log1p(exp(-|x|))`` then :func:`~.formulas.bce_logits_loss`.
     """
-    tail = flog1p(fexp(-abs(x)))
-    return bce_logits_loss(np.float64(x), np.float64(y), pos_weight, np.float64(tail))
+    one = as_type_of(1.0, x)
+    return bce_logits_loss(x, as_type_of(y, x), as_type_of(pos_weight, x), fsoftplus_tail(x), one)
 
 
 @vector_jit
@@ -49,17 +57,23 @@ def sklearn_prob_element_loss(p, y, clip_eps):
 def element_losses(xs, ts, pos_weight, kind, clip_eps, loss):
     """``loss[i]`` = loss of element ``i`` (single-column input), one branch-free loop per kind.
 
-    Each loop calls one small formula so that it is inlined and the loop vectorises.
+    Each loop calls one small formula so that it is inlined and the loop vectorises; it also
+    counts the correct predictions (:func:`is_correct`) in the same pass. Returns that count.
     """
+    correct = 0
     if kind == LOGITS:
         for i in range(xs.shape[0]):
             loss[i] = logit_element_loss(xs[i], ts[i], pos_weight)
+            correct += is_correct(xs[i], ts[i], LOGITS)
     elif kind == PROBS_TORCH:
         for i in range(xs.shape[0]):
             loss[i] = torch_prob_element_loss(xs[i], ts[i])
+            correct += is_correct(xs[i], ts[i], PROBS_TORCH)
     else:
         for i in range(xs.shape[0]):
             loss[i] = sklearn_prob_element_loss(xs[i], ts[i], clip_eps)
+            correct += is_correct(xs[i], ts[i], PROBS_SKLEARN)
+    return correct
 
 
 @vector_jit
@@ -97,7 +111,7 @@ def binary_rows(args, lo, hi, loss, den):
     ts = t[lo * num_classes : hi * num_classes]
     has_pos_weight = pos_weight.shape[0] > 0
     if num_classes == 1:
-        element_losses(xs, ts, pos_weight[0] if has_pos_weight else 1.0, kind, clip_eps, loss)
+        correct = element_losses(xs, ts, pos_weight[0] if has_pos_weight else 1.0, kind, clip_eps, loss)
         if weight_mode == PER_CLASS:
             for r in range(n):
                 loss[r] *= weight[0]
@@ -106,12 +120,14 @@ def binary_rows(args, lo, hi, loss, den):
             for r in range(n):
                 loss[r] *= ws[r]
     else:
+        correct = 0
         for r in range(n):
             base = r * num_classes
             value = 0.0
             for c in range(num_classes):
                 pw = pos_weight[c] if has_pos_weight else 1.0
                 e = kind_element_loss(xs[base + c], ts[base + c], pw, kind, clip_eps)
+                correct += is_correct(xs[base + c], ts[base + c], kind)
                 if weight_mode == PER_CLASS:
                     e *= weight[c]
                 elif weight_mode == PER_ELEMENT:
@@ -119,14 +135,15 @@ def binary_rows(args, lo, hi, loss, den):
                 value += e
             loss[r] = value
     per_row = np.float64(num_classes) if kind != PROBS_SKLEARN else 1.0
-    sampled = sample_weight.shape[0] > 0
-    correct = nonfinite = 0
-    for i in range(n * num_classes):
-        correct += is_correct(xs[i], ts[i], kind)
+    if sample_weight.shape[0] > 0:
+        sws = sample_weight[lo:hi]  # sliced first: indexing from 0 gives contiguous vector loads
+        for r in range(n):
+            loss[r] = loss[r] * sws[r]
+            den[r] = per_row * sws[r]
+    else:
+        den[:] = per_row
+    nonfinite = 0
     for r in range(n):
-        sw = sample_weight[lo + r] if sampled else 1.0
-        loss[r] = loss[r] * sw
-        den[r] = per_row * sw
         nonfinite += not math.isfinite(loss[r])
     return n, 0, nonfinite, correct, n * num_classes, 0
 

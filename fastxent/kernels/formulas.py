@@ -1,7 +1,7 @@
 """The scalar loss formulas, written once and shared by every kernel.
 
 Each function here is a pure scalar formula: the row/element loops that feed it (max, sums of
-exponentials) live in the kernels, so the same formula can be compiled for any target. ``fexp``,
+exponentials) live in the kernels, so the same formula can be compiled for any target. ``fexp_shifted``,
 ``flog`` and ``flog1p`` pick the implementation from the argument type: the vectorisable
 float32 versions of :mod:`.vmath` for float32, libm for float64 (the float64 accuracy promise,
 1e-12 relative, is kept by libm).
@@ -14,19 +14,34 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import types
 from numba.extending import overload
 
 from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit
-from .vmath import exp32, log1p32, log32
+from .vmath import exp_shifted32, log1p32, log1p_unit32, log32
 
 #: torch clamps each log of ``binary_cross_entropy`` at -100 so that ``0 * log 0`` is 0.
 BCE_LOG_FLOOR = -100.0
 
 
-def fexp(x):
-    """``exp`` in the precision of ``x`` (float32: vectorisable; float64: libm)."""
+def fexp_shifted(x):
+    """``exp(x)`` for ``x = x_c - max_c x_c <= 0`` inside a sum that contains ``exp(0)``.
+
+    float32: :func:`~.vmath.exp_shifted32` (terms below 1.6e-38 flushed to 0); float64: libm.
+    """
     return math.exp(x)
+
+
+def fsoftplus_tail(x):
+    """``log1p(exp(-|x|))``, the part of ``softplus(x) = max(x, 0) + log1p(exp(-|x|))`` that is
+    not exact.
+
+    float32: :func:`~.vmath.exp_shifted32` then :func:`~.vmath.log1p_unit32` (tails below
+    1.6e-38, i.e. ``|x| > 87``, flushed to 0: float32 cannot hold them to 1e-6 anyway);
+    float64: libm.
+    """
+    return math.log1p(math.exp(-abs(x)))
 
 
 def flog(x):
@@ -50,9 +65,27 @@ def _by_precision(float32_impl, libm_impl):
     return typer
 
 
+def as_type_of(value, like):
+    """``value`` converted to the float type of ``like`` (Numba types a bare ``1.0`` as float64)."""
+    return float(value)
+
+
+@overload(as_type_of, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _as_type_of(value, like):
+    if isinstance(like, types.Float):
+        convert = np.float32 if like == types.float32 else np.float64
+        return lambda value, like: convert(value)
+    return None
+
+
+def _softplus_tail32(x):
+    return log1p_unit32(exp_shifted32(-abs(x)))
+
+
 for _generic, _float32_impl, _libm_impl in (
-    (fexp, exp32, math.exp),
+    (fexp_shifted, exp_shifted32, math.exp),
     (flog, log32, math.log),
+    (fsoftplus_tail, elementwise_jit(_softplus_tail32), elementwise_jit(fsoftplus_tail)),
     (flog1p, log1p32, math.log1p),
 ):
     overload(_generic, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)(_by_precision(_float32_impl, _libm_impl))
@@ -84,18 +117,19 @@ def soft_target_term(target, weight, d, log_norm, smoothing, num_classes):
 
 
 @elementwise_jit
-def bce_logits_loss(x, y, pos_weight, softplus_tail):
+def bce_logits_loss(x, y, pos_weight, softplus_tail, one):
     """``binary_cross_entropy_with_logits`` of one element, without cancellation.
 
     torch: ``l = (1-y) x + a (max(-x, 0) + log1p(exp(-|x|)))`` with ``a = 1 + (p-1) y``.
     ``softplus_tail = log1p(exp(-|x|))``. For ``x < 0`` the first two terms are rewritten
     ``-p y x``, so no large terms cancel; ``x = -inf`` keeps torch's form (NaN), as does
-    ``x = +inf``.
+    ``x = +inf``. Computed in the precision of ``one`` (1 of the input's type): every term is
+    non-negative for ``0 <= y <= 1``, so float32 rounding adds at most a few 1e-8 relative.
     """
-    a = 1.0 + (pos_weight - 1.0) * y
-    at_or_above_zero = (1.0 - y) * x + a * softplus_tail
+    a = one + (pos_weight - one) * y
+    at_or_above_zero = (one - y) * x + a * softplus_tail
     below_zero = -pos_weight * y * x + a * softplus_tail
-    torch_form = (1.0 - y) * x + a * (-x + softplus_tail)
+    torch_form = (one - y) * x + a * (-x + softplus_tail)
     # selects, not branches, so that loops over elements vectorise
     value = below_zero if x > -math.inf else torch_form
     return at_or_above_zero if x >= 0.0 else value

@@ -9,12 +9,15 @@ temporary directory in that case.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import tempfile
 import types
 from pathlib import Path
 
 import numba
+from numba.core.caching import FunctionCache
 from numba.misc import appdirs
 
 #: LLVM fast-math flags used by the kernels: reassociation (vectorised sums and maxima), fused
@@ -80,6 +83,57 @@ def cache_dir() -> str:
 
 
 ensure_cache_dir()
+
+#: Name of the file, in the kernel cache directory, holding the digest of the kernel sources.
+SOURCES_STAMP = "fastxent-kernels.sha256"
+
+
+def sources_digest(package_dir: Path = _PACKAGE_DIR) -> str:
+    """SHA-256 of every kernel source file (``*.py`` in ``package_dir``), in name order."""
+    digest = hashlib.sha256()
+    for source in sorted(package_dir.glob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def drop_stale_cache(cache_path: Path, digest: str, package_dir: Path = _PACKAGE_DIR) -> bool:
+    """Delete the cached kernels in ``cache_path`` unless they were compiled from sources with
+    this ``digest``; return whether anything was stale.
+
+    Numba invalidates a cached function only when *its own* source file changes. fastxent's
+    kernels inline helpers from other files (``vmath``, ``formulas``) and the block drivers are
+    compiled from ``blocks.py`` with a row function from another file, so an edit to a helper
+    would otherwise keep serving machine code built from the old helper.
+    """
+    stamp = cache_path / SOURCES_STAMP
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    modules = {source.stem for source in package_dir.glob("*.py")}
+    for entry in cache_path.glob("*.nb[ic]"):
+        if entry.name.split(".", 1)[0] in modules:
+            entry.unlink(missing_ok=True)
+    cache_path.mkdir(parents=True, exist_ok=True)
+    partial = cache_path / f"{SOURCES_STAMP}.{os.getpid()}.tmp"
+    partial.write_text(digest)
+    partial.replace(stamp)
+    return True
+
+
+def _cache_probe():
+    """A function of this directory, so Numba's locator tells where the kernels are cached."""
+
+
+def _refresh_cache() -> None:
+    # A read-only cache keeps Numba's own per-file checks; never fail the import over it.
+    with contextlib.suppress(OSError):
+        drop_stale_cache(Path(FunctionCache(_cache_probe)._cache_path), sources_digest())
+
+
+_refresh_cache()
 
 
 def vector_jit(func=None, **options):

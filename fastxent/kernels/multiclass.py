@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .blocks import make_drivers
-from .formulas import clipped_log_loss, fexp, multiclass_loss, soft_target_term
+from .formulas import clipped_log_loss, fexp_shifted, multiclass_loss, soft_target_term
 from .jit import vector_jit
 from .vmath import float_of_key, ordered_key
 
@@ -39,7 +39,7 @@ def sum_exp_shifted(row, m):
     """``Z = sum_c exp(x_c - m)`` with the exponentials in the row's precision, summed in float64."""
     s = 0.0
     for c in range(row.shape[0]):
-        s += fexp(row[c] - m)
+        s += fexp_shifted(row[c] - m)
     return s
 
 

@@ -1,14 +1,16 @@
 """Vectorisable float32 ``exp``, ``log`` and ``log1p`` for the CPU kernels.
 
 The PyPI llvmlite has no SVML, so ``math.exp``/``np.log`` in a Numba loop become one libm call
-per element and the loop does not vectorise. These versions use only ``+ * floor`` and an
+per element and the loop does not vectorise. These versions use only ``+ *``, selects and an
 int <-> float bit cast (Cephes-style range reduction and minimax polynomials), which LLVM turns
 into AVX/AVX-512 code: several times faster than libm for the float32 kernels.
 
-Accuracy (checked against NumPy over the whole float32 range in ``tests/test_vmath.py``):
-a few ulp, i.e. relative error below 4e-7. Special values follow IEEE/NumPy: ``exp(-inf) = 0``,
-``exp(+inf) = inf``, ``log(0) = -inf``, ``log(x < 0) = nan``, ``log(inf) = inf``, NaN in gives
-NaN out, and results that underflow come out subnormal or zero (no flush).
+Each function covers the domain its kernels need and no more: ``exp`` of non-positive
+arguments (logits minus their maximum, ``-|x|``), ``log`` and ``log1p`` over all floats,
+``log1p`` of ``[0, 1]`` (the softplus tail). Accuracy, checked against NumPy over every
+251st float32 bit pattern in ``tests/test_vmath.py``: a few ulp, relative error below 4e-7.
+Special values follow IEEE/NumPy: ``exp(-inf) = 0``, ``log(0) = -inf``, ``log(x < 0) = nan``,
+``log(inf) = inf``, NaN in gives NaN out.
 """
 
 from __future__ import annotations
@@ -26,19 +28,19 @@ _F = np.float32
 _LOG2E = _F(1.44269504088896341)
 _LN2_HI = _F(0.693359375)
 _LN2_LO = _F(-2.12194440e-4)
-_EXP_MAX = _F(88.72283935546875)  # above: overflow to inf
-_EXP_MIN = _F(-103.97208)  # below: underflow to zero (smallest subnormal is 2**-149)
+_SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: the flush point of exp_shifted32
+_ROUNDER = _F(1.5 * 2**23)  # t = y + 1.5*2**23 rounds y to an integer held in t's low mantissa bits
 _E0, _E1, _E2 = _F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3)
 _E3, _E4, _E5 = _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1)
 
 # log: x = m * 2**e with m in [sqrt(1/2), sqrt(2)); log(x) = e*ln2 + log1p(m - 1).
 _SQRT_HALF = _F(0.707106781186547524)
+_SQRT_TWO_M1 = _F(0.414213562373095049)
 _L0, _L1, _L2 = _F(7.0376836292e-2), _F(-1.1514610310e-1), _F(1.1676998740e-1)
 _L3, _L4, _L5 = _F(-1.2420140846e-1), _F(1.4249322787e-1), _F(-1.6668057665e-1)
 _L6, _L7, _L8 = _F(2.0000714765e-1), _F(-2.4999993993e-1), _F(3.3333331174e-1)
 _FLT_MIN = _F(1.17549435e-38)
 _TWO_23 = _F(8388608.0)
-_TWO_M64 = _F(2.0**-64)
 
 _ONE = _F(1.0)
 _HALF = _F(0.5)
@@ -82,33 +84,27 @@ def float_of_bits(typingctx, bits, like):
 
 
 @elementwise_jit
-def exp32(x):
-    """``exp(x)`` in float32, vectorisable.
+def exp_shifted32(x):
+    """``exp(x)`` for ``x <= 0`` or NaN (a logit minus its row maximum), in float32, vectorisable.
 
-    ``exp(x) = 2**n * p(r)``, ``n = round(x / ln 2)``, ``r = x - n ln 2``, ``p`` the Cephes
-    degree-6 polynomial.
+    Used only inside ``Z = sum_c exp(x_c - m)``, where the term ``exp(0) = 1`` is always present:
+    a term below ``exp(-87) = 1.6e-38`` changes ``Z`` by less than float64 resolves, so it is
+    flushed to 0 and neither overflow nor subnormal results need a path of their own. The
+    rounding ``n = round(x / ln 2)`` uses the ``1.5 * 2**23`` trick, so ``2**n`` comes from the
+    bits of ``t`` without a float -> int conversion (which is undefined on NaN). Cephes degree-6
+    polynomial, a few ulp; ``exp(-inf) = 0``, NaN in gives NaN out.
     """
-    # Clamp (NaN goes to _EXP_MIN) so that n stays in int32 range; special values are patched
-    # in at the end. Written as selects, not min()/max(), so the loop vectorises.
-    xc = x if x > _EXP_MIN else _EXP_MIN
-    xc = xc if xc < _EXP_MAX else _EXP_MAX
-    n = np.floor(xc * _LOG2E + _HALF)
+    xc = _SHIFTED_MIN if x < _SHIFTED_MIN else x  # a select that keeps NaN
+    t = xc * _LOG2E + _ROUNDER
+    n = t - _ROUNDER
     r = xc - n * _LN2_HI
     r = r - n * _LN2_LO
     p = ((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5
     p = p * (r * r) + r + _ONE
-    # Scale by 2**k by adding k to the exponent field of p: an integer add that reassociation
-    # cannot fold into an overflowing or underflowing float product. Results below the normal
-    # range get 64 extra in the exponent and one multiply by 2**-64, which rounds them
-    # correctly into the subnormals.
-    k = np.int32(n)
-    small = k < -125
-    k = k + 64 if small else k
-    y = float_of_bits(bits_of(p) + (k << 23), _ONE)
-    y = y * (_TWO_M64 if small else _ONE)
-    y = _ZERO if x < _EXP_MIN else y
-    y = _INF if x > _EXP_MAX else y
-    return x if x != x else y
+    # bits(t) = bits(1.5 * 2**23) + n, and bits(1.5 * 2**23) << 23 vanishes in 32 bits.
+    y = float_of_bits(bits_of(p) + (bits_of(t) << 23), _ONE)
+    y = _ZERO if x < _SHIFTED_MIN else y
+    return x if x != x else y  # a NaN's payload bits would land in the exponent above
 
 
 @elementwise_jit
@@ -137,6 +133,27 @@ def log32(x):
     y = _NAN if x < _ZERO else y
     y = _INF if x == _INF else y
     return x if x != x else y
+
+
+@elementwise_jit
+def log1p_unit32(e):
+    """``log(1 + e)`` for ``0 <= e <= 1`` (the softplus tail ``log1p(exp(-|x|))``), vectorisable.
+
+    :func:`log32`'s reduction specialised to ``u = 1 + e`` in ``[1, 2]``: below ``sqrt 2`` the
+    reduced argument is ``f = e`` itself (exact, so tiny ``e`` keep full relative accuracy and no
+    Goldberg division is needed); above, ``f = u/2 - 1`` with exponent 1, where the rounding of
+    ``u`` costs at most 2e-7 relative because ``log u >= 0.34``. No special values to handle:
+    the caller's ``e`` is an exponential of a non-positive number.
+    """
+    big = e >= _SQRT_TWO_M1
+    f = ((_ONE + e) * _HALF - _ONE) if big else e
+    ef = _ONE if big else _ZERO
+    z = f * f
+    y = (((((((_L0 * f + _L1) * f + _L2) * f + _L3) * f + _L4) * f + _L5) * f + _L6) * f + _L7) * f
+    y = (y + _L8) * f * z
+    y = y + ef * _LN2_LO
+    y = y - _HALF * z
+    return f + y + ef * _LN2_HI
 
 
 @elementwise_jit
