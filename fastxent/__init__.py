@@ -1,7 +1,8 @@
 """fastxent: exact cross-entropy at memory speed.
 
 The functional API follows ``torch.nn.functional`` and ``sklearn.metrics``; :class:`Accumulator`
-is the mergeable streaming state, :class:`Score` its result.
+is the mergeable streaming state, :class:`Score` its result; :func:`score` streams prediction
+files and Arrow data through it.
 """
 
 from .api import (
@@ -12,6 +13,7 @@ from .api import (
     nll_loss,
 )
 from .errors import FastxentError, InputTypeError, InputValueError
+from .score import score
 from .state import Accumulator, Score
 from .warmup import warmup
 
@@ -28,5 +30,6 @@ __all__ = [
     "cross_entropy",
     "log_loss",
     "nll_loss",
+    "score",
     "warmup",
 ]

@@ -27,17 +27,6 @@ def _check_common(reduction: str, device: str) -> None:
         )
 
 
-def _row_losses(acc: Accumulator, x, t, sample_weight=None, weight=None) -> np.ndarray:
-    """Per-row losses (``reduction="none"``) in float32, or float64 for float64 input."""
-    batch = validate.batch(acc.spec, acc.kind, x, t, sample_weight, weight)
-    out = np.empty(batch[0].shape[0], dtype=engine.compute_dtype(batch[0].dtype))
-    position = 0
-    for rows, args in engine.chunks(acc.spec, *batch):
-        engine.run_rowwise(acc.spec, rows, args, out[position : position + rows])
-        position += rows
-    return out
-
-
 def _slabs(x: np.ndarray, t: np.ndarray, soft: bool):
     """K-dim input ``(N, C, d1..dK)`` as ``(N*d, C)`` rows, a few samples at a time (bounded copy)."""
     num_classes = x.shape[1]
@@ -54,7 +43,7 @@ def _reduce(acc: Accumulator, reduction: str, x, t, out_shape, soft=False, **upd
     """Feed ``x``/``t`` (2-D, or K-dim via :func:`_slabs`) and apply the reduction."""
     pieces = _slabs(x, t, soft) if x.ndim > 2 else [(x, t)]
     if reduction == "none":
-        losses = [_row_losses(acc, xs, ts, **update_args) for xs, ts in pieces]
+        losses = [acc.row_losses(xs, ts, **update_args) for xs, ts in pieces]
         return (np.concatenate(losses) if len(losses) > 1 else losses[0]).reshape(out_shape)
     for xs, ts in pieces:
         acc.update(xs, ts, **update_args)
@@ -154,7 +143,7 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules):
                 column = Accumulator(
                     "binary", inputs=inputs, pos_weight=pw[c : c + 1], probs_rules=probs_rules
                 )
-                out[:, c] = _row_losses(column, x2[:, c], t2[:, c], weight=None if w2 is None else w2[:, c])
+                out[:, c] = column.row_losses(x2[:, c], t2[:, c], weight=None if w2 is None else w2[:, c])
             return out.reshape(x.shape)
         acc = Accumulator("multilabel", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
         return _reduce(acc, reduction, x2, t2, x.shape, weight=w2)

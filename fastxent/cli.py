@@ -1,10 +1,19 @@
-"""The ``fastxent`` command. This version has ``info`` and ``warmup``; ``score`` comes next."""
+"""The ``fastxent`` command: ``score``, ``make-data``, ``info``, ``warmup``.
+
+Results go to stdout, progress and warnings to stderr. Exit codes: 0 success, 1 a data error
+(one clear line, no traceback unless ``--debug``), 2 a usage error (argparse's convention).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import sys
+
+from pyarrow import ArrowException
+
+from .errors import FastxentError
 
 
 def _info() -> int:
@@ -31,18 +40,183 @@ def _info() -> int:
     return 0
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [v for v in text.split(",") if v]
+
+
+def _score_parser(commands) -> None:
+    p = commands.add_parser("score", help="score prediction files", description="Score prediction files.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("--target", required=True, help="target column")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--logits", type=_names, help="logit column(s): a name, a glob, or a,b,c")
+    given.add_argument("--probs", type=_names, help="probability column(s)")
+    given.add_argument("--logprobs", type=_names, help="log-probability column(s)")
+    p.add_argument("--kind", default="auto", choices=["auto", "binary", "multiclass", "multilabel", "soft"])
+    p.add_argument("--weight", help="per-row sample-weight column")
+    p.add_argument("--class-weight", type=_floats, metavar="W0,W1,...")
+    p.add_argument("--classes", type=_names, metavar="A,B,...", help="class names in index order")
+    p.add_argument("--ignore-index", type=int, default=-100)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--pos-weight", type=_floats, metavar="F[,F...]")
+    p.add_argument("--nulls", default="skip", choices=["skip", "error"])
+    p.add_argument("--group-by", type=_names, metavar="COL[,COL]")
+    p.add_argument("--losses-to", metavar="OUT.parquet")
+    p.add_argument("--keep", type=_names, metavar="COL,...")
+    p.add_argument("--batch-rows", type=int)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--format", default="table", choices=["table", "json", "jsonl", "markdown"])
+    p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
+
+
+def _make_data_parser(commands) -> None:
+    p = commands.add_parser("make-data", help="write a seeded synthetic prediction file")
+    p.add_argument("out", metavar="OUT")
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--kind", default="multiclass", choices=["binary", "multiclass", "multilabel"])
+    p.add_argument("--format", default=None, choices=["parquet", "ipc", "csv"])
+    p.add_argument("--layout", default="list", choices=["list", "columns"])
+    p.add_argument("--row-group-rows", type=int, default=1 << 17)
+    p.add_argument("--nulls", type=float, default=0.0, help="fraction of null targets")
+    p.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+_COLUMNS = ("loss", "accuracy", "perplexity", "rows", "scored", "ignored", "nulls", "nonfinite")
+
+
+def render(score, fmt: str) -> str:
+    """The score as a table, Markdown, JSON, or JSON lines (one line per group, then the total)."""
+    rows = [("all", score)] + [(str(k), g) for k, g in score.groups.items()]
+    if fmt == "json":
+        return score.to_json(indent=2)
+    if fmt == "jsonl":
+        import json
+
+        lines = []
+        for key, s in rows[1:] + rows[:1]:
+            record = json.loads(s.to_json())
+            record.pop("groups", None)
+            lines.append(json.dumps({"group": None if key == "all" else key, **record}))
+        return "\n".join(lines)
+    header = ["group", *_COLUMNS]
+    body = [[key, *(_fmt(getattr(s, c)) for c in _COLUMNS)] for key, s in rows]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+    else:
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        lines = [
+            "  ".join(
+                cell.rjust(w) if i else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+            )
+            for r in [header, *body]
+        ]
+    footer = (
+        f"{score.kind}, {score.rows:,} rows in {score.elapsed_s:.2f} s "
+        f"({score.rows_per_s:,.0f} rows/s, {score.bytes_per_s / 1e6:,.0f} MB/s, {score.device})"
+    )
+    return "\n".join(lines) + ("\n\n" if fmt == "markdown" else "\n") + footer
+
+
+def _score(args) -> int:
+    from .score import score
+
+    given = {"logits": args.logits, "probs": args.probs, "logprobs": args.logprobs}
+    columns = {k: (v[0] if v and len(v) == 1 else v) for k, v in given.items() if v is not None}
+    result = score(
+        args.paths if len(args.paths) > 1 else args.paths[0],
+        target=args.target,
+        **columns,
+        kind=args.kind,
+        weight=args.weight,
+        class_weight=args.class_weight,
+        classes=args.classes,
+        ignore_index=args.ignore_index,
+        label_smoothing=args.label_smoothing,
+        pos_weight=args.pos_weight,
+        nulls=args.nulls,
+        group_by=args.group_by,
+        losses_to=args.losses_to,
+        keep=args.keep,
+        batch_rows=args.batch_rows,
+        device=args.device,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(render(result, args.format))
+    if result.nonfinite:
+        print(f"warning: {result.nonfinite} rows have a non-finite loss (NaN or inf).", file=sys.stderr)
+    if result.nulls:
+        print(f"note: {result.nulls} rows with a null were skipped.", file=sys.stderr)
+    return 0
+
+
+def _make_data(args) -> int:
+    from .synthetic import make_table, write_table
+
+    fmt = args.format or {"ipc": "ipc", "arrow": "ipc", "feather": "ipc", "csv": "csv"}.get(
+        args.out.rsplit(".", 1)[-1].lower(), "parquet"
+    )
+    classes = 1 if args.kind == "binary" else args.classes
+    table = make_table(
+        args.rows,
+        classes,
+        kind=args.kind,
+        layout=args.layout,
+        seed=args.seed,
+        nulls=args.nulls,
+        dtype=args.dtype,
+    )
+    write_table(table, args.out, fmt, args.row_group_rows)
+    print(f"wrote {args.out}: {args.rows:,} rows, {args.kind}, {classes} classes, {fmt}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastxent", description="Exact cross-entropy, fast.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
+    _score_parser(commands)
+    _make_data_parser(commands)
     commands.add_parser("info", help="versions, threads, threading layer, cache dir")
     commands.add_parser("warmup", help="compile (or load from the cache) every kernel")
     args = parser.parse_args(argv)
-    if args.command == "info":
-        return _info()
-    from .warmup import warmup
+    try:
+        if args.command == "info":
+            return _info()
+        if args.command == "score":
+            return _score(args)
+        if args.command == "make-data":
+            return _make_data(args)
+        from .warmup import warmup
 
-    print(f"kernels ready in {warmup():.2f} s")
-    return 0
+        print(f"kernels ready in {warmup():.2f} s")
+        return 0
+    except (FastxentError, OSError, ArrowException) as err:
+        if args.debug:
+            raise
+        print(f"fastxent: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fastxent: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -216,6 +216,28 @@ class Accumulator:
         self._next_offset = position
         self._elapsed += time.perf_counter() - started
 
+    def row_losses(self, input, target, sample_weight=None, *, weight=None, where=None, input_name="input"):
+        """Per-row losses of a batch (``reduction="none"``), without adding it to the state.
+
+        float32 for float16/float32 input, float64 for float64 input.
+        """
+        batch = validate.batch(
+            self.spec,
+            self.kind,
+            input,
+            target,
+            sample_weight,
+            weight,
+            **({"where": where} if where else {}),
+            input_name=input_name,
+        )
+        out = np.empty(batch[0].shape[0], dtype=engine.compute_dtype(batch[0].dtype))
+        position = 0
+        for rows, args in engine.chunks(self.spec, *batch):
+            engine.run_rowwise(self.spec, rows, args, out[position : position + rows])
+            position += rows
+        return out
+
     def count_nulls(self, rows: int, nbytes: int = 0) -> None:
         """Count ``rows`` rows that were read but skipped for a null (``Score.nulls``)."""
         self._rows += rows

@@ -1,0 +1,1 @@
+"""Reading prediction sources and writing per-row outputs."""

@@ -1,0 +1,304 @@
+"""Which columns of a source hold what, which loss they call for, and how a batch becomes arrays.
+
+:func:`plan` reads only the schema: it finds the prediction column(s), the target, the weight and
+the grouping columns, checks their types, and decides the ``kind`` (binary, multiclass,
+multilabel or soft) when ``kind="auto"``. :meth:`ColumnPlan.arrays` then turns one record batch
+into NumPy arrays for the :class:`~fastxent.state.Accumulator`, without copying where Arrow's
+buffers can be viewed, and finds the rows with a null.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputTypeError, InputValueError
+from ..inputs import as_array
+
+KINDS = ("auto", "binary", "multiclass", "multilabel", "soft")
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def _is_tensor(t: pa.DataType) -> bool:
+    return getattr(t, "extension_name", None) == "arrow.fixed_shape_tensor"
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    if _is_tensor(t):
+        return t.storage_type.value_type
+    return t.value_type if _is_list(t) else t
+
+
+def _is_labels(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+@dataclass
+class ColumnPlan:
+    """Where everything is in the source and what loss it calls for."""
+
+    kind: str
+    inputs: str  # "logits" | "probs" | "logprobs"
+    input_columns: list[str]
+    num_classes: int
+    target: str
+    weight: str | None = None
+    group_by: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+    classes: list | None = None  # class names of a string target, in class-index order
+
+    @property
+    def input_name(self) -> str:
+        return self.input_columns[0] if len(self.input_columns) == 1 else self.inputs
+
+    def columns(self) -> list[str]:
+        """Every column to read, each once, in a fixed order."""
+        names = [*self.input_columns, self.target]
+        names += [c for c in (self.weight, *self.group_by, *self.keep) if c]
+        return list(dict.fromkeys(names))
+
+    def null_rows(self, batch: pa.RecordBatch) -> np.ndarray | None:
+        """Boolean mask of rows with a null in the input, target or weight; ``None`` if none."""
+        mask = None
+        for name in [*self.input_columns, self.target, *([self.weight] if self.weight else [])]:
+            column = batch.column(name)
+            bad = None
+            if column.null_count:
+                bad = np.asarray(column.is_null())
+            if _is_list(column.type) and not _is_tensor(column.type):
+                values = column.flatten() if not column.null_count else column.fill_null([]).flatten()
+                if values.null_count and pa.types.is_fixed_size_list(column.type):
+                    inner = np.asarray(values.is_null()).reshape(-1, column.type.list_size).any(axis=1)
+                    bad = inner if bad is None else bad | inner
+                elif values.null_count:
+                    offsets = np.asarray(column.offsets)
+                    hits = np.add.reduceat(np.asarray(values.is_null()), offsets[:-1]) > 0
+                    inner = hits & (np.diff(offsets) > 0)
+                    bad = inner if bad is None else bad | inner
+            if bad is not None:
+                mask = bad if mask is None else mask | bad
+        return mask if mask is not None and mask.any() else None
+
+    def arrays(self, batch: pa.RecordBatch, where=lambda row: f"at row {row}"):
+        """``(input, target, sample_weight)`` of a batch without nulls, as the kind needs them.
+
+        ``where(row)`` names a batch row in the source's terms, for error messages.
+        """
+        if len(self.input_columns) == 1:
+            x = as_array(self.input_columns[0], batch.column(self.input_columns[0]))
+        else:
+            x = np.column_stack([as_array(c, batch.column(c)) for c in self.input_columns])
+        if self.kind in ("multiclass", "soft", "multilabel") and x.ndim == 1:
+            raise InputValueError(f"`{self.input_name}` has one value per row; kind={self.kind!r} needs C.")
+        if self.kind == "binary" and x.ndim == 2:
+            x = x[:, 0] if x.shape[1] == 1 else x
+        if x.ndim == 2 and x.shape[1] != self.num_classes:
+            raise InputValueError(
+                f"`{self.input_name}` has {x.shape[1]} values per row in this batch but "
+                f"{self.num_classes} before; every row needs one value per class."
+            )
+        t = self._target(batch.column(self.target), where)
+        sw = None
+        if self.weight:
+            sw = as_array(self.weight, batch.column(self.weight)).astype(np.float64, copy=False)
+        return x, t, sw
+
+    def _target(self, column: pa.Array, where) -> np.ndarray:
+        if self.classes is not None:
+            return _class_indices(self.target, column, self.classes, where)
+        t = as_array(self.target, column)
+        if self.kind in ("binary", "multilabel", "soft"):
+            return t.astype(np.float32, copy=False) if t.dtype.kind in "biu" else t
+        return t.astype(np.int64) if t.dtype.kind == "b" else t
+
+
+def _class_indices(name: str, column: pa.Array, classes: list, where) -> np.ndarray:
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    lookup = pa.array([str(c) for c in classes], type=pa.string())
+    index = pc.index_in(column.cast(pa.string()), value_set=lookup)
+    if index.null_count:
+        first = int(np.flatnonzero(np.asarray(index.is_null()))[0])
+        raise InputValueError(
+            f"`{name}` has class {column[first].as_py()!r} {where(first)}, which is not one of the "
+            f"classes {classes}; pass the full list as `classes=`."
+        )
+    return np.asarray(index).astype(np.int64)
+
+
+def expand_columns(spec, names: list[str], what: str) -> list[str]:
+    """Column names from one name, a glob (``"logit_*"``) or a list, checked against ``names``."""
+    wanted = [spec] if isinstance(spec, str) else list(spec)
+    found = []
+    for item in wanted:
+        if item in names:
+            found.append(item)
+            continue
+        if any(ch in item for ch in "*?["):
+            matches = [n for n in names if fnmatch.fnmatchcase(n, item)]
+            if matches:
+                found += matches
+                continue
+        raise InputValueError(
+            f"{what} column '{item}' is not in the source; its columns are: {', '.join(names)}."
+        )
+    return found
+
+
+def _width(schema: pa.Schema, column: str) -> int | None:
+    t = schema.field(column).type
+    if pa.types.is_fixed_size_list(t):
+        return t.list_size
+    if _is_tensor(t):
+        shape = t.shape
+        return int(np.prod(shape)) if shape else None
+    return None
+
+
+def plan(
+    schema: pa.Schema,
+    *,
+    target: str,
+    logits=None,
+    probs=None,
+    logprobs=None,
+    kind: str = "auto",
+    weight: str | None = None,
+    group_by=None,
+    keep=None,
+    classes=None,
+    peek=None,
+    distinct=None,
+) -> ColumnPlan:
+    """Resolve the columns and the kind of loss from the ``schema``.
+
+    Two callbacks read data only when the schema cannot tell: ``peek(column)`` returns the
+    first non-empty batch of a column (the width of a variable-length list column) and
+    ``distinct(column)`` the sorted distinct values of a string target (its classes, when
+    ``classes`` is not given).
+    """
+    given = [
+        (n, v) for n, v in (("logits", logits), ("probs", probs), ("logprobs", logprobs)) if v is not None
+    ]
+    if len(given) != 1:
+        raise InputValueError(
+            "pass exactly one of `logits=`, `probs=` or `logprobs=` (the column(s) holding the "
+            f"predictions); got {len(given)}."
+        )
+    if kind not in KINDS:
+        raise InputValueError(f"`kind` must be one of {', '.join(KINDS)}, got {kind!r}.")
+    inputs, spec = given[0]
+    names = schema.names
+    input_columns = expand_columns(spec, names, f"`{inputs}`")
+    (target_column,) = expand_columns(target, names, "`target`")
+    weight_column = expand_columns(weight, names, "`weight`")[0] if weight else None
+    group_columns = expand_columns(group_by, names, "`group_by`") if group_by else []
+    keep_columns = expand_columns(keep, names, "`keep`") if keep else []
+
+    types = [schema.field(c).type for c in input_columns]
+    if len(input_columns) > 1:
+        for c, t in zip(input_columns, types, strict=True):
+            if not pa.types.is_floating(t):
+                raise InputTypeError(f"prediction column '{c}' must be float, got {t}.")
+        num_classes = len(input_columns)
+    else:
+        t = types[0]
+        value_type = _value_type(t)
+        if not pa.types.is_floating(value_type):
+            raise InputTypeError(
+                f"`{inputs}` column '{input_columns[0]}' must hold floats (a float column, or a "
+                f"list/tensor of floats per row), got {t}."
+            )
+        if _is_list(t) or _is_tensor(t):
+            num_classes = _width(schema, input_columns[0])
+            if num_classes is None:
+                num_classes = _first_width(peek(input_columns[0]) if peek else None, input_columns[0])
+        else:
+            num_classes = 1
+
+    ttype = schema.field(target_column).type
+    chosen = _choose_kind(kind, inputs, num_classes, ttype, target_column)
+    if inputs == "logprobs" and chosen != "multiclass":
+        raise InputValueError("`logprobs=` is for multiclass predictions with class-index targets.")
+    labels = None
+    if _is_labels(ttype):
+        labels = list(classes) if classes is not None else list(distinct(target_column) if distinct else [])
+        wanted = 2 if chosen == "binary" else num_classes
+        if len(labels) != wanted:
+            raise InputValueError(
+                f"`target` column '{target_column}' holds class names; {len(labels)} distinct "
+                f"names were found but the predictions have {wanted} classes. Pass the class "
+                "names in class-index order as `classes=`."
+            )
+    if weight_column and not (
+        pa.types.is_floating(w := schema.field(weight_column).type) or pa.types.is_integer(w)
+    ):
+        raise InputTypeError(f"`weight` column '{weight_column}' must be numeric, got {w}.")
+    return ColumnPlan(
+        kind=chosen,
+        inputs=inputs,
+        input_columns=input_columns,
+        num_classes=num_classes,
+        target=target_column,
+        weight=weight_column,
+        group_by=group_columns,
+        keep=keep_columns,
+        classes=labels,
+    )
+
+
+def _first_width(batch: pa.RecordBatch | None, column: str) -> int:
+    if batch is None or batch.num_rows == 0:
+        raise InputValueError(
+            f"cannot tell the number of classes of list column '{column}' from an empty source."
+        )
+    arr = batch.column(column)
+    lengths = np.diff(np.asarray(arr.offsets))
+    return int(lengths[0])
+
+
+def _choose_kind(kind: str, inputs: str, num_classes: int, ttype: pa.DataType, target: str) -> str:
+    """The loss kind from the prediction width and the target's type (``kind="auto"``)."""
+    if _is_list(ttype) or _is_tensor(ttype):
+        readings = ["multilabel", "soft"]
+    elif _is_labels(ttype) or pa.types.is_integer(ttype):
+        readings = ["binary"] if num_classes == 1 else ["multiclass"]
+    elif pa.types.is_boolean(ttype) or pa.types.is_floating(ttype):
+        readings = ["binary"] if num_classes == 1 else []
+    else:
+        raise InputTypeError(
+            f"`target` column '{target}' has type {ttype}; expected integers, booleans, floats, "
+            "class names or a list per row."
+        )
+    if num_classes == 1 and readings != ["binary"]:
+        raise InputValueError(
+            f"the predictions have one value per row but `target` column '{target}' ({ttype}) has "
+            "a list per row."
+        )
+    if kind == "auto":
+        if not readings:
+            raise InputTypeError(
+                f"`target` column '{target}' holds {ttype} values but the predictions have "
+                f"{num_classes} classes: class indices must be integers (or class names)."
+            )
+        if len(readings) > 1:
+            raise InputValueError(
+                f"`target` column '{target}' holds a list per row, which fits kind='multilabel' "
+                "(one binary loss per class) and kind='soft' (probability targets); pass `kind=`."
+            )
+        return readings[0]
+    if kind not in readings:
+        raise InputValueError(
+            f"kind={kind!r} does not fit `target` column '{target}' ({ttype}) with "
+            f"{num_classes} prediction value(s) per row; it fits: {', '.join(readings) or 'nothing'}."
+        )
+    return kind

@@ -1,0 +1,79 @@
+"""Per-row output (``losses_to=``): a Parquet file written under a temporary name and renamed.
+
+Rows are buffered into large row groups. The file appears under its final name only when the
+run succeeds: on an error or Ctrl-C the temporary file is removed, so no partial output remains.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InputValueError
+
+#: Rows per row group of the output file.
+OUTPUT_GROUP_ROWS = 1 << 20
+
+
+def check_output_path(path: str, inputs: list[str]) -> str:
+    """The absolute output path, after checking its directory exists and it is not an input."""
+    path = os.path.abspath(os.fspath(path))
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise InputValueError(f"cannot write '{path}': directory '{directory}' does not exist.")
+    for source in inputs:
+        if os.path.exists(source) and os.path.exists(path) and os.path.samefile(source, path):
+            raise InputValueError(f"the output '{path}' is also an input; choose another file name.")
+        if os.path.abspath(source) == path:
+            raise InputValueError(f"the output '{path}' is also an input; choose another file name.")
+    return path
+
+
+class AtomicParquetWriter:
+    """Buffer tables and write them as large row groups to ``path`` via a temporary file.
+
+    Use as a context manager: leaving it normally renames the temporary file to ``path``;
+    leaving it through any exception (``KeyboardInterrupt`` included) deletes it.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        directory, name = os.path.split(path)
+        self.partial = os.path.join(directory, f".{name}.{os.getpid()}.partial")
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def __enter__(self) -> AtomicParquetWriter:
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= OUTPUT_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.partial, table.schema)
+        self._writer.write_table(table, row_group_size=OUTPUT_GROUP_ROWS)
+        self._pending, self._pending_rows = [], 0
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._flush()
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
+                    os.replace(self.partial, self.path)
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+            if os.path.exists(self.partial):
+                os.unlink(self.partial)

@@ -1,0 +1,339 @@
+"""``fx.score``: stream a prediction source batch by batch into :class:`~fastxent.state.Accumulator`\\ s.
+
+Memory stays bounded by a few batches whatever the source size. Results are bit-identical
+whatever ``batch_rows`` is (the accumulator sums fixed blocks of the stream). Rows with a null in
+the predictions, target or weight are skipped and counted (``nulls="skip"``) or rejected with the
+row named (``nulls="error"``); they never shift other rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import validate
+from .errors import InputValueError
+from .io import columns as colmod
+from .io.sinks import AtomicParquetWriter, check_output_path
+from .io.sources import Part, open_parts
+from .kernels.blocks import BLOCK_ROWS
+from .progress import Progress
+from .state import Accumulator, Score
+
+#: Default batch size in bytes of prediction values (a batch is a whole number of blocks).
+BATCH_BYTES = 64 << 20
+
+
+def _accumulator(plan: colmod.ColumnPlan, class_weight, ignore_index, label_smoothing, pos_weight):
+    # probabilities follow log_loss, except multilabel ones (log_loss has no multilabel form):
+    # those follow torch's binary_cross_entropy, a mean over elements
+    multilabel_probs = plan.kind == "multilabel" and plan.inputs == "probs"
+    return Accumulator(
+        plan.kind,
+        inputs=plan.inputs,
+        class_weight=class_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        pos_weight=pos_weight,
+        probs_rules="torch" if multilabel_probs else "sklearn",
+    )
+
+
+def _check_parts_agree(parts: list[Part], columns: list[str]) -> None:
+    """Every part must hold the needed columns with the first part's types."""
+    first = parts[0].full_schema()
+    for part in parts[1:]:
+        schema = part.full_schema()
+        for name in columns:
+            if name not in schema.names:
+                raise InputValueError(
+                    f"'{part.name}' has no column '{name}' (which '{parts[0].name}' has); its "
+                    f"columns are: {', '.join(schema.names)}."
+                )
+            if not schema.field(name).type.equals(first.field(name).type):
+                raise InputValueError(
+                    f"column '{name}' is {schema.field(name).type} in '{part.name}' but "
+                    f"{first.field(name).type} in '{parts[0].name}'; all files must agree."
+                )
+
+
+def _target_labels(parts: list[Part], target: str) -> list:
+    """Sorted distinct class names of a string target (a pass over that one column)."""
+    seen: set = set()
+    for part in parts:
+        for batch in part.batches([target], 1 << 20):
+            column = batch.column(0)
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
+            seen.update(v for v in pc.unique(column).to_pylist() if v is not None)
+    return sorted(seen)
+
+
+def _group_keys(batch: pa.RecordBatch, names: list[str]):
+    """``(inverse, keys)``: each row's group number and the key of each group."""
+    codes, dictionaries = [], []
+    for name in names:
+        encoded = pc.dictionary_encode(batch.column(name), null_encoding="encode")
+        codes.append(np.asarray(encoded.indices, dtype=np.int64))
+        dictionaries.append(encoded.dictionary.to_pylist())
+    stacked = np.stack(codes, axis=1)
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    keys = [
+        tuple(d[c] for d, c in zip(dictionaries, row, strict=True))
+        if len(names) > 1
+        else dictionaries[0][row[0]]
+        for row in unique
+    ]
+    return inverse.reshape(-1), keys
+
+
+def _predicted(plan: colmod.ColumnPlan, x: np.ndarray) -> np.ndarray | None:
+    if plan.kind in ("multiclass", "soft"):
+        return np.argmax(x, axis=1).astype(np.int32)
+    if plan.kind == "binary":
+        return (x > (0.0 if plan.inputs == "logits" else 0.5)).astype(np.int8)
+    return None
+
+
+class _Run:
+    """One scoring run: the accumulators, the output file, the row bookkeeping."""
+
+    def __init__(self, plan, make_acc, writer, progress):
+        self.plan = plan
+        self.make_acc = make_acc
+        self.total = make_acc()
+        self.groups: dict = {}
+        self.writer = writer
+        self.progress = progress
+        self.row = 0  # source rows read so far, nulls included
+        self.nbytes = 0
+
+    def batch(self, part: Part, part_row: int, batch: pa.RecordBatch, nulls: str) -> None:
+        plan = self.plan
+        n = batch.num_rows
+        nbytes = batch.nbytes
+        self.nbytes += nbytes
+        rows = np.arange(self.row, self.row + n, dtype=np.int64)
+        local = np.arange(part_row, part_row + n, dtype=np.int64)
+        null_mask = plan.null_rows(batch)
+        if null_mask is not None:
+            first = int(np.flatnonzero(null_mask)[0])
+            if nulls == "error":
+                raise InputValueError(
+                    f"row {part_row + first} of '{part.name}' has a null in the predictions, target "
+                    "or weight; pass nulls='skip' (--nulls skip) to skip and count such rows."
+                )
+            skipped = int(null_mask.sum())
+            self.total.count_nulls(skipped)
+            keep = ~null_mask
+            batch = batch.filter(pa.array(keep))
+            rows, local = rows[keep], local[keep]
+        self.row += n
+        if batch.num_rows:
+            self._score(part, batch, rows, local)
+        if self.progress is not None:
+            self.progress.advance(n, nbytes)
+
+    def _score(self, part, batch, rows, local) -> None:
+        plan = self.plan
+
+        def where(i: int) -> str:
+            return f"at row {int(local[i])} of '{part.name}'"
+
+        x, t, sw = plan.arrays(batch, where)
+
+        self.total.update(x, t, sw, where=where, input_name=plan.input_name)
+        if plan.group_by:
+            self._groups(batch, x, t, sw)
+        if self.writer is not None:
+            losses = self.total.row_losses(x, t, sw, where=where, input_name=plan.input_name)
+            out = {"row": pa.array(rows)}
+            for name in plan.keep:
+                out[name] = batch.column(name)
+            out["loss"] = pa.array(losses)
+            predicted = _predicted(plan, x)
+            if predicted is not None:
+                out["predicted"] = pa.array(predicted)
+            self.writer.write(pa.table(out))
+
+    def _groups(self, batch, x, t, sw) -> None:
+        inverse, keys = _group_keys(batch, self.plan.group_by)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+        for g, key in enumerate(keys):
+            idx = order[bounds[g] : bounds[g + 1]]
+            acc = self.groups.get(key)
+            if acc is None:
+                acc = self.groups[key] = self.make_acc()
+            acc.update(x[idx], t[idx], None if sw is None else sw[idx])
+
+
+def score(
+    source,
+    *,
+    target,
+    logits=None,
+    probs=None,
+    logprobs=None,
+    kind="auto",
+    weight=None,
+    class_weight=None,
+    classes=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    pos_weight=None,
+    nulls="skip",
+    group_by=None,
+    losses_to=None,
+    keep=None,
+    batch_rows=None,
+    device="auto",
+    progress=False,
+) -> Score:
+    """Score a prediction source: files, a directory, a glob, or in-memory Arrow data.
+
+    Parameters
+    ----------
+    source : path, list of paths, glob, directory, pyarrow Table/RecordBatch/RecordBatchReader/
+        Dataset, or any object with ``__arrow_c_stream__``.
+    target : str
+        Target column: class indices, booleans, floats (binary/soft), class names, or a list.
+    logits, probs, logprobs : str or list of str
+        The prediction column(s): one list/tensor column, one float column (binary), several
+        float columns or a glob (``"logit_*"``). Logits follow torch, probabilities
+        scikit-learn's ``log_loss``, log-probabilities ``nll_loss``.
+    kind : {"auto", "binary", "multiclass", "multilabel", "soft"}
+    weight : str, optional
+        Column of per-row sample weights.
+    class_weight, ignore_index, label_smoothing, pos_weight
+        As in :func:`fastxent.cross_entropy` / :func:`fastxent.binary_cross_entropy_with_logits`.
+    classes : list, optional
+        Class names in class-index order, for a string target (default: the sorted names).
+    nulls : {"skip", "error"}
+    group_by : str or list of str, optional
+        Also score each group (``Score.groups``); hive partition columns of a directory work.
+    losses_to : path, optional
+        Write a Parquet file with the source row number, the ``keep`` columns, each row's loss
+        and its predicted class. Written atomically.
+    batch_rows : int, optional
+        Rows per batch (default: about 64 MiB of predictions). Does not change the result.
+    device : {"auto", "cpu", "cuda"}
+    progress : bool or Progress
+        Draw a progress bar on stderr.
+
+    Returns
+    -------
+    Score
+    """
+    started = time.perf_counter()
+    validate.choice("nulls", nulls, ("skip", "error"))
+    validate.choice("device", device, ("auto", "cpu", "cuda"))
+    if device == "cuda":
+        raise InputValueError(
+            "device='cuda' needs the GPU path, which this build does not include; use device='cpu' or 'auto'."
+        )
+    if batch_rows is not None and (not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1):
+        raise InputValueError(f"`batch_rows` must be a positive integer, got {batch_rows!r}.")
+    parts = open_parts(source)
+    schema = parts[0].full_schema()
+    group_by = [group_by] if isinstance(group_by, str) else group_by
+    keep = [keep] if isinstance(keep, str) else keep
+    plan_args = dict(
+        target=target,
+        logits=logits,
+        probs=probs,
+        logprobs=logprobs,
+        kind=kind,
+        weight=weight,
+        group_by=group_by,
+        keep=keep,
+        classes=classes,
+    )
+    plan = colmod.plan(
+        schema,
+        **plan_args,
+        peek=lambda column: _first_batch(parts, column),
+        distinct=lambda column: _target_labels(parts, column),
+    )
+    _check_parts_agree(parts, plan.columns())
+    _check_class_vectors(plan, class_weight, pos_weight)
+    make_acc = lambda: _accumulator(plan, class_weight, ignore_index, label_smoothing, pos_weight)  # noqa: E731
+    if batch_rows is None:
+        row_bytes = max(1, plan.num_classes) * 4
+        batch_rows = max(BLOCK_ROWS, BATCH_BYTES // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
+    known = [p.rows for p in parts]
+    bar = progress if isinstance(progress, Progress) else None
+    if progress is True:
+        bar = Progress(sum(known) if None not in known else None)
+    out_path = None
+    if losses_to is not None:
+        out_path = check_output_path(losses_to, [p.name for p in parts if os.path.exists(p.name)])
+    try:
+        if out_path is not None:
+            with AtomicParquetWriter(out_path) as writer:
+                run = _stream(parts, plan, make_acc, writer, bar, batch_rows, nulls)
+        else:
+            run = _stream(parts, plan, make_acc, None, bar, batch_rows, nulls)
+    finally:
+        if bar is not None:
+            bar.close()
+    if run.row == 0:
+        names = ", ".join(f"'{p.name}'" for p in parts[:3])
+        raise InputValueError(f"the source has no rows ({names}{', ...' if len(parts) > 3 else ''}).")
+    elapsed = time.perf_counter() - started
+    groups = {key: _finish(acc.result(), plan) for key, acc in sorted(run.groups.items(), key=_sort_key)}
+    result = _finish(run.total.result(), plan)
+    return dataclasses.replace(
+        result,
+        elapsed_s=elapsed,
+        rows_per_s=run.row / elapsed if elapsed > 0 else 0.0,
+        bytes_per_s=run.nbytes / elapsed if elapsed > 0 else 0.0,
+        groups=groups,
+    )
+
+
+def _sort_key(item):
+    key = item[0]
+    parts = key if isinstance(key, tuple) else (key,)
+    return tuple((v is None, str(type(v).__name__), v if v is not None else 0) for v in parts)
+
+
+def _finish(result: Score, plan: colmod.ColumnPlan) -> Score:
+    return dataclasses.replace(result, device="cpu", kind=plan.kind)
+
+
+def _first_batch(parts: list[Part], column: str) -> pa.RecordBatch | None:
+    for part in parts:
+        for batch in part.batches([column], BLOCK_ROWS):
+            if batch.num_rows:
+                return batch
+    return None
+
+
+def _check_class_vectors(plan: colmod.ColumnPlan, class_weight, pos_weight) -> None:
+    for name, value in (("class_weight", class_weight), ("pos_weight", pos_weight)):
+        if value is None:
+            continue
+        size = np.asarray(value).size
+        allowed = (plan.num_classes,) if name == "class_weight" else (1, plan.num_classes)
+        if size not in allowed:
+            raise InputValueError(
+                f"`{name}` has {size} values but `{plan.input_name}` has {plan.num_classes} "
+                "classes; pass one per class."
+            )
+
+
+def _stream(parts, plan, make_acc, writer, bar, batch_rows, nulls) -> _Run:
+    run = _Run(plan, make_acc, writer, bar)
+    columns = plan.columns()
+    for part in parts:
+        part_row = 0
+        for batch in part.batches(columns, batch_rows):
+            run.batch(part, part_row, batch, nulls)
+            part_row += batch.num_rows
+    return run

@@ -1,0 +1,110 @@
+"""Seeded synthetic prediction files (``fastxent make-data``) for tests, demos and benchmarks.
+
+Logits look like a real model's: the true class gets a margin drawn around ``signal`` so it
+usually ranks first, a fraction of rows is confidently wrong (a large logit on another class),
+and the rest is Gaussian noise. Optional nulls and a ``split`` column.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from .errors import InputValueError
+from .io.sinks import check_output_path
+
+SPLITS = np.array(["train", "valid", "test"])
+
+
+def make_table(
+    rows: int,
+    classes: int,
+    *,
+    kind: str = "multiclass",
+    layout: str = "list",
+    seed: int = 0,
+    nulls: float = 0.0,
+    wrong: float = 0.05,
+    signal: float = 3.0,
+    dtype: str = "float32",
+) -> pa.Table:
+    """A prediction table: ``label`` (or ``labels``), ``logits`` (or ``logit_0..``), ``split``, ``id``.
+
+    kind : "binary" (one logit column, 0/1 label), "multiclass" (C logits, class index) or
+        "multilabel" (C logits, a 0/1 list).
+    layout : "list" (one ``fixed_size_list`` column) or "columns" (``logit_0`` ... ``logit_{C-1}``).
+    """
+    if kind not in ("binary", "multiclass", "multilabel"):
+        raise InputValueError(f"`kind` must be binary, multiclass or multilabel, got {kind!r}.")
+    if layout not in ("list", "columns"):
+        raise InputValueError(f"`layout` must be 'list' or 'columns', got {layout!r}.")
+    if rows < 0 or classes < 1 or (kind != "binary" and classes < 2):
+        raise InputValueError(f"need rows >= 0 and classes >= 2 (binary: 1), got {rows} and {classes}.")
+    rng = np.random.default_rng(seed)
+    float_type = np.dtype(dtype)
+    columns: dict[str, pa.Array] = {"id": pa.array(np.arange(rows, dtype=np.int64))}
+    if kind == "binary":
+        label = rng.random(rows) < 0.5
+        margin = rng.normal(signal, signal / 2, rows)
+        flip = rng.random(rows) < wrong
+        logit = np.where(label ^ flip, margin, -margin).astype(float_type)
+        columns["label"] = pa.array(label.astype(np.int64))
+        columns["logits"] = pa.array(logit)
+    else:
+        width = classes
+        logits = rng.standard_normal((rows, width), dtype=np.float64)
+        if kind == "multiclass":
+            label = rng.integers(0, width, rows)
+            logits[np.arange(rows), label] += rng.normal(signal, 1.0, rows)
+            wrong_rows = np.flatnonzero(rng.random(rows) < wrong)
+            decoy = (label[wrong_rows] + rng.integers(1, width, wrong_rows.size)) % width
+            logits[wrong_rows, decoy] += 2 * signal
+            columns["label"] = pa.array(label.astype(np.int64))
+        else:
+            label = rng.random((rows, width)) < 0.3
+            logits += np.where(label, signal, -signal) * (rng.random((rows, width)) > wrong)
+            columns["labels"] = pa.FixedSizeListArray.from_arrays(
+                pa.array(label.reshape(-1).astype(np.int8)), width
+            )
+        logits = logits.astype(float_type)
+        if layout == "list":
+            columns["logits"] = pa.FixedSizeListArray.from_arrays(pa.array(logits.reshape(-1)), width)
+        else:
+            for c in range(width):
+                columns[f"logit_{c}"] = pa.array(logits[:, c])
+    columns["split"] = pa.array(SPLITS[rng.integers(0, 3, rows)])
+    if nulls > 0:
+        target = "labels" if kind == "multilabel" else "label"
+        mask = rng.random(rows) < nulls
+        columns[target] = pa.array(columns[target].to_pylist(), type=columns[target].type, mask=mask)
+    return pa.table(columns)
+
+
+def write_table(table: pa.Table, path: str, fmt: str, row_group_rows: int = 1 << 17) -> None:
+    """Write ``table`` as Parquet, Arrow IPC or CSV, via a temporary name and a rename."""
+    path = check_output_path(path, [])
+    partial = f"{path}.{os.getpid()}.partial"
+    try:
+        if fmt == "parquet":
+            pq.write_table(table, partial, row_group_size=row_group_rows)
+        elif fmt == "ipc":
+            with ipc.new_file(partial, table.schema) as writer:
+                writer.write_table(table, max_chunksize=row_group_rows)
+        elif fmt == "csv":
+            flat = [
+                n for n in table.column_names if not pa.types.is_fixed_size_list(table.schema.field(n).type)
+            ]
+            if len(flat) != table.num_columns:
+                raise InputValueError("CSV holds flat columns only; use layout='columns' for multiclass CSV.")
+            pacsv.write_csv(table, partial)
+        else:
+            raise InputValueError(f"`format` must be parquet, ipc or csv, got {fmt!r}.")
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
