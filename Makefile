@@ -22,21 +22,28 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) data/demo.py data/digits_predictions.parquet
+	$(VENV)/bin/fastxent score data/digits_predictions.parquet --target label --logits logits --group-by split
+	$(VENV)/bin/fastxent score data/digits_predictions.parquet --target label --probs probs
 
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check fastxent tests bench data
 	$(VENV)/bin/ruff format --check fastxent tests bench data
 	$(PY) -m pytest -q
+	# the GPU tests again, on Numba's CUDA simulator (it must be on before Numba is imported)
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/gpu
 
-# Two threads for every method (the machines this was written for have two cores); the table in
-# the README's performance section is regenerated from the JSON.
+# Two threads for every method (the machines this was written for have two cores), idle OpenMP
+# threads sleeping (as the fastxent command sets it) so that one library's spinning pool does not
+# slow the next; kernels and files in separate processes. The README's tables are regenerated.
+BENCH_ENV := NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
+BENCH_OPTS := -q -p no:cacheprovider --benchmark-columns=median,iqr,rounds --benchmark-sort=name \
+	--benchmark-min-rounds=5
+
 bench: $(VENV)/.test-installed
 	$(PY) -m pip install -q -e ".[bench]"
-	NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 $(PY) -m pytest bench -q -p no:cacheprovider \
-		--benchmark-columns=median,iqr,rounds --benchmark-sort=name \
-		--benchmark-min-rounds=5 --benchmark-json=bench/results.json
-	$(PY) bench/summarize.py bench/results.json README.md
+	$(BENCH_ENV) $(PY) -m pytest bench/test_bench_cpu.py $(BENCH_OPTS) --benchmark-json=bench/results-cpu.json
+	$(BENCH_ENV) $(PY) -m pytest bench/test_bench_files.py $(BENCH_OPTS) --benchmark-json=bench/results-files.json
+	$(PY) bench/summarize.py README.md bench/results-cpu.json bench/results-files.json
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check fastxent tests bench data

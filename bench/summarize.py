@@ -1,7 +1,8 @@
 """Turn a pytest-benchmark JSON file into the Markdown table of the README's performance section.
 
-Usage: ``python bench/summarize.py results.json [README.md]``. With a README, the table replaces
-the text between ``<!-- bench:start -->`` and ``<!-- bench:end -->``; otherwise it is printed.
+Usage: ``python bench/summarize.py README.md RESULTS.json...``: the tables replace the text
+between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` (``-`` instead of a README prints
+them).
 Rows are workloads, columns the methods, each cell the median time and how many times slower
 than fastxent it is.
 """
@@ -28,7 +29,9 @@ def medians(report: dict) -> dict[str, dict[str, float]]:
     """``{workload: {method: median seconds}}`` from a pytest-benchmark report."""
     table: dict[str, dict[str, float]] = defaultdict(dict)
     for bench in report["benchmarks"]:
-        match = re.fullmatch(r"test_(multiclass|binary)_(\w+?)(\[.*\])?", bench["name"])
+        match = re.fullmatch(
+            r"test_(multiclass|binary)_(fastxent|torch|numpy|memory_read)(\[.*\])?", bench["name"]
+        )
         if match is None:
             continue
         family, method, param = match.groups()
@@ -36,8 +39,64 @@ def medians(report: dict) -> dict[str, dict[str, float]]:
     return table
 
 
+FILE_LAYOUTS = {
+    "mc_list": "multiclass 4M × 100, one list column",
+    "mc_columns": "multiclass 4M × 100, 100 columns",
+    "binary": "binary, 100M rows",
+}
+DECODERS = ("decode_pyarrow", "decode_polars", "decode_duckdb")
+
+
+def _by_name(report: dict) -> dict[str, dict]:
+    return {bench["name"]: bench for bench in report["benchmarks"]}
+
+
+def files_markdown(report: dict) -> str:
+    """File scoring: fastxent against the fastest decode-only read, peers, memory, peak RSS."""
+    benches = _by_name(report)
+    if not any(name.startswith("test_file_") for name in benches):
+        return ""
+
+    def median(name):
+        bench = benches.get(name)
+        return None if bench is None else bench["stats"]["median"]
+
+    lines = [
+        "| file (Parquet, 2 threads) | fastxent score | pyarrow decode | Polars decode | DuckDB decode "
+        "| fastxent / fastest decode | peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, label in FILE_LAYOUTS.items():
+        ours = median(f"test_file_fastxent[{key}]")
+        decodes = {d: median(f"test_file_{d}[{key}]") for d in DECODERS}
+        known = [v for v in decodes.values() if v is not None]
+        ratio = f"{ours / min(known):.2f}×" if ours and known else "–"
+        rss = benches.get(f"test_peak_rss_of_the_command[{key}]", {}).get("extra_info", {}).get("peak_rss_mb")
+        cells = [ours, *decodes.values()]
+        text = ["–" if v is None else f"{v:.3f} s" for v in cells]
+        lines.append(
+            f"| {label} | " + " | ".join(text) + f" | {ratio} | {'–' if rss is None else f'{rss:.0f} MB'} |"
+        )
+    binary = median("test_file_fastxent[binary]")
+    peers = [
+        ("DuckDB SQL", median("test_binary_loss_duckdb_sql")),
+        ("Polars expression", median("test_binary_loss_polars_expression")),
+    ]
+    found = [f"{n} {v:.3f} s ({v / binary:.1f}× fastxent's time)" for n, v in peers if v and binary]
+    if found:
+        lines += ["", "Binary loss computed by the peers on the same file: " + "; ".join(found) + "."]
+    ipc, read = median("test_ipc_fastxent"), median("test_ipc_memory_read")
+    if ipc and read:
+        lines += [
+            "",
+            f"Memory-mapped Arrow IPC, multiclass 4M × 100: fastxent {ipc:.3f} s, a plain max over the "
+            f"same mapped values {read:.3f} s: {read / ipc:.2f}× the memory-read speed.",
+        ]
+    return "\n".join(lines)
+
+
 def markdown(report: dict) -> str:
-    """The table, with the machine and versions underneath."""
+    """The tables, with the machine and versions underneath."""
     table = medians(report)
     lines = [
         "| workload (float32, 2 threads) | " + " | ".join(METHODS) + " |",
@@ -55,6 +114,9 @@ def markdown(report: dict) -> str:
             else:
                 cells.append(f"{row[method]:.3f} s ({row[method] / ours:.2f}×)")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    files = files_markdown(report)
+    if files:
+        lines += ["", files]
     info = report["machine_info"]
     lines += [
         "",
@@ -67,12 +129,13 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str]) -> None:
-    report = json.loads(Path(argv[0]).read_text())
+    reports = [json.loads(Path(p).read_text()) for p in argv[1:]]
+    report = {**reports[0], "benchmarks": [b for r in reports for b in r["benchmarks"]]}
     text = markdown(report)
-    if len(argv) < 2:
+    if argv[0] == "-":
         print(text)
         return
-    readme = Path(argv[1])
+    readme = Path(argv[0])
     content = readme.read_text()
     head, rest = content.split(START, 1)
     _, tail = rest.split(END, 1)

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from . import engine, validate
+from . import engine, gpu, validate
 from .errors import InputValueError
 from .inputs import as_array
 from .state import Accumulator
@@ -21,10 +21,27 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _check_common(reduction: str, device: str) -> None:
     validate.choice("reduction", reduction, _REDUCTIONS)
     validate.choice("device", device, ("auto", "cpu", "cuda"))
-    if device == "cuda":
+
+
+def _on_gpu(reduction: str, kind: str, input, target, accumulator_args: dict):
+    """Score input that already lives on the GPU, in place: 2-D ``(N, C)`` or 1-D binary."""
+    x = gpu.device_view(input)
+    t = gpu.device_view(target) if gpu.is_device_array(target) else np.asarray(target)
+    if kind == "multiclass" and np.dtype(t.dtype).kind == "f" and t.shape == x.shape:
+        kind = "soft"
+    if kind == "binary" and len(x.shape) == 2:
+        kind = "multilabel"
+    if len(x.shape) > 2 or (kind != "binary" and len(x.shape) != 2):
         raise InputValueError(
-            "device='cuda' needs the GPU path, which this build does not include; use device='cpu' or 'auto'."
+            f"input on the GPU must be (N, C) (or (N,) for binary), got shape {x.shape}; "
+            "reshape it to rows first."
         )
+    acc = Accumulator(kind, **accumulator_args, device="cuda")
+    if reduction == "none":
+        return acc.row_losses(x, t)
+    acc.update(x, t)
+    score = acc.result()
+    return score.loss if reduction == "mean" else score.total
 
 
 def _slabs(x: np.ndarray, t: np.ndarray, soft: bool):
@@ -51,7 +68,21 @@ def _reduce(acc: Accumulator, reduction: str, x, t, out_shape, soft=False, **upd
     return score.loss if reduction == "mean" else score.total
 
 
-def _multiclass(input, target, weight, ignore_index, reduction, label_smoothing, inputs):
+def _multiclass(input, target, weight, ignore_index, reduction, label_smoothing, inputs, device):
+    if gpu.is_device_array(input):
+        gpu.choose(device, 0, input)
+        return _on_gpu(
+            reduction,
+            "multiclass",
+            input,
+            target,
+            dict(
+                inputs=inputs,
+                class_weight=None if weight is None else as_array("weight", weight),
+                ignore_index=ignore_index,
+                label_smoothing=label_smoothing,
+            ),
+        )
     x = validate.float_input("input", as_array("input", input))
     t = as_array("target", target)
     unbatched = x.ndim == 1
@@ -75,6 +106,7 @@ def _multiclass(input, target, weight, ignore_index, reduction, label_smoothing,
         class_weight=None if weight is None else as_array("weight", weight),
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
+        device=gpu.choose(device, x.size, x, t),
     )
     out_shape = () if unbatched else x.shape[:1] + x.shape[2:]
     return _reduce(acc, reduction, x, t, out_shape, soft=soft)
@@ -105,7 +137,7 @@ def cross_entropy(
     0.417
     """
     _check_common(reduction, device)
-    return _multiclass(input, target, weight, ignore_index, reduction, label_smoothing, "logits")
+    return _multiclass(input, target, weight, ignore_index, reduction, label_smoothing, "logits", device)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *, device="auto"):
@@ -114,16 +146,24 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     ``l_i = -w[y_i] x_i[y_i]``; weighting, ``ignore_index`` and the mean as ``cross_entropy``.
     """
     _check_common(reduction, device)
-    t = as_array("target", target)
-    if t.dtype.kind == "f":
+    t = target if gpu.is_device_array(target) else as_array("target", target)
+    if np.dtype(t.dtype).kind == "f":
         raise validate.InputTypeError(
             f"`target` holds floats (dtype {t.dtype}); nll_loss takes class indices. "
             "Use cross_entropy for probability targets."
         )
-    return _multiclass(input, t, weight, ignore_index, reduction, 0.0, "logprobs")
+    return _multiclass(input, t, weight, ignore_index, reduction, 0.0, "logprobs", device)
 
 
-def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules):
+def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules, device):
+    if gpu.is_device_array(input):
+        gpu.choose(device, 0, input)
+        if weight is not None:
+            raise InputValueError("`weight` with input on the GPU is not supported; pass it on the CPU path.")
+        pw = None if pos_weight is None else np.atleast_1d(as_array("pos_weight", pos_weight))
+        return _on_gpu(
+            reduction, "binary", input, target, dict(inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
+        )
     x = validate.float_input("input", as_array("input", input))
     t = as_array("target", target)
     if t.shape != x.shape:
@@ -133,6 +173,7 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules):
         None if pos_weight is None else np.atleast_1d(as_array("pos_weight", pos_weight)),
     )
     w = None if weight is None else np.broadcast_to(as_array("weight", weight), x.shape)
+    chosen = gpu.choose(device, x.size, x, t)
     if pw.size > 1 and x.ndim >= 1:
         num_classes = x.shape[-1]
         x2, t2 = x.reshape(-1, num_classes), t.reshape(-1, num_classes)
@@ -141,13 +182,13 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules):
             out = np.empty(x2.shape, dtype=engine.compute_dtype(x.dtype))
             for c in range(num_classes):  # torch returns per-element losses: one column at a time
                 column = Accumulator(
-                    "binary", inputs=inputs, pos_weight=pw[c : c + 1], probs_rules=probs_rules
+                    "binary", inputs=inputs, pos_weight=pw[c : c + 1], probs_rules=probs_rules, device=chosen
                 )
                 out[:, c] = column.row_losses(x2[:, c], t2[:, c], weight=None if w2 is None else w2[:, c])
             return out.reshape(x.shape)
-        acc = Accumulator("multilabel", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
+        acc = Accumulator("multilabel", inputs=inputs, pos_weight=pw, probs_rules=probs_rules, device=chosen)
         return _reduce(acc, reduction, x2, t2, x.shape, weight=w2)
-    acc = Accumulator("binary", inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
+    acc = Accumulator("binary", inputs=inputs, pos_weight=pw, probs_rules=probs_rules, device=chosen)
     flat_w = None if w is None else w.reshape(-1)
     return _reduce(acc, reduction, x.reshape(-1), t.reshape(-1), x.shape, weight=flat_w)
 
@@ -159,7 +200,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, device
     or targets outside ``[0, 1]`` (or NaN) raise.
     """
     _check_common(reduction, device)
-    return _binary(input, target, weight, reduction, None, "probs", "torch")
+    return _binary(input, target, weight, reduction, None, "probs", "torch", device)
 
 
 def binary_cross_entropy_with_logits(
@@ -171,7 +212,7 @@ def binary_cross_entropy_with_logits(
     all elements. ``pos_weight`` broadcasts along the last axis (one per class).
     """
     _check_common(reduction, device)
-    return _binary(input, target, weight, reduction, pos_weight, "logits", "sklearn")
+    return _binary(input, target, weight, reduction, pos_weight, "logits", "sklearn", device)
 
 
 def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None):

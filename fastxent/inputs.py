@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from . import gpu
 from .errors import InputTypeError, InputValueError
 
 
@@ -53,10 +54,10 @@ def as_array(name: str, value) -> np.ndarray:
         return np.concatenate(parts) if parts else np.empty(0)
     if isinstance(value, pa.Array):
         return _arrow_array(name, value)
-    if hasattr(value, "__cuda_array_interface__") or getattr(value, "is_cuda", False):
+    if gpu.is_device_array(value) or getattr(value, "is_cuda", False):
         raise InputTypeError(
-            f"`{name}` lives on a GPU. This build scores on the CPU only; copy it to the host "
-            "first (for torch: `.cpu()`, for CuPy: `.get()`)."
+            f"`{name}` lives on a GPU but is read on the host here; pass the other inputs on the "
+            "GPU too (device='cuda'), or copy it to the host (torch: `.cpu()`, CuPy: `.get()`)."
         )
     try:
         return np.asarray(value)

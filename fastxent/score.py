@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import validate
+from . import gpu, validate
 from .errors import InputValueError
 from .io import columns as colmod
 from .io.sinks import AtomicParquetWriter, check_output_path
@@ -25,11 +25,12 @@ from .kernels.blocks import BLOCK_ROWS
 from .progress import Progress
 from .state import Accumulator, Score
 
-#: Default batch size in bytes of prediction values (a batch is a whole number of blocks).
-BATCH_BYTES = 64 << 20
+#: Default batch size in bytes of prediction values (a batch is a whole number of blocks). Small
+#: enough that a few decoded batches stay well under the memory of one big row group.
+BATCH_BYTES = 16 << 20
 
 
-def _accumulator(plan: colmod.ColumnPlan, class_weight, ignore_index, label_smoothing, pos_weight):
+def _accumulator(plan: colmod.ColumnPlan, class_weight, ignore_index, label_smoothing, pos_weight, device):
     # probabilities follow log_loss, except multilabel ones (log_loss has no multilabel form):
     # those follow torch's binary_cross_entropy, a mean over elements
     multilabel_probs = plan.kind == "multilabel" and plan.inputs == "probs"
@@ -41,6 +42,7 @@ def _accumulator(plan: colmod.ColumnPlan, class_weight, ignore_index, label_smoo
         label_smoothing=label_smoothing,
         pos_weight=pos_weight,
         probs_rules="torch" if multilabel_probs else "sklearn",
+        device=device,
     )
 
 
@@ -113,46 +115,63 @@ class _Run:
         self.row = 0  # source rows read so far, nulls included
         self.nbytes = 0
 
+    def group(self, key) -> Accumulator:
+        acc = self.groups.get(key)
+        if acc is None:
+            acc = self.groups[key] = self.make_acc()
+        return acc
+
     def batch(self, part: Part, part_row: int, batch: pa.RecordBatch, nulls: str) -> None:
+        """Score one batch whose first row is row ``part_row`` of ``part``."""
         plan = self.plan
-        n = batch.num_rows
-        nbytes = batch.nbytes
+        n, nbytes = batch.num_rows, batch.nbytes
         self.nbytes += nbytes
-        rows = np.arange(self.row, self.row + n, dtype=np.int64)
-        local = np.arange(part_row, part_row + n, dtype=np.int64)
+        groups = _group_keys(batch, plan.group_by) if plan.group_by else None
+        kept = None  # positions of the rows without a null (None: all rows)
         null_mask = plan.null_rows(batch)
         if null_mask is not None:
-            first = int(np.flatnonzero(null_mask)[0])
             if nulls == "error":
+                first = int(np.flatnonzero(null_mask)[0])
                 raise InputValueError(
                     f"row {part_row + first} of '{part.name}' has a null in the predictions, target "
                     "or weight; pass nulls='skip' (--nulls skip) to skip and count such rows."
                 )
-            skipped = int(null_mask.sum())
-            self.total.count_nulls(skipped)
-            keep = ~null_mask
-            batch = batch.filter(pa.array(keep))
-            rows, local = rows[keep], local[keep]
-        self.row += n
+            self.total.count_nulls(int(null_mask.sum()))
+            if groups is not None:
+                inverse, keys = groups
+                counts = np.bincount(inverse[null_mask], minlength=len(keys))
+                for g in np.flatnonzero(counts):
+                    self.group(keys[g]).count_nulls(int(counts[g]))
+            kept = np.flatnonzero(~null_mask)
+            batch = batch.take(pa.array(kept))
+            if groups is not None:
+                groups = (groups[0][kept], groups[1])
+        first_row, self.row = self.row, self.row + n
         if batch.num_rows:
-            self._score(part, batch, rows, local)
+            self._score(part, part_row, first_row, batch, kept, groups)
         if self.progress is not None:
             self.progress.advance(n, nbytes)
 
-    def _score(self, part, batch, rows, local) -> None:
+    def _score(self, part, part_row, first_row, batch, kept, groups) -> None:
         plan = self.plan
 
         def where(i: int) -> str:
-            return f"at row {int(local[i])} of '{part.name}'"
+            return f"at row {part_row + int(i if kept is None else kept[i])} of '{part.name}'"
 
         x, t, sw = plan.arrays(batch, where)
-
         self.total.update(x, t, sw, where=where, input_name=plan.input_name)
-        if plan.group_by:
-            self._groups(batch, x, t, sw)
+        if groups is not None:
+            inverse, keys = groups
+            order = np.argsort(inverse, kind="stable")
+            bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+            for g, key in enumerate(keys):
+                idx = order[bounds[g] : bounds[g + 1]]
+                if idx.size:
+                    self.group(key).update(x[idx], t[idx], None if sw is None else sw[idx])
         if self.writer is not None:
             losses = self.total.row_losses(x, t, sw, where=where, input_name=plan.input_name)
-            out = {"row": pa.array(rows)}
+            positions = np.arange(batch.num_rows, dtype=np.int64) if kept is None else kept
+            out = {"row": pa.array(first_row + positions)}
             for name in plan.keep:
                 out[name] = batch.column(name)
             out["loss"] = pa.array(losses)
@@ -160,17 +179,6 @@ class _Run:
             if predicted is not None:
                 out["predicted"] = pa.array(predicted)
             self.writer.write(pa.table(out))
-
-    def _groups(self, batch, x, t, sw) -> None:
-        inverse, keys = _group_keys(batch, self.plan.group_by)
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
-        for g, key in enumerate(keys):
-            idx = order[bounds[g] : bounds[g + 1]]
-            acc = self.groups.get(key)
-            if acc is None:
-                acc = self.groups[key] = self.make_acc()
-            acc.update(x[idx], t[idx], None if sw is None else sw[idx])
 
 
 def score(
@@ -233,10 +241,6 @@ def score(
     started = time.perf_counter()
     validate.choice("nulls", nulls, ("skip", "error"))
     validate.choice("device", device, ("auto", "cpu", "cuda"))
-    if device == "cuda":
-        raise InputValueError(
-            "device='cuda' needs the GPU path, which this build does not include; use device='cpu' or 'auto'."
-        )
     if batch_rows is not None and (not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1):
         raise InputValueError(f"`batch_rows` must be a positive integer, got {batch_rows!r}.")
     parts = open_parts(source)
@@ -262,11 +266,13 @@ def score(
     )
     _check_parts_agree(parts, plan.columns())
     _check_class_vectors(plan, class_weight, pos_weight)
-    make_acc = lambda: _accumulator(plan, class_weight, ignore_index, label_smoothing, pos_weight)  # noqa: E731
+    known = [p.rows for p in parts]
+    total_elements = sum(known) * max(1, plan.num_classes) if None not in known else 0
+    chosen = gpu.choose(device, total_elements)
+    make_acc = lambda: _accumulator(plan, class_weight, ignore_index, label_smoothing, pos_weight, chosen)  # noqa: E731
     if batch_rows is None:
         row_bytes = max(1, plan.num_classes) * 4
         batch_rows = max(BLOCK_ROWS, BATCH_BYTES // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
-    known = [p.rows for p in parts]
     bar = progress if isinstance(progress, Progress) else None
     if progress is True:
         bar = Progress(sum(known) if None not in known else None)
@@ -304,7 +310,7 @@ def _sort_key(item):
 
 
 def _finish(result: Score, plan: colmod.ColumnPlan) -> Score:
-    return dataclasses.replace(result, device="cpu", kind=plan.kind)
+    return dataclasses.replace(result, kind=plan.kind)
 
 
 def _first_batch(parts: list[Part], column: str) -> pa.RecordBatch | None:

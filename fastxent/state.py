@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import engine, validate
+from . import engine, gpu, validate
 from .kernels.blocks import (
     BLOCK_ROWS,
     COUNT_FIELDS,
@@ -123,6 +123,10 @@ class Accumulator:
         ``log_loss`` (``probs_rules="torch"``: ``binary_cross_entropy``).
     class_weight, ignore_index, label_smoothing, pos_weight
         As the torch arguments ``weight``, ``ignore_index``, ``label_smoothing``, ``pos_weight``.
+    device : {"cpu", "cuda"}
+        Where batches are scored. On the GPU, each batch's rows are summed per 128-row tile and
+        the tiles exactly, so a given sequence of batches gives the same bits on every run (but
+        not necessarily the CPU's bits: the results agree within float rounding).
 
     Examples
     --------
@@ -142,8 +146,10 @@ class Accumulator:
         label_smoothing: float = 0.0,
         pos_weight=None,
         probs_rules: str = "sklearn",
+        device: str = "cpu",
     ):
         validate.choice("kind", kind, ("multiclass", "soft", "binary", "multilabel"))
+        validate.choice("device", device, ("cpu", "cuda"))
         validate.choice("inputs", inputs, ("logits", "logprobs", "probs"))
         validate.choice("probs_rules", probs_rules, ("sklearn", "torch"))
         validate.smoothing(label_smoothing)
@@ -154,6 +160,7 @@ class Accumulator:
                 "logits or probabilities."
             )
         self.kind = kind
+        self.device = device
         self.spec = engine.LossSpec(
             family=family,
             inputs=inputs,
@@ -194,16 +201,18 @@ class Accumulator:
         the caller's terms (``"at row 7 of 'a.parquet'"``, ``"logits"``).
         """
         started = time.perf_counter()
-        batch = validate.batch(
-            self.spec,
-            self.kind,
-            input,
-            target,
-            sample_weight,
-            weight,
-            **({"where": where} if where else {}),
-            input_name=input_name,
-        )
+        batch = self._validated(input, target, sample_weight, weight, where, input_name)
+        if self.device == "cuda":
+            from . import gpu_engine  # only now: the GPU path imports numba-cuda
+
+            sums, counts = gpu_engine.run(self.spec, *batch)
+            self._loss.add(sums[:, 0])
+            self._den.add(sums[:, 1])
+            self._counts += counts
+            self._rows += batch[0].shape[0]
+            self._bytes += batch[0].nbytes + batch[1].nbytes
+            self._elapsed += time.perf_counter() - started
+            return
         offset = self._next_offset if offset is None else int(offset)
         if offset < 0:
             raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
@@ -221,22 +230,30 @@ class Accumulator:
 
         float32 for float16/float32 input, float64 for float64 input.
         """
-        batch = validate.batch(
-            self.spec,
-            self.kind,
-            input,
-            target,
-            sample_weight,
-            weight,
-            **({"where": where} if where else {}),
-            input_name=input_name,
-        )
-        out = np.empty(batch[0].shape[0], dtype=engine.compute_dtype(batch[0].dtype))
+        batch = self._validated(input, target, sample_weight, weight, where, input_name)
+        out = np.empty(batch[0].shape[0], dtype=engine.compute_dtype(np.dtype(batch[0].dtype)))
+        if self.device == "cuda":
+            from . import gpu_engine
+
+            rows = np.empty(out.shape[0])
+            gpu_engine.run(self.spec, *batch, rows_out=rows)
+            out[:] = rows
+            return out
         position = 0
         for rows, args in engine.chunks(self.spec, *batch):
             engine.run_rowwise(self.spec, rows, args, out[position : position + rows])
             position += rows
         return out
+
+    def _validated(self, input, target, sample_weight, weight, where, input_name):
+        located = {"where": where} if where else {}
+        if self.device == "cuda" and gpu.is_device_array(input):
+            from . import gpu_validate
+
+            return gpu_validate.batch(self.spec, self.kind, input, target, sample_weight, weight, input_name)
+        return validate.batch(
+            self.spec, self.kind, input, target, sample_weight, weight, **located, input_name=input_name
+        )
 
     def count_nulls(self, rows: int, nbytes: int = 0) -> None:
         """Count ``rows`` rows that were read but skipped for a null (``Score.nulls``)."""
@@ -331,6 +348,7 @@ class Accumulator:
             accuracy=counts["correct"] / judged if judged else math.nan,
             perplexity=perplexity,
             kind=self.kind,
+            device=self.device,
             elapsed_s=elapsed,
             rows_per_s=self._rows / elapsed if elapsed > 0 else 0.0,
             bytes_per_s=self._bytes / elapsed if elapsed > 0 else 0.0,

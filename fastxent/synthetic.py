@@ -85,13 +85,25 @@ def make_table(
     return pa.table(columns)
 
 
+def _leaf_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_fixed_size_list(t) else t
+
+
 def write_table(table: pa.Table, path: str, fmt: str, row_group_rows: int = 1 << 17) -> None:
     """Write ``table`` as Parquet, Arrow IPC or CSV, via a temporary name and a rename."""
     path = check_output_path(path, [])
     partial = f"{path}.{os.getpid()}.partial"
     try:
         if fmt == "parquet":
-            pq.write_table(table, partial, row_group_size=row_group_rows)
+            # dictionary-encoding random floats only wastes space (it falls back to plain pages)
+            categorical = [f.name for f in table.schema if not pa.types.is_floating(_leaf_type(f.type))]
+            pq.write_table(
+                table,
+                partial,
+                row_group_size=row_group_rows,
+                use_dictionary=categorical,
+                write_page_checksum=True,
+            )
         elif fmt == "ipc":
             with ipc.new_file(partial, table.schema) as writer:
                 writer.write_table(table, max_chunksize=row_group_rows)

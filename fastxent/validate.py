@@ -51,6 +51,22 @@ def _at_row(row: int) -> str:
     return f"at row {row}"
 
 
+def bad_target_error(bad: int, where: str, input_name: str, num_classes: int) -> InputValueError:
+    """The error for a class index that is neither a class nor ``ignore_index``."""
+    return InputValueError(
+        f"`target` has class {bad} {where}, but `{input_name}` has {num_classes} classes "
+        f"(0–{num_classes - 1}); pass `ignore_index={bad}` if these rows are padding."
+    )
+
+
+def probability_error(name: str, value, where: str) -> InputValueError:
+    """The error for a probability outside [0, 1] (or NaN)."""
+    return InputValueError(
+        f"`{name}` must hold probabilities in [0, 1], but has {value} {where}. Pass logits to "
+        "the `_with_logits` function or `logits=` instead, or fix the values."
+    )
+
+
 def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int, where, input_name: str) -> None:
     n, num_classes = x.shape
     if target.dtype.kind == "f":
@@ -74,11 +90,7 @@ def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int, where, 
         t = t.astype(np.float64)  # uint64 compares safely with negative ignore_index as float
     row = int(checks.first_bad_target(t, num_classes, ignore_index))
     if row >= 0:
-        bad = int(target[row])
-        raise InputValueError(
-            f"`target` has class {bad} {where(row)}, but `{input_name}` has {num_classes} classes "
-            f"(0–{num_classes - 1}); pass `ignore_index={bad}` if these rows are padding."
-        )
+        raise bad_target_error(int(target[row]), where(row), input_name, num_classes)
 
 
 def _unit_interval(name: str, a: np.ndarray, where=_at_row) -> None:
@@ -94,11 +106,7 @@ def _unit_interval(name: str, a: np.ndarray, where=_at_row) -> None:
         i = int(checks.first_outside_unit(flat))
         index = tuple(int(w) for w in np.unravel_index(i, a.shape))
         column = f", class {index[1]}" if len(index) > 1 else ""
-        raise InputValueError(
-            f"`{name}` must hold probabilities in [0, 1], but has {flat[i]} {where(index[0])}"
-            f"{column}. Pass logits to the `_with_logits` function or `logits=` instead, or fix "
-            "the values."
-        )
+        raise probability_error(name, flat[i], where(index[0]) + column)
 
 
 def rows_vector(name: str, value, n: int) -> np.ndarray | None:
@@ -112,7 +120,7 @@ def rows_vector(name: str, value, n: int) -> np.ndarray | None:
     return a
 
 
-def _element_weight(weight, shape):
+def element_weight(weight, shape):
     """torch's broadcastable ``weight`` → ``(array, mode)`` for the binary kernels."""
     if weight is None:
         return None, binary.NO_WEIGHT
@@ -154,7 +162,15 @@ def batch(spec, kind, input, target, sample_weight, weight, where=_at_row, input
         if spec.family == "binary" and spec.inputs == "probs":
             _unit_interval(input_name, x, where)
             _unit_interval("target", t, where)
-    num_classes = x.shape[1] if x.ndim == 2 else 1
+    class_vectors(spec, x.shape)
+    sw = rows_vector("sample_weight", sample_weight, x.shape[0])
+    ew, mode = element_weight(weight, x.shape)
+    return x, t, sw, ew, mode
+
+
+def class_vectors(spec, shape) -> None:
+    """Check that ``weight`` and ``pos_weight`` have one value per class."""
+    num_classes = shape[1] if len(shape) == 2 else 1
     if spec.class_weight.size and spec.class_weight.size != num_classes:
         raise InputValueError(
             f"`weight` has {spec.class_weight.size} values but `input` has {num_classes} "
@@ -165,6 +181,3 @@ def batch(spec, kind, input, target, sample_weight, weight, where=_at_row, input
             f"`pos_weight` has {spec.pos_weight.size} values but `input` has {num_classes} "
             "classes; pass one per class (or one for all)."
         )
-    sw = rows_vector("sample_weight", sample_weight, x.shape[0])
-    ew, mode = _element_weight(weight, x.shape)
-    return x, t, sw, ew, mode

@@ -212,3 +212,43 @@ def test_equal_length_list_column_and_ragged_rows():
     ragged = pa.table({"x": pa.array([[1.0, 2.0], [0.5]], pa.list_(pa.float32())), "y": pa.array([1, 0])})
     with pytest.raises(fx.InputValueError, match="ragged.*row 1 has 1"):
         fx.score(ragged, target="y", logits="x")
+
+
+def test_prefetch_keeps_order_raises_at_the_failing_turn_and_stops_early():
+    from fastxent.io.prefetch import ordered_prefetch
+
+    def producer(i, fail=False):
+        def items():
+            for j in range(5):
+                if fail and j == 2:
+                    raise OSError(f"producer {i} failed")
+                yield (i, j)
+
+        return items
+
+    got = list(ordered_prefetch([producer(i) for i in range(6)], workers=2, depth=1))
+    assert got == [(i, j) for i in range(6) for j in range(5)]
+    seen = []
+    with pytest.raises(OSError, match="producer 1 failed"):
+        for item in ordered_prefetch([producer(0), producer(1, fail=True), producer(2)], workers=2, depth=1):
+            seen.append(item)
+    assert seen == [(0, j) for j in range(5)] + [(1, 0), (1, 1)]
+    stream = ordered_prefetch([producer(i) for i in range(50)], workers=2, depth=1)
+    assert next(stream) == (0, 0)
+    stream.close()  # the producer threads see the consumer gone and return
+
+
+def test_directory_with_mixed_formats_and_a_corrupt_part(tmp_path):
+    table = make_table(3000, 4, seed=12)
+    write_table(table.slice(0, 1000), str(tmp_path / "a.parquet"), "parquet", 300)
+    write_table(table.slice(1000, 1000), str(tmp_path / "b.arrow"), "ipc", 300)
+    write_table(table.slice(2000, 1000), str(tmp_path / "c.parquet"), "parquet", 300)
+    (tmp_path / "_SUCCESS").write_text("")
+    got = fx.score(str(tmp_path), target="label", logits="logits")
+    assert got.rows == 3000 and got.total == fx.score(table, target="label", logits="logits").total
+    chunk = pq.ParquetFile(tmp_path / "c.parquet").metadata.row_group(1).column(2)  # logits values
+    start = chunk.data_page_offset + 64  # past the page header: damage the values themselves
+    data = (tmp_path / "c.parquet").read_bytes()
+    (tmp_path / "c.parquet").write_bytes(data[:start] + b"\0" * 256 + data[start + 256 :])
+    with pytest.raises(fx.InputValueError, match="c.parquet' is not a readable Parquet file"):
+        fx.score(str(tmp_path), target="label", logits="logits")

@@ -1,0 +1,171 @@
+"""Running one batch of a loss on the GPU: argument set-up, streaming, kernel choice.
+
+:func:`run` takes a validated batch (host NumPy arrays, or arrays already on the GPU) and returns
+the per-tile partial sums and the counts, plus the per-row losses when asked. Host batches are
+cut into chunks that go through two pinned buffers on two CUDA streams: while the kernel of one
+chunk runs, the next chunk is being copied. Imported only when a GPU path is taken.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+
+from . import engine
+from .gpu import CHUNK_BYTES, device_view, is_device_array
+from .kernels import cuda as kernels
+from .kernels.binary import PER_ELEMENT
+
+#: Rows of logits at least this wide get one thread block per row instead of one thread.
+WIDE_ROW_CLASSES = 512
+
+
+def _device(a, dtype=None):
+    """A device view of ``a`` (in place when it is already on the GPU), or an empty array."""
+    if a is None:
+        return cuda.device_array(0, dtype=dtype or np.float64)
+    if is_device_array(a):
+        return device_view(a)
+    return cuda.to_device(np.ascontiguousarray(a, dtype=dtype) if dtype else np.ascontiguousarray(a))
+
+
+class _Launch:
+    """The kernel(s) of one loss family with their fixed arguments."""
+
+    def __init__(self, spec: engine.LossSpec, num_classes: int, weight_mode: int):
+        self.spec = spec
+        self.kind = spec.kind_code()
+        self.weight_mode = weight_mode
+        self.class_weight = _device(spec.class_weight if spec.class_weight.size else None)
+        pos_weight = spec.pos_weight
+        if pos_weight.size == 1 and num_classes > 1:
+            pos_weight = np.full(num_classes, pos_weight[0])
+        self.pos_weight = _device(pos_weight if pos_weight.size else None)
+        self.w_total = float(spec.class_weight.sum()) if spec.class_weight.size else float(num_classes)
+        self.wide = spec.family == "multiclass" and self.kind == 0 and num_classes >= WIDE_ROW_CLASSES
+
+    def __call__(self, stream, x, t, sw, ew, per_row, sums, counts):
+        """Queue the kernels for one chunk on ``stream``."""
+        spec, tiles = self.spec, sums.shape[0]
+        eps = float(np.finfo(np.float16 if x.dtype == np.float16 else x.dtype).eps)
+        if spec.family == "multiclass" and self.wide:
+            n = x.shape[0]
+            row_loss = cuda.device_array(n, np.float64, stream=stream)
+            row_den = cuda.device_array(n, np.float64, stream=stream)
+            row_flags = cuda.device_array(n, np.int64, stream=stream)
+            kernels.index_target_row_blocks[n, kernels.TPB, stream](
+                x, t, self.class_weight, sw, spec.ignore_index, spec.label_smoothing, self.w_total,
+                row_loss, row_den, row_flags,
+            )  # fmt: skip
+            kernels.row_tiles[tiles, kernels.TPB, stream](row_loss, row_den, row_flags, sums, counts)
+            if per_row.shape[0]:
+                per_row.copy_to_device(row_loss, stream=stream)
+        elif spec.family == "multiclass":
+            tolerance = 1e-8 + float(np.sqrt(eps))
+            kernels.index_target_tiles[tiles, kernels.TPB, stream](
+                x, t, self.class_weight, sw, spec.ignore_index, spec.label_smoothing, self.kind, eps,
+                tolerance, self.w_total, per_row, sums, counts,
+            )  # fmt: skip
+        elif spec.family == "soft":
+            kernels.soft_target_tiles[tiles, kernels.TPB, stream](
+                x, t, self.class_weight, sw, spec.label_smoothing, self.kind, per_row, sums, counts
+            )
+        else:
+            kernels.binary_tiles[tiles, kernels.TPB, stream](
+                x, t, ew, self.weight_mode, self.pos_weight, sw, self.kind, eps, per_row, sums, counts
+            )
+
+
+def _as_2d(a, family: str):
+    """Binary input goes to the kernels as ``(N, C)`` (``C = 1`` for one value per row)."""
+    if family == "binary" and a is not None and len(a.shape) == 1:
+        return a.reshape(a.shape[0], 1)
+    return a
+
+
+def run(spec, x, target, sample_weight, element_weight, weight_mode, rows_out=None):
+    """Score one batch on the GPU; return ``(partial_sums (T, 2), counts (6,))``.
+
+    ``rows_out`` (host array of N, optional) receives each row's loss.
+    """
+    x, target = _as_2d(x, spec.family), _as_2d(target, spec.family)
+    n, num_classes = x.shape[0], x.shape[1]
+    launch = _Launch(spec, num_classes, weight_mode)
+    if n == 0:
+        return np.zeros((0, 2)), np.zeros(kernels.N_COUNTS, dtype=np.int64)
+    if is_device_array(x):
+        return _run_resident(launch, x, target, sample_weight, element_weight, rows_out)
+    return _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode, rows_out)
+
+
+def _tiles(rows: int) -> int:
+    return -(-rows // kernels.TPB)
+
+
+def _run_resident(launch, x, target, sample_weight, element_weight, rows_out):
+    n = x.shape[0]
+    stream = cuda.stream()
+    sums = cuda.device_array((_tiles(n), 2), np.float64, stream=stream)
+    counts = cuda.device_array((_tiles(n), kernels.N_COUNTS), np.int64, stream=stream)
+    per_row = cuda.device_array(n if rows_out is not None else 0, np.float64, stream=stream)
+    ew = _device(None if element_weight is None else element_weight.reshape(-1), np.float64)
+    launch(stream, _device(x), _device(target), _device(sample_weight, np.float64), ew, per_row, sums, counts)
+    stream.synchronize()
+    if rows_out is not None:
+        per_row.copy_to_host(rows_out)
+    return sums.copy_to_host(), counts.copy_to_host().sum(axis=0)
+
+
+def _staged(slot: dict, name: str, host: np.ndarray, capacity: int, stream):
+    """Copy ``host`` to the GPU through this slot's pinned buffer for ``name``; return the device view."""
+    host = np.ascontiguousarray(host)
+    buffer = slot.get(name)
+    if buffer is None or buffer[0].dtype != host.dtype or buffer[0].shape[1:] != host.shape[1:]:
+        shape = (max(capacity, host.shape[0]), *host.shape[1:])
+        buffer = slot[name] = (cuda.pinned_array(shape, host.dtype), cuda.device_array(shape, host.dtype))
+    pinned, on_device = buffer
+    rows = host.shape[0]
+    pinned[:rows] = host
+    on_device[:rows].copy_to_device(pinned[:rows], stream=stream)
+    return on_device[:rows]
+
+
+def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode, rows_out):
+    n, num_classes = x.shape[0], x.shape[1]
+    row_bytes = x.itemsize * num_classes + target.itemsize * (target.size // n)
+    step = max(kernels.TPB, CHUNK_BYTES // row_bytes // kernels.TPB * kernels.TPB)
+    streams = [cuda.stream(), cuda.stream()]
+    slots: list[dict] = [{}, {}]
+    per_element = element_weight is not None and weight_mode == PER_ELEMENT
+    shared_weight = _device(None if per_element else element_weight, np.float64)
+    no_sample_weight = cuda.device_array(0, np.float64)
+    pending = []  # (lo, hi, device sums, device counts, device per-row)
+    for i, lo in enumerate(range(0, n, step)):
+        hi, slot, stream = min(lo + step, n), slots[i % 2], streams[i % 2]
+        stream.synchronize()  # the chunk that last used this slot's buffers is done with them
+        xs = _staged(slot, "x", x[lo:hi], step, stream)
+        ts = _staged(slot, "t", target[lo:hi], step, stream)
+        sw = (
+            no_sample_weight
+            if sample_weight is None
+            else _staged(slot, "sw", sample_weight[lo:hi], step, stream)
+        )
+        ew = shared_weight
+        if per_element:
+            chunk = element_weight.reshape(n, num_classes)[lo:hi].reshape(-1)
+            ew = _staged(slot, "ew", chunk, step * num_classes, stream)
+        rows = hi - lo
+        sums = cuda.device_array((_tiles(rows), 2), np.float64, stream=stream)
+        counts = cuda.device_array((_tiles(rows), kernels.N_COUNTS), np.int64, stream=stream)
+        per_row = cuda.device_array(rows if rows_out is not None else 0, np.float64, stream=stream)
+        launch(stream, xs, ts, sw, ew, per_row, sums, counts)
+        pending.append((lo, hi, sums, counts, per_row))
+    for stream in streams:
+        stream.synchronize()
+    all_sums, all_counts = [], np.zeros(kernels.N_COUNTS, dtype=np.int64)
+    for lo, hi, sums, counts, per_row in pending:
+        all_sums.append(sums.copy_to_host())
+        all_counts += counts.copy_to_host().sum(axis=0)
+        if rows_out is not None:
+            rows_out[lo:hi] = per_row.copy_to_host()
+    return np.concatenate(all_sums), all_counts

@@ -1,0 +1,177 @@
+"""The CUDA kernels against the CPU kernels: every loss and option, small grids with ragged tails.
+
+Under the simulator each CUDA thread is a Python thread, so the grids are small: a few blocks of
+128 rows and a partial last block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from numba import cuda
+
+import fastxent as fx
+from fastxent import gpu
+from tests.cases import logits
+
+RNG = np.random.default_rng(42)
+N, C = 300, 7  # three 128-row tiles, the last one partial
+
+
+def _both(fn, *args, **kwargs):
+    return fn(*args, **kwargs, device="cpu"), fn(*args, **kwargs, device="cuda")
+
+
+def _close(cpu, on_gpu, rtol):
+    np.testing.assert_allclose(on_gpu, cpu, rtol=rtol, atol=0)
+
+
+MULTICLASS = [
+    ("plain", {}),
+    ("weighted", {"weight": RNG.random(C) + 0.1}),
+    ("smoothing", {"weight": RNG.random(C) + 0.1, "label_smoothing": 0.15}),
+    ("ignore_valid_class", {"ignore_index": 3}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", MULTICLASS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_matches_cpu(name, kwargs, dtype, reduction):
+    x = logits(np.random.default_rng(1), N, C).astype(dtype)
+    if dtype == np.float16:
+        x = np.clip(x, -6e4, 6e4).astype(np.float16)
+    y = np.random.default_rng(2).integers(0, C, N)
+    y[1] = 1
+    y[::11] = -100
+    x[5] = np.nan  # a NaN row that is ignored: it must not leak
+    y[5] = -100
+    y = np.where(y < 0, kwargs.get("ignore_index", -100), y)
+    cpu, on_gpu = _both(fx.cross_entropy, x, y, reduction=reduction, **kwargs)
+    _close(cpu, on_gpu, 1e-12 if dtype == np.float64 else 1e-6)
+
+
+def test_nll_loss_soft_targets_and_wide_rows():
+    x = logits(np.random.default_rng(3), N, C)
+    shifted = x.astype(np.float64) - x.max(axis=1, keepdims=True)
+    logp = (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))).astype(np.float32)
+    y = np.random.default_rng(4).integers(0, C, N)
+    _close(*_both(fx.nll_loss, logp, y), 1e-6)
+    q = np.random.default_rng(5).dirichlet(np.ones(C), N).astype(np.float32)
+    _close(*_both(fx.cross_entropy, x, q, label_smoothing=0.1), 1e-6)
+    wide = np.random.default_rng(6).standard_normal((40, 600)).astype(np.float32) * 4
+    wide_y = np.random.default_rng(7).integers(0, 600, 40)
+    wide_y[3] = -100
+    for kwargs in ({}, {"label_smoothing": 0.2, "weight": np.linspace(0.5, 2, 600)}):
+        _close(*_both(fx.cross_entropy, wide, wide_y, **kwargs), 1e-6)
+    _close(*_both(fx.cross_entropy, wide, wide_y, reduction="none"), 1e-6)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_binary_losses_match_cpu(reduction):
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((N, 3)) * 4).astype(np.float32)
+    x[0, 0], x[1, 1] = 1e4, -1e4
+    t = (rng.random((N, 3)) < 0.4).astype(np.float32)
+    pw = np.array([0.5, 2.0, 3.0])
+    _close(*_both(fx.binary_cross_entropy_with_logits, x[:, 0], t[:, 0], reduction=reduction), 1e-6)
+    multilabel = _both(
+        fx.binary_cross_entropy_with_logits, x, t, pos_weight=pw, weight=np.array([1.0, 0.5, 2.0])
+    )
+    _close(*multilabel, 1e-6)
+    p = 0.5 * (1 + np.tanh(x.astype(np.float64) / 2))  # the logistic function, without overflow
+    p[2, 0], p[3, 1] = 0.0, 1.0  # torch's -100 clamp
+    _close(*_both(fx.binary_cross_entropy, p, t, reduction=reduction), 1e-12)
+
+
+def test_probabilities_follow_log_loss_rules():
+    p = np.random.default_rng(9).dirichlet(np.ones(C), N)
+    p[0] = np.eye(C)[0]  # clipped
+    y = np.random.default_rng(10).integers(0, C, N)
+    results = []
+    for device in ("cpu", "cuda"):
+        acc = fx.Accumulator("multiclass", inputs="probs", device=device)
+        acc.update(p, y)
+        results.append((acc.result().loss, acc.unnormalised_rows, acc.result().accuracy))
+    _close(results[0][0], results[1][0], 1e-12)
+    assert results[0][1:] == results[1][1:]
+    binary = [fx.Accumulator("binary", inputs="probs", device=d) for d in ("cpu", "cuda")]
+    for acc in binary:
+        acc.update(p[:, 0], (y == 0).astype(np.float64))
+    _close(binary[0].result().loss, binary[1].result().loss, 1e-12)
+
+
+def test_counts_and_device_are_reported():
+    x = logits(np.random.default_rng(11), N, C)
+    y = np.random.default_rng(12).integers(0, C, N)
+    y[:10] = -100
+    scores = []
+    for device in ("cpu", "cuda"):
+        acc = fx.Accumulator("multiclass", device=device)
+        acc.update(x, y)
+        scores.append(acc.result())
+    cpu, on_gpu = scores
+    assert on_gpu.device == "cuda" and cpu.device == "cpu"
+    assert (on_gpu.scored, on_gpu.ignored, on_gpu.nonfinite, on_gpu.accuracy) == (
+        cpu.scored,
+        cpu.ignored,
+        cpu.nonfinite,
+        cpu.accuracy,
+    )
+    # the same batches give the same bits on every run
+    again = fx.Accumulator("multiclass", device="cuda")
+    again.update(x, y)
+    assert again.result().total == on_gpu.total
+
+
+def test_device_resident_input_is_scored_in_place_and_validated():
+    x = logits(np.random.default_rng(13), N, C)
+    y = np.random.default_rng(14).integers(0, C, N)
+    on_device = cuda.to_device(x), cuda.to_device(y)
+    _close(fx.cross_entropy(x, y, device="cpu"), fx.cross_entropy(*on_device), 1e-6)  # auto -> cuda
+    y_bad = y.copy()
+    y_bad[201] = C + 3
+    with pytest.raises(fx.InputValueError, match=f"class {C + 3} at row 201"):
+        fx.cross_entropy(cuda.to_device(x), cuda.to_device(y_bad))
+    with pytest.raises(fx.InputTypeError, match="device='cpu'"):
+        fx.cross_entropy(cuda.to_device(x), y, device="cpu")
+    p = cuda.to_device(np.array([0.2, 1.5, 0.3]))
+    with pytest.raises(fx.InputValueError, match="probabilities in \\[0, 1\\], but has 1.5"):
+        fx.binary_cross_entropy(p, cuda.to_device(np.array([0.0, 1.0, 1.0])))
+
+
+def test_score_on_the_gpu_streams_batches(tmp_path):
+    from fastxent.synthetic import make_table
+
+    table = make_table(700, 5, seed=15, nulls=0.05)
+    cpu = fx.score(table, target="label", logits="logits", group_by="split", batch_rows=256)
+    on_gpu = fx.score(table, target="label", logits="logits", group_by="split", batch_rows=256, device="cuda")
+    assert on_gpu.device == "cuda" and on_gpu.nulls == cpu.nulls
+    _close(cpu.loss, on_gpu.loss, 1e-6)
+    for key, group in cpu.groups.items():
+        _close(group.loss, on_gpu.groups[key].loss, 1e-6)
+    out = tmp_path / "rows.parquet"
+    fx.score(pa.table(table), target="label", logits="logits", losses_to=str(out), device="cuda")
+    assert out.exists()
+
+
+def test_auto_never_picks_the_simulator_and_cuda_is_accepted():
+    assert gpu.choose("auto", 10**12) == ("cuda" if not gpu.simulated() else "cpu")
+    assert gpu.choose("cuda", 1) == "cuda"
+
+
+def test_streaming_uses_several_chunks(monkeypatch):
+    import fastxent.gpu_engine as engine
+
+    monkeypatch.setattr(engine, "CHUNK_BYTES", 1)  # one 128-row chunk at a time: many streams turns
+    x = logits(np.random.default_rng(16), N, C)
+    y = np.random.default_rng(17).integers(0, C, N)
+    _close(fx.cross_entropy(x, y, device="cpu"), fx.cross_entropy(x, y, device="cuda"), 1e-6)
+    sw = np.random.default_rng(18).random(N)
+    results = []
+    for device in ("cpu", "cuda"):
+        acc = fx.Accumulator("binary", device=device)
+        acc.update(x[:, 0], (y == 0).astype(np.float32), sw, weight=np.full(N, 0.5))
+        results.append(acc.result().loss)
+    _close(*results, 1e-6)
