@@ -27,7 +27,7 @@ from .state import Accumulator, Score
 
 #: Default batch size in bytes of prediction values (a batch is a whole number of blocks). Small
 #: enough that a few decoded batches stay well under the memory of one big row group.
-BATCH_BYTES = 16 << 20
+BATCH_BYTES = 8 << 20
 
 
 def _accumulator(plan: colmod.ColumnPlan, class_weight, ignore_index, label_smoothing, pos_weight, device):
@@ -229,7 +229,7 @@ def score(
         Write a Parquet file with the source row number, the ``keep`` columns, each row's loss
         and its predicted class. Written atomically.
     batch_rows : int, optional
-        Rows per batch (default: about 64 MiB of predictions). Does not change the result.
+        Rows per batch (default: about 8 MiB of predictions). Does not change the result.
     device : {"auto", "cpu", "cuda"}
     progress : bool or Progress
         Draw a progress bar on stderr.

@@ -37,7 +37,8 @@ CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz")
 
 #: Row groups decoded at once, each into batches at most two ahead of the consumer.
 PARQUET_WORKERS = 2
-#: Read buffer of the Parquet decoder: pages are read as they are decoded, not a column at a time.
+#: Read buffers of the Parquet decoder, all columns together: pages are read as they are decoded,
+#: not a column chunk at a time.
 PARQUET_BUFFER_BYTES = 8 << 20
 
 
@@ -113,11 +114,14 @@ def _parquet_part(path: str) -> Part:
     schema = meta.schema.to_arrow_schema()
 
     def read(columns, batch_rows):
+        # one read buffer per column chunk: share the budget so wide files stay bounded too
+        buffer_size = max(1 << 16, PARQUET_BUFFER_BYTES // max(1, len(columns)))
+
         def row_group(index):
             def batches():
                 # one reader per row group: a ParquetFile is not safe to share between threads
                 reader = pq.ParquetFile(
-                    path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES, page_checksum_verification=True
+                    path, pre_buffer=False, buffer_size=buffer_size, page_checksum_verification=True
                 )
                 try:
                     yield from reader.iter_batches(
