@@ -13,6 +13,7 @@ from .api import (
     nll_loss,
 )
 from .errors import FastxentError, InputTypeError, InputValueError
+from .report import report
 from .score import score
 from .state import Accumulator, Score
 from .warmup import warmup
@@ -30,6 +31,7 @@ __all__ = [
     "cross_entropy",
     "log_loss",
     "nll_loss",
+    "report",
     "score",
     "warmup",
 ]

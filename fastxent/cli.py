@@ -1,4 +1,4 @@
-"""The ``fastxent`` command: ``score``, ``make-data``, ``info``, ``warmup``.
+"""The ``fastxent`` command: ``score``, ``report``, ``make-data``, ``info``, ``warmup``.
 
 Results go to stdout, progress and warnings to stderr. Exit codes: 0 success, 1 a data error
 (one clear line, no traceback unless ``--debug``), 2 a usage error (argparse's convention).
@@ -57,8 +57,8 @@ def _names(text: str) -> list[str]:
     return [v for v in text.split(",") if v]
 
 
-def _score_parser(commands) -> None:
-    p = commands.add_parser("score", help="score prediction files", description="Score prediction files.")
+def _column_options(p) -> None:
+    """The options that say where predictions and targets are, shared by score and report."""
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
     p.add_argument("--target", required=True, help="target column")
     given = p.add_mutually_exclusive_group(required=True)
@@ -73,13 +73,29 @@ def _score_parser(commands) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--pos-weight", type=_floats, metavar="F[,F...]")
     p.add_argument("--nulls", default="skip", choices=["skip", "error"])
-    p.add_argument("--group-by", type=_names, metavar="COL[,COL]")
-    p.add_argument("--losses-to", metavar="OUT.parquet")
-    p.add_argument("--keep", type=_names, metavar="COL,...")
     p.add_argument("--batch-rows", type=int)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--keep", type=_names, metavar="COL,...")
+
+
+def _score_parser(commands) -> None:
+    p = commands.add_parser("score", help="score prediction files", description="Score prediction files.")
+    _column_options(p)
+    p.add_argument("--group-by", type=_names, metavar="COL[,COL]")
+    p.add_argument("--losses-to", metavar="OUT.parquet")
     p.add_argument("--format", default="table", choices=["table", "json", "jsonl", "markdown"])
     p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
+
+
+def _report_parser(commands) -> None:
+    p = commands.add_parser(
+        "report", help="model-evaluation report", description="Compare prediction files or groups."
+    )
+    _column_options(p)
+    p.add_argument("--by", type=_names, metavar="COL[,COL]", help="report each group as an entry")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--top-k", type=int, default=20, help="highest-loss rows to list per entry")
+    p.add_argument("--bins", type=int, default=15, help="bins of the reliability table")
 
 
 def _make_data_parser(commands) -> None:
@@ -142,13 +158,10 @@ def render(score, fmt: str) -> str:
     return "\n".join(lines) + ("\n\n" if fmt == "markdown" else "\n") + footer
 
 
-def _score(args) -> int:
-    from .score import score
-
+def _column_arguments(args) -> dict:
     given = {"logits": args.logits, "probs": args.probs, "logprobs": args.logprobs}
     columns = {k: (v[0] if v and len(v) == 1 else v) for k, v in given.items() if v is not None}
-    result = score(
-        args.paths if len(args.paths) > 1 else args.paths[0],
+    return dict(
         target=args.target,
         **columns,
         kind=args.kind,
@@ -159,11 +172,20 @@ def _score(args) -> int:
         label_smoothing=args.label_smoothing,
         pos_weight=args.pos_weight,
         nulls=args.nulls,
-        group_by=args.group_by,
-        losses_to=args.losses_to,
         keep=args.keep,
         batch_rows=args.batch_rows,
         device=args.device,
+    )
+
+
+def _score(args) -> int:
+    from .score import score
+
+    result = score(
+        args.paths if len(args.paths) > 1 else args.paths[0],
+        **_column_arguments(args),
+        group_by=args.group_by,
+        losses_to=args.losses_to,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(render(result, args.format))
@@ -171,6 +193,17 @@ def _score(args) -> int:
         print(f"warning: {result.nonfinite} rows have a non-finite loss (NaN or inf).", file=sys.stderr)
     if result.nulls:
         print(f"note: {result.nulls} rows with a null were skipped.", file=sys.stderr)
+    return 0
+
+
+def _report(args) -> int:
+    from .report import report
+
+    document = report(
+        args.paths, out=args.out, by=args.by, top_k=args.top_k, bins=args.bins, **_column_arguments(args)
+    )
+    best, count = document["entries"][0], len(document["entries"])
+    print(f"wrote {args.out}/report.md ({count} entries; best: {best['name']}, loss {best['loss']:.6g})")
     return 0
 
 
@@ -204,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
     _score_parser(commands)
+    _report_parser(commands)
     _make_data_parser(commands)
     commands.add_parser("info", help="versions, threads, threading layer, cache dir")
     commands.add_parser("warmup", help="compile (or load from the cache) every kernel")
@@ -215,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             return _score(args)
         if args.command == "make-data":
             return _make_data(args)
+        if args.command == "report":
+            return _report(args)
         from .warmup import warmup
 
         print(f"kernels ready in {warmup():.2f} s")

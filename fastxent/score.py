@@ -102,15 +102,37 @@ def _predicted(plan: colmod.ColumnPlan, x: np.ndarray) -> np.ndarray | None:
     return None
 
 
-class _Run:
-    """One scoring run: the accumulators, the output file, the row bookkeeping."""
+class LossesFile:
+    """The ``losses_to`` sink: source row number, ``keep`` columns, loss, predicted class."""
 
-    def __init__(self, plan, make_acc, writer, progress):
+    def __init__(self, writer: AtomicParquetWriter, plan: colmod.ColumnPlan):
+        self.writer, self.plan = writer, plan
+
+    def add(self, batch, rows, x, t, losses, groups) -> None:
+        out = {"row": pa.array(rows)}
+        for name in self.plan.keep:
+            out[name] = batch.column(name)
+        out["loss"] = pa.array(losses)
+        predicted = _predicted(self.plan, x)
+        if predicted is not None:
+            out["predicted"] = pa.array(predicted)
+        self.writer.write(pa.table(out))
+
+
+class _Run:
+    """One scoring run: the accumulators, the row sinks, the row bookkeeping.
+
+    A sink's ``add(batch, rows, x, t, losses, groups)`` gets each batch without its null rows:
+    the source row numbers, the arrays scored, the per-row losses and ``(inverse, keys)`` of the
+    groups (or ``None``).
+    """
+
+    def __init__(self, plan, make_acc, sinks, progress):
         self.plan = plan
         self.make_acc = make_acc
         self.total = make_acc()
         self.groups: dict = {}
-        self.writer = writer
+        self.sinks = sinks
         self.progress = progress
         self.row = 0  # source rows read so far, nulls included
         self.nbytes = 0
@@ -168,17 +190,11 @@ class _Run:
                 idx = order[bounds[g] : bounds[g + 1]]
                 if idx.size:
                     self.group(key).update(x[idx], t[idx], None if sw is None else sw[idx])
-        if self.writer is not None:
+        if self.sinks:
             losses = self.total.row_losses(x, t, sw, where=where, input_name=plan.input_name)
             positions = np.arange(batch.num_rows, dtype=np.int64) if kept is None else kept
-            out = {"row": pa.array(first_row + positions)}
-            for name in plan.keep:
-                out[name] = batch.column(name)
-            out["loss"] = pa.array(losses)
-            predicted = _predicted(plan, x)
-            if predicted is not None:
-                out["predicted"] = pa.array(predicted)
-            self.writer.write(pa.table(out))
+            for sink in self.sinks:
+                sink.add(batch, first_row + positions, x, t, losses, groups)
 
 
 def score(
@@ -239,28 +255,81 @@ def score(
     Score
     """
     started = time.perf_counter()
-    validate.choice("nulls", nulls, ("skip", "error"))
-    validate.choice("device", device, ("auto", "cpu", "cuda"))
-    if batch_rows is not None and (not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1):
-        raise InputValueError(f"`batch_rows` must be a positive integer, got {batch_rows!r}.")
-    parts = open_parts(source)
-    schema = parts[0].full_schema()
-    group_by = [group_by] if isinstance(group_by, str) else group_by
-    keep = [keep] if isinstance(keep, str) else keep
-    plan_args = dict(
+    job = prepare(
+        source,
         target=target,
         logits=logits,
         probs=probs,
         logprobs=logprobs,
         kind=kind,
         weight=weight,
+        class_weight=class_weight,
+        classes=classes,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        pos_weight=pos_weight,
+        nulls=nulls,
         group_by=group_by,
         keep=keep,
-        classes=classes,
+        batch_rows=batch_rows,
+        device=device,
     )
+    if losses_to is None:
+        return execute(job, [], progress, started)
+    out_path = check_output_path(losses_to, [p.name for p in job.parts if os.path.exists(p.name)])
+    with AtomicParquetWriter(out_path) as writer:
+        return execute(job, [LossesFile(writer, job.plan)], progress, started)
+
+
+@dataclasses.dataclass
+class Job:
+    """A scoring run, planned: the parts to read, the column plan, how to make accumulators."""
+
+    parts: list
+    plan: colmod.ColumnPlan
+    make_acc: object
+    batch_rows: int
+    nulls: str
+
+
+def prepare(
+    source,
+    *,
+    target,
+    logits=None,
+    probs=None,
+    logprobs=None,
+    kind="auto",
+    weight=None,
+    class_weight=None,
+    classes=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    pos_weight=None,
+    nulls="skip",
+    group_by=None,
+    keep=None,
+    batch_rows=None,
+    device="auto",
+) -> Job:
+    """Open the source and plan the run (arguments as :func:`score`); nothing is scored yet."""
+    validate.choice("nulls", nulls, ("skip", "error"))
+    validate.choice("device", device, ("auto", "cpu", "cuda"))
+    if batch_rows is not None and (not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1):
+        raise InputValueError(f"`batch_rows` must be a positive integer, got {batch_rows!r}.")
+    parts = open_parts(source)
+    schema = parts[0].full_schema()
     plan = colmod.plan(
         schema,
-        **plan_args,
+        target=target,
+        logits=logits,
+        probs=probs,
+        logprobs=logprobs,
+        kind=kind,
+        weight=weight,
+        group_by=[group_by] if isinstance(group_by, str) else group_by,
+        keep=[keep] if isinstance(keep, str) else keep,
+        classes=classes,
         peek=lambda column: _first_batch(parts, column),
         distinct=lambda column: _target_labels(parts, column),
     )
@@ -273,25 +342,32 @@ def score(
     if batch_rows is None:
         row_bytes = max(1, plan.num_classes) * 4
         batch_rows = max(BLOCK_ROWS, BATCH_BYTES // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
+    return Job(parts, plan, make_acc, int(batch_rows), nulls)
+
+
+def execute(job: Job, sinks: list, progress=False, started: float | None = None) -> Score:
+    """Stream every batch of a planned run through the accumulators and ``sinks``."""
+    started = time.perf_counter() if started is None else started
+    known = [p.rows for p in job.parts]
     bar = progress if isinstance(progress, Progress) else None
     if progress is True:
         bar = Progress(sum(known) if None not in known else None)
-    out_path = None
-    if losses_to is not None:
-        out_path = check_output_path(losses_to, [p.name for p in parts if os.path.exists(p.name)])
     try:
-        if out_path is not None:
-            with AtomicParquetWriter(out_path) as writer:
-                run = _stream(parts, plan, make_acc, writer, bar, batch_rows, nulls)
-        else:
-            run = _stream(parts, plan, make_acc, None, bar, batch_rows, nulls)
+        run = _Run(job.plan, job.make_acc, sinks, bar)
+        columns = job.plan.columns()
+        for part in job.parts:
+            part_row = 0
+            for batch in part.batches(columns, job.batch_rows):
+                run.batch(part, part_row, batch, job.nulls)
+                part_row += batch.num_rows
     finally:
         if bar is not None:
             bar.close()
     if run.row == 0:
-        names = ", ".join(f"'{p.name}'" for p in parts[:3])
-        raise InputValueError(f"the source has no rows ({names}{', ...' if len(parts) > 3 else ''}).")
+        names = ", ".join(f"'{p.name}'" for p in job.parts[:3])
+        raise InputValueError(f"the source has no rows ({names}{', ...' if len(job.parts) > 3 else ''}).")
     elapsed = time.perf_counter() - started
+    plan = job.plan
     groups = {key: _finish(acc.result(), plan) for key, acc in sorted(run.groups.items(), key=_sort_key)}
     result = _finish(run.total.result(), plan)
     return dataclasses.replace(
@@ -332,14 +408,3 @@ def _check_class_vectors(plan: colmod.ColumnPlan, class_weight, pos_weight) -> N
                 f"`{name}` has {size} values but `{plan.input_name}` has {plan.num_classes} "
                 "classes; pass one per class."
             )
-
-
-def _stream(parts, plan, make_acc, writer, bar, batch_rows, nulls) -> _Run:
-    run = _Run(plan, make_acc, writer, bar)
-    columns = plan.columns()
-    for part in parts:
-        part_row = 0
-        for batch in part.batches(columns, batch_rows):
-            run.batch(part, part_row, batch, nulls)
-            part_row += batch.num_rows
-    return run

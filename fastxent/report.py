@@ -1,0 +1,231 @@
+"""``fx.report`` / ``fastxent report``: compare prediction files (or groups) side by side.
+
+One streaming pass per file (:func:`fastxent.score.execute` with a row sink) gathers, per file or
+group: the :class:`~fastxent.state.Score`, the 95% interval of the per-row losses, a per-class
+table, a histogram of row losses, a reliability table with the expected calibration error, and
+the ``k`` rows with the highest loss. The report is ``report.md``, ``report.json`` and PNG plots
+in ``out``, each written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import InputValueError
+from .report_plots import plot_histograms, plot_per_class, plot_reliability
+from .report_stats import EntryStats, confidence_and_prediction
+from .score import execute, prepare
+
+
+class _Collector:
+    """Row sink: feeds each scored row to the :class:`EntryStats` of its entry."""
+
+    def __init__(self, job, bins: int, top_k: int, ignore_index: int):
+        self.plan = job.plan
+        self.bins, self.top_k = bins, top_k
+        self.ignore_index = ignore_index
+        self.entries: dict = {}
+
+    def _entry(self, key) -> EntryStats:
+        if key not in self.entries:
+            width = 2 if self.plan.kind == "binary" else self.plan.num_classes
+            self.entries[key] = EntryStats(width, self.bins, self.top_k)
+        return self.entries[key]
+
+    def add(self, batch, rows, x, t, losses, groups) -> None:
+        plan = self.plan
+        if plan.kind == "multilabel":
+            truth = np.zeros(len(losses), dtype=np.int64)  # one "class": per-row losses only
+            confidence, predicted = np.full(len(losses), np.nan), truth
+        else:
+            confidence, predicted = confidence_and_prediction(plan.kind, plan.inputs, x)
+            truth = np.argmax(t, axis=1) if plan.kind == "soft" else np.asarray(t).astype(np.int64)
+        scored = np.ones(len(losses), dtype=bool)
+        if plan.kind == "multiclass":  # ignored rows are not part of any statistic
+            scored = truth != self.ignore_index
+        columns = {"row": pa.array(rows)}
+        for name in plan.keep:
+            columns[name] = batch.column(name)
+        columns["target"] = pa.array(truth)
+        columns["predicted"] = pa.array(predicted.astype(np.int64))
+        columns["confidence"] = pa.array(confidence)
+        columns["loss"] = pa.array(losses.astype(np.float64))
+        table = pa.table(columns)
+        if groups is None:
+            self._add(None, scored, losses, truth, confidence, predicted, table)
+            return
+        inverse, keys = groups
+        for g, key in enumerate(keys):
+            self._add(key, scored & (inverse == g), losses, truth, confidence, predicted, table)
+
+    def _add(self, key, mask, losses, truth, confidence, predicted, table) -> None:
+        if not mask.any():
+            return
+        idx = np.flatnonzero(mask)
+        self._entry(key).add(
+            losses[idx], truth[idx], confidence[idx], predicted[idx], table.take(pa.array(idx))
+        )
+
+
+def _class_names(plan) -> list:
+    if plan.kind == "binary":
+        return plan.classes or [0, 1]
+    if plan.kind == "multilabel":
+        return ["all labels"]
+    return plan.classes or list(range(plan.num_classes))
+
+
+def _entry_label(source_label: str, key, several_sources: bool) -> str:
+    if key is None:
+        return source_label
+    text = "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
+    return f"{source_label}: {text}" if several_sources else text
+
+
+def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_options) -> dict:
+    """Score each source (or each group of ``by``) and write a model-evaluation report to ``out``.
+
+    Parameters
+    ----------
+    sources : a path, or a list of paths / Arrow sources (one entry each)
+    out : directory for ``report.md``, ``report.json`` and the PNG plots (created if missing)
+    by : column (or columns) whose groups become entries of their own
+    keep : columns shown with the ``top_k`` highest-loss rows
+    bins : bins of the reliability (calibration) table
+    score_options : ``target``, ``logits``/``probs``/``logprobs`` and the rest of :func:`fastxent.score`
+
+    Returns
+    -------
+    dict
+        What ``report.json`` holds.
+    """
+    if "losses_to" in score_options or "group_by" in score_options:
+        raise InputValueError(
+            "report() takes `by=` for groups and writes no per-row file; drop those options."
+        )
+    sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+    if not sources:
+        raise InputValueError("`sources` is empty; pass at least one prediction file.")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputValueError(f"`out` '{out}' exists and is not a directory.")
+    entries = []
+    for index, source in enumerate(sources):
+        label = Path(os.fspath(source)).name if isinstance(source, (str, os.PathLike)) else f"source {index}"
+        job = prepare(source, group_by=by, keep=keep, **score_options)
+        collector = _Collector(job, bins, top_k, score_options.get("ignore_index", -100))
+        result = execute(job, [collector])
+        names = _class_names(job.plan)
+        for key, stats in sorted(collector.entries.items(), key=lambda kv: str(kv[0])):
+            score = result if key is None else result.groups[key]
+            entries.append(_entry(_entry_label(label, key, len(sources) > 1), score, stats, names))
+    if not entries:
+        raise InputValueError("nothing was scored: every row was null or ignored.")
+    entries.sort(key=lambda e: (math.isnan(e["loss"]), e["loss"]))
+    entries[0]["best"] = True
+    out.mkdir(parents=True, exist_ok=True)
+    document = {"entries": entries, "options": {k: str(v) for k, v in score_options.items()}, "by": by}
+    plots = {
+        "loss_by_class.png": plot_per_class,
+        "loss_histogram.png": plot_histograms,
+        "reliability.png": plot_reliability,
+    }
+    for name, draw in plots.items():
+        _atomic(out / name, lambda path, draw=draw: draw(entries, path))
+    _atomic(out / "report.json", lambda path: path.write_text(json.dumps(_clean(document), indent=2)))
+    _atomic(out / "report.md", lambda path: path.write_text(markdown(document, list(plots))))
+    return document
+
+
+def _entry(label: str, score, stats: EntryStats, names) -> dict:
+    return {
+        "name": label,
+        "best": False,
+        "kind": score.kind,
+        "rows": score.rows,
+        "scored": score.scored,
+        "loss": score.loss,
+        "accuracy": score.accuracy,
+        "perplexity": score.perplexity,
+        **stats.summary(),
+        "per_class": stats.per_class(names),
+        "histogram": stats.histogram.tolist(),
+        "reliability": stats.reliability(),
+        "worst_rows": stats.worst.to_pylist() if stats.worst is not None else [],
+    }
+
+
+def _atomic(path: Path, write) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        if partial.exists():
+            partial.unlink()
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _clean(value.item())
+    return value
+
+
+def _f(value, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def markdown(document: dict, plots: list[str]) -> str:
+    """The report as Markdown: summary, per-class tables, plots, the worst rows."""
+    entries = document["entries"]
+    lines = [
+        "# Model evaluation report",
+        "",
+        "## Summary",
+        "",
+        "Sorted by loss; ★ marks the best. The interval is the 95% normal interval of the mean "
+        "per-row loss (standard error of the row losses); ECE is the expected calibration error.",
+        "",
+        "| | entry | rows | loss | 95% interval | accuracy | perplexity | ECE |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for e in entries:
+        low, high = e["ci95"]
+        lines.append(
+            f"| {'★' if e['best'] else ''} | {e['name']} | {e['rows']} | {_f(e['loss'])} | "
+            f"[{_f(low)}, {_f(high)}] | {_f(e['accuracy'])} | {_f(e['perplexity'])} | {_f(e['ece'])} |"
+        )
+    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    for e in entries:
+        lines += [
+            "",
+            f"## {e['name']}",
+            "",
+            "| class | count | mean loss | accuracy |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {c['class']} | {c['count']} | {_f(c['mean_loss'])} | {_f(c['accuracy'])} |"
+            for c in e["per_class"]
+        ]
+        worst = e["worst_rows"]
+        if worst:
+            header = list(worst[0])
+            lines += ["", f"Highest-loss rows ({len(worst)}):", "", "| " + " | ".join(header) + " |"]
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(_f(row[h]) for h in header) + " |" for row in worst]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,90 @@
+"""The PNG plots of a model-evaluation report (matplotlib, headless ``Agg`` backend).
+
+Each function takes the report's entries (dicts as in ``report.json``) and a path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import FastxentError
+from .report_stats import LOSS_EDGES
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise FastxentError("reports need matplotlib: pip install 'fastxent[report]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    fig.clf()
+
+
+def plot_per_class(entries, path) -> None:
+    """Grouped bars: mean loss per true class, one colour per entry."""
+    plt = _pyplot()
+    classes = [c["class"] for c in entries[0]["per_class"]]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(classes) * max(1, len(entries)) ** 0.5), 4.0))
+    width = 0.8 / len(entries)
+    positions = np.arange(len(classes))
+    for i, entry in enumerate(entries):
+        values = [c["mean_loss"] if c["count"] else np.nan for c in entry["per_class"]]
+        ax.bar(positions + (i - (len(entries) - 1) / 2) * width, values, width, label=entry["name"])
+    ax.set_xticks(positions, [str(c) for c in classes], rotation=45 if len(classes) > 12 else 0)
+    ax.set_xlabel("true class")
+    ax.set_ylabel("mean cross-entropy")
+    ax.set_title("Loss per class")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(3, len(entries)))
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_histograms(entries, path) -> None:
+    """Step histograms of the per-row losses on a log axis, one line per entry."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    edges = np.concatenate([[LOSS_EDGES[0] / 10], LOSS_EDGES, [LOSS_EDGES[-1] * 10]])
+    for entry in entries:
+        counts = np.asarray(entry["histogram"], dtype=float)
+        share = counts / counts.sum() if counts.sum() else counts
+        ax.stairs(share, edges, label=entry["name"], linewidth=1.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("per-row loss (first and last bins: below 1e-6, above 1e3)")
+    ax.set_ylabel("share of rows")
+    ax.set_title("Distribution of row losses")
+    ax.legend(fontsize="small")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_reliability(entries, path) -> None:
+    """Reliability diagram: accuracy against confidence per bin, with the diagonal."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    for entry in entries:
+        bins = [b for b in entry["reliability"] if b["count"]]
+        if not bins:
+            continue
+        ax.plot(
+            [b["confidence"] for b in bins],
+            [b["accuracy"] for b in bins],
+            marker="o",
+            label=f"{entry['name']} (ECE {entry['ece']:.3f})",
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability")
+    ax.legend(fontsize="small", loc="upper left")
+    _save(fig, path)
+    plt.close(fig)

@@ -1,0 +1,110 @@
+"""Model-evaluation reports: every section, numbers equal to fx.score and to NumPy, real PNGs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import fastxent as fx
+from fastxent.cli import main
+from fastxent.inputs import as_array
+from fastxent.synthetic import make_table, write_table
+
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    paths = []
+    for seed in (1, 2):
+        path = root / f"model{seed}.parquet"
+        write_table(make_table(3000, 4, seed=seed, signal=2.0 + seed), str(path), "parquet", 1000)
+        paths.append(str(path))
+    return root, paths
+
+
+def _numpy_entry(path, split):
+    table = pq.read_table(path)
+    rows = table["split"].to_numpy(zero_copy_only=False) == split
+    x = as_array("logits", table["logits"].combine_chunks())[rows].astype(np.float64)
+    y = table["label"].to_numpy()[rows]
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_z = np.log(np.exp(shifted).sum(axis=1))
+    losses = log_z - shifted[np.arange(len(y)), y]
+    confidence = np.exp(-log_z)
+    correct = np.argmax(x, axis=1) == y
+    return losses, y, confidence, correct, table["id"].to_numpy()[rows]
+
+
+def test_report_sections_and_numbers(two_models):
+    root, paths = two_models
+    out = root / "out"
+    document = fx.report(
+        paths, out=out, by="split", keep=["id"], target="label", logits="logits", top_k=4, bins=10
+    )
+    assert len(document["entries"]) == 6
+    losses_sorted = [e["loss"] for e in document["entries"]]
+    assert losses_sorted == sorted(losses_sorted) and document["entries"][0]["best"]
+
+    entry = next(e for e in document["entries"] if e["name"] == "model1.parquet: test")
+    assert (
+        entry["loss"]
+        == fx.score(paths[0], target="label", logits="logits", group_by="split").groups["test"].loss
+    )
+    losses, y, confidence, correct, ids = _numpy_entry(paths[0], "test")
+    assert entry["rows"] == len(y) and entry["accuracy"] == pytest.approx(correct.mean())
+    stderr = losses.std(ddof=1) / np.sqrt(len(losses))
+    assert entry["ci95"] == pytest.approx(
+        [losses.mean() - 1.96 * stderr, losses.mean() + 1.96 * stderr], rel=1e-3
+    )
+    for c, row in enumerate(entry["per_class"]):
+        assert row["count"] == (y == c).sum()
+        assert row["mean_loss"] == pytest.approx(losses[y == c].mean(), rel=1e-6)
+        assert row["accuracy"] == pytest.approx(correct[y == c].mean())
+    which = np.minimum((confidence * 10).astype(int), 9)
+    ece = sum(abs(correct[which == b].sum() - confidence[which == b].sum()) for b in range(10)) / len(y)
+    assert entry["ece"] == pytest.approx(ece, rel=1e-6)
+    assert [r["id"] for r in entry["worst_rows"]] == list(ids[np.argsort(-losses)[:4]])
+    assert sum(entry["histogram"]) == len(y)
+
+    text = (out / "report.md").read_text()
+    for section in ("## Summary", "## Plots", "## model1.parquet: test", "Highest-loss rows (4)", "| ★ |"):
+        assert section in text
+    assert (
+        json.loads((out / "report.json").read_text())["entries"][0]["name"] == document["entries"][0]["name"]
+    )
+
+
+def test_plots_are_real_pngs(two_models):
+    import matplotlib.image
+
+    root, paths = two_models
+    out = root / "plots"
+    fx.report(paths, out=out, target="label", logits="logits")
+    for name in ("loss_by_class.png", "loss_histogram.png", "reliability.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        pixels = matplotlib.image.imread(out / name)
+        assert pixels.shape[0] > 300 and pixels.std() > 0.05  # drawn content, not a blank canvas
+    assert sorted(p.name for p in out.iterdir()) == [
+        "loss_by_class.png",
+        "loss_histogram.png",
+        "reliability.png",
+        "report.json",
+        "report.md",
+    ]
+
+
+def test_report_command_and_bad_input(two_models, capsys):
+    root, paths = two_models
+    code = main(["report", *paths, "--target", "label", "--logits", "logits", "--out", str(root / "cli")])
+    assert code == 0 and "2 entries; best: model" in capsys.readouterr().out
+    assert (
+        main(["report", paths[0], "--target", "nope", "--logits", "logits", "--out", str(root / "bad")]) == 1
+    )
+    assert "column 'nope' is not in the source" in capsys.readouterr().err
+    assert not (root / "bad").exists()
