@@ -98,6 +98,13 @@ def _report_parser(commands) -> None:
     p.add_argument("--bins", type=int, default=15, help="bins of the reliability table")
 
 
+def _bench_parser(commands) -> None:
+    p = commands.add_parser("bench", help="performance report against peers")
+    p.add_argument("--quick", action="store_true", help="small sizes: seconds, not minutes")
+    p.add_argument("--out", default="bench-report", metavar="DIR")
+    p.add_argument("--readme", metavar="README.md", help="also put the summary into this README")
+
+
 def _make_data_parser(commands) -> None:
     p = commands.add_parser("make-data", help="write a seeded synthetic prediction file")
     p.add_argument("out", metavar="OUT")
@@ -207,6 +214,23 @@ def _report(args) -> int:
     return 0
 
 
+def _bench(args, argv) -> int:
+    from pathlib import Path
+
+    from .benchmark import run, summary_ratios
+
+    command = "fastxent " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = run(Path(args.out), args.quick, command)
+    print(f"wrote {args.out}/report.md")
+    if args.readme:
+        from .bench_report import splice_summary
+
+        splice_summary(Path(args.readme), results, Path(args.out) / "report.md")
+    for key, value in summary_ratios(results).items():
+        print(f"  {key:<24} {value:.2f}")
+    return 0
+
+
 def _make_data(args) -> int:
     from .synthetic import make_table, write_table
 
@@ -238,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _score_parser(commands)
     _report_parser(commands)
+    _bench_parser(commands)
     _make_data_parser(commands)
     commands.add_parser("info", help="versions, threads, threading layer, cache dir")
     commands.add_parser("warmup", help="compile (or load from the cache) every kernel")
@@ -251,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             return _make_data(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "bench":
+            return _bench(args, argv)
         from .warmup import warmup
 
         print(f"kernels ready in {warmup():.2f} s")

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import InputValueError
+from .io.sinks import atomic_write
 from .report_plots import plot_histograms, plot_per_class, plot_reliability
 from .report_stats import EntryStats, confidence_and_prediction
 from .score import execute, prepare
@@ -137,9 +138,9 @@ def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_optio
         "reliability.png": plot_reliability,
     }
     for name, draw in plots.items():
-        _atomic(out / name, lambda path, draw=draw: draw(entries, path))
-    _atomic(out / "report.json", lambda path: path.write_text(json.dumps(_clean(document), indent=2)))
-    _atomic(out / "report.md", lambda path: path.write_text(markdown(document, list(plots))))
+        atomic_write(out / name, lambda path, draw=draw: draw(entries, path))
+    atomic_write(out / "report.json", lambda path: path.write_text(json.dumps(_clean(document), indent=2)))
+    atomic_write(out / "report.md", lambda path: path.write_text(markdown(document, list(plots))))
     return document
 
 
@@ -159,16 +160,6 @@ def _entry(label: str, score, stats: EntryStats, names) -> dict:
         "reliability": stats.reliability(),
         "worst_rows": stats.worst.to_pylist() if stats.worst is not None else [],
     }
-
-
-def _atomic(path: Path, write) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
 
 
 def _clean(value):

@@ -7,6 +7,7 @@ run succeeds: on an error or Ctrl-C the temporary file is removed, so no partial
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,3 +78,15 @@ class AtomicParquetWriter:
                 self._writer.close()
             if os.path.exists(self.partial):
                 os.unlink(self.partial)
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(temporary_path)``, then rename the result to ``path``; remove it on failure."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        if partial.exists():
+            partial.unlink()
