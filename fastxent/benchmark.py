@@ -242,11 +242,11 @@ def run(out: Path, quick: bool, command: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rounds = 3 if quick else 5
     total_bytes = (4 << 20) if quick else (400 << 20)
-    data = out / "data"
-    data.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fastxent-bench-") as data:
+        files = file_workloads(Path(data), 20_000 if quick else 1_000_000, rounds)
     results = {
         "in_memory": in_memory_grid(total_bytes, rounds, ("float32",) if quick else ("float32", "float16")),
-        "files": file_workloads(data, 20_000 if quick else 1_000_000, rounds),
+        "files": files,
         "compile_s": compile_times(quick),
         "environment": environment(command),
         "notes": _missing_peers(),

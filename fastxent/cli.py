@@ -83,6 +83,11 @@ def _score_parser(commands) -> None:
     _column_options(p)
     p.add_argument("--group-by", type=_names, metavar="COL[,COL]")
     p.add_argument("--losses-to", metavar="OUT.parquet")
+    cluster = p.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="score on this running Dask cluster")
+    cluster.add_argument(
+        "--workers", type=int, metavar="N", help="score on a local Dask cluster of N processes"
+    )
     p.add_argument("--format", default="table", choices=["table", "json", "jsonl", "markdown"])
     p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
 
@@ -186,15 +191,22 @@ def _column_arguments(args) -> dict:
 
 
 def _score(args) -> int:
-    from .score import score
+    source = args.paths if len(args.paths) > 1 else args.paths[0]
+    options = dict(**_column_arguments(args), group_by=args.group_by, losses_to=args.losses_to)
+    if args.scheduler or args.workers:
+        from . import dask as on_dask
 
-    result = score(
-        args.paths if len(args.paths) > 1 else args.paths[0],
-        **_column_arguments(args),
-        group_by=args.group_by,
-        losses_to=args.losses_to,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
+        if args.scheduler:
+            from distributed import Client
+
+            with Client(args.scheduler) as client:
+                result = on_dask.score(source, client=client, **options)
+        else:
+            result = on_dask.score(source, workers=args.workers, **options)
+    else:
+        from .score import score
+
+        result = score(source, **options, progress=not args.no_progress and sys.stderr.isatty())
     print(render(result, args.format))
     if result.nonfinite:
         print(f"warning: {result.nonfinite} rows have a non-finite loss (NaN or inf).", file=sys.stderr)

@@ -157,6 +157,13 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
             break
 
 
+def serial_only() -> None:
+    """Use only the serial kernels in this process (threads that call kernels concurrently
+    cannot share Numba's ``workqueue`` threading layer)."""
+    global PARALLEL_MIN_ELEMENTS
+    PARALLEL_MIN_ELEMENTS = 1 << 62
+
+
 def _driver(pair, rows: int, args) -> object:
     elements = rows * max(1, int(np.prod(args[0].shape[1:]))) if args[0].ndim > 1 else rows
     return pair[1] if elements >= PARALLEL_MIN_ELEMENTS else pair[0]

@@ -68,7 +68,7 @@ def _target_labels(parts: list[Part], target: str) -> list:
     """Sorted distinct class names of a string target (a pass over that one column)."""
     seen: set = set()
     for part in parts:
-        for batch in part.batches([target], 1 << 20):
+        for _, batch in part.batches([target], 1 << 20):
             column = batch.column(0)
             if pa.types.is_dictionary(column.type):
                 column = column.dictionary_decode()
@@ -136,6 +136,25 @@ class _Run:
         self.progress = progress
         self.row = 0  # source rows read so far, nulls included
         self.nbytes = 0
+
+    def part(self, part: Part, batch_rows: int, nulls: str, units=None, first_row: int = 0) -> None:
+        """Score a part (or the given units of it) whose first row is row ``first_row`` of it.
+
+        Each unit is summed on its own (:meth:`Accumulator.close_blocks` at its end).
+        """
+        part_row, current = first_row, None
+        for unit, batch in part.batches(self.plan.columns(), batch_rows, units):
+            if unit != current and current is not None:
+                self.close_blocks()
+            current = unit
+            self.batch(part, part_row, batch, nulls)
+            part_row += batch.num_rows
+        self.close_blocks()
+
+    def close_blocks(self) -> None:
+        self.total.close_blocks()
+        for acc in self.groups.values():
+            acc.close_blocks()
 
     def group(self, key) -> Accumulator:
         acc = self.groups.get(key)
@@ -354,12 +373,8 @@ def execute(job: Job, sinks: list, progress=False, started: float | None = None)
         bar = Progress(sum(known) if None not in known else None)
     try:
         run = _Run(job.plan, job.make_acc, sinks, bar)
-        columns = job.plan.columns()
         for part in job.parts:
-            part_row = 0
-            for batch in part.batches(columns, job.batch_rows):
-                run.batch(part, part_row, batch, job.nulls)
-                part_row += batch.num_rows
+            run.part(part, job.batch_rows, job.nulls)
     finally:
         if bar is not None:
             bar.close()
@@ -391,7 +406,7 @@ def _finish(result: Score, plan: colmod.ColumnPlan) -> Score:
 
 def _first_batch(parts: list[Part], column: str) -> pa.RecordBatch | None:
     for part in parts:
-        for batch in part.batches([column], BLOCK_ROWS):
+        for _, batch in part.batches([column], BLOCK_ROWS):
             if batch.num_rows:
                 return batch
     return None

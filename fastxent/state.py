@@ -255,6 +255,20 @@ class Accumulator:
             self.spec, self.kind, input, target, sample_weight, weight, **located, input_name=input_name
         )
 
+    def close_blocks(self) -> None:
+        """End the current stream of rows: sum its unfinished blocks now; later rows start a new
+        stream at offset 0.
+
+        Scoring calls this at the end of each unit of a source (a Parquet row group, an IPC
+        record batch, a CSV file), so that units can be scored by different workers and merged
+        with the same bits as one process scoring them all.
+        """
+        for block in sorted(self._fragments):
+            loss_rows, den_rows = self._joined(self._fragments.pop(block))
+            self._loss.add([sum_block(loss_rows)])
+            self._den.add([sum_block(den_rows)])
+        self._next_offset = 0
+
     def count_nulls(self, rows: int, nbytes: int = 0) -> None:
         """Count ``rows`` rows that were read but skipped for a null (``Score.nulls``)."""
         self._rows += rows

@@ -46,16 +46,21 @@ PARQUET_BUFFER_BYTES = 8 << 20
 class Part:
     """One readable piece of a source: a file, or an in-memory Arrow object.
 
-    ``read(columns, batch_rows)`` yields record batches holding ``columns`` (file columns only;
-    partition columns are added by :meth:`batches`).
+    A part is a sequence of *units*, the pieces that are summed independently (a Parquet row
+    group, an Arrow IPC record batch, a whole CSV file or in-memory stream): any worker can score
+    any unit and the results merge to the same bits. ``read(columns, batch_rows, units)`` yields
+    ``(unit, batch)`` pairs holding ``columns`` (file columns only; partition columns are added by
+    :meth:`batches`), for the given unit numbers or all of them. ``unit_rows`` lists each unit's
+    rows when the metadata says (``None`` for CSV and streams).
     """
 
     name: str
     schema: pa.Schema
     rows: int | None
     nbytes: int | None
-    read: Callable[[list[str], int], Iterator[pa.RecordBatch]]
+    read: Callable[[list[str], int, list | None], Iterator[tuple[int, pa.RecordBatch]]]
     partition: dict = field(default_factory=dict)
+    unit_rows: list | None = None
 
     def full_schema(self) -> pa.Schema:
         """The file's schema plus the partition columns."""
@@ -65,10 +70,11 @@ class Part:
                 schema = schema.append(pa.field(key, _scalar_type(value)))
         return schema
 
-    def batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Record batches with ``columns`` in that order, at most ``batch_rows`` rows each."""
+    def batches(self, columns: list[str], batch_rows: int, units: list | None = None):
+        """``(unit, batch)`` pairs, batches with ``columns`` in that order and at most
+        ``batch_rows`` rows, for the given units (default: all)."""
         file_columns = [c for c in columns if c in self.schema.names]
-        for batch in self.read(file_columns, batch_rows):
+        for unit, batch in self.read(file_columns, batch_rows, units):
             for start in range(0, batch.num_rows, batch_rows):
                 piece = batch.slice(start, batch_rows)
                 arrays = []
@@ -78,7 +84,7 @@ class Part:
                     else:
                         value = self.partition[name]
                         arrays.append(pa.array([value] * piece.num_rows, type=_scalar_type(value)))
-                yield pa.RecordBatch.from_arrays(arrays, names=columns)
+                yield unit, pa.RecordBatch.from_arrays(arrays, names=columns)
 
 
 def _scalar_type(value) -> pa.DataType:
@@ -113,7 +119,7 @@ def _parquet_part(path: str) -> Part:
         raise _file_error(path, "Parquet", err) from None
     schema = meta.schema.to_arrow_schema()
 
-    def read(columns, batch_rows):
+    def read(columns, batch_rows, units):
         # one read buffer per column chunk: share the budget so wide files stay bounded too
         buffer_size = max(1 << 16, PARQUET_BUFFER_BYTES // max(1, len(columns)))
 
@@ -124,9 +130,10 @@ def _parquet_part(path: str) -> Part:
                     path, pre_buffer=False, buffer_size=buffer_size, page_checksum_verification=True
                 )
                 try:
-                    yield from reader.iter_batches(
+                    for batch in reader.iter_batches(
                         batch_size=batch_rows, row_groups=[index], columns=columns, use_threads=False
-                    )
+                    ):
+                        yield index, batch
                 except (pa.ArrowException, OSError) as err:
                     raise _file_error(path, "Parquet", err) from None
                 finally:
@@ -134,9 +141,11 @@ def _parquet_part(path: str) -> Part:
 
             return batches
 
-        yield from ordered_prefetch([row_group(i) for i in range(meta.num_row_groups)], PARQUET_WORKERS, 2)
+        wanted = range(meta.num_row_groups) if units is None else units
+        yield from ordered_prefetch([row_group(i) for i in wanted], PARQUET_WORKERS, 2)
 
-    return Part(path, schema, meta.num_rows, os.path.getsize(path), read)
+    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    return Part(path, schema, meta.num_rows, os.path.getsize(path), read, unit_rows=groups)
 
 
 def _ipc_part(path: str) -> Part:
@@ -156,12 +165,12 @@ def _ipc_part(path: str) -> Part:
     if schema is None:
         raise InputValueError(f"'{path}' holds no record batches.")
 
-    def read(columns, batch_rows):
-        for batch in batches:  # views of the memory map: no copy
-            yield batch.select(columns)
+    def read(columns, batch_rows, units):
+        for index in range(len(batches)) if units is None else units:
+            yield index, batches[index].select(columns)  # views of the memory map: no copy
 
-    rows = sum(b.num_rows for b in batches)
-    return Part(path, schema, rows, os.path.getsize(path), read)
+    sizes = [b.num_rows for b in batches]
+    return Part(path, schema, sum(sizes), os.path.getsize(path), read, unit_rows=sizes)
 
 
 def _csv_part(path: str) -> Part:
@@ -171,14 +180,17 @@ def _csv_part(path: str) -> Part:
         raise _file_error(path, "CSV", err) from None
     delimiter = "\t" if path.lower().endswith(".tsv") else ","
 
-    def read(columns, batch_rows):
+    def read(columns, batch_rows, units):
+        if units is not None and list(units) != [0]:
+            raise InputValueError(f"'{path}' is one unit (a CSV file); asked for units {units}.")
         try:
             reader = pacsv.open_csv(
                 path,
                 parse_options=pacsv.ParseOptions(delimiter=delimiter),
                 convert_options=pacsv.ConvertOptions(include_columns=columns),
             )
-            yield from reader
+            for batch in reader:
+                yield 0, batch
         except pa.ArrowException as err:
             raise _file_error(path, "CSV", err) from None
 
@@ -252,9 +264,9 @@ def _path_parts(source: str) -> list[Part]:
 
 
 def _memory_part(name: str, schema: pa.Schema, rows, batches_of) -> Part:
-    def read(columns, batch_rows):
-        for batch in batches_of(columns, batch_rows):
-            yield batch.select(columns) if isinstance(batch, pa.RecordBatch) else batch
+    def read(columns, batch_rows, units):
+        for batch in batches_of(columns, batch_rows):  # one unit: the whole stream
+            yield 0, batch.select(columns) if isinstance(batch, pa.RecordBatch) else batch
 
     return Part(name, schema, rows, None, read)
 

@@ -1,0 +1,249 @@
+"""Distributed scoring on Dask: ``fastxent.dask.score`` (optional extra ``fastxent[dask]``).
+
+The source is planned on the client exactly as :func:`fastxent.score` plans it, then split into
+tasks of whole *units* (Parquet row groups, IPC record batches, CSV files) of about
+:data:`TASK_BYTES`, sized from the file metadata. Each task runs the same :class:`_Run` as the
+single-process scorer on its units and returns its accumulators; the client merges them in a
+tree of tasks. Every unit is summed on its own and the accumulators add their block sums exactly,
+so the result has the same bits as ``fx.score`` on the same data, whatever the split, the merge
+order, or a task re-run after a worker died (a task's result is used once, when it completes).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .errors import InputTypeError, InputValueError
+from .io.sinks import AtomicParquetWriter, check_output_path
+from .io.sources import file_part
+from .score import LossesFile, _accumulator, _finish, _Run, _sort_key, prepare
+
+#: Input bytes per task (whole units; a unit larger than this is a task of its own).
+TASK_BYTES = 256 << 20
+
+
+@dataclass
+class Task:
+    """Units of one file to score on a worker, and where their rows sit."""
+
+    path: str
+    partition: dict
+    units: list | None
+    first_row: int  # row of the part where the first unit starts
+    global_row: int  # the same row counted over the whole source
+    index: int
+
+
+@dataclass
+class TaskResult:
+    total: object
+    groups: dict = field(default_factory=dict)
+    rows: int = 0
+    nbytes: int = 0
+
+
+@dataclass
+class _Settings:
+    """What every task needs to rebuild the run (picklable: no Arrow readers, no closures)."""
+
+    plan: object
+    accumulator: dict
+    batch_rows: int
+    nulls: str
+    losses_dir: str | None
+    before_task: object = None  # tests: a picklable hook run on the worker before each task
+
+
+def _tasks(parts, row_counts) -> list[Task]:
+    tasks, global_row = [], 0
+    for part, part_rows in zip(parts, row_counts, strict=True):
+        if part.unit_rows is None:  # CSV: the file is one unit
+            tasks.append(Task(part.name, part.partition, None, 0, global_row, len(tasks)))
+            global_row += part_rows
+            continue
+        bytes_per_row = (part.nbytes or 0) / max(1, part.rows or 1)
+        start, units, size, row = 0, [], 0.0, 0
+        for unit, rows in enumerate(part.unit_rows):
+            if units and size + rows * bytes_per_row > TASK_BYTES:
+                tasks.append(Task(part.name, part.partition, units, start, global_row + start, len(tasks)))
+                start, units, size = row, [], 0.0
+            units.append(unit)
+            size += rows * bytes_per_row
+            row += rows
+        if units:
+            tasks.append(Task(part.name, part.partition, units, start, global_row + start, len(tasks)))
+        global_row += part_rows
+    return tasks
+
+
+def _count_rows(path: str, column: str) -> int:
+    part = file_part(path)
+    return sum(batch.num_rows for _, batch in part.batches([column], 1 << 20))
+
+
+def _prepare_worker() -> str:
+    """Load the kernels once per worker process; fall back to serial kernels where the threading
+    layer cannot be entered from several threads at once (Numba's ``workqueue``)."""
+    import numba
+    import numpy as np
+
+    from . import engine
+    from .api import cross_entropy
+
+    cross_entropy(
+        np.zeros((engine.PARALLEL_MIN_ELEMENTS, 2), np.float32),
+        np.zeros(engine.PARALLEL_MIN_ELEMENTS, np.int64),
+    )
+    layer = numba.threading_layer()
+    if layer == "workqueue":
+        engine.serial_only()
+    return layer
+
+
+def _run_task(settings: _Settings, task: Task) -> TaskResult:
+    if settings.before_task is not None:
+        settings.before_task(task)
+    part = file_part(task.path, task.partition)
+    plan = settings.plan
+
+    def make_acc():
+        return _accumulator(plan, **settings.accumulator)
+
+    sinks, writer = [], None
+    if settings.losses_dir is not None:
+        writer = AtomicParquetWriter(os.path.join(settings.losses_dir, f"part-{task.index:05d}.parquet"))
+        sinks.append(LossesFile(writer, plan))
+    run = _Run(plan, make_acc, sinks, None)
+    run.row = task.global_row
+    if writer is None:
+        run.part(part, settings.batch_rows, settings.nulls, units=task.units, first_row=task.first_row)
+    else:
+        with writer:
+            run.part(part, settings.batch_rows, settings.nulls, units=task.units, first_row=task.first_row)
+    return TaskResult(run.total, run.groups, run.row - task.global_row, run.nbytes)
+
+
+def _merge(a: TaskResult, b: TaskResult) -> TaskResult:
+    a.total.merge(b.total)
+    for key, acc in b.groups.items():
+        if key in a.groups:
+            a.groups[key].merge(acc)
+        else:
+            a.groups[key] = acc
+    return TaskResult(a.total, a.groups, a.rows + b.rows, a.nbytes + b.nbytes)
+
+
+def _client(client, workers):
+    from distributed import Client, LocalCluster
+
+    if client is not None:
+        return client, None
+    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)
+    return Client(cluster), cluster
+
+
+def score(
+    source,
+    *,
+    client=None,
+    workers: int | None = None,
+    losses_to=None,
+    progress=False,
+    _before_task=None,
+    **options,
+):
+    """Score ``source`` (files, a directory, a glob, a list of paths) on a Dask cluster.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        The cluster to use; by default a local cluster of ``workers`` processes (2) is started
+        and closed again.
+    losses_to : directory, optional
+        One Parquet file of per-row losses per task (``part-00000.parquet``, ...), each written
+        atomically; the ``row`` column is the row number in the whole source, as ``fx.score``.
+    options
+        Everything :func:`fastxent.score` takes (``target``, ``logits``, ``group_by``,
+        ``device``...). With ``device="cuda"`` tasks ask for the Dask resource ``GPU``.
+
+    Returns
+    -------
+    fastxent.Score
+        The same bits as ``fx.score`` on the same data.
+    """
+    import time
+
+    started = time.perf_counter()
+    device = options.pop("device", "auto")
+    job = prepare(source, **options, device="cpu" if device == "auto" else device)
+    if any(part.nbytes is None for part in job.parts):
+        raise InputTypeError("fastxent.dask.score reads files; score in-memory Arrow data with fx.score.")
+    client, cluster = _client(client, workers)
+    try:
+        counts = [p.rows for p in job.parts]
+        missing = [i for i, rows in enumerate(counts) if rows is None]
+        if missing:  # CSV files: count their rows on the workers (one column) for row numbers
+            found = client.gather(
+                client.map(
+                    _count_rows, [job.parts[i].name for i in missing], [job.plan.target] * len(missing)
+                )
+            )
+            for i, rows in zip(missing, found, strict=True):
+                counts[i] = rows
+        losses_dir = None
+        if losses_to is not None:
+            losses_dir = os.path.abspath(os.fspath(losses_to))
+            os.makedirs(losses_dir, exist_ok=True)
+            check_output_path(os.path.join(losses_dir, "part-00000.parquet"), [p.name for p in job.parts])
+        settings = _Settings(
+            job.plan,
+            _accumulator_options(options, device),
+            job.batch_rows,
+            job.nulls,
+            losses_dir,
+            _before_task,
+        )
+        client.run(_prepare_worker)
+        resources = {"GPU": 1} if device == "cuda" else None
+        futures = [
+            client.submit(_run_task, settings, task, pure=False, resources=resources)
+            for task in _tasks(job.parts, counts)
+        ]
+        while len(futures) > 1:
+            futures = [
+                client.submit(_merge, futures[i], futures[i + 1], pure=False)
+                if i + 1 < len(futures)
+                else futures[i]
+                for i in range(0, len(futures), 2)
+            ]
+        merged = futures[0].result()
+    finally:
+        if cluster is not None:
+            client.close()
+            cluster.close()
+    if merged.rows == 0:
+        raise InputValueError("the source has no rows.")
+    import dataclasses
+
+    elapsed = time.perf_counter() - started
+    groups = {
+        key: _finish(acc.result(), job.plan) for key, acc in sorted(merged.groups.items(), key=_sort_key)
+    }
+    return dataclasses.replace(
+        _finish(merged.total.result(), job.plan),
+        elapsed_s=elapsed,
+        rows_per_s=merged.rows / elapsed if elapsed > 0 else 0.0,
+        bytes_per_s=merged.nbytes / elapsed if elapsed > 0 else 0.0,
+        groups=groups,
+    )
+
+
+def _accumulator_options(options: dict, device: str) -> dict:
+    return {
+        "class_weight": options.get("class_weight"),
+        "ignore_index": options.get("ignore_index", -100),
+        "label_smoothing": options.get("label_smoothing", 0.0),
+        "pos_weight": options.get("pos_weight"),
+        "device": "cuda" if device == "cuda" else "cpu",
+    }

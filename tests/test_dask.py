@@ -1,0 +1,117 @@
+"""fastxent.dask.score on a LocalCluster of two worker processes: the same bits as fx.score."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import fastxent as fx
+from fastxent.synthetic import make_table, write_table
+
+distributed = pytest.importorskip("distributed")
+fxdask = pytest.importorskip("fastxent.dask")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """Several files with several row groups and nulls, under a hive partition ``model=``."""
+    root = tmp_path_factory.mktemp("dataset")
+    for model in ("a", "b"):
+        (root / f"model={model}").mkdir()
+        for i in range(2):
+            table = make_table(2500, 5, seed=10 * ord(model) + i, nulls=0.03)
+            write_table(table, str(root / f"model={model}" / f"part-{i}.parquet"), "parquet", 600)
+    return root
+
+
+def _same(a, b):
+    assert (a.total, a.weight, a.rows, a.scored, a.nulls, a.nonfinite, a.accuracy) == (
+        b.total,
+        b.weight,
+        b.rows,
+        b.scored,
+        b.nulls,
+        b.nonfinite,
+        b.accuracy,
+    )
+
+
+def test_bit_identical_to_single_process_with_groups(client, dataset, monkeypatch):
+    monkeypatch.setattr(fxdask, "TASK_BYTES", 1)  # one row group per task: many tasks, many merges
+    options = dict(target="label", logits="logits", group_by=["model", "split"])
+    local = fx.score(str(dataset), **options)
+    remote = fxdask.score(str(dataset), client=client, **options)
+    _same(local, remote)
+    assert remote.loss == local.loss and set(remote.groups) == set(local.groups) and len(local.groups) == 6
+    for key, group in local.groups.items():
+        _same(group, remote.groups[key])
+
+
+def test_per_row_losses_one_file_per_task(client, dataset, tmp_path):
+    out = tmp_path / "losses"
+    fxdask.score(
+        str(dataset), client=client, target="label", logits="logits", losses_to=str(out), keep=["id"]
+    )
+    written = pq.read_table(out)
+    local = tmp_path / "local.parquet"
+    fx.score(str(dataset), target="label", logits="logits", losses_to=str(local), keep=["id"])
+    expected = pq.read_table(local)
+    assert len(os.listdir(out)) >= 4 and written.num_rows == expected.num_rows
+    assert written.sort_by("row").equals(expected.sort_by("row"))
+
+
+class DieOnce:
+    """Kill the worker the first time any task runs (a marker file says it happened)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __call__(self, task) -> None:
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+
+
+def test_a_worker_dying_mid_run_still_gives_the_exact_result(client, dataset, tmp_path):
+    marker = tmp_path / "died"
+    local = fx.score(str(dataset), target="label", logits="logits")
+    remote = fxdask.score(
+        str(dataset), client=client, target="label", logits="logits", _before_task=DieOnce(str(marker))
+    )
+    assert marker.exists()  # a worker did die
+    _same(local, remote)
+    client.wait_for_workers(2)
+
+
+def test_bad_data_in_one_file_names_it(client, tmp_path):
+    good = make_table(1000, 4, seed=1)
+    write_table(good, str(tmp_path / "a.parquet"), "parquet", 500)
+    bad = good.set_column(1, "label", pa.array([7] * 1000))
+    write_table(bad, str(tmp_path / "b.parquet"), "parquet", 500)
+    with pytest.raises(fx.InputValueError, match="class 7 at row 0 of '.*b.parquet'"):
+        fxdask.score(str(tmp_path), client=client, target="label", logits="logits")
+
+
+def test_command_line_uses_the_cluster(client, dataset, capsys):
+    import json
+
+    from fastxent.cli import main
+
+    address = client.scheduler.address
+    argv = ["score", str(dataset), "--target", "label", "--logits", "logits", "--format", "json"]
+    assert main([*argv, "--scheduler", address]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    assert remote["total"] == fx.score(str(dataset), target="label", logits="logits").total
