@@ -254,3 +254,22 @@ def test_directory_with_mixed_formats_and_a_corrupt_part(tmp_path):
     (tmp_path / "c.parquet").write_bytes(data[:start] + b"\0" * 256 + data[start + 256 :])
     with pytest.raises(fx.InputValueError, match="c.parquet' is not a readable Parquet file"):
         fx.score(str(tmp_path), target="label", logits="logits")
+
+
+def test_the_readme_recipe_for_other_engines_merges_batch_states():
+    import functools
+    import pickle
+
+    table = make_table(5000, 6, seed=13)
+
+    def batch_state(batch):
+        acc = fx.Accumulator("multiclass")
+        acc.update(as_array("logits", batch["logits"]), batch["label"].to_numpy())
+        acc.close_blocks()
+        return pickle.dumps(acc)
+
+    states = [batch_state(b) for b in table.to_batches(max_chunksize=777)]
+    total = functools.reduce(fx.Accumulator.merge, (pickle.loads(s) for s in reversed(states)))
+    x, y = _logit_matrix(table), table["label"].to_numpy()
+    assert total.result().loss == pytest.approx(fx.cross_entropy(x, y), rel=1e-14)
+    assert total.result().rows == 5000
