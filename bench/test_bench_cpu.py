@@ -1,7 +1,8 @@
 """CPU benchmarks against peers (``make bench``; not run in CI). Medians, same process, 2 threads.
 
 Sizes follow the issue: multiclass 4,000,000 x 100 and 40,000,000 x 10, binary 100,000,000.
-Set ``FASTXENT_BENCH_SCALE=0.01`` for a quick run. torch is skipped when not installed.
+Set ``FASTXENT_BENCH_SCALE=0.01`` for a quick run. torch is skipped when not installed. The
+multiclass data comes from the tests' case generator (``tests/cases.py``).
 """
 
 import os
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import fastxent as fx
+from tests.cases import logits
 
 SCALE = float(os.environ.get("FASTXENT_BENCH_SCALE", "1"))
 SHAPES = {"mc_4Mx100": (int(4e6 * SCALE), 100), "mc_40Mx10": (int(4e7 * SCALE), 10)}
@@ -19,7 +21,7 @@ SHAPES = {"mc_4Mx100": (int(4e6 * SCALE), 100), "mc_40Mx10": (int(4e7 * SCALE), 
 def multiclass(request):
     n, c = SHAPES[request.param]
     rng = np.random.default_rng(0)
-    return rng.standard_normal((n, c), dtype=np.float32), rng.integers(0, c, n)
+    return logits(rng, n, c), rng.integers(0, c, n)  # the tests' case generator
 
 
 @pytest.fixture(scope="module")
