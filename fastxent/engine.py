@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kernels import binary, multiclass
+from .kernels import binary, halves, multiclass
 from .kernels.blocks import BLOCK_ROWS, N_COUNTS, segment_count
 
 #: Below this many elements a batch runs on the serial kernel: a parallel launch costs more.
@@ -112,6 +112,8 @@ class LossSpec:
 def _converted(a: np.ndarray | None, dtype) -> np.ndarray | None:
     if a is None:
         return None
+    if a.dtype == np.float16 and dtype == np.float32:
+        return halves.widened(a)
     return np.ascontiguousarray(a, dtype=dtype)
 
 

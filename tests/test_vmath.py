@@ -67,3 +67,15 @@ def test_log1p_unit_on_zero_to_one():
     positive = values > 0
     rel = np.abs(out[positive] - want[positive]) / want[positive]
     assert rel.max() < 4e-7
+
+
+def test_every_half_converts_exactly():
+    from fastxent.kernels.halves import widened
+
+    halves = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    got = widened(halves)
+    want = halves.astype(np.float32)
+    np.testing.assert_array_equal(got.view(np.uint32)[~np.isnan(want)], want.view(np.uint32)[~np.isnan(want)])
+    assert np.isnan(got[np.isnan(want)]).all()
+    strided = np.arange(600, dtype=np.float16).reshape(20, 30)[:, ::3]
+    np.testing.assert_array_equal(widened(strided), strided.astype(np.float32))
