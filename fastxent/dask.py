@@ -2,7 +2,7 @@
 
 The source is planned on the client exactly as :func:`fastxent.score` plans it, then split into
 tasks of whole *units* (Parquet row groups, IPC record batches, CSV files) of about
-:data:`TASK_BYTES`, sized from the file metadata. Each task runs the same :class:`_Run` as the
+:data:`TASK_BYTES`, sized from the file metadata. Each task runs the same :class:`~fastxent.stream.Run` as the
 single-process scorer on its units and returns its accumulators; the client merges them in a
 tree of tasks. Every unit is summed on its own and the accumulators add their block sums exactly,
 so the result has the same bits as ``fx.score`` on the same data, whatever the split, the merge
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from .errors import InputTypeError, InputValueError
 from .io.sinks import AtomicParquetWriter, check_output_path
 from .io.sources import file_part
-from .score import LossesFile, _accumulator, _finish, _Run, _sort_key, prepare
+from .score import _accumulator, _finish, _sort_key, prepare
+from .stream import LossesFile, Run
 
 #: Input bytes per task (whole units; a unit larger than this is a task of its own).
 TASK_BYTES = 256 << 20
@@ -114,7 +115,7 @@ def _run_task(settings: _Settings, task: Task) -> TaskResult:
     if settings.losses_dir is not None:
         writer = AtomicParquetWriter(os.path.join(settings.losses_dir, f"part-{task.index:05d}.parquet"))
         sinks.append(LossesFile(writer, plan))
-    run = _Run(plan, make_acc, sinks, None)
+    run = Run(plan, make_acc, sinks, None)
     run.row = task.global_row
     if writer is None:
         run.part(part, settings.batch_rows, settings.nulls, units=task.units, first_row=task.first_row)

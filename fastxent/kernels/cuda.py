@@ -9,7 +9,7 @@ Layout of the work:
 
 - ``*_tiles`` kernels: one thread per row, :data:`TPB` rows per thread block. Each block reduces
   its rows' losses, denominators and counts in shared memory, in a fixed tree order, to one
-  partial per block; the host adds the partials exactly (:class:`fastxent.state.ExactSum`). The
+  partial per block; the host adds the partials exactly (:class:`fastxent.exact.ExactSum`). The
   same input therefore gives the same result on every run, whatever the scheduling.
 - :func:`index_target_row_blocks`: one thread block per row for wide rows (a language-model
   vocabulary): threads stride over the row, then combine their maxima and sums in shared memory;

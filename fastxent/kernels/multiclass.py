@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .blocks import make_drivers
-from .formulas import clipped_log_loss, fexp_shifted, multiclass_loss, soft_target_term
+from .formulas import clipped_log_loss, fexp_shifted, flog_of_sum, multiclass_loss, soft_target_term
 from .jit import vector_jit
 from .vmath import float_of_key, ordered_key
 
@@ -88,6 +88,27 @@ def normaliser(row, m, kind):
 
 
 @vector_jit
+def row_log_norms(rows, targets, ignore_index, maxima, log_norms):
+    """``maxima[r] = max_c x_rc`` and ``log_norms[r] = log Z_r`` for a block of logit rows.
+
+    Two passes: the per-row sums first, then all the logs in one loop that vectorises across
+    rows (:func:`~.formulas.flog_of_sum`): with few classes, a libm ``log`` per row cost as much
+    as the row's exponentials. Ignored rows get ``log Z = 0`` without summing.
+    """
+    n = rows.shape[0]
+    sums = np.empty(n)
+    for r in range(n):
+        row = rows[r]
+        m = row_max(row)
+        maxima[r] = m
+        sums[r] = sum_exp_shifted(row, m) if targets[r] != ignore_index else 1.0
+    if n:
+        like = rows[0, 0]
+        for r in range(n):
+            log_norms[r] = flog_of_sum(sums[r], like)
+
+
+@vector_jit
 def index_target_rows(args, lo, hi, loss, den):
     """Row losses for class-index targets (torch ``cross_entropy``/``nll_loss``, sklearn ``log_loss``).
 
@@ -104,6 +125,10 @@ def index_target_rows(args, lo, hi, loss, den):
     weighted = class_weight.shape[0] > 0
     sampled = sample_weight.shape[0] > 0
     w_total = class_weight.sum() if weighted else np.float64(num_classes)
+    maxima = np.empty(hi - lo, dtype=rows.dtype)
+    log_norms = np.zeros(hi - lo)
+    if kind == LOGITS:
+        row_log_norms(rows, targets, ignore_index, maxima, log_norms)
     scored = ignored = nonfinite = correct = unnormalised = 0
     for r in range(hi - lo):
         t = targets[r]
@@ -113,14 +138,15 @@ def index_target_rows(args, lo, hi, loss, den):
             ignored += 1
             continue
         row = rows[r]
-        m = row_max(row)
+        m = maxima[r] if kind == LOGITS else row_max(row)
         w_t = class_weight[t] if weighted else 1.0
         if kind == PROBS:
             value = clipped_log_loss(np.float64(row[t]), clip_eps)
             if abs(row_sum(row) - 1.0) > sum_tol:
                 unnormalised += 1
         else:
-            shift, log_norm = normaliser(row, m, kind)
+            shift = np.float64(m) if kind == LOGITS else 0.0
+            log_norm = log_norms[r]
             smooth = weighted_gaps(row, shift, class_weight) if smoothing > 0.0 else 0.0
             d_t = shift - np.float64(row[t])
             value = multiclass_loss(d_t, log_norm, w_t, smooth, w_total, smoothing, num_classes)
