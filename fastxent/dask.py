@@ -140,7 +140,9 @@ def _client(client, workers):
 
     if client is not None:
         return client, None
-    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)
+    cluster = LocalCluster(
+        n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     return Client(cluster), cluster
 
 

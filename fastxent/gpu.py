@@ -21,8 +21,12 @@ from .errors import InputTypeError, InputValueError
 #: GPU: the CPU does about 2.5e9 elements/s here, pinned PCIe about 1.4e10 float32 values/s.
 AUTO_MIN_ELEMENTS = 1 << 26
 
-#: Bytes of input per streamed chunk (two of them are in flight).
-CHUNK_BYTES = 64 << 20
+#: Bytes of input per streamed chunk (two of them are in flight): a batch of
+#: :data:`GPU_BATCH_BYTES` is several chunks, so copies and kernels overlap within it.
+CHUNK_BYTES = 16 << 20
+
+#: Default batch size of ``fx.score`` on the GPU (bytes of predictions).
+GPU_BATCH_BYTES = 128 << 20
 
 INSTALL_HINT = (
     "install the GPU extra that matches your driver: pip install 'fastxent[cuda12]' (CUDA 12) or "

@@ -223,7 +223,8 @@ def prepare(
     make_acc = lambda: _accumulator(plan, class_weight, ignore_index, label_smoothing, pos_weight, chosen)  # noqa: E731
     if batch_rows is None:
         row_bytes = max(1, plan.num_classes) * 4
-        batch_rows = max(BLOCK_ROWS, BATCH_BYTES // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
+        budget = gpu.GPU_BATCH_BYTES if chosen == "cuda" else BATCH_BYTES
+        batch_rows = max(BLOCK_ROWS, budget // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
     return Job(parts, plan, make_acc, int(batch_rows), nulls)
 
 

@@ -115,3 +115,27 @@ def test_command_line_uses_the_cluster(client, dataset, capsys):
     assert main([*argv, "--scheduler", address]) == 0
     remote = json.loads(capsys.readouterr().out)
     assert remote["total"] == fx.score(str(dataset), target="label", logits="logits").total
+
+
+def test_command_line_starts_a_local_cluster(dataset, capsys):
+    import json
+
+    from fastxent.cli import main
+
+    argv = [
+        "score",
+        str(dataset),
+        "--target",
+        "label",
+        "--logits",
+        "logits",
+        "--format",
+        "json",
+        "--workers",
+        "2",
+    ]
+    assert main(argv) == 0
+    assert (
+        json.loads(capsys.readouterr().out)["total"]
+        == fx.score(str(dataset), target="label", logits="logits").total
+    )
