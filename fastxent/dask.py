@@ -141,7 +141,7 @@ def _client(client, workers):
     if client is not None:
         return client, None
     cluster = LocalCluster(
-        n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     return Client(cluster), cluster
 
