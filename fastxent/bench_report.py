@@ -107,14 +107,20 @@ def _plots(results: dict, out: Path) -> None:
     methods = ["fastxent"] + sorted({r["method"] for r in rows} - {"fastxent"})
     dtypes = sorted({r["dtype"] for r in rows})
 
+    main = "float32" if "float32" in dtypes else dtypes[0]  # the dtype the speed-up plot shows
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
-    for method in methods:
-        for dtype, style in zip(dtypes, ("-", "--"), strict=False):
+    for i, method in enumerate(methods):  # one colour per method: solid float32, dashed float16
+        for dtype in dtypes:
             points = sorted(
                 (r["classes"], r["gb_per_s"]) for r in rows if r["method"] == method and r["dtype"] == dtype
             )
             if points:
-                ax.plot(*zip(*points, strict=True), style, marker="o", label=f"{method} ({dtype})")
+                style = "-" if dtype == "float32" else "--"
+                colour = colours[i % len(colours)]
+                ax.plot(
+                    *zip(*points, strict=True), style, color=colour, marker="o", label=f"{method} ({dtype})"
+                )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("classes C (N × C at fixed bytes)")
@@ -129,17 +135,15 @@ def _plots(results: dict, out: Path) -> None:
     positions = np.arange(len(CLASS_COUNTS))
     width = 0.8 / max(1, len(peers))
     for i, peer in enumerate(peers):
-        ours = {
-            r["classes"]: r["seconds"] for r in rows if r["method"] == "fastxent" and r["dtype"] == dtypes[0]
-        }
-        theirs = {r["classes"]: r["seconds"] for r in rows if r["method"] == peer and r["dtype"] == dtypes[0]}
+        ours = {r["classes"]: r["seconds"] for r in rows if r["method"] == "fastxent" and r["dtype"] == main}
+        theirs = {r["classes"]: r["seconds"] for r in rows if r["method"] == peer and r["dtype"] == main}
         values = [theirs[c] / ours[c] if c in theirs else np.nan for c in CLASS_COUNTS]
         ax.bar(positions + (i - (len(peers) - 1) / 2) * width, values, width, label=peer)
     ax.axhline(1.0, color="grey", linewidth=1)
     ax.set_xticks(positions, [str(c) for c in CLASS_COUNTS])
     ax.set_yscale("log")
     ax.set_xlabel("classes C")
-    ax.set_ylabel(f"speed-up of fastxent ({dtypes[0]})")
+    ax.set_ylabel(f"speed-up of fastxent ({main})")
     ax.set_title("fastxent against each peer")
     ax.legend(fontsize="small")
     atomic_write(out / "speedup.png", lambda path: _save(fig, path))
