@@ -201,7 +201,7 @@ def score(
             check_output_path(os.path.join(losses_dir, "part-00000.parquet"), [p.name for p in job.parts])
         settings = _Settings(
             job.plan,
-            _accumulator_options(options, device),
+            job.accumulator,
             job.batch_rows,
             job.nulls,
             losses_dir,
@@ -240,13 +240,3 @@ def score(
         bytes_per_s=merged.nbytes / elapsed if elapsed > 0 else 0.0,
         groups=groups,
     )
-
-
-def _accumulator_options(options: dict, device: str) -> dict:
-    return {
-        "class_weight": options.get("class_weight"),
-        "ignore_index": options.get("ignore_index", -100),
-        "label_smoothing": options.get("label_smoothing", 0.0),
-        "pos_weight": options.get("pos_weight"),
-        "device": "cuda" if device == "cuda" else "cpu",
-    }

@@ -169,9 +169,12 @@ class Job:
 
     parts: list
     plan: colmod.ColumnPlan
-    make_acc: object
+    accumulator: dict  # the options of every accumulator of the run (picklable, for Dask tasks)
     batch_rows: int
     nulls: str
+
+    def make_acc(self) -> Accumulator:
+        return _accumulator(self.plan, **self.accumulator)
 
 
 def prepare(
@@ -220,12 +223,18 @@ def prepare(
     known = [p.rows for p in parts]
     total_elements = sum(known) * max(1, plan.num_classes) if None not in known else 0
     chosen = gpu.choose(device, total_elements)
-    make_acc = lambda: _accumulator(plan, class_weight, ignore_index, label_smoothing, pos_weight, chosen)  # noqa: E731
+    accumulator = dict(
+        class_weight=class_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        pos_weight=pos_weight,
+        device=chosen,
+    )
     if batch_rows is None:
         row_bytes = max(1, plan.num_classes) * 4
         budget = gpu.GPU_BATCH_BYTES if chosen == "cuda" else BATCH_BYTES
         batch_rows = max(BLOCK_ROWS, budget // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
-    return Job(parts, plan, make_acc, int(batch_rows), nulls)
+    return Job(parts, plan, accumulator, int(batch_rows), nulls)
 
 
 def execute(job: Job, sinks: list, progress=False, started: float | None = None) -> Score:

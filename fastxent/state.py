@@ -162,20 +162,17 @@ class Accumulator:
             self._loss.add(sums[:, 0])
             self._den.add(sums[:, 1])
             self._counts += counts
-            self._rows += batch[0].shape[0]
-            self._bytes += batch[0].nbytes + batch[1].nbytes
-            self._elapsed += time.perf_counter() - started
-            return
-        offset = self._next_offset if offset is None else int(offset)
-        if offset < 0:
-            raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
-        position = offset
-        for rows, args in engine.chunks(self.spec, *batch):
-            self._absorb(position, rows, args)
-            position += rows
+        else:
+            offset = self._next_offset if offset is None else int(offset)
+            if offset < 0:
+                raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
+            position = offset
+            for rows, args in engine.chunks(self.spec, *batch):
+                self._absorb(position, rows, args)
+                position += rows
+            self._next_offset = position
         self._rows += batch[0].shape[0]
         self._bytes += batch[0].nbytes + batch[1].nbytes
-        self._next_offset = position
         self._elapsed += time.perf_counter() - started
 
     def row_losses(self, input, target, sample_weight=None, *, weight=None, where=None, input_name="input"):
