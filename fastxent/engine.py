@@ -5,11 +5,16 @@ weights, options); :meth:`LossSpec.pack` turns one batch of validated NumPy arra
 argument tuple of the family's row function. Batches are cut into chunks when they must be
 converted (float16 is computed in float32, non-contiguous views are copied), so memory stays
 bounded by a chunk, never a copy of the whole input.
+
+Multiclass input stored class by class (a Fortran-order array, or the one-column-per-class
+file layout) runs on kernels that read it that way (:func:`~.kernels.multiclass.index_target_columns`):
+transposing it to rows would cost more than the loss itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -109,12 +114,34 @@ class LossSpec:
         )
 
 
-def _converted(a: np.ndarray | None, dtype) -> np.ndarray | None:
+class Chunk(NamedTuple):
+    """Consecutive rows of a batch, ready for a kernel: ``args`` for the row functions of
+    ``drivers`` (a family's :class:`~.kernels.blocks.Drivers`)."""
+
+    rows: int
+    args: tuple
+    drivers: object
+
+
+def is_column_major(spec: LossSpec, x: np.ndarray) -> bool:
+    """Whether ``x`` runs on the class-by-class kernels: class-index targets and ``(N, C)``
+    input whose columns are contiguous but rows are not (a Fortran-order array or a row slice of
+    one; the slice is copied a chunk at a time into Fortran order)."""
+    return (
+        spec.family == "multiclass"
+        and x.ndim == 2
+        and x.shape[1] > 1
+        and x.strides[0] == x.itemsize
+        and not x.flags.c_contiguous
+    )
+
+
+def _converted(a: np.ndarray | None, dtype, order: str = "C") -> np.ndarray | None:
     if a is None:
         return None
-    if a.dtype == np.float16 and dtype == np.float32:
+    if a.dtype == np.float16 and dtype == np.float32 and order == "C":
         return halves.widened(a)
-    return np.ascontiguousarray(a, dtype=dtype)
+    return np.asarray(a, dtype=dtype, order=order) if order == "F" else np.ascontiguousarray(a, dtype=dtype)
 
 
 def _target_dtype(spec: LossSpec, target: np.ndarray, x_dtype) -> np.dtype:
@@ -124,17 +151,20 @@ def _target_dtype(spec: LossSpec, target: np.ndarray, x_dtype) -> np.dtype:
 
 
 def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, weight_mode=0):
-    """Yield ``(rows, args)`` for consecutive row ranges of a batch, converting as needed.
+    """Yield a :class:`Chunk` for each consecutive row range of a batch, converting as needed.
 
     Arrays already contiguous and of a kernel dtype pass through as they are (read-only Arrow
-    buffers included): one chunk, no copy.
+    buffers included): one chunk, no copy. Column-major multiclass input stays column-major.
     """
     n = x.shape[0]
     dtype = compute_dtype(x.dtype)
     tdtype = _target_dtype(spec, target, dtype)
+    by_columns = is_column_major(spec, x)
+    order = "F" if by_columns else "C"
+    drivers = multiclass.INDEX_TARGET_COLUMNS if by_columns else FAMILIES[spec.family]
     as_is = (
         x.dtype == dtype
-        and x.flags.c_contiguous
+        and (x.flags.f_contiguous if by_columns else x.flags.c_contiguous)
         and target.dtype == tdtype
         and target.flags.c_contiguous
         and (sample_weight is None or sample_weight.flags.c_contiguous)
@@ -147,14 +177,15 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
         if element_weight is not None and weight_mode == binary.PER_ELEMENT:
             ew = element_weight[lo:hi]
         sw = None if sample_weight is None else sample_weight[lo:hi]
+        xc = _converted(x[lo:hi], dtype, order)
         args = spec.pack(
-            _converted(x[lo:hi], dtype),
+            xc.T if by_columns else xc,  # (C, rows), C-contiguous: one class per kernel row
             _converted(target[lo:hi], tdtype),
             _converted(sw, np.float64),
             _converted(ew, np.float64),
             weight_mode,
         )
-        yield hi - lo, args
+        yield Chunk(hi - lo, args, drivers)
         if hi >= n:
             break
 
@@ -166,28 +197,27 @@ def serial_only() -> None:
     PARALLEL_MIN_ELEMENTS = 1 << 62
 
 
-def _driver(pair, rows: int, args) -> object:
-    elements = rows * max(1, int(np.prod(args[0].shape[1:]))) if args[0].ndim > 1 else rows
+def _driver(pair, chunk: Chunk) -> object:
+    elements = chunk.args[0].size
     return pair[1] if elements >= PARALLEL_MIN_ELEMENTS else pair[0]
 
 
-def run_blocks(spec: LossSpec, rows: int, args, first: int):
+def run_blocks(chunk: Chunk, first: int):
     """Run the block driver on one chunk whose first block boundary is ``first`` rows in.
 
     Returns ``(sums, counts, edge_loss, edge_den)`` as described in
     :func:`fastxent.kernels.blocks._blocks_template`.
     """
+    rows = chunk.rows
     nseg = segment_count(rows, first)
     sums = np.zeros((nseg, 2))
     counts = np.zeros((nseg, N_COUNTS), dtype=np.int64)
     edge_loss = np.zeros(min(rows, 2 * BLOCK_ROWS))
     edge_den = np.zeros_like(edge_loss)
-    drivers = FAMILIES[spec.family].blocks
-    _driver(drivers, rows, args)(args, rows, first, sums, counts, edge_loss, edge_den)
+    _driver(chunk.drivers.blocks, chunk)(chunk.args, rows, first, sums, counts, edge_loss, edge_den)
     return sums, counts, edge_loss, edge_den
 
 
-def run_rowwise(spec: LossSpec, rows: int, args, out: np.ndarray) -> None:
+def run_rowwise(chunk: Chunk, out: np.ndarray) -> None:
     """Per-row losses of one chunk into ``out`` (``reduction="none"``)."""
-    drivers = FAMILIES[spec.family].rowwise
-    _driver(drivers, rows, args)(args, rows, out)
+    _driver(chunk.drivers.rowwise, chunk)(chunk.args, chunk.rows, out)

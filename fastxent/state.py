@@ -167,9 +167,9 @@ class Accumulator:
             if offset < 0:
                 raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
             position = offset
-            for rows, args in engine.chunks(self.spec, *batch):
-                self._absorb(position, rows, args)
-                position += rows
+            for chunk in engine.chunks(self.spec, *batch):
+                self._absorb(position, chunk)
+                position += chunk.rows
             self._next_offset = position
         self._rows += batch[0].shape[0]
         self._bytes += batch[0].nbytes + batch[1].nbytes
@@ -190,9 +190,9 @@ class Accumulator:
             out[:] = rows
             return out
         position = 0
-        for rows, args in engine.chunks(self.spec, *batch):
-            engine.run_rowwise(self.spec, rows, args, out[position : position + rows])
-            position += rows
+        for chunk in engine.chunks(self.spec, *batch):
+            engine.run_rowwise(chunk, out[position : position + chunk.rows])
+            position += chunk.rows
         return out
 
     def _validated(self, input, target, sample_weight, weight, where, input_name):
@@ -225,9 +225,10 @@ class Accumulator:
         self._nulls += rows
         self._bytes += nbytes
 
-    def _absorb(self, offset: int, rows: int, args) -> None:
+    def _absorb(self, offset: int, chunk: engine.Chunk) -> None:
+        rows = chunk.rows
         first = min((-offset) % BLOCK_ROWS, rows)
-        sums, counts, edge_loss, edge_den = engine.run_blocks(self.spec, rows, args, first)
+        sums, counts, edge_loss, edge_den = engine.run_blocks(chunk, first)
         self._counts += counts.sum(axis=0)
         full = slice(1 if first else 0, None)
         tail = (rows - first) % BLOCK_ROWS

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastxent.kernels.jit import elementwise_jit
-from fastxent.kernels.vmath import exp_shifted32, log1p32, log1p_unit32, log32
+from fastxent.kernels.vmath import exp_difference32, exp_shifted32, log1p32, log1p_unit32, log32
 
 
 @elementwise_jit
@@ -79,3 +79,36 @@ def test_every_half_converts_exactly():
     assert np.isnan(got[np.isnan(want)]).all()
     strided = np.arange(600, dtype=np.float16).reshape(20, 30)[:, ::3]
     np.testing.assert_array_equal(widened(strided), strided.astype(np.float32))
+
+
+@elementwise_jit
+def _exp_differences(x, m, out):
+    for i in range(x.shape[0]):
+        out[i] = exp_difference32(x[i], m[i])
+
+
+def test_exp_difference_corrects_the_rounding_of_the_subtraction():
+    rng = np.random.default_rng(0)
+    m = (rng.standard_normal(200_000) * 10).astype(np.float32)
+    x = (m - np.abs(rng.standard_normal(200_000) * 12)).astype(np.float32)
+    x = np.minimum(x, m)
+    # the case that motivated it: fl(x - m) = -17.497362 is 8e-7 off the exact -17.49736118
+    x[0], m[0] = np.float32(-8.62711), np.float32(8.870252)
+    out = np.empty_like(x)
+    _exp_differences(x, m, out)
+    want = np.exp(x.astype(np.float64) - m.astype(np.float64))
+    kept = want > 1e-37
+    assert (np.abs(out[kept] - want[kept]) / want[kept]).max() < 4e-7
+    plain = np.exp((x - m).astype(np.float64))
+    assert abs(plain[0] - want[0]) / want[0] > 5e-7  # what the uncorrected subtraction gives
+
+
+def test_exp_difference_special_values():
+    inf, nan = np.inf, np.nan
+    x = np.array([-inf, -inf, nan, 1.0, 2.0, 0.0], np.float32)
+    m = np.array([3.0, -inf, 1.0, nan, 2.0, -0.0], np.float32)
+    out = np.empty_like(x)
+    _exp_differences(x, m, out)
+    assert out[0] == 0.0
+    assert np.isnan(out[1:4]).all()  # -inf - -inf, NaN logit, NaN maximum
+    assert out[4] == 1.0 and out[5] == 1.0

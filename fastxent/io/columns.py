@@ -96,7 +96,9 @@ class ColumnPlan:
         if len(self.input_columns) == 1:
             x = as_array(self.input_columns[0], batch.column(self.input_columns[0]))
         else:
-            x = np.column_stack([as_array(c, batch.column(c)) for c in self.input_columns])
+            x = _stacked(
+                [as_array(c, batch.column(c)) for c in self.input_columns], self.kind == "multiclass"
+            )
         if self.kind in ("multiclass", "soft", "multilabel") and x.ndim == 1:
             raise InputValueError(f"`{self.input_name}` has one value per row; kind={self.kind!r} needs C.")
         if self.kind == "binary" and x.ndim == 2:
@@ -119,6 +121,19 @@ class ColumnPlan:
         if self.kind in ("binary", "multilabel", "soft"):
             return t.astype(np.float32, copy=False) if t.dtype.kind in "biu" else t
         return t.astype(np.int64) if t.dtype.kind == "b" else t
+
+
+def _stacked(columns: list[np.ndarray], by_class: bool) -> np.ndarray:
+    """One ``(N, C)`` array from C column arrays. For class-index targets it is Fortran-order:
+    each column is one contiguous copy and the kernels read it class by class
+    (:func:`fastxent.engine.is_column_major`), where ``np.column_stack``'s transposing copy cost
+    more than scoring the rows."""
+    if not by_class:
+        return np.column_stack(columns)
+    x = np.empty((len(columns), len(columns[0])), dtype=np.result_type(*columns)).T
+    for c, column in enumerate(columns):
+        x[:, c] = column
+    return x
 
 
 def _class_indices(name: str, column: pa.Array, classes: list, where) -> np.ndarray:

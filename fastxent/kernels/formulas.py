@@ -1,7 +1,7 @@
 """The scalar loss formulas, written once and shared by every kernel.
 
 Each function here is a pure scalar formula: the row/element loops that feed it (max, sums of
-exponentials) live in the kernels, so the same formula can be compiled for any target. ``fexp_shifted``,
+exponentials) live in the kernels, so the same formula can be compiled for any target. ``fexp_difference``,
 ``flog`` and ``flog1p`` pick the implementation from the argument type: the vectorisable
 float32 versions of :mod:`.vmath` for float32, libm for float64 (the float64 accuracy promise,
 1e-12 relative, is kept by libm).
@@ -19,18 +19,20 @@ from numba import types
 from numba.extending import overload
 
 from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit
-from .vmath import exp_shifted32, log1p32, log1p_unit32, log32
+from .vmath import exp_difference32, exp_shifted32, log1p32, log1p_unit32, log32
 
 #: torch clamps each log of ``binary_cross_entropy`` at -100 so that ``0 * log 0`` is 0.
 BCE_LOG_FLOOR = -100.0
 
 
-def fexp_shifted(x):
-    """``exp(x)`` for ``x = x_c - max_c x_c <= 0`` inside a sum that contains ``exp(0)``.
+def fexp_difference(x, m):
+    """``exp(x - m)`` for a logit ``x`` and its row maximum ``m``, inside a sum that contains
+    ``exp(0)``.
 
-    float32: :func:`~.vmath.exp_shifted32` (terms below 1.6e-38 flushed to 0); float64: libm.
+    float32: :func:`~.vmath.exp_difference32` (the rounding of ``x - m`` corrected, terms below
+    1.6e-38 flushed to 0); float64: libm.
     """
-    return math.exp(x)
+    return math.exp(x - m)
 
 
 def fsoftplus_tail(x):
@@ -102,12 +104,20 @@ def _softplus_tail32(x):
 
 
 for _generic, _float32_impl, _libm_impl in (
-    (fexp_shifted, exp_shifted32, math.exp),
     (flog, log32, math.log),
     (fsoftplus_tail, elementwise_jit(_softplus_tail32), elementwise_jit(fsoftplus_tail)),
     (flog1p, log1p32, math.log1p),
 ):
     overload(_generic, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)(_by_precision(_float32_impl, _libm_impl))
+
+
+@overload(fexp_difference, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _fexp_difference(x, m):
+    if x == types.float32:
+        return lambda x, m: exp_difference32(x, m)
+    if isinstance(x, types.Float):
+        return lambda x, m: math.exp(x - m)
+    return None
 
 
 @elementwise_jit

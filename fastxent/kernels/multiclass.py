@@ -12,9 +12,9 @@ import math
 import numpy as np
 
 from .blocks import make_drivers
-from .formulas import clipped_log_loss, fexp_shifted, flog_of_sum, multiclass_loss, soft_target_term
+from .formulas import clipped_log_loss, fexp_difference, flog_of_sum, multiclass_loss, soft_target_term
 from .jit import vector_jit
-from .vmath import float_of_key, ordered_key
+from .vmath import empty_keys, float_of_key, ordered_key
 
 #: What the values in a multiclass row are.
 LOGITS, LOG_PROBS, PROBS = 0, 1, 2
@@ -39,7 +39,7 @@ def sum_exp_shifted(row, m):
     """``Z = sum_c exp(x_c - m)`` with the exponentials in the row's precision, summed in float64."""
     s = 0.0
     for c in range(row.shape[0]):
-        s += fexp_shifted(row[c] - m)
+        s += fexp_difference(row[c], m)
     return s
 
 
@@ -70,10 +70,10 @@ def is_first_max(row, index, m):
     """Whether ``argmax(row) == index`` (first maximum wins, as ``np.argmax``/``torch.argmax``)."""
     if row[index] != m:
         return False
+    ties = 0  # a count, not an early exit, so that the loop vectorises
     for c in range(index):
-        if row[c] == m:
-            return False
-    return True
+        ties += row[c] == m
+    return ties == 0
 
 
 @vector_jit
@@ -87,76 +87,241 @@ def normaliser(row, m, kind):
     return 0.0, 0.0
 
 
-@vector_jit
-def row_log_norms(rows, targets, ignore_index, maxima, log_norms):
-    """``maxima[r] = max_c x_rc`` and ``log_norms[r] = log Z_r`` for a block of logit rows.
+#: The per-row statistics a class-index loss is finished from (rows of ``stats``):
+#: ``shift - x_y`` (probabilities: ``p_y``), ``log Z``, ``sum_c w_c (shift - x_c)`` (label
+#: smoothing), ``sum_c p_c`` (probabilities) and whether the argmax is the target.
+D_TARGET, LOG_NORM, SMOOTH, ROW_SUM, CORRECT = range(5)
+N_STATS = 5
 
-    Two passes: the per-row sums first, then all the logs in one loop that vectorises across
-    rows (:func:`~.formulas.flog_of_sum`): with few classes, a libm ``log`` per row cost as much
-    as the row's exponentials. Ignored rows get ``log Z = 0`` without summing.
+
+@vector_jit
+def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats):
+    """Fill ``stats[:, r]`` (:data:`D_TARGET`...) for a block of rows stored row by row.
+
+    Logits: the maxima and sums of exponentials row by row while each row is in L1, then all
+    the logs in one loop that vectorises across rows (:func:`~.formulas.flog_of_sum`): with few
+    classes, a libm ``log`` per row cost as much as the row's exponentials. Ignored rows are
+    not summed.
     """
     n = rows.shape[0]
-    sums = np.empty(n)
     for r in range(n):
+        t = targets[r]
+        if t == ignore_index:
+            stats[LOG_NORM, r] = 1.0
+            continue
         row = rows[r]
         m = row_max(row)
-        maxima[r] = m
-        sums[r] = sum_exp_shifted(row, m) if targets[r] != ignore_index else 1.0
+        shift = np.float64(m) if kind == LOGITS else 0.0
+        stats[D_TARGET, r] = np.float64(row[t]) if kind == PROBS else shift - np.float64(row[t])
+        stats[LOG_NORM, r] = sum_exp_shifted(row, m) if kind == LOGITS else 1.0
+        if smoothing > 0.0:
+            stats[SMOOTH, r] = weighted_gaps(row, shift, class_weight)
+        if kind == PROBS:
+            stats[ROW_SUM, r] = row_sum(row)
+        stats[CORRECT, r] = is_first_max(row, t, m)
     if n:
         like = rows[0, 0]
         for r in range(n):
-            log_norms[r] = flog_of_sum(sums[r], like)
+            stats[LOG_NORM, r] = flog_of_sum(stats[LOG_NORM, r], like)
+
+
+#: Rows per slice of :func:`column_major_statistics`: one slice of C columns must stay in L2
+#: between the passes (100 classes x 512 float32 rows = 200 KB).
+COLUMN_SLICE_ROWS = 512
 
 
 @vector_jit
-def index_target_rows(args, lo, hi, loss, den):
-    """Row losses for class-index targets (torch ``cross_entropy``/``nll_loss``, sklearn ``log_loss``).
+def column_major_statistics(columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats):
+    """Fill ``stats[:, r]`` for rows ``[lo, hi)`` of a batch stored class by class, in slices
+    of :data:`COLUMN_SLICE_ROWS` rows (:func:`column_slice_statistics`)."""
+    for start in range(lo, hi, COLUMN_SLICE_ROWS):
+        stop = min(start + COLUMN_SLICE_ROWS, hi)
+        column_slice_statistics(
+            columns,
+            start,
+            stop,
+            targets[start - lo : stop - lo],
+            ignore_index,
+            kind,
+            class_weight,
+            smoothing,
+            stats,
+            start - lo,
+        )
 
-    ``args = (x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps,
-    sum_tolerance)``. Logits: :func:`~.formulas.multiclass_loss`; log-probabilities: the same
-    with ``log Z = 0`` and no shift; probabilities: ``-log(clip(p_y))`` (sklearn), and rows whose
-    sum is off 1 by more than ``sum_tolerance`` are counted. ``den`` gets the row's share of the
-    mean's denominator: ``w_y`` times the sample weight (0 for ignored rows).
+
+@vector_jit
+def max4(a, b, c, d):
+    """The largest of four values (a select tree LLVM vectorises for integers)."""
+    ab = a if a > b else b
+    cd = c if c > d else d
+    return ab if ab > cd else cd
+
+
+@vector_jit
+def four_classes(columns, c, lo, hi):
+    """Rows ``[lo, hi)`` of classes ``c`` to ``c + 3`` of a ``(C, N)`` array, as four 1-D views."""
+    return columns[c, lo:hi], columns[c + 1, lo:hi], columns[c + 2, lo:hi], columns[c + 3, lo:hi]
+
+
+@vector_jit
+def slice_maxima(columns, lo, hi, maxima):
+    """``maxima[r] = max_c x_rc`` for rows ``[lo, hi)`` of a ``(C, N)`` array, as :func:`row_max`.
+
+    Order-preserving integer keys (:func:`~.vmath.ordered_key`), four classes per sweep over
+    the rows: the running maxima are loaded and stored once per four classes, not per class.
     """
-    x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
-    rows = x[lo:hi]
-    targets = y[lo:hi]
-    num_classes = rows.shape[1]
+    n = hi - lo
+    num_classes = columns.shape[0]
+    first = columns[0, lo:hi]
+    keys = empty_keys(n, columns[0, 0])
+    for r in range(n):
+        keys[r] = ordered_key(first[r])
+    whole = num_classes - num_classes % 4
+    for c in range(0, whole, 4):
+        a0, a1, a2, a3 = four_classes(columns, c, lo, hi)
+        for r in range(n):
+            k = max4(ordered_key(a0[r]), ordered_key(a1[r]), ordered_key(a2[r]), ordered_key(a3[r]))
+            keys[r] = k if k > keys[r] else keys[r]
+    for c in range(whole, num_classes):
+        a0 = columns[c, lo:hi]
+        for r in range(n):
+            k = ordered_key(a0[r])
+            keys[r] = k if k > keys[r] else keys[r]
+    for r in range(n):
+        maxima[r] = float_of_key(keys[r], first[r])
+
+
+@vector_jit
+def slice_sums(columns, lo, hi, maxima, sums, first_max):
+    """``sums[r] = sum_c exp(x_rc - m_r)`` (if ``sums`` is not empty) and ``first_max[r]`` = the
+    first class ``c`` with ``x_rc == m_r`` (C if none: a NaN maximum), for rows ``[lo, hi)``.
+
+    Four classes per sweep, from the last class down, so the last class seen equal to the
+    maximum is the first one (``np.argmax``); ``-0.0 == 0.0`` ties as in :func:`is_first_max`.
+    """
+    n = hi - lo
+    num_classes = columns.shape[0]
+    summing = sums.shape[0] > 0
+    for r in range(n):
+        first_max[r] = num_classes
+    whole = num_classes - num_classes % 4
+    for c in range(num_classes - 1, whole - 1, -1):
+        a0 = columns[c, lo:hi]
+        for r in range(n):
+            if summing:
+                sums[r] += fexp_difference(a0[r], maxima[r])
+            first_max[r] = c if a0[r] == maxima[r] else first_max[r]
+    for c in range(whole - 4, -1, -4):
+        a0, a1, a2, a3 = four_classes(columns, c, lo, hi)
+        for r in range(n):
+            m = maxima[r]
+            v0, v1, v2, v3 = a0[r], a1[r], a2[r], a3[r]
+            if summing:
+                e01 = np.float64(fexp_difference(v0, m)) + np.float64(fexp_difference(v1, m))
+                e23 = np.float64(fexp_difference(v2, m)) + np.float64(fexp_difference(v3, m))
+                sums[r] += e01 + e23
+            f = c + 3 if v3 == m else first_max[r]
+            f = c + 2 if v2 == m else f
+            f = c + 1 if v1 == m else f
+            first_max[r] = c if v0 == m else f
+
+
+@vector_jit
+def column_slice_statistics(columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats, at):
+    """Fill ``stats[:, at + r]`` for rows ``lo + r`` in ``[lo, hi)`` of a ``(C, N)`` array (one
+    class per row).
+
+    ``columns`` is C-contiguous: one file column, or one column of a Fortran-order input, per
+    class. Every pass sweeps one class (or four) over all the rows, so its loop is contiguous and
+    vectorises across rows, with no per-row reduction: the maxima (:func:`slice_maxima`), the
+    sums of exponentials and first argmax (:func:`slice_sums`), then the per-row terms. The
+    formulas are those of :func:`row_major_statistics`; only the order of the float64 sum of
+    ``Z`` differs.
+    """
+    n = hi - lo
+    # contiguous 1-D views indexed from 0, so the loops below vectorise
+    d_target, log_norm, smooth = (
+        stats[D_TARGET, at : at + n],
+        stats[LOG_NORM, at : at + n],
+        stats[SMOOTH, at : at + n],
+    )
+    row_sums, correct = stats[ROW_SUM, at : at + n], stats[CORRECT, at : at + n]
+    maxima = np.empty(n, dtype=columns.dtype)
+    slice_maxima(columns, lo, hi, maxima)
+    sums = np.zeros(n if kind == LOGITS else 0)
+    first_max = np.empty(n, dtype=np.int32)
+    slice_sums(columns, lo, hi, maxima, sums, first_max)
+    shifts = np.zeros(n)
+    if kind == LOGITS:
+        for r in range(n):
+            shifts[r] = maxima[r]
+            log_norm[r] = flog_of_sum(sums[r], columns[0, 0])
+    if kind == PROBS:
+        for c in range(columns.shape[0]):
+            column = columns[c, lo:hi]
+            for r in range(n):
+                row_sums[r] += column[r]
+    if smoothing > 0.0:
+        weighted = class_weight.shape[0] > 0
+        for c in range(columns.shape[0]):
+            column = columns[c, lo:hi]
+            w_c = class_weight[c] if weighted else 1.0
+            for r in range(n):
+                smooth[r] += w_c * (shifts[r] - np.float64(column[r]))
+    for r in range(n):
+        t = targets[r]
+        if t == ignore_index:
+            continue
+        x_t = np.float64(columns[t, lo + r])
+        d_target[r] = x_t if kind == PROBS else shifts[r] - x_t
+        correct[r] = first_max[r] == t
+
+
+@vector_jit
+def finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den):
+    """Row losses of class-index targets from their statistics (:data:`D_TARGET`...).
+
+    ``options = (ignore_index, smoothing, kind, clip_eps, sum_tolerance, C)``. Logits:
+    :func:`~.formulas.multiclass_loss`; log-probabilities: the same with ``log Z = 0`` and no
+    shift; probabilities: ``-log(clip(p_y))`` (sklearn), and rows whose sum is off 1 by more than
+    ``sum_tolerance`` are counted. ``den`` gets the row's share of the mean's denominator:
+    ``w_y`` times the sample weight (0 for ignored rows).
+    """
+    ignore_index, smoothing, kind, clip_eps, sum_tol, num_classes = options
     weighted = class_weight.shape[0] > 0
     sampled = sample_weight.shape[0] > 0
     w_total = class_weight.sum() if weighted else np.float64(num_classes)
-    maxima = np.empty(hi - lo, dtype=rows.dtype)
-    log_norms = np.zeros(hi - lo)
-    if kind == LOGITS:
-        row_log_norms(rows, targets, ignore_index, maxima, log_norms)
     scored = ignored = nonfinite = correct = unnormalised = 0
-    for r in range(hi - lo):
+    for r in range(targets.shape[0]):
         t = targets[r]
         if t == ignore_index:
             loss[r] = 0.0
             den[r] = 0.0
             ignored += 1
             continue
-        row = rows[r]
-        m = maxima[r] if kind == LOGITS else row_max(row)
         w_t = class_weight[t] if weighted else 1.0
         if kind == PROBS:
-            value = clipped_log_loss(np.float64(row[t]), clip_eps)
-            if abs(row_sum(row) - 1.0) > sum_tol:
+            value = clipped_log_loss(stats[D_TARGET, r], clip_eps)
+            if abs(stats[ROW_SUM, r] - 1.0) > sum_tol:
                 unnormalised += 1
         else:
-            shift = np.float64(m) if kind == LOGITS else 0.0
-            log_norm = log_norms[r]
-            smooth = weighted_gaps(row, shift, class_weight) if smoothing > 0.0 else 0.0
-            d_t = shift - np.float64(row[t])
-            value = multiclass_loss(d_t, log_norm, w_t, smooth, w_total, smoothing, num_classes)
+            value = multiclass_loss(
+                stats[D_TARGET, r],
+                stats[LOG_NORM, r] if kind == LOGITS else 0.0,
+                w_t,
+                stats[SMOOTH, r],
+                w_total,
+                smoothing,
+                num_classes,
+            )
         sw = sample_weight[lo + r] if sampled else 1.0
         loss[r] = value * sw
         den[r] = w_t * sw
         scored += 1
         if not math.isfinite(value):
             nonfinite += 1
-        if is_first_max(row, t, m):
+        if stats[CORRECT, r] != 0.0:
             correct += 1
     return scored, ignored, nonfinite, correct, scored, unnormalised
 
@@ -207,5 +372,34 @@ def soft_target_rows(args, lo, hi, loss, den):
     return n, 0, nonfinite, correct, n, 0
 
 
+@vector_jit
+def index_target_rows(args, lo, hi, loss, den):
+    """Row losses for class-index targets (torch ``cross_entropy``/``nll_loss``, sklearn
+    ``log_loss``), rows stored row by row.
+
+    ``args = (x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps,
+    sum_tolerance)`` with ``x`` of shape ``(N, C)``; see :func:`finish_index_target_rows`.
+    """
+    x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
+    targets = y[lo:hi]
+    stats = np.zeros((N_STATS, hi - lo))
+    row_major_statistics(x[lo:hi], targets, ignore_index, kind, class_weight, smoothing, stats)
+    options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(x.shape[1]))
+    return finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den)
+
+
+@vector_jit
+def index_target_columns(args, lo, hi, loss, den):
+    """:func:`index_target_rows` for rows stored class by class: ``args[0]`` is ``(C, N)``,
+    the transpose of a Fortran-order ``(N, C)`` input (:func:`column_major_statistics`)."""
+    columns, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
+    targets = y[lo:hi]
+    stats = np.zeros((N_STATS, hi - lo))
+    column_major_statistics(columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats)
+    options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(columns.shape[0]))
+    return finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den)
+
+
 INDEX_TARGET = make_drivers(index_target_rows, "index_target")
+INDEX_TARGET_COLUMNS = make_drivers(index_target_columns, "index_target_columns")
 SOFT_TARGET = make_drivers(soft_target_rows, "soft_target")

@@ -108,6 +108,24 @@ def exp_shifted32(x):
 
 
 @elementwise_jit
+def exp_difference32(x, m):
+    """``exp(x - m)`` for ``x <= m`` (a logit and its row maximum), with the rounding of
+    ``x - m`` corrected.
+
+    ``d = fl(x - m)`` is off by up to half an ulp of ``d``, which moves ``exp(d)`` by ``|d|``
+    times that: 1e-6 relative at ``d = -17``, the whole loss of a confident row. The exact
+    error ``e`` of the subtraction (Knuth's TwoSum, strict IEEE flags so LLVM keeps it) gives
+    ``exp(x - m) = exp(d) (1 + e)`` to a few ulp. Non-finite ``d`` (``-inf`` logits, NaN) have no
+    error term and keep :func:`exp_shifted32`'s result.
+    """
+    d = x - m
+    back = d - x
+    e = (x - (d - back)) + (-m - back)
+    y = exp_shifted32(d)
+    return y + y * e if e - e == _ZERO else y
+
+
+@elementwise_jit
 def log32(x):
     """``log(x)`` in float32, vectorisable (Cephes ``logf``: mantissa/exponent split + polynomial).
 
@@ -186,6 +204,11 @@ def float_of_key(key, like):
     raise NotImplementedError("float_of_key is only callable from jitted code")
 
 
+def empty_keys(n, like):
+    """An uninitialised array of ``n`` :func:`ordered_key` values for floats of ``like``'s type."""
+    raise NotImplementedError("empty_keys is only callable from jitted code")
+
+
 @overload(ordered_key, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
 def _ordered_key(value):
     if value == types.float32:
@@ -203,4 +226,13 @@ def _float_of_key(key, like):
     if like == types.float64:
         mask = np.int64(0x7FFFFFFFFFFFFFFF)
         return lambda key, like: float_of_bits(key ^ ((key >> 63) & mask), like)
+    return None
+
+
+@overload(empty_keys, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _empty_keys(n, like):
+    if like == types.float32:
+        return lambda n, like: np.empty(n, dtype=np.int32)
+    if like == types.float64:
+        return lambda n, like: np.empty(n, dtype=np.int64)
     return None
