@@ -278,6 +278,40 @@ def column_slice_statistics(columns, lo, hi, targets, ignore_index, kind, class_
         correct[r] = first_max[r] == t
 
 
+#: Rows of at most this many classes are transposed and scored class by class: row loops this
+#: short run mostly in their scalar remainders (40M x 10 took 0.26 s instead of 0.49 s).
+NARROW_CLASSES = 16
+
+
+@vector_jit
+def transposed_statistics(x, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats):
+    """Fill ``stats[:, r]`` for rows ``[lo, hi)`` of a row-major ``(N, C)`` array with few classes.
+
+    Each slice of :data:`COLUMN_SLICE_ROWS` rows is transposed into a ``(C, rows)`` buffer in
+    L1/L2 and handed to :func:`column_slice_statistics`, whose loops run across rows.
+    """
+    num_classes = x.shape[1]
+    buffer = np.empty((num_classes, COLUMN_SLICE_ROWS), dtype=x.dtype)
+    for start in range(lo, hi, COLUMN_SLICE_ROWS):
+        stop = min(start + COLUMN_SLICE_ROWS, hi)
+        rows = x[start:stop]
+        for r in range(stop - start):
+            for c in range(num_classes):
+                buffer[c, r] = rows[r, c]
+        column_slice_statistics(
+            buffer,
+            0,
+            stop - start,
+            targets[start - lo : stop - lo],
+            ignore_index,
+            kind,
+            class_weight,
+            smoothing,
+            stats,
+            start - lo,
+        )
+
+
 @vector_jit
 def finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den):
     """Row losses of class-index targets from their statistics (:data:`D_TARGET`...).
@@ -383,7 +417,10 @@ def index_target_rows(args, lo, hi, loss, den):
     x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
     stats = np.zeros((N_STATS, hi - lo))
-    row_major_statistics(x[lo:hi], targets, ignore_index, kind, class_weight, smoothing, stats)
+    if x.shape[1] <= NARROW_CLASSES:
+        transposed_statistics(x, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats)
+    else:
+        row_major_statistics(x[lo:hi], targets, ignore_index, kind, class_weight, smoothing, stats)
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(x.shape[1]))
     return finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den)
 
