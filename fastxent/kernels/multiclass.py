@@ -197,34 +197,19 @@ def slice_sums(columns, lo, hi, maxima, sums, first_max):
     """``sums[r] = sum_c exp(x_rc - m_r)`` (if ``sums`` is not empty) and ``first_max[r]`` = the
     first class ``c`` with ``x_rc == m_r`` (C if none: a NaN maximum), for rows ``[lo, hi)``.
 
-    Four classes per sweep, from the last class down, so the last class seen equal to the
-    maximum is the first one (``np.argmax``); ``-0.0 == 0.0`` ties as in :func:`is_first_max`.
+    Classes are swept from the last down, so the last class seen equal to the maximum is the
+    first one (``np.argmax``); ``-0.0 == 0.0`` ties as in :func:`is_first_max`.
     """
     n = hi - lo
-    num_classes = columns.shape[0]
     summing = sums.shape[0] > 0
     for r in range(n):
-        first_max[r] = num_classes
-    whole = num_classes - num_classes % 4
-    for c in range(num_classes - 1, whole - 1, -1):
-        a0 = columns[c, lo:hi]
+        first_max[r] = columns.shape[0]
+    for c in range(columns.shape[0] - 1, -1, -1):
+        column = columns[c, lo:hi]
         for r in range(n):
             if summing:
-                sums[r] += fexp_difference(a0[r], maxima[r])
-            first_max[r] = c if a0[r] == maxima[r] else first_max[r]
-    for c in range(whole - 4, -1, -4):
-        a0, a1, a2, a3 = four_classes(columns, c, lo, hi)
-        for r in range(n):
-            m = maxima[r]
-            v0, v1, v2, v3 = a0[r], a1[r], a2[r], a3[r]
-            if summing:
-                e01 = np.float64(fexp_difference(v0, m)) + np.float64(fexp_difference(v1, m))
-                e23 = np.float64(fexp_difference(v2, m)) + np.float64(fexp_difference(v3, m))
-                sums[r] += e01 + e23
-            f = c + 3 if v3 == m else first_max[r]
-            f = c + 2 if v2 == m else f
-            f = c + 1 if v1 == m else f
-            first_max[r] = c if v0 == m else f
+                sums[r] += fexp_difference(column[r], maxima[r])
+            first_max[r] = c if column[r] == maxima[r] else first_max[r]
 
 
 @vector_jit
