@@ -24,6 +24,7 @@ def warmup(parallel: bool = True) -> float:
             y = np.zeros(n, dtype=np.int64)
             for reduction in ("mean", "none"):
                 api.cross_entropy(x, y, reduction=reduction)
+                api.cross_entropy(np.asfortranarray(x), y, reduction=reduction)  # class by class
                 api.cross_entropy(x, np.full((n, 4), 0.25, dtype=dtype), reduction=reduction)
                 api.binary_cross_entropy_with_logits(x[:, 0], x[:, 0], reduction=reduction)
                 api.binary_cross_entropy(x[:, 0] + 0.5, x[:, 0], reduction=reduction)

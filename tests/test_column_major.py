@@ -4,6 +4,9 @@ It runs on kernels that sweep one class over many rows (``index_target_columns``
 the row kernels' losses, counts and determinism.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from cases import multiclass_cases
@@ -132,3 +135,15 @@ def test_fortran_batches_split_anywhere_give_the_same_bits(seed, n, c, cuts):
     a, b = whole.result(), streamed.result()
     assert a.total == b.total
     assert (a.scored, a.ignored, a.accuracy) == (b.scored, b.ignored, b.accuracy) or n == 0
+
+
+def test_warmup_compiles_the_column_kernels():
+    # in a fresh process: here, other tests have compiled them already
+    probe = (
+        "from fastxent.warmup import warmup\n"
+        "from fastxent.kernels import multiclass\n"
+        "assert warmup(parallel=False) > 0\n"
+        "print(' '.join(str(s[0]) for s in multiclass.INDEX_TARGET_COLUMNS.blocks[0].signatures))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    assert "float32" in done.stdout and "float64" in done.stdout
