@@ -130,7 +130,9 @@ def _parquet_part(path: str) -> Part:
         # one read buffer per column chunk: share the budget so wide files stay bounded too
         buffer_size = max(1 << 16, PARQUET_BUFFER_BYTES // max(1, len(columns)))
         row_bytes = _decoded_row_bytes(meta, columns)
-        decode_rows = max(batch_rows, PARQUET_DECODE_COLUMN_BYTES * len(columns) // row_bytes)
+        # a whole number of the caller's batches, so slicing leaves no stub batches behind
+        column_rows = PARQUET_DECODE_COLUMN_BYTES * len(columns) // row_bytes
+        decode_rows = max(1, column_rows // batch_rows) * batch_rows
         ahead = max(1, PARQUET_AHEAD_BYTES // (decode_rows * row_bytes))
 
         def row_group(index):
