@@ -141,7 +141,7 @@ def _converted(a: np.ndarray | None, dtype, order: str = "C") -> np.ndarray | No
         return None
     if a.dtype == np.float16 and dtype == np.float32 and order == "C":
         return halves.widened(a)
-    return np.asarray(a, dtype=dtype, order=order) if order == "F" else np.ascontiguousarray(a, dtype=dtype)
+    return np.asarray(a, dtype=dtype, order=order)
 
 
 def _target_dtype(spec: LossSpec, target: np.ndarray, x_dtype) -> np.dtype:

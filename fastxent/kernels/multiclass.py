@@ -125,29 +125,9 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
             stats[LOG_NORM, r] = flog_of_sum(stats[LOG_NORM, r], like)
 
 
-#: Rows per slice of :func:`column_major_statistics`: one slice of C columns must stay in L2
+#: Rows per slice of :func:`sliced_statistics`: one slice of C columns must stay in L2
 #: between the passes (100 classes x 512 float32 rows = 200 KB).
 COLUMN_SLICE_ROWS = 512
-
-
-@vector_jit
-def column_major_statistics(columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats):
-    """Fill ``stats[:, r]`` for rows ``[lo, hi)`` of a batch stored class by class, in slices
-    of :data:`COLUMN_SLICE_ROWS` rows (:func:`column_slice_statistics`)."""
-    for start in range(lo, hi, COLUMN_SLICE_ROWS):
-        stop = min(start + COLUMN_SLICE_ROWS, hi)
-        column_slice_statistics(
-            columns,
-            start,
-            stop,
-            targets[start - lo : stop - lo],
-            ignore_index,
-            kind,
-            class_weight,
-            smoothing,
-            stats,
-            start - lo,
-        )
 
 
 @vector_jit
@@ -269,24 +249,29 @@ NARROW_CLASSES = 16
 
 
 @vector_jit
-def transposed_statistics(x, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats):
-    """Fill ``stats[:, r]`` for rows ``[lo, hi)`` of a row-major ``(N, C)`` array with few classes.
+def sliced_statistics(x, lo, hi, by_class, targets, ignore_index, kind, class_weight, smoothing, stats):
+    """Fill ``stats[:, r]`` for rows ``[lo, hi)``, slice by slice of :data:`COLUMN_SLICE_ROWS`
+    rows, with :func:`column_slice_statistics`, whose loops run across rows.
 
-    Each slice of :data:`COLUMN_SLICE_ROWS` rows is transposed into a ``(C, rows)`` buffer in
-    L1/L2 and handed to :func:`column_slice_statistics`, whose loops run across rows.
+    ``by_class``: ``x`` is ``(C, N)`` (one file column, or one column of a Fortran-order
+    input, per class) and is read in place. Otherwise ``x`` is a row-major ``(N, C)`` array with
+    few classes, and each slice is first transposed into a ``(C, rows)`` buffer in L1/L2.
     """
-    num_classes = x.shape[1]
-    buffer = np.empty((num_classes, COLUMN_SLICE_ROWS), dtype=x.dtype)
+    num_classes = x.shape[0] if by_class else x.shape[1]
+    buffer = np.empty((0 if by_class else num_classes, COLUMN_SLICE_ROWS), dtype=x.dtype)
     for start in range(lo, hi, COLUMN_SLICE_ROWS):
         stop = min(start + COLUMN_SLICE_ROWS, hi)
-        rows = x[start:stop]
-        for r in range(stop - start):
-            for c in range(num_classes):
-                buffer[c, r] = rows[r, c]
+        columns, first, last = x, start, stop
+        if not by_class:
+            rows = x[start:stop]
+            for r in range(stop - start):
+                for c in range(num_classes):
+                    buffer[c, r] = rows[r, c]
+            columns, first, last = buffer, 0, stop - start
         column_slice_statistics(
-            buffer,
-            0,
-            stop - start,
+            columns,
+            first,
+            last,
             targets[start - lo : stop - lo],
             ignore_index,
             kind,
@@ -403,7 +388,7 @@ def index_target_rows(args, lo, hi, loss, den):
     targets = y[lo:hi]
     stats = np.zeros((N_STATS, hi - lo))
     if x.shape[1] <= NARROW_CLASSES:
-        transposed_statistics(x, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats)
+        sliced_statistics(x, lo, hi, False, targets, ignore_index, kind, class_weight, smoothing, stats)
     else:
         row_major_statistics(x[lo:hi], targets, ignore_index, kind, class_weight, smoothing, stats)
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(x.shape[1]))
@@ -413,11 +398,11 @@ def index_target_rows(args, lo, hi, loss, den):
 @vector_jit
 def index_target_columns(args, lo, hi, loss, den):
     """:func:`index_target_rows` for rows stored class by class: ``args[0]`` is ``(C, N)``,
-    the transpose of a Fortran-order ``(N, C)`` input (:func:`column_major_statistics`)."""
+    the transpose of a Fortran-order ``(N, C)`` input (:func:`sliced_statistics`)."""
     columns, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
     stats = np.zeros((N_STATS, hi - lo))
-    column_major_statistics(columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats)
+    sliced_statistics(columns, lo, hi, True, targets, ignore_index, kind, class_weight, smoothing, stats)
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(columns.shape[0]))
     return finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den)
 
