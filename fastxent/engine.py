@@ -147,6 +147,8 @@ def _converted(a: np.ndarray | None, dtype, order: str = "C") -> np.ndarray | No
 def _target_dtype(spec: LossSpec, target: np.ndarray, x_dtype) -> np.dtype:
     if spec.family == "multiclass":
         return target.dtype if target.dtype in (np.int32, np.int64) else np.dtype(np.int64)
+    if spec.family == "binary" and target.dtype == np.int64:
+        return target.dtype  # labels as most files store them: read in place, not converted
     return x_dtype
 
 

@@ -26,7 +26,8 @@ def warmup(parallel: bool = True) -> float:
                 api.cross_entropy(x, y, reduction=reduction)
                 api.cross_entropy(np.asfortranarray(x), y, reduction=reduction)  # class by class
                 api.cross_entropy(x, np.full((n, 4), 0.25, dtype=dtype), reduction=reduction)
-                api.binary_cross_entropy_with_logits(x[:, 0], x[:, 0], reduction=reduction)
-                api.binary_cross_entropy(x[:, 0] + 0.5, x[:, 0], reduction=reduction)
+                for labels in (x[:, 0], y):  # float targets, and int64 labels read in place
+                    api.binary_cross_entropy_with_logits(x[:, 0], labels, reduction=reduction)
+                    api.binary_cross_entropy(x[:, 0] + 0.5, labels, reduction=reduction)
             api.log_loss(np.arange(n) % 2, np.full((n, 2), 0.5, dtype=dtype))
     return time.perf_counter() - started

@@ -82,6 +82,32 @@ def test_binary_and_multilabel_and_probs(tmp_path):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_int64_labels_score_exactly_as_their_float_values(dtype):
+    """Binary and multilabel int64 labels go to the kernels as read; the bits must be those of
+    the same labels as floats, and the loss the NumPy formula's."""
+    rng = np.random.default_rng(11)
+    x = (rng.normal(size=(3000, 3)) * 4).astype(dtype)
+    y = rng.integers(0, 2, size=(3000, 3))
+    labels = pa.FixedSizeListArray.from_arrays(pa.array(y.reshape(-1)), 3)
+    float_labels = pa.FixedSizeListArray.from_arrays(pa.array(y.reshape(-1).astype(dtype)), 3)
+    matrix = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 3)
+    cases = [
+        ("binary", pa.array(x[:, 0]), pa.array(y[:, 0]), pa.array(y[:, 0].astype(dtype))),
+        ("multilabel", matrix, labels, float_labels),
+    ]
+    for kind, logits, ints, floats in cases:
+        got = fx.score(pa.table({"x": logits, "y": ints}), target="y", logits="x", kind=kind, batch_rows=700)
+        same = fx.score(pa.table({"x": logits, "y": floats}), target="y", logits="x", kind=kind)
+        assert (got.total, got.weight, got.accuracy) == (same.total, same.weight, same.accuracy)
+        xs, ys = (x[:, 0], y[:, 0]) if kind == "binary" else (x, y)
+        xd = xs.astype(np.float64)
+        expected = np.mean(np.maximum(xd, 0) - xd * ys + np.log1p(np.exp(-np.abs(xd))))
+        assert got.loss == pytest.approx(expected, rel=1e-6 if dtype == np.float32 else 1e-12)
+    proba = 1 / (1 + np.exp(-x[:, 0].astype(np.float64)))
+    assert fx.binary_cross_entropy(proba, y[:, 0]) == fx.binary_cross_entropy(proba, y[:, 0].astype(float))
+
+
 @settings(max_examples=15, deadline=None)
 @given(batch_rows=st.integers(1, 5000))
 def test_batch_rows_do_not_change_the_bits(batch_rows):

@@ -118,7 +118,11 @@ class ColumnPlan:
         if self.classes is not None:
             return _class_indices(self.target, column, self.classes, where)
         t = as_array(self.target, column)
-        if self.kind in ("binary", "multilabel", "soft"):
+        if self.kind in ("binary", "multilabel"):
+            # as read: the kernels take int64 labels as they are, other dtypes are converted a
+            # chunk at a time (converting 100M int64 labels here cost a pass over 1.2 GB)
+            return t
+        if self.kind == "soft":
             return t.astype(np.float32, copy=False) if t.dtype.kind in "biu" else t
         return t.astype(np.int64) if t.dtype.kind == "b" else t
 
