@@ -119,8 +119,9 @@ class ColumnPlan:
             return _class_indices(self.target, column, self.classes, where)
         t = as_array(self.target, column)
         if self.kind in ("binary", "multilabel"):
-            # as read: the kernels take int64 labels as they are, other dtypes are converted a
-            # chunk at a time (converting 100M int64 labels here cost a pass over 1.2 GB)
+            # as read: the CPU kernels take int64 labels in place and convert other dtypes a
+            # chunk at a time, the CUDA kernels take any of them (converting 100M int64 labels
+            # here cost a pass over 1.2 GB)
             return t
         if self.kind == "soft":
             return t.astype(np.float32, copy=False) if t.dtype.kind in "biu" else t

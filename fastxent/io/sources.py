@@ -93,9 +93,9 @@ class Part:
 
     def _with_partition(self, batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
         """``batch`` with ``columns`` in order, the ones the file lacks filled from the partition."""
-        arrays = []
+        arrays, read = [], set(batch.schema.names)
         for name in columns:
-            if name in batch.schema.names:
+            if name in read:
                 arrays.append(batch.column(name))
             else:
                 value = self.partition[name]

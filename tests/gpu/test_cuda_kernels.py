@@ -156,6 +156,23 @@ def test_score_on_the_gpu_streams_batches(tmp_path):
     assert out.exists()
 
 
+def test_integer_binary_labels_of_a_source_reach_the_gpu_as_read():
+    """``fx.score`` hands binary labels to the kernels in the dtype they were read in; on the
+    GPU every such dtype must give the bits of the same labels as floats."""
+    rng = np.random.default_rng(18)
+    x = (rng.standard_normal(N) * 4).astype(np.float32)
+    labels = rng.integers(0, 2, N)
+
+    def on_gpu(y):
+        return fx.score(pa.table({"x": x, "y": y}), target="y", logits="x", device="cuda")
+
+    floats = on_gpu(labels.astype(np.float32))
+    for dtype in (np.int64, np.int32, np.uint8, np.bool_):
+        got = on_gpu(labels.astype(dtype))
+        assert (got.total, got.accuracy) == (floats.total, floats.accuracy)
+    _close(fx.score(pa.table({"x": x, "y": labels}), target="y", logits="x").loss, floats.loss, 1e-6)
+
+
 def test_auto_never_picks_the_simulator_and_cuda_is_accepted():
     assert gpu.choose("auto", 10**12) == ("cuda" if not gpu.simulated() else "cpu")
     assert gpu.choose("cuda", 1) == "cuda"
