@@ -12,13 +12,13 @@ order, or a task re-run after a worker died (a task's result is used once, when 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import InputTypeError, InputValueError
 from .io.sinks import AtomicParquetWriter, check_output_path
 from .io.sources import file_part
-from .score import _accumulator, _finish, _sort_key, prepare
-from .stream import LossesFile, Run
+from .score import _accumulator, prepare
+from .stream import LossesFile, Run, finish
 
 #: Input bytes per task (whole units; a unit larger than this is a task of its own).
 TASK_BYTES = 256 << 20
@@ -39,7 +39,7 @@ class Task:
 @dataclass
 class TaskResult:
     total: object
-    groups: dict = field(default_factory=dict)
+    groups: object = None  # a GroupTable with group_by
     rows: int = 0
     nbytes: int = 0
 
@@ -127,11 +127,8 @@ def _run_task(settings: _Settings, task: Task) -> TaskResult:
 
 def _merge(a: TaskResult, b: TaskResult) -> TaskResult:
     a.total.merge(b.total)
-    for key, acc in b.groups.items():
-        if key in a.groups:
-            a.groups[key].merge(acc)
-        else:
-            a.groups[key] = acc
+    if a.groups is not None:
+        a.groups.merge(b.groups)
     return TaskResult(a.total, a.groups, a.rows + b.rows, a.nbytes + b.nbytes)
 
 
@@ -227,16 +224,6 @@ def score(
             cluster.close()
     if merged.rows == 0:
         raise InputValueError("the source has no rows.")
-    import dataclasses
-
-    elapsed = time.perf_counter() - started
-    groups = {
-        key: _finish(acc.result(), job.plan) for key, acc in sorted(merged.groups.items(), key=_sort_key)
-    }
-    return dataclasses.replace(
-        _finish(merged.total.result(), job.plan),
-        elapsed_s=elapsed,
-        rows_per_s=merged.rows / elapsed if elapsed > 0 else 0.0,
-        bytes_per_s=merged.nbytes / elapsed if elapsed > 0 else 0.0,
-        groups=groups,
+    return finish(
+        merged.total, merged.groups, job.plan, merged.rows, merged.nbytes, time.perf_counter() - started
     )

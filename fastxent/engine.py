@@ -114,6 +114,29 @@ class LossSpec:
         )
 
 
+class RowValues(NamedTuple):
+    """Each row's results from the scoring pass, for groups and per-row outputs: ``loss`` and
+    ``den`` (float64), ``marks`` (``MARK_*`` values of :mod:`.kernels.blocks`, int32) and
+    ``predicted`` (the predicted class, int32; empty when not asked for)."""
+
+    loss: np.ndarray
+    den: np.ndarray
+    marks: np.ndarray
+    predicted: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, predicted: bool = False) -> RowValues:
+        return cls(np.empty(n), np.empty(n), np.empty(n, np.int32), np.empty(n if predicted else 0, np.int32))
+
+    def rows(self, lo: int, hi: int) -> RowValues:
+        """Rows ``[lo, hi)`` (views; an empty ``predicted`` stays empty)."""
+        return RowValues(*(a[lo:hi] for a in self))
+
+
+#: No per-row results: the block drivers keep row values in per-block scratch arrays.
+_NO_ROW_VALUES = RowValues.empty(0)
+
+
 class Chunk(NamedTuple):
     """Consecutive rows of a batch, ready for a kernel: ``args`` for the row functions of
     ``drivers`` (a family's :class:`~.kernels.blocks.Drivers`)."""
@@ -204,11 +227,12 @@ def _driver(pair, chunk: Chunk) -> object:
     return pair[1] if elements >= PARALLEL_MIN_ELEMENTS else pair[0]
 
 
-def run_blocks(chunk: Chunk, first: int):
+def run_blocks(chunk: Chunk, first: int, row_values: RowValues | None = None):
     """Run the block driver on one chunk whose first block boundary is ``first`` rows in.
 
     Returns ``(sums, counts, edge_loss, edge_den)`` as described in
-    :func:`fastxent.kernels.blocks._blocks_template`.
+    :func:`fastxent.kernels.blocks._blocks_template`; ``row_values`` (the chunk's rows), when given,
+    receives each row's values in the same pass.
     """
     rows = chunk.rows
     nseg = segment_count(rows, first)
@@ -216,7 +240,8 @@ def run_blocks(chunk: Chunk, first: int):
     counts = np.zeros((nseg, N_COUNTS), dtype=np.int64)
     edge_loss = np.zeros(min(rows, 2 * BLOCK_ROWS))
     edge_den = np.zeros_like(edge_loss)
-    _driver(chunk.drivers.blocks, chunk)(chunk.args, rows, first, sums, counts, edge_loss, edge_den)
+    values = _NO_ROW_VALUES if row_values is None else row_values
+    _driver(chunk.drivers.blocks, chunk)(chunk.args, rows, first, sums, counts, edge_loss, edge_den, *values)
     return sums, counts, edge_loss, edge_den
 
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 from .errors import InputValueError
 from .io.sinks import atomic_write
 from .report_plots import plot_histograms, plot_per_class, plot_reliability
-from .report_stats import EntryStats, confidence_and_prediction
+from .report_stats import EntryStats, confidence_of
 from .score import execute, prepare
 
 
@@ -39,39 +39,49 @@ class _Collector:
             self.entries[key] = EntryStats(width, self.bins, self.top_k)
         return self.entries[key]
 
-    def add(self, batch, rows, x, t, losses, groups) -> None:
+    def add(self, batch, rows, x, t, values, groups) -> None:
         plan = self.plan
+        losses = values.loss
         if plan.kind == "multilabel":
             truth = np.zeros(len(losses), dtype=np.int64)  # one "class": per-row losses only
             confidence, predicted = np.full(len(losses), np.nan), truth
         else:
-            confidence, predicted = confidence_and_prediction(plan.kind, plan.inputs, x)
+            predicted = values.predicted.astype(np.int64)
+            confidence = confidence_of(plan.kind, plan.inputs, x, predicted)
             truth = np.argmax(t, axis=1) if plan.kind == "soft" else np.asarray(t).astype(np.int64)
-        scored = np.ones(len(losses), dtype=bool)
-        if plan.kind == "multiclass":  # ignored rows are not part of any statistic
+        scored = None  # ignored rows are not part of any statistic
+        if plan.kind == "multiclass":
             scored = truth != self.ignore_index
-        columns = {"row": pa.array(rows)}
-        for name in plan.keep:
-            columns[name] = batch.column(name)
-        columns["target"] = pa.array(truth)
-        columns["predicted"] = pa.array(predicted.astype(np.int64))
-        columns["confidence"] = pa.array(confidence)
-        columns["loss"] = pa.array(losses.astype(np.float64))
-        table = pa.table(columns)
-        if groups is None:
-            self._add(None, scored, losses, truth, confidence, predicted, table)
-            return
-        inverse, keys = groups
-        for g, key in enumerate(keys):
-            self._add(key, scored & (inverse == g), losses, truth, confidence, predicted, table)
 
-    def _add(self, key, mask, losses, truth, confidence, predicted, table) -> None:
-        if not mask.any():
+        def table(idx: np.ndarray) -> pa.Table:
+            """The shown columns of the rows ``idx`` (built only for a group's worst rows)."""
+            columns = {"row": pa.array(rows[idx])}
+            for name in plan.keep:
+                columns[name] = batch.column(name).take(pa.array(idx))
+            columns["target"] = pa.array(truth[idx])
+            columns["predicted"] = pa.array(predicted[idx])
+            columns["confidence"] = pa.array(confidence[idx])
+            columns["loss"] = pa.array(losses[idx])
+            return pa.table(columns)
+
+        arrays = (losses, truth, confidence, predicted)
+        if groups is None:
+            idx = np.arange(len(losses)) if scored is None else np.flatnonzero(scored)
+            self._entry(None).add(*(a[idx] for a in arrays), lambda pick: table(idx[pick]))
             return
-        idx = np.flatnonzero(mask)
-        self._entry(key).add(
-            losses[idx], truth[idx], confidence[idx], predicted[idx], table.take(pa.array(idx))
-        )
+        gid, keys = groups
+        if scored is not None:
+            kept = np.flatnonzero(scored)
+            gid, positions = gid[kept], kept
+        else:
+            positions = np.arange(len(losses))
+        order = np.argsort(gid, kind="stable")  # each group's rows, in row order
+        ordered = gid[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        for lo, hi in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+            idx = positions[order[lo:hi]]
+            entry = self._entry(keys[ordered[lo]])
+            entry.add(*(a[idx] for a in arrays), lambda pick, idx=idx: table(idx[pick]))
 
 
 def _class_names(plan) -> list:

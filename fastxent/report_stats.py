@@ -19,26 +19,23 @@ LOSS_EDGES = np.logspace(-6, 3, 37)
 Z95 = 1.959963984540054
 
 
-def confidence_and_prediction(kind: str, inputs: str, x: np.ndarray):
-    """``(confidence, predicted class)`` per row: the top class's probability and its index.
+def confidence_of(kind: str, inputs: str, x: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Each row's confidence: the probability of its predicted class (``predicted``, from the
+    scoring pass).
 
     Multiclass/soft: softmax of logits (``exp`` of log-probabilities, probabilities as given);
-    binary: ``max(p, 1 - p)`` and ``p > 0.5``.
+    binary: ``max(p, 1 - p)``.
     """
     if kind == "binary":
         p = 1.0 / (1.0 + np.exp(-x.astype(np.float64))) if inputs == "logits" else x.astype(np.float64)
-        return np.maximum(p, 1.0 - p), (p > 0.5).astype(np.int64)
-    values = x.astype(np.float64)
-    predicted = np.argmax(values, axis=1)
-    top = values[np.arange(len(values)), predicted]
+        return np.maximum(p, 1.0 - p)
+    top = x[np.arange(len(x)), predicted].astype(np.float64)
     if inputs == "logits":
         with np.errstate(invalid="ignore", over="ignore"):
-            confidence = 1.0 / np.exp(values - top[:, None]).sum(axis=1)
-    elif inputs == "logprobs":
-        confidence = np.exp(top)
-    else:
-        confidence = top
-    return confidence, predicted
+            return 1.0 / np.exp(x - top[:, None]).sum(axis=1, dtype=np.float64)
+    if inputs == "logprobs":
+        return np.exp(top)
+    return top
 
 
 class EntryStats:
@@ -59,9 +56,10 @@ class EntryStats:
         self.top_k = top_k
         self.worst: pa.Table | None = None
 
-    def add(self, losses, truth, confidence, predicted, rows_table: pa.Table) -> None:
-        """Add scored rows: their losses, true and predicted classes, confidences, and the columns
-        shown for the worst rows."""
+    def add(self, losses, truth, confidence, predicted, rows_table) -> None:
+        """Add scored rows: their losses, true and predicted classes, confidences, and
+        ``rows_table(positions)``, the shown columns of those of the rows (asked only for the
+        candidates for the worst rows)."""
         finite = np.isfinite(losses)
         self.nan += int((~finite).sum())
         good = losses[finite].astype(np.float64)
@@ -84,12 +82,13 @@ class EntryStats:
         self.bin_correct += np.bincount(which, weights=correct_f, minlength=bins)
         self._keep_worst(losses, rows_table)
 
-    def _keep_worst(self, losses, rows_table: pa.Table) -> None:
+    def _keep_worst(self, losses, rows_table) -> None:
         order_key = np.nan_to_num(losses.astype(np.float64), nan=np.inf)
+        pick = np.arange(order_key.size)
         if order_key.size > self.top_k:
-            pick = np.argpartition(-order_key, self.top_k - 1)[: self.top_k]
-            rows_table = rows_table.take(pa.array(pick))
-        table = rows_table if self.worst is None else pa.concat_tables([self.worst, rows_table])
+            pick = np.sort(np.argpartition(-order_key, self.top_k - 1)[: self.top_k])
+        candidates = rows_table(pick)
+        table = candidates if self.worst is None else pa.concat_tables([self.worst, candidates])
         key = np.nan_to_num(table["loss"].to_numpy(zero_copy_only=False), nan=np.inf)
         order = np.argsort(-key, kind="stable")[: self.top_k]
         self.worst = table.take(pa.array(order))

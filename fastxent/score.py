@@ -257,27 +257,7 @@ def execute(job: Job, sinks: list, progress=False, started: float | None = None)
     if run.row == 0:
         names = ", ".join(f"'{p.name}'" for p in job.parts[:3])
         raise InputValueError(f"the source has no rows ({names}{', ...' if len(job.parts) > 3 else ''}).")
-    elapsed = time.perf_counter() - started
-    plan = job.plan
-    groups = {key: _finish(acc.result(), plan) for key, acc in sorted(run.groups.items(), key=_sort_key)}
-    result = _finish(run.total.result(), plan)
-    return dataclasses.replace(
-        result,
-        elapsed_s=elapsed,
-        rows_per_s=run.row / elapsed if elapsed > 0 else 0.0,
-        bytes_per_s=run.nbytes / elapsed if elapsed > 0 else 0.0,
-        groups=groups,
-    )
-
-
-def _sort_key(item):
-    key = item[0]
-    parts = key if isinstance(key, tuple) else (key,)
-    return tuple((v is None, str(type(v).__name__), v if v is not None else 0) for v in parts)
-
-
-def _finish(result: Score, plan: colmod.ColumnPlan) -> Score:
-    return dataclasses.replace(result, kind=plan.kind)
+    return run.finish(time.perf_counter() - started)
 
 
 def _first_batch(parts: list[Part], column: str) -> pa.RecordBatch | None:

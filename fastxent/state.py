@@ -143,6 +143,7 @@ class Accumulator:
         offset: int | None = None,
         where=None,
         input_name: str = "input",
+        row_values: engine.RowValues | None = None,
     ) -> None:
         """Add one batch: ``input`` (N, C) or (N,), ``target`` as ``kind`` says.
 
@@ -151,7 +152,10 @@ class Accumulator:
         input, scales the loss only). ``offset``: the batch's first row in the stream (default:
         right after the previous batch); blocks of the stream are summed as a whole, so splits
         at any row give the same bits. ``where(row)`` and ``input_name`` word error messages in
-        the caller's terms (``"at row 7 of 'a.parquet'"``, ``"logits"``).
+        the caller's terms (``"at row 7 of 'a.parquet'"``, ``"logits"``). ``row_values``
+        (:class:`~fastxent.engine.RowValues` of N rows), when given, receives each row's loss,
+        denominator, marks and prediction from the same kernel pass (on the GPU: from the CPU
+        kernels, a second pass).
         """
         started = time.perf_counter()
         batch = self._validated(input, target, sample_weight, weight, where, input_name)
@@ -162,13 +166,23 @@ class Accumulator:
             self._loss.add(sums[:, 0])
             self._den.add(sums[:, 1])
             self._counts += counts
+            if row_values is not None:
+                position = 0
+                for chunk in engine.chunks(self.spec, *batch):
+                    engine.run_blocks(chunk, 0, row_values.rows(position, position + chunk.rows))
+                    position += chunk.rows
         else:
             offset = self._next_offset if offset is None else int(offset)
             if offset < 0:
                 raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
             position = offset
             for chunk in engine.chunks(self.spec, *batch):
-                self._absorb(position, chunk)
+                rows = (
+                    None
+                    if row_values is None
+                    else row_values.rows(position - offset, position - offset + chunk.rows)
+                )
+                self._absorb(position, chunk, rows)
                 position += chunk.rows
             self._next_offset = position
         self._rows += batch[0].shape[0]
@@ -225,10 +239,10 @@ class Accumulator:
         self._nulls += rows
         self._bytes += nbytes
 
-    def _absorb(self, offset: int, chunk: engine.Chunk) -> None:
+    def _absorb(self, offset: int, chunk: engine.Chunk, row_values: engine.RowValues | None) -> None:
         rows = chunk.rows
         first = min((-offset) % BLOCK_ROWS, rows)
-        sums, counts, edge_loss, edge_den = engine.run_blocks(chunk, first)
+        sums, counts, edge_loss, edge_den = engine.run_blocks(chunk, first, row_values)
         self._counts += counts.sum(axis=0)
         full = slice(1 if first else 0, None)
         tail = (rows - first) % BLOCK_ROWS
@@ -266,11 +280,21 @@ class Accumulator:
         )
 
     def merge(self, other: Accumulator) -> Accumulator:
-        """Add another accumulator's rows (same loss); associative and commutative. Returns self."""
-        if other.spec.family != self.spec.family or other.kind != self.kind:
+        """Add another accumulator's rows (same loss); associative and commutative. Returns self.
+
+        Both must score the same loss with the same options (kind, inputs, weights, ignore
+        index, smoothing): a mean of rows scored under different rules has no meaning.
+        """
+        if not isinstance(other, Accumulator):
+            raise validate.InputTypeError(f"`merge` takes another Accumulator, got {type(other).__name__}.")
+        if other is self:
             raise validate.InputValueError(
-                f"cannot merge a {other.kind!r} accumulator into a {self.kind!r} one."
+                "cannot merge an accumulator into itself (its rows would count twice); merge a copy "
+                "made with `copy.deepcopy` if that is what you mean."
             )
+        difference = self._option_difference(other)
+        if difference:
+            raise validate.InputValueError(f"cannot merge accumulators with different options: {difference}.")
         self._loss.merge(other._loss)
         self._den.merge(other._den)
         self._counts += other._counts
@@ -282,6 +306,26 @@ class Accumulator:
             for start, (loss, den) in sorted(pieces.items()):
                 self._add_fragment(start, loss, den)
         return self
+
+    def _option_difference(self, other: Accumulator) -> str:
+        """The first option in which ``other`` differs, worded for an error ("" if none)."""
+        mine, theirs = self.spec, other.spec
+        for name, a, b in (
+            ("kind", self.kind, other.kind),
+            ("inputs", mine.inputs, theirs.inputs),
+            ("probs_rules", mine.probs_rules, theirs.probs_rules),
+            ("ignore_index", mine.ignore_index, theirs.ignore_index),
+            ("label_smoothing", mine.label_smoothing, theirs.label_smoothing),
+        ):
+            if a != b:
+                return f"{name}={b!r} vs {a!r}"
+        for name, a, b in (
+            ("class_weight", mine.class_weight, theirs.class_weight),
+            ("pos_weight", mine.pos_weight, theirs.pos_weight),
+        ):
+            if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+                return f"{name}={b.tolist()} vs {a.tolist()}"
+        return ""
 
     def totals(self) -> tuple[float, float]:
         """``(sum of losses, sum of denominators)``, each correctly rounded."""

@@ -1,46 +1,33 @@
 """One scoring run over a stream of record batches: accumulators, groups, nulls, row sinks.
 
 :class:`Run` is what :func:`fastxent.score` and each :mod:`fastxent.dask` task execute: the same
-code on one machine and on a cluster, so both give the same bits.
+code on one machine and on a cluster, so both give the same bits. Each batch is scored once: the
+kernel pass that sums the total also hands back each row's values when groups or sinks need them
+(:class:`~fastxent.engine.RowValues`), and the groups and sinks take those.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .engine import RowValues, compute_dtype
 from .errors import InputValueError
+from .groups import GroupTable
 from .io import columns as colmod
 from .io.sinks import AtomicParquetWriter
 from .io.sources import Part
-from .state import Accumulator
+from .state import Score
 
 
-def _group_keys(batch: pa.RecordBatch, names: list[str]):
-    """``(inverse, keys)``: each row's group number and the key of each group."""
-    codes, dictionaries = [], []
-    for name in names:
-        encoded = pc.dictionary_encode(batch.column(name), null_encoding="encode")
-        codes.append(np.asarray(encoded.indices, dtype=np.int64))
-        dictionaries.append(encoded.dictionary.to_pylist())
-    stacked = np.stack(codes, axis=1)
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    keys = [
-        tuple(d[c] for d, c in zip(dictionaries, row, strict=True))
-        if len(names) > 1
-        else dictionaries[0][row[0]]
-        for row in unique
-    ]
-    return inverse.reshape(-1), keys
-
-
-def _predicted(plan: colmod.ColumnPlan, x: np.ndarray) -> np.ndarray | None:
+def _predicted(plan: colmod.ColumnPlan, values: RowValues) -> np.ndarray | None:
     if plan.kind in ("multiclass", "soft"):
-        return np.argmax(x, axis=1).astype(np.int32)
+        return values.predicted
     if plan.kind == "binary":
-        return (x > (0.0 if plan.inputs == "logits" else 0.5)).astype(np.int8)
-    return None
+        return values.predicted.astype(np.int8)
+    return None  # multilabel: one prediction per class, none per row
 
 
 class LossesFile:
@@ -49,12 +36,13 @@ class LossesFile:
     def __init__(self, writer: AtomicParquetWriter, plan: colmod.ColumnPlan):
         self.writer, self.plan = writer, plan
 
-    def add(self, batch, rows, x, t, losses, groups) -> None:
+    def add(self, batch, rows, x, t, values: RowValues, groups) -> None:
         out = {"row": pa.array(rows)}
         for name in self.plan.keep:
             out[name] = batch.column(name)
-        out["loss"] = pa.array(losses)
-        predicted = _predicted(self.plan, x)
+        # as reduction="none" gives them: float32 unless the input is float64
+        out["loss"] = pa.array(values.loss.astype(compute_dtype(x.dtype)))
+        predicted = _predicted(self.plan, values)
         if predicted is not None:
             out["predicted"] = pa.array(predicted)
         self.writer.write(pa.table(out))
@@ -63,16 +51,17 @@ class LossesFile:
 class Run:
     """One scoring run: the accumulators, the row sinks, the row bookkeeping.
 
-    A sink's ``add(batch, rows, x, t, losses, groups)`` gets each batch without its null rows:
-    the source row numbers, the arrays scored, the per-row losses and ``(inverse, keys)`` of the
-    groups (or ``None``).
+    A sink's ``add(batch, rows, x, t, values, groups)`` gets each batch without its null rows:
+    the source row numbers, the arrays scored, each row's :class:`~fastxent.engine.RowValues`
+    (with predictions) and ``(group ids, keys)`` of the groups (``keys[id]`` is a group's key;
+    ``None`` without ``group_by``).
     """
 
     def __init__(self, plan, make_acc, sinks, progress):
         self.plan = plan
-        self.make_acc = make_acc
         self.total = make_acc()
-        self.groups: dict = {}
+        judged = plan.num_classes if plan.kind == "multilabel" else 1
+        self.groups = GroupTable(plan.group_by, judged) if plan.group_by else None
         self.sinks = sinks
         self.progress = progress
         self.row = 0  # source rows read so far, nulls included
@@ -94,21 +83,15 @@ class Run:
 
     def close_blocks(self) -> None:
         self.total.close_blocks()
-        for acc in self.groups.values():
-            acc.close_blocks()
-
-    def group(self, key) -> Accumulator:
-        acc = self.groups.get(key)
-        if acc is None:
-            acc = self.groups[key] = self.make_acc()
-        return acc
+        if self.groups is not None:
+            self.groups.close_blocks()
 
     def batch(self, part: Part, part_row: int, batch: pa.RecordBatch, nulls: str) -> None:
         """Score one batch whose first row is row ``part_row`` of ``part``."""
         plan = self.plan
         n, nbytes = batch.num_rows, batch.nbytes
         self.nbytes += nbytes
-        groups = _group_keys(batch, plan.group_by) if plan.group_by else None
+        gid = self.groups.ids(batch) if self.groups is not None else None
         kept = None  # positions of the rows without a null (None: all rows)
         null_mask = plan.null_rows(batch)
         if null_mask is not None:
@@ -119,39 +102,59 @@ class Run:
                     "or weight; pass nulls='skip' (--nulls skip) to skip and count such rows."
                 )
             self.total.count_nulls(int(null_mask.sum()))
-            if groups is not None:
-                inverse, keys = groups
-                counts = np.bincount(inverse[null_mask], minlength=len(keys))
-                for g in np.flatnonzero(counts):
-                    self.group(keys[g]).count_nulls(int(counts[g]))
             kept = np.flatnonzero(~null_mask)
             batch = batch.take(pa.array(kept))
-            if groups is not None:
-                groups = (groups[0][kept], groups[1])
+            if gid is not None:
+                self.groups.count_nulls(gid[null_mask])
+                gid = gid[kept]
         first_row, self.row = self.row, self.row + n
         if batch.num_rows:
-            self._score(part, part_row, first_row, batch, kept, groups)
+            self._score(part, part_row, first_row, batch, kept, gid)
         if self.progress is not None:
             self.progress.advance(n, nbytes)
 
-    def _score(self, part, part_row, first_row, batch, kept, groups) -> None:
+    def _score(self, part, part_row, first_row, batch, kept, gid) -> None:
         plan = self.plan
 
         def where(i: int) -> str:
             return f"at row {part_row + int(i if kept is None else kept[i])} of '{part.name}'"
 
         x, t, sw = plan.arrays(batch, where)
-        self.total.update(x, t, sw, where=where, input_name=plan.input_name)
-        if groups is not None:
-            inverse, keys = groups
-            order = np.argsort(inverse, kind="stable")
-            bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
-            for g, key in enumerate(keys):
-                idx = order[bounds[g] : bounds[g + 1]]
-                if idx.size:
-                    self.group(key).update(x[idx], t[idx], None if sw is None else sw[idx])
+        values = None
+        if gid is not None or self.sinks:
+            values = RowValues.empty(batch.num_rows, predicted=bool(self.sinks))
+        self.total.update(x, t, sw, where=where, input_name=plan.input_name, row_values=values)
+        if gid is not None:
+            self.groups.fold(gid, values.loss, values.den, values.marks)
         if self.sinks:
-            losses = self.total.row_losses(x, t, sw, where=where, input_name=plan.input_name)
             positions = np.arange(batch.num_rows, dtype=np.int64) if kept is None else kept
+            groups = None if gid is None else (gid, self.groups.keys.keys)
             for sink in self.sinks:
-                sink.add(batch, first_row + positions, x, t, losses, groups)
+                sink.add(batch, first_row + positions, x, t, values, groups)
+
+    def finish(self, elapsed: float) -> Score:
+        """The run's :class:`Score`, groups sorted by key (see :func:`finish`)."""
+        return finish(self.total, self.groups, self.plan, self.row, self.nbytes, elapsed)
+
+
+def _sort_key(item):
+    key = item[0]
+    parts = key if isinstance(key, tuple) else (key,)
+    return tuple(
+        (v is None, v != v, str(type(v).__name__), v if v is not None and v == v else 0) for v in parts
+    )
+
+
+def finish(total, groups: GroupTable | None, plan: colmod.ColumnPlan, rows: int, nbytes: int, elapsed: float):
+    """The :class:`Score` of a run (one process, or Dask tasks merged): the total's, with the
+    kind planned, the rates of the whole run (``rows``/``nbytes`` read in ``elapsed`` seconds of
+    wall time) and each group's score, sorted by key (nulls, then NaN, last)."""
+    result = dataclasses.replace(total.result(), kind=plan.kind)
+    by_key = {} if groups is None else groups.scores(result)
+    return dataclasses.replace(
+        result,
+        elapsed_s=elapsed,
+        rows_per_s=rows / elapsed if elapsed > 0 else 0.0,
+        bytes_per_s=nbytes / elapsed if elapsed > 0 else 0.0,
+        groups=dict(sorted(by_key.items(), key=_sort_key)),
+    )

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .blocks import make_drivers
+from .blocks import MARK_CORRECT_SHIFT, MARK_NONFINITE, make_drivers
 from .formulas import (
     as_type_of,
     bce_logits_loss,
@@ -94,7 +94,7 @@ def is_correct(x, y, kind):
 
 
 @vector_jit
-def binary_rows(args, lo, hi, loss, den):
+def binary_rows(args, lo, hi, loss, den, marks, predicted):
     """Row losses for binary/multilabel input (torch ``binary_cross_entropy[_with_logits]``,
     sklearn binary ``log_loss``).
 
@@ -103,7 +103,10 @@ def binary_rows(args, lo, hi, loss, den):
     as ``weight_mode`` says; ``pos_weight`` (``C``) torch's ``pos_weight``; ``sample_weight`` (``n``)
     scales loss and denominator. Empty arrays mean "none". A row's loss is the sum of its
     elements' losses; ``den`` is ``C`` (torch: mean over elements) or 1 (sklearn), times the
-    sample weight.
+    sample weight. Unless empty, ``marks[r]`` gets the row's ``MARK_*`` value (its count of
+    correct elements, whether its loss is finite) and, for single-column input,
+    ``predicted[r]`` the predicted label (``x > 0`` for logits, ``p > 0.5``): a second loop over
+    the rows, so that the element loop stays branch-free when they are not asked for.
     """
     x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps = args
     n = hi - lo
@@ -145,6 +148,16 @@ def binary_rows(args, lo, hi, loss, den):
     nonfinite = 0
     for r in range(n):
         nonfinite += not math.isfinite(loss[r])
+    if marks.shape[0] > 0:
+        for r in range(n):
+            hits = 0
+            for c in range(num_classes):
+                hits += is_correct(xs[r * num_classes + c], ts[r * num_classes + c], kind)
+            marks[r] = (0 if math.isfinite(loss[r]) else MARK_NONFINITE) | (hits << MARK_CORRECT_SHIFT)
+    if predicted.shape[0] > 0 and num_classes == 1:
+        threshold = 0.0 if kind == LOGITS else 0.5
+        for r in range(n):
+            predicted[r] = xs[r] > threshold
     return n, 0, nonfinite, correct, n * num_classes, 0
 
 

@@ -33,6 +33,12 @@ BLOCK_ROWS = 2048
 COUNT_FIELDS = ("scored", "ignored", "nonfinite", "correct", "judged", "unnormalised")
 N_COUNTS = len(COUNT_FIELDS)
 
+#: Per-row marks, written by the row functions when asked (groups and per-row outputs): flag
+#: bits, and the row's count of correct predictions from :data:`MARK_CORRECT_SHIFT` up (a
+#: multilabel row has up to C). A row not ignored is scored.
+MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED = 1, 2, 4
+MARK_CORRECT_SHIFT = 3
+
 #: Capacity of an exact-sum expansion (a float64 sum needs at most ~40 non-overlapping terms).
 EXPANSION_SIZE = 64
 
@@ -120,25 +126,31 @@ def segment_count(n: int, first: int) -> int:
     return (1 if first else 0) + -(-rest // BLOCK_ROWS)
 
 
-def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den):
+def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss, row_den, marks, predicted):
     """Per-segment sums and counts of one batch (template: ``ROWS`` is bound per loss family).
 
     Segments: ``[0, first)`` (the end of a block begun by an earlier batch), then blocks of
     ``BLOCK_ROWS`` rows, the last possibly partial. A full block's row losses and denominators
     are summed by :func:`sum_block`; a partial segment's row values go to ``edge_*`` (head rows
     at ``[0, first)``, tail rows after them) for the accumulator to join with their block.
+
+    In the same pass, when they are not empty, ``row_loss``/``row_den`` (float64), ``marks``
+    (``MARK_*`` values) and ``predicted`` (int32) receive each of the ``n`` rows' values: groups
+    and per-row outputs need no second scoring. Empty, the row values stay in per-block
+    scratch arrays that never leave the cache.
     """
     head = 1 if first > 0 else 0
     nseg = counts.shape[0]
+    keep_rows = row_loss.shape[0] > 0
     for k in prange(nseg):
         if k < head:
             lo, hi = 0, first
         else:
             lo = first + (k - head) * BLOCK_ROWS
             hi = min(lo + BLOCK_ROWS, n)
-        loss = np.empty(hi - lo)
-        den = np.empty(hi - lo)
-        c = ROWS(args, lo, hi, loss, den)  # noqa: F821 (bound by make_drivers)
+        loss = row_loss[lo:hi] if keep_rows else np.empty(hi - lo)
+        den = row_den[lo:hi] if keep_rows else np.empty(hi - lo)
+        c = ROWS(args, lo, hi, loss, den, marks[lo:hi], predicted[lo:hi])  # noqa: F821 (bound by make_drivers)
         for j in range(N_COUNTS):
             counts[k, j] = c[j]
         if hi - lo == BLOCK_ROWS:
@@ -157,7 +169,8 @@ def _rowwise_template(args, n, out):
         lo = k * BLOCK_ROWS
         hi = min(lo + BLOCK_ROWS, n)
         den = np.empty(hi - lo)
-        ROWS(args, lo, hi, out[lo:hi], den)  # noqa: F821 (bound by make_drivers)
+        none = np.empty(0, dtype=np.int32)  # no marks, no predictions
+        ROWS(args, lo, hi, out[lo:hi], den, none, none)  # noqa: F821 (bound by make_drivers)
 
 
 def _bind(template, rows, family):
@@ -178,10 +191,10 @@ class Drivers(types.SimpleNamespace):
 def make_drivers(rows, family: str) -> Drivers:
     """Compile the block and row-wise drivers for a family's row function ``rows``.
 
-    ``rows(args, lo, hi, loss, den)`` fills ``loss[:hi-lo]`` and ``den[:hi-lo]`` for rows
-    ``[lo, hi)`` of the arrays packed in the tuple ``args`` and returns the
-    :data:`COUNT_FIELDS` counts. Each driver gets its own qualified name so Numba caches them
-    separately.
+    ``rows(args, lo, hi, loss, den, marks, predicted)`` fills ``loss[:hi-lo]`` and
+    ``den[:hi-lo]`` (and ``marks``/``predicted`` unless they are empty) for rows ``[lo, hi)`` of
+    the arrays packed in the tuple ``args`` and returns the :data:`COUNT_FIELDS` counts. Each
+    driver gets its own qualified name so Numba caches them separately.
     """
     blocks_serial, blocks_parallel = serial_and_parallel(_bind(_blocks_template, rows, f"{family}_"))
     rowwise_serial, rowwise_parallel = serial_and_parallel(_bind(_rowwise_template, rows, f"{family}_"))

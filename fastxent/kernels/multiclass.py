@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .blocks import make_drivers
+from .blocks import MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED, make_drivers
 from .formulas import clipped_log_loss, fexp_difference, flog_of_sum, multiclass_loss, soft_target_term
 from .jit import vector_jit
 from .vmath import empty_keys, float_of_key, ordered_key
@@ -95,22 +95,28 @@ N_STATS = 5
 
 
 @vector_jit
-def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats):
-    """Fill ``stats[:, r]`` (:data:`D_TARGET`...) for a block of rows stored row by row.
+def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats, predicted):
+    """Fill ``stats[:, r]`` (:data:`D_TARGET`...) for a block of rows stored row by row, and
+    ``predicted[r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty.
 
     Logits: the maxima and sums of exponentials row by row while each row is in L1, then all
     the logs in one loop that vectorises across rows (:func:`~.formulas.flog_of_sum`): with few
     classes, a libm ``log`` per row cost as much as the row's exponentials. Ignored rows are
-    not summed.
+    not summed (but still predicted: a losses file has a prediction on every row).
     """
     n = rows.shape[0]
+    predicting = predicted.shape[0] > 0
     for r in range(n):
         t = targets[r]
+        row = rows[r]
         if t == ignore_index:
             stats[LOG_NORM, r] = 1.0
+            if predicting:
+                predicted[r] = first_argmax(row, row_max(row))
             continue
-        row = rows[r]
         m = row_max(row)
+        if predicting:
+            predicted[r] = first_argmax(row, m)
         shift = np.float64(m) if kind == LOGITS else 0.0
         stats[D_TARGET, r] = np.float64(row[t]) if kind == PROBS else shift - np.float64(row[t])
         stats[LOG_NORM, r] = sum_exp_shifted(row, m) if kind == LOGITS else 1.0
@@ -193,9 +199,11 @@ def slice_sums(columns, lo, hi, maxima, sums, first_max):
 
 
 @vector_jit
-def column_slice_statistics(columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats, at):
-    """Fill ``stats[:, at + r]`` for rows ``lo + r`` in ``[lo, hi)`` of a ``(C, N)`` array (one
-    class per row).
+def column_slice_statistics(
+    columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted
+):
+    """Fill ``stats[:, at + r]`` (and ``predicted[at + r]`` unless it is empty) for rows ``lo + r``
+    in ``[lo, hi)`` of a ``(C, N)`` array (one class per row).
 
     ``columns`` is C-contiguous: one file column, or one column of a Fortran-order input, per
     class. Every pass sweeps one class (or four) over all the rows, so its loop is contiguous and
@@ -217,6 +225,12 @@ def column_slice_statistics(columns, lo, hi, targets, ignore_index, kind, class_
     sums = np.zeros(n if kind == LOGITS else 0)
     first_max = np.empty(n, dtype=np.int32)
     slice_sums(columns, lo, hi, maxima, sums, first_max)
+    if predicted.shape[0] > 0:
+        chosen = predicted[at : at + n]
+        for r in range(n):
+            chosen[r] = first_max[r]
+            if first_max[r] == columns.shape[0]:  # a NaN maximum: np.argmax gives the first NaN
+                chosen[r] = first_nan_class(columns, lo + r)
     shifts = np.zeros(n)
     if kind == LOGITS:
         for r in range(n):
@@ -249,7 +263,9 @@ NARROW_CLASSES = 16
 
 
 @vector_jit
-def sliced_statistics(x, lo, hi, by_class, targets, ignore_index, kind, class_weight, smoothing, stats):
+def sliced_statistics(
+    x, lo, hi, by_class, targets, ignore_index, kind, class_weight, smoothing, stats, predicted
+):
     """Fill ``stats[:, r]`` for rows ``[lo, hi)``, slice by slice of :data:`COLUMN_SLICE_ROWS`
     rows, with :func:`column_slice_statistics`, whose loops run across rows.
 
@@ -279,20 +295,23 @@ def sliced_statistics(x, lo, hi, by_class, targets, ignore_index, kind, class_we
             smoothing,
             stats,
             start - lo,
+            predicted,
         )
 
 
 @vector_jit
-def finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den):
+def finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den, marks):
     """Row losses of class-index targets from their statistics (:data:`D_TARGET`...).
 
     ``options = (ignore_index, smoothing, kind, clip_eps, sum_tolerance, C)``. Logits:
     :func:`~.formulas.multiclass_loss`; log-probabilities: the same with ``log Z = 0`` and no
     shift; probabilities: ``-log(clip(p_y))`` (sklearn), and rows whose sum is off 1 by more than
     ``sum_tolerance`` are counted. ``den`` gets the row's share of the mean's denominator:
-    ``w_y`` times the sample weight (0 for ignored rows).
+    ``w_y`` times the sample weight (0 for ignored rows). ``marks[r]`` (unless ``marks`` is
+    empty) gets the row's ``MARK_*`` flags and correct count (:mod:`.blocks`).
     """
     ignore_index, smoothing, kind, clip_eps, sum_tol, num_classes = options
+    marking = marks.shape[0] > 0
     weighted = class_weight.shape[0] > 0
     sampled = sample_weight.shape[0] > 0
     w_total = class_weight.sum() if weighted else np.float64(num_classes)
@@ -303,12 +322,16 @@ def finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, op
             loss[r] = 0.0
             den[r] = 0.0
             ignored += 1
+            if marking:
+                marks[r] = MARK_IGNORED
             continue
+        mark = 0
         w_t = class_weight[t] if weighted else 1.0
         if kind == PROBS:
             value = clipped_log_loss(stats[D_TARGET, r], clip_eps)
             if abs(stats[ROW_SUM, r] - 1.0) > sum_tol:
                 unnormalised += 1
+                mark |= MARK_UNNORMALISED
         else:
             value = multiclass_loss(
                 stats[D_TARGET, r],
@@ -325,15 +348,23 @@ def finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, op
         scored += 1
         if not math.isfinite(value):
             nonfinite += 1
+            mark |= MARK_NONFINITE
         if stats[CORRECT, r] != 0.0:
             correct += 1
+            mark |= 1 << MARK_CORRECT_SHIFT
+        if marking:
+            marks[r] = mark
     return scored, ignored, nonfinite, correct, scored, unnormalised
 
 
 @vector_jit
-def first_argmax(row):
-    """Index of the first maximum of ``row`` (``np.argmax``)."""
-    m = row_max(row)
+def first_argmax(row, m):
+    """Index of the first maximum ``m`` of ``row``, as ``np.argmax``: the first NaN if ``m`` is
+    NaN (:func:`row_max` makes a NaN the maximum)."""
+    if m != m:
+        for c in range(row.shape[0]):
+            if row[c] != row[c]:
+                return c
     for c in range(row.shape[0]):
         if row[c] == m:
             return c
@@ -341,13 +372,23 @@ def first_argmax(row):
 
 
 @vector_jit
-def soft_target_rows(args, lo, hi, loss, den):
+def first_nan_class(columns, r):
+    """The first class ``c`` with ``columns[c, r]`` NaN, for a ``(C, N)`` array (0 if none)."""
+    for c in range(columns.shape[0]):
+        if columns[c, r] != columns[c, r]:
+            return c
+    return 0
+
+
+@vector_jit
+def soft_target_rows(args, lo, hi, loss, den, marks, predicted):
     """Row losses for probability targets (torch ``cross_entropy`` with ``target.shape == input.shape``).
 
     ``args = (x, t, class_weight, sample_weight, smoothing, kind)``;
     ``l = sum_c w_c q_c (d_c + log Z)`` (:func:`~.formulas.soft_target_term`). The mean divides
     by the number of rows (``den`` = sample weight, 1 by default), not by the weights.
-    A row counts as correct when the argmax of the logits is the argmax of the target.
+    A row counts as correct when the argmax of the logits is the argmax of the target;
+    ``predicted``/``marks`` (unless empty) get that argmax and the row's ``MARK_*`` value.
     """
     x, t, class_weight, sample_weight, smoothing, kind = args
     rows = x[lo:hi]
@@ -355,11 +396,13 @@ def soft_target_rows(args, lo, hi, loss, den):
     num_classes = rows.shape[1]
     weighted = class_weight.shape[0] > 0
     sampled = sample_weight.shape[0] > 0
+    predicting, marking = predicted.shape[0] > 0, marks.shape[0] > 0
     nonfinite = correct = 0
     for r in range(hi - lo):
         row = rows[r]
         target = targets[r]
-        shift, log_norm = normaliser(row, row_max(row), kind)
+        m = row_max(row)
+        shift, log_norm = normaliser(row, m, kind)
         value = 0.0
         for c in range(num_classes):
             w_c = class_weight[c] if weighted else 1.0
@@ -368,43 +411,58 @@ def soft_target_rows(args, lo, hi, loss, den):
         sw = sample_weight[lo + r] if sampled else 1.0
         loss[r] = value * sw
         den[r] = sw
-        if not math.isfinite(value):
-            nonfinite += 1
-        if first_argmax(row) == first_argmax(target):
-            correct += 1
+        finite = math.isfinite(value)
+        nonfinite += not finite
+        chosen = first_argmax(row, m)
+        hit = chosen == first_argmax(target, row_max(target))
+        correct += hit
+        if predicting:
+            predicted[r] = chosen
+        if marking:
+            marks[r] = (0 if finite else MARK_NONFINITE) | (np.int64(hit) << MARK_CORRECT_SHIFT)
     n = hi - lo
     return n, 0, nonfinite, correct, n, 0
 
 
 @vector_jit
-def index_target_rows(args, lo, hi, loss, den):
+def index_target_rows(args, lo, hi, loss, den, marks, predicted):
     """Row losses for class-index targets (torch ``cross_entropy``/``nll_loss``, sklearn
     ``log_loss``), rows stored row by row.
 
     ``args = (x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps,
     sum_tolerance)`` with ``x`` of shape ``(N, C)``; see :func:`finish_index_target_rows`.
+    ``marks`` and ``predicted`` (each empty, or one per row) get the rows' ``MARK_*`` values and
+    first argmax.
     """
     x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
     stats = np.zeros((N_STATS, hi - lo))
     if x.shape[1] <= NARROW_CLASSES:
-        sliced_statistics(x, lo, hi, False, targets, ignore_index, kind, class_weight, smoothing, stats)
+        sliced_statistics(
+            x, lo, hi, False, targets, ignore_index, kind, class_weight, smoothing, stats, predicted
+        )
     else:
-        row_major_statistics(x[lo:hi], targets, ignore_index, kind, class_weight, smoothing, stats)
+        row_major_statistics(x[lo:hi], targets, ignore_index, kind, class_weight, smoothing, stats, predicted)
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(x.shape[1]))
-    return finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den)
+    return finish_index_target_rows(
+        stats, targets, class_weight, sample_weight, lo, options, loss, den, marks
+    )
 
 
 @vector_jit
-def index_target_columns(args, lo, hi, loss, den):
+def index_target_columns(args, lo, hi, loss, den, marks, predicted):
     """:func:`index_target_rows` for rows stored class by class: ``args[0]`` is ``(C, N)``,
     the transpose of a Fortran-order ``(N, C)`` input (:func:`sliced_statistics`)."""
     columns, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
     stats = np.zeros((N_STATS, hi - lo))
-    sliced_statistics(columns, lo, hi, True, targets, ignore_index, kind, class_weight, smoothing, stats)
+    sliced_statistics(
+        columns, lo, hi, True, targets, ignore_index, kind, class_weight, smoothing, stats, predicted
+    )
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(columns.shape[0]))
-    return finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, options, loss, den)
+    return finish_index_target_rows(
+        stats, targets, class_weight, sample_weight, lo, options, loss, den, marks
+    )
 
 
 INDEX_TARGET = make_drivers(index_target_rows, "index_target")

@@ -1,0 +1,110 @@
+"""Per-group block sums, folded from the row values of one scoring pass.
+
+Each group's rows form a stream of their own, in source order, summed in blocks of
+:data:`~.blocks.BLOCK_ROWS` rows of *that* stream exactly as :func:`~.blocks.sum_block` would sum
+them: eight interleaved lanes, then ``((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7))`` plus the rest of a
+partial block added in order. Lanes receive whole rounds of eight values (a round waits in
+``pending`` until it is complete), so a block folded row by row across any number of batches
+gives the same bits as :func:`~.blocks.sum_block` over its rows: group results do not depend on
+batch sizes, and a group's state is 32 numbers however many rows it has.
+"""
+
+from __future__ import annotations
+
+from .blocks import (
+    BLOCK_ROWS,
+    MARK_CORRECT_SHIFT,
+    MARK_IGNORED,
+    MARK_NONFINITE,
+    MARK_UNNORMALISED,
+    exact_add,
+)
+from .jit import strict_jit
+
+#: Lanes of :func:`~.blocks.sum_block`.
+LANES = 8
+
+
+@strict_jit
+def lane_total(lanes, pending, npending):
+    """``sum_block``'s value of a block whose full rounds are in ``lanes`` and whose last
+    ``npending`` (< 8) values are in ``pending``."""
+    rest = 0.0
+    for i in range(npending):
+        rest += pending[i]
+    return (
+        ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    ) + rest
+
+
+@strict_jit
+def fold_rows(
+    gid, row_loss, row_den, marks, judged_per_row, lanes, pending, filled, counts, done_group, done_sums
+):
+    """Fold one batch's rows (in order) into their groups' open blocks.
+
+    ``gid[i]`` is row ``i``'s group; ``lanes``/``pending`` ``(G, 2, 8)`` hold each group's open
+    block (loss, denominator), ``filled[g]`` its rows so far; ``counts[g]`` gets the
+    :data:`~.blocks.COUNT_FIELDS` from the rows' ``marks`` (a scored row is judged
+    ``judged_per_row`` times: C for multilabel). Each block that fills up is summed into
+    ``done_group``/``done_sums`` (room for one per ``BLOCK_ROWS`` rows plus one per group);
+    returns how many.
+    """
+    ndone = 0
+    for i in range(gid.shape[0]):
+        g = gid[i]
+        mark = marks[i]
+        if mark & MARK_IGNORED:
+            counts[g, 1] += 1
+        else:
+            counts[g, 0] += 1
+            counts[g, 4] += judged_per_row
+        counts[g, 2] += (mark & MARK_NONFINITE) != 0
+        counts[g, 3] += mark >> MARK_CORRECT_SHIFT
+        counts[g, 5] += (mark & MARK_UNNORMALISED) != 0
+        f = filled[g]
+        j = f % LANES
+        pending[g, 0, j] = row_loss[i]
+        pending[g, 1, j] = row_den[i]
+        f += 1
+        if j == LANES - 1:
+            for q in range(2):
+                for lane in range(LANES):
+                    lanes[g, q, lane] += pending[g, q, lane]
+        if f == BLOCK_ROWS:
+            done_group[ndone] = g
+            for q in range(2):
+                done_sums[ndone, q] = lane_total(lanes[g, q], pending[g, q], 0)
+                lanes[g, q, :] = 0.0
+            ndone += 1
+            f = 0
+        filled[g] = f
+    return ndone
+
+
+@strict_jit
+def close_blocks(lanes, pending, filled, done_group, done_sums):
+    """Sum every open (partial) block, as at the end of a unit of the source; return how many."""
+    ndone = 0
+    for g in range(filled.shape[0]):
+        f = filled[g]
+        if f == 0:
+            continue
+        done_group[ndone] = g
+        for q in range(2):
+            done_sums[ndone, q] = lane_total(lanes[g, q], pending[g, q], f % LANES)
+            lanes[g, q, :] = 0.0
+        ndone += 1
+        filled[g] = 0
+    return ndone
+
+
+@strict_jit
+def add_exactly(terms, nterms, specials, groups, values):
+    """Add ``values[k]`` exactly to group ``groups[k]``'s expansion (``terms[g]``, ``nterms[g]``,
+    ``specials[g]``: see :func:`~.blocks.exact_add`)."""
+    one = values[:1].copy()
+    for k in range(groups.shape[0]):
+        g = groups[k]
+        one[0] = values[k]
+        nterms[g] = exact_add(terms[g], nterms[g], specials[g], one)
