@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import InputTypeError, InputValueError
 from ..inputs import as_array
+from .labels import class_indices, is_labels
 
 KINDS = ("auto", "binary", "multiclass", "multilabel", "soft")
 
@@ -34,12 +34,6 @@ def _value_type(t: pa.DataType) -> pa.DataType:
     if _is_tensor(t):
         return t.storage_type.value_type
     return t.value_type if _is_list(t) else t
-
-
-def _is_labels(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 @dataclass
@@ -116,7 +110,7 @@ class ColumnPlan:
 
     def _target(self, column: pa.Array, where) -> np.ndarray:
         if self.classes is not None:
-            return _class_indices(self.target, column, self.classes, where)
+            return class_indices(self.target, column, self.classes, where)
         t = as_array(self.target, column)
         if self.kind in ("binary", "multilabel"):
             # as read: the CPU kernels take int64 labels in place and convert other dtypes a
@@ -139,20 +133,6 @@ def _stacked(columns: list[np.ndarray], by_class: bool) -> np.ndarray:
     for c, column in enumerate(columns):
         x[:, c] = column
     return x
-
-
-def _class_indices(name: str, column: pa.Array, classes: list, where) -> np.ndarray:
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    lookup = pa.array([str(c) for c in classes], type=pa.string())
-    index = pc.index_in(column.cast(pa.string()), value_set=lookup)
-    if index.null_count:
-        first = int(np.flatnonzero(np.asarray(index.is_null()))[0])
-        raise InputValueError(
-            f"`{name}` has class {column[first].as_py()!r} {where(first)}, which is not one of the "
-            f"classes {classes}; pass the full list as `classes=`."
-        )
-    return np.asarray(index).astype(np.int64)
 
 
 def expand_columns(spec, names: list[str], what: str) -> list[str]:
@@ -250,7 +230,7 @@ def plan(
     if inputs == "logprobs" and chosen != "multiclass":
         raise InputValueError("`logprobs=` is for multiclass predictions with class-index targets.")
     labels = None
-    if _is_labels(ttype):
+    if is_labels(ttype):
         labels = list(classes) if classes is not None else list(distinct(target_column) if distinct else [])
         wanted = 2 if chosen == "binary" else num_classes
         if len(labels) != wanted:
@@ -290,7 +270,7 @@ def _choose_kind(kind: str, inputs: str, num_classes: int, ttype: pa.DataType, t
     """The loss kind from the prediction width and the target's type (``kind="auto"``)."""
     if _is_list(ttype) or _is_tensor(ttype):
         readings = ["multilabel", "soft"]
-    elif _is_labels(ttype) or pa.types.is_integer(ttype):
+    elif is_labels(ttype) or pa.types.is_integer(ttype):
         readings = ["binary"] if num_classes == 1 else ["multiclass"]
     elif pa.types.is_boolean(ttype) or pa.types.is_floating(ttype):
         readings = ["binary"] if num_classes == 1 else []
