@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import InputTypeError, InputValueError
 from ..inputs import as_array
@@ -182,9 +183,10 @@ def plan(
     """Resolve the columns and the kind of loss from the ``schema``.
 
     Two callbacks read data only when the schema cannot tell: ``peek(column)`` returns the
-    first non-empty batch of a column (the width of a variable-length list column) and
-    ``distinct(column)`` the sorted distinct values of a string target (its classes, when
-    ``classes`` is not given).
+    first batch holding a non-null value of a column (the width of a variable-length list
+    column) and ``distinct(column, wanted)`` the sorted distinct values of a string target (its
+    classes, when ``classes`` is not given; ``wanted`` is how many the predictions need, where a
+    single-use stream may stop looking).
     """
     given = [
         (n, v) for n, v in (("logits", logits), ("probs", probs), ("logprobs", logprobs)) if v is not None
@@ -231,8 +233,11 @@ def plan(
         raise InputValueError("`logprobs=` is for multiclass predictions with class-index targets.")
     labels = None
     if is_labels(ttype):
-        labels = list(classes) if classes is not None else list(distinct(target_column) if distinct else [])
         wanted = 2 if chosen == "binary" else num_classes
+        if classes is not None:
+            labels = list(classes)
+        else:
+            labels = list(distinct(target_column, wanted) if distinct else [])
         if len(labels) != wanted:
             raise InputValueError(
                 f"`target` column '{target_column}' holds class names; {len(labels)} distinct "
@@ -257,13 +262,13 @@ def plan(
 
 
 def _first_width(batch: pa.RecordBatch | None, column: str) -> int:
-    if batch is None or batch.num_rows == 0:
+    if batch is None:
         raise InputValueError(
-            f"cannot tell the number of classes of list column '{column}' from an empty source."
+            f"cannot tell the number of classes of list column '{column}': the source is empty or "
+            "the column is all nulls."
         )
-    arr = batch.column(column)
-    lengths = np.diff(np.asarray(arr.offsets))
-    return int(lengths[0])
+    # the first non-null row: a null row's list has no length
+    return pc.list_value_length(batch.column(column)).drop_null()[0].as_py()
 
 
 def _choose_kind(kind: str, inputs: str, num_classes: int, ttype: pa.DataType, target: str) -> str:
