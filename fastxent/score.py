@@ -15,12 +15,11 @@ import os
 import time
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import gpu, validate
 from .errors import InputValueError
 from .io import columns as colmod
+from .io.part import class_names, first_batch
 from .io.sinks import AtomicParquetWriter, check_output_path
 from .io.sources import PARQUET_DECODE_COLUMN_BYTES, Part, open_parts
 from .kernels.blocks import BLOCK_ROWS
@@ -65,18 +64,6 @@ def _check_parts_agree(parts: list[Part], columns: list[str]) -> None:
                     f"column '{name}' is {schema.field(name).type} in '{part.name}' but "
                     f"{first.field(name).type} in '{parts[0].name}'; all files must agree."
                 )
-
-
-def _target_labels(parts: list[Part], target: str) -> list:
-    """Sorted distinct class names of a string target (a pass over that one column)."""
-    seen: set = set()
-    for part in parts:
-        for _, batch in part.batches([target], 1 << 20):
-            column = batch.column(0)
-            if pa.types.is_dictionary(column.type):
-                column = column.dictionary_decode()
-            seen.update(v for v in pc.unique(column).to_pylist() if v is not None)
-    return sorted(seen)
 
 
 def score(
@@ -215,8 +202,8 @@ def prepare(
         group_by=[group_by] if isinstance(group_by, str) else group_by,
         keep=[keep] if isinstance(keep, str) else keep,
         classes=classes,
-        peek=lambda column: _first_batch(parts, column),
-        distinct=lambda column: _target_labels(parts, column),
+        peek=lambda column: first_batch(parts, column),
+        distinct=lambda column, wanted: class_names(parts, column, wanted),
     )
     _check_parts_agree(parts, plan.columns())
     _check_class_vectors(plan, class_weight, pos_weight)
@@ -258,14 +245,6 @@ def execute(job: Job, sinks: list, progress=False, started: float | None = None)
         names = ", ".join(f"'{p.name}'" for p in job.parts[:3])
         raise InputValueError(f"the source has no rows ({names}{', ...' if len(job.parts) > 3 else ''}).")
     return run.finish(time.perf_counter() - started)
-
-
-def _first_batch(parts: list[Part], column: str) -> pa.RecordBatch | None:
-    for part in parts:
-        for _, batch in part.batches([column], BLOCK_ROWS):
-            if batch.num_rows:
-                return batch
-    return None
 
 
 def _check_class_vectors(plan: colmod.ColumnPlan, class_weight, pos_weight) -> None:

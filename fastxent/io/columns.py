@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputTypeError, InputValueError
 from ..inputs import as_array
+from .labels import class_indices, is_labels
 
 KINDS = ("auto", "binary", "multiclass", "multilabel", "soft")
 
@@ -34,12 +35,6 @@ def _value_type(t: pa.DataType) -> pa.DataType:
     if _is_tensor(t):
         return t.storage_type.value_type
     return t.value_type if _is_list(t) else t
-
-
-def _is_labels(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 @dataclass
@@ -116,7 +111,7 @@ class ColumnPlan:
 
     def _target(self, column: pa.Array, where) -> np.ndarray:
         if self.classes is not None:
-            return _class_indices(self.target, column, self.classes, where)
+            return class_indices(self.target, column, self.classes, where)
         t = as_array(self.target, column)
         if self.kind in ("binary", "multilabel"):
             # as read: the CPU kernels take int64 labels in place and convert other dtypes a
@@ -139,20 +134,6 @@ def _stacked(columns: list[np.ndarray], by_class: bool) -> np.ndarray:
     for c, column in enumerate(columns):
         x[:, c] = column
     return x
-
-
-def _class_indices(name: str, column: pa.Array, classes: list, where) -> np.ndarray:
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    lookup = pa.array([str(c) for c in classes], type=pa.string())
-    index = pc.index_in(column.cast(pa.string()), value_set=lookup)
-    if index.null_count:
-        first = int(np.flatnonzero(np.asarray(index.is_null()))[0])
-        raise InputValueError(
-            f"`{name}` has class {column[first].as_py()!r} {where(first)}, which is not one of the "
-            f"classes {classes}; pass the full list as `classes=`."
-        )
-    return np.asarray(index).astype(np.int64)
 
 
 def expand_columns(spec, names: list[str], what: str) -> list[str]:
@@ -202,9 +183,10 @@ def plan(
     """Resolve the columns and the kind of loss from the ``schema``.
 
     Two callbacks read data only when the schema cannot tell: ``peek(column)`` returns the
-    first non-empty batch of a column (the width of a variable-length list column) and
-    ``distinct(column)`` the sorted distinct values of a string target (its classes, when
-    ``classes`` is not given).
+    first batch holding a non-null value of a column (the width of a variable-length list
+    column) and ``distinct(column, wanted)`` the sorted distinct values of a string target (its
+    classes, when ``classes`` is not given; ``wanted`` is how many the predictions need, where a
+    single-use stream may stop looking).
     """
     given = [
         (n, v) for n, v in (("logits", logits), ("probs", probs), ("logprobs", logprobs)) if v is not None
@@ -250,9 +232,12 @@ def plan(
     if inputs == "logprobs" and chosen != "multiclass":
         raise InputValueError("`logprobs=` is for multiclass predictions with class-index targets.")
     labels = None
-    if _is_labels(ttype):
-        labels = list(classes) if classes is not None else list(distinct(target_column) if distinct else [])
+    if is_labels(ttype):
         wanted = 2 if chosen == "binary" else num_classes
+        if classes is not None:
+            labels = list(classes)
+        else:
+            labels = list(distinct(target_column, wanted) if distinct else [])
         if len(labels) != wanted:
             raise InputValueError(
                 f"`target` column '{target_column}' holds class names; {len(labels)} distinct "
@@ -277,20 +262,20 @@ def plan(
 
 
 def _first_width(batch: pa.RecordBatch | None, column: str) -> int:
-    if batch is None or batch.num_rows == 0:
+    if batch is None:
         raise InputValueError(
-            f"cannot tell the number of classes of list column '{column}' from an empty source."
+            f"cannot tell the number of classes of list column '{column}': the source is empty or "
+            "the column is all nulls."
         )
-    arr = batch.column(column)
-    lengths = np.diff(np.asarray(arr.offsets))
-    return int(lengths[0])
+    # the first non-null row: a null row's list has no length
+    return pc.list_value_length(batch.column(column)).drop_null()[0].as_py()
 
 
 def _choose_kind(kind: str, inputs: str, num_classes: int, ttype: pa.DataType, target: str) -> str:
     """The loss kind from the prediction width and the target's type (``kind="auto"``)."""
     if _is_list(ttype) or _is_tensor(ttype):
         readings = ["multilabel", "soft"]
-    elif _is_labels(ttype) or pa.types.is_integer(ttype):
+    elif is_labels(ttype) or pa.types.is_integer(ttype):
         readings = ["binary"] if num_classes == 1 else ["multiclass"]
     elif pa.types.is_boolean(ttype) or pa.types.is_floating(ttype):
         readings = ["binary"] if num_classes == 1 else []

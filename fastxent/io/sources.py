@@ -12,23 +12,23 @@ the columns asked for, batch by batch, so memory stays bounded by a few batches:
 - CSV: pyarrow's streaming reader.
 - A directory is a dataset: every Parquet/IPC/CSV file under it, in path order; ``key=value``
   directory names (hive partitions) become constant columns usable in ``group_by``.
+- In-memory Arrow data and single-use streams: :mod:`.memory`.
 """
 
 from __future__ import annotations
 
 import glob as globbing
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from ..errors import InputTypeError, InputValueError
+from ..errors import InputValueError
+from .memory import memory_parts
+from .part import Part
 from .prefetch import ordered_prefetch
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -47,64 +47,6 @@ PARQUET_BUFFER_BYTES = 8 << 20
 PARQUET_DECODE_COLUMN_BYTES = 128 << 10
 #: Decoded bytes each row-group worker may hold ready ahead of the consumer (at least one batch).
 PARQUET_AHEAD_BYTES = 16 << 20
-
-
-@dataclass
-class Part:
-    """One readable piece of a source: a file, or an in-memory Arrow object.
-
-    A part is a sequence of *units*, the pieces that are summed independently (a Parquet row
-    group, an Arrow IPC record batch, a whole CSV file or in-memory stream): any worker can score
-    any unit and the results merge to the same bits. ``read(columns, batch_rows, units)`` yields
-    ``(unit, batch)`` pairs holding ``columns`` (file columns only; partition columns are added by
-    :meth:`batches`), for the given unit numbers or all of them. ``unit_rows`` lists each unit's
-    rows when the metadata says (``None`` for CSV and streams).
-    """
-
-    name: str
-    schema: pa.Schema
-    rows: int | None
-    nbytes: int | None
-    read: Callable[[list[str], int, list | None], Iterator[tuple[int, pa.RecordBatch]]]
-    partition: dict = field(default_factory=dict)
-    unit_rows: list | None = None
-
-    def full_schema(self) -> pa.Schema:
-        """The file's schema plus the partition columns."""
-        schema = self.schema
-        for key, value in self.partition.items():
-            if key not in schema.names:
-                schema = schema.append(pa.field(key, _scalar_type(value)))
-        return schema
-
-    def batches(self, columns: list[str], batch_rows: int, units: list | None = None):
-        """``(unit, batch)`` pairs, batches with ``columns`` in that order and at most
-        ``batch_rows`` rows, for the given units (default: all)."""
-        file_columns = [c for c in columns if c in self.schema.names]
-        for unit, batch in self.read(file_columns, batch_rows, units):
-            # whole decoded batches are rearranged once, then sliced: rebuilding every slice
-            # column by column cost 1.6 ms a batch on 100-column files
-            if len(file_columns) == len(columns):
-                batch = batch.select(columns)
-            else:
-                batch = self._with_partition(batch, columns)
-            for start in range(0, batch.num_rows, batch_rows):
-                yield unit, batch.slice(start, batch_rows)
-
-    def _with_partition(self, batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
-        """``batch`` with ``columns`` in order, the ones the file lacks filled from the partition."""
-        arrays, read = [], set(batch.schema.names)
-        for name in columns:
-            if name in read:
-                arrays.append(batch.column(name))
-            else:
-                value = self.partition[name]
-                arrays.append(pa.repeat(pa.scalar(value, type=_scalar_type(value)), batch.num_rows))
-        return pa.RecordBatch.from_arrays(arrays, names=columns)
-
-
-def _scalar_type(value) -> pa.DataType:
-    return pa.int64() if isinstance(value, int) else pa.string()
 
 
 def _file_error(path: str, what: str, err: Exception) -> InputValueError:
@@ -298,26 +240,6 @@ def _path_parts(source: str) -> list[Part]:
     return [file_part(source)]
 
 
-def _memory_part(name: str, schema: pa.Schema, rows, batches_of) -> Part:
-    def read(columns, batch_rows, units):
-        for batch in batches_of(columns, batch_rows):  # one unit: the whole stream
-            yield 0, batch.select(columns) if isinstance(batch, pa.RecordBatch) else batch
-
-    return Part(name, schema, rows, None, read)
-
-
-def _single_use(reader: pa.RecordBatchReader):
-    used = []
-
-    def batches(columns, batch_rows):
-        if used:
-            raise InputValueError("a RecordBatchReader can be read only once; pass a new one.")
-        used.append(True)
-        yield from reader
-
-    return batches
-
-
 def open_parts(source) -> list[Part]:
     """The :class:`Part` list of any supported source (see :func:`fastxent.score`)."""
     if isinstance(source, (str, os.PathLike)):
@@ -326,32 +248,4 @@ def open_parts(source) -> list[Part]:
         if not source:
             raise InputValueError("`source` is an empty list; pass at least one path.")
         return [p for item in source for p in _path_parts(os.fspath(item))]
-    if isinstance(source, pa.Table):
-        return [
-            _memory_part(
-                "<table>",
-                source.schema,
-                source.num_rows,
-                lambda cols, rows: source.select(cols).to_batches(max_chunksize=rows),
-            )
-        ]
-    if isinstance(source, pa.RecordBatch):
-        return [_memory_part("<record batch>", source.schema, source.num_rows, lambda c, r: [source])]
-    if isinstance(source, pads.Dataset):
-        return [
-            _memory_part(
-                "<dataset>",
-                source.schema,
-                None,
-                lambda cols, rows: source.to_batches(columns=cols, batch_size=rows),
-            )
-        ]
-    if isinstance(source, pa.RecordBatchReader):
-        return [_memory_part("<stream>", source.schema, None, _single_use(source))]
-    if hasattr(source, "__arrow_c_stream__"):
-        reader = pa.RecordBatchReader.from_stream(source)
-        return [_memory_part(f"<{type(source).__name__}>", reader.schema, None, _single_use(reader))]
-    raise InputTypeError(
-        f"`source` of type {type(source).__name__} is not a path, a list of paths, a pyarrow "
-        "Table/RecordBatch/RecordBatchReader/Dataset or an object with `__arrow_c_stream__`."
-    )
+    return memory_parts(source)
