@@ -145,8 +145,6 @@ def test_pandas_float64_arrays_and_lists_score_as_list_of_double(tmp_path, cells
 
 STRING_TYPES = [pa.large_string(), pa.string_view()]
 DICTIONARY_TYPES = [pa.dictionary(pa.int32(), pa.string_view()), pa.dictionary(pa.int8(), pa.large_string())]
-# stream._group_keys reads a dictionary column's null rows as codes (IndexError): not this module's
-GROUPS_OF_DICTIONARY_NULLS = pytest.mark.xfail(strict=True, raises=IndexError, reason="stream._group_keys")
 
 
 def _with_null_labels(tmp_path, label_type):
@@ -169,11 +167,7 @@ def test_every_string_type_maps_classes_and_skips_nulls(tmp_path, label_type, st
     _same(got, want)
 
 
-@pytest.mark.parametrize(
-    "label_type",
-    STRING_TYPES + [pytest.param(t, marks=GROUPS_OF_DICTIONARY_NULLS) for t in DICTIONARY_TYPES],
-    ids=str,
-)
+@pytest.mark.parametrize("label_type", STRING_TYPES + DICTIONARY_TYPES, ids=str)
 def test_every_string_type_groups_with_a_null_key(tmp_path, label_type):
     table, path = _with_null_labels(tmp_path, label_type)
     got = fx.score(table.to_reader(max_chunksize=BATCH), target="label", logits="logits", group_by="label")
