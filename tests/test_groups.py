@@ -1,0 +1,224 @@
+"""Group-by in the scoring pass: each group equals its rows scored alone, for every key type,
+whatever the batch size; the per-row losses file and the group table's state."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import pickle
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastxent as fx
+from fastxent.groups import GroupTable
+from fastxent.score import prepare
+from fastxent.stream import Run
+
+ROWS = 9000
+
+
+def _multiclass(rng, n=ROWS, c=5):
+    x = (rng.standard_normal((n, c)) * 2).astype(np.float32)
+    y = rng.integers(0, c, n)
+    y[::13] = -100
+    return x, y
+
+
+def _table(x, y, **keys) -> pa.Table:
+    logits = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1]) if x.ndim == 2 else x
+    return pa.table({"label": y, "logits": logits, **keys})
+
+
+def _alone(table: pa.Table, mask, **options) -> fx.Score:
+    """The group's rows scored alone, as a table of their own."""
+    return fx.score(table.filter(pa.array(mask)), target="label", logits="logits", **options)
+
+
+def _key_columns(rng, n):
+    """Key columns of every type, with nulls (and NaN for floats)."""
+    words = np.array(["ant", "bee", "cat", "dog"])
+    pick = rng.integers(0, 4, n)
+    nulls = rng.random(n) < 0.1
+    floats = np.array([0.5, np.nan, -2.0, 7.25])[pick]
+    day = datetime.date(2024, 1, 1)
+    return {
+        "string": pa.array(np.where(nulls, None, words[pick]).tolist(), pa.string()),
+        "large_string": pa.array(words[pick].tolist(), pa.large_string()),
+        "dictionary": pa.array(np.where(nulls, None, words[pick]).tolist()).dictionary_encode(),
+        "int": pa.array(pick, mask=nulls),
+        "bool": pa.array(pick % 2 == 0, mask=nulls),
+        "float": pa.array(floats),
+        "date": pa.array([day + datetime.timedelta(days=int(p)) for p in pick], pa.date32()),
+        "timestamp": pa.array(pick.astype("datetime64[s]")),
+    }
+
+
+def _rows_of_key(column: pa.Array, key) -> np.ndarray:
+    """Rows whose value is ``key`` (None: the nulls; NaN: every NaN), as pandas groups them."""
+    if key is None:
+        return np.asarray(column.is_null())
+    if isinstance(key, float) and math.isnan(key):
+        return np.asarray(pc.fill_null(pc.is_nan(column), False))
+    return np.asarray(pc.fill_null(pc.equal(column, pa.scalar(key, column.type)), False))
+
+
+@pytest.mark.parametrize(
+    "key_type", ["string", "large_string", "dictionary", "int", "bool", "float", "date", "timestamp"]
+)
+def test_each_group_equals_its_rows_scored_alone(key_type):
+    rng = np.random.default_rng(1)
+    x, y = _multiclass(rng)
+    key = _key_columns(rng, ROWS)[key_type]
+    table = _table(x, y, key=key)
+    got = fx.score(table, target="label", logits="logits", group_by="key", batch_rows=2048)
+    column = key.dictionary_decode() if pa.types.is_dictionary(key.type) else key
+    assert sum(g.rows for g in got.groups.values()) == ROWS
+    nan_keys = [k for k in got.groups if isinstance(k, float) and math.isnan(k)]
+    assert len(nan_keys) == (1 if key_type == "float" else 0)  # every NaN in one group
+    for k, group in got.groups.items():
+        mask = _rows_of_key(column, k)
+        alone = _alone(table, mask)
+        assert group.rows == alone.rows == mask.sum()
+        assert (group.scored, group.ignored) == (alone.scored, alone.ignored)
+        assert group.loss == pytest.approx(alone.loss, rel=1e-12)
+        assert group.accuracy == pytest.approx(alone.accuracy, rel=1e-12)
+
+
+def test_two_keys_with_nulls_and_nans_form_every_combination_once():
+    rng = np.random.default_rng(2)
+    x, y = _multiclass(rng)
+    keys = _key_columns(rng, ROWS)
+    table = _table(x, y, a=keys["string"], b=keys["float"])
+    got = fx.score(table, target="label", logits="logits", group_by=["a", "b"], batch_rows=4096)
+    assert sum(g.rows for g in got.groups.values()) == ROWS
+    assert len(got.groups) == len({(a, "nan" if b != b else b) for a, b in got.groups})
+    for (a, b), group in got.groups.items():
+        mask = _rows_of_key(keys["string"], a) & _rows_of_key(keys["float"], b)
+        assert group.total == pytest.approx(_alone(table, mask).total, rel=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch_rows=st.integers(1, 9000), seed=st.integers(0, 3))
+def test_group_bits_do_not_depend_on_batch_rows(batch_rows, seed):
+    rng = np.random.default_rng(seed)
+    x, y = _multiclass(rng)
+    table = _table(x, y, key=_key_columns(rng, ROWS)["string"])
+    whole = fx.score(table, target="label", logits="logits", group_by="key")
+    split = fx.score(table, target="label", logits="logits", group_by="key", batch_rows=batch_rows)
+    assert list(split.groups) == list(whole.groups)
+    for k, group in whole.groups.items():
+        assert (split.groups[k].total, split.groups[k].weight) == (group.total, group.weight)
+
+
+def test_groups_span_row_groups_and_files_and_match_the_filtered_file(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 3 * 2048 + 77  # blocks of each group's stream close at every row group's end
+    x = rng.standard_normal(n).astype(np.float32)
+    y = rng.integers(0, 2, n)
+    split = pa.array(np.array(["test", "train"])[rng.integers(0, 2, n)])
+    table = pa.table({"label": y, "logits": x, "split": split})
+    pq.write_table(table.slice(0, 5000), tmp_path / "a.parquet", row_group_size=1500)
+    pq.write_table(table.slice(5000), tmp_path / "b.parquet", row_group_size=700)
+    got = fx.score(str(tmp_path), target="label", logits="logits", group_by="split")
+    for name in ("test", "train"):
+        mask = np.asarray(pc.equal(split, name))
+        want = fx.binary_cross_entropy_with_logits(x[mask], y[mask].astype(np.float32))
+        assert got.groups[name].loss == pytest.approx(want, rel=1e-6)
+        assert got.groups[name].accuracy == np.mean((x[mask] > 0) == (y[mask] == 1))
+
+
+def test_a_hundred_thousand_keys_stay_small_and_exact():
+    rng = np.random.default_rng(4)
+    n = 300_000
+    x = rng.standard_normal(n).astype(np.float32)
+    y = rng.integers(0, 2, n)
+    key = rng.integers(0, 100_000, n)
+    table = pa.table({"label": y, "logits": x, "key": key})
+    got = fx.score(table, target="label", logits="logits", group_by="key", batch_rows=65536)
+    assert len(got.groups) == len(np.unique(key))
+    losses = fx.binary_cross_entropy_with_logits(x, y.astype(np.float32), reduction="none").astype(np.float64)
+    sums = np.bincount(key, weights=losses)
+    for k in rng.choice(key, 20):
+        assert got.groups[int(k)].total == pytest.approx(sums[k], rel=1e-12)
+        assert got.groups[int(k)].rows == (key == k).sum()
+
+
+def test_group_table_pickles_and_merges_as_one():
+    rng = np.random.default_rng(5)
+    x, y = _multiclass(rng, n=5000)
+    table = _table(x, y, key=_key_columns(rng, 5000)["string"])
+    whole = fx.score(table, target="label", logits="logits", group_by="key")
+    halves = []
+    for part in (table.slice(0, 2048), table.slice(2048)):  # a block boundary: same bits
+        job = prepare(part, target="label", logits="logits", group_by="key")
+        run = Run(job.plan, job.make_acc, [], None)
+        for p in job.parts:
+            run.part(p, job.batch_rows, job.nulls)
+        halves.append(pickle.loads(pickle.dumps(run.groups)))
+    merged = halves[1].merge(halves[0])
+    for g, key in enumerate(merged.keys.keys):
+        assert merged.totals(g)[0] == whole.groups[key].total
+
+
+def test_open_blocks_cannot_merge():
+    table = GroupTable(["k"])
+    gid = table.ids(pa.record_batch({"k": ["a", "b", "a"]}))
+    table.fold(gid, np.ones(3), np.ones(3), np.zeros(3, np.int32))
+    with pytest.raises(ValueError, match="open blocks"):
+        table.merge(GroupTable(["k"]))
+
+
+def test_a_list_column_is_no_group_key():
+    table = pa.table({"label": [0, 1], "logits": [0.5, -0.5], "k": [[1], [2]]})
+    with pytest.raises(fx.InputValueError, match="cannot be a group key"):
+        fx.score(table, target="label", logits="logits", group_by="k")
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary"])
+def test_losses_file_is_reduction_none_one_row_per_scored_row(tmp_path, kind):
+    rng = np.random.default_rng(6)
+    if kind == "multiclass":
+        x, y = _multiclass(rng, n=5000)
+        want = fx.cross_entropy(x, y, reduction="none")
+        predicted = np.argmax(x, axis=1)
+    else:
+        x = rng.standard_normal(5000).astype(np.float32)
+        y = rng.integers(0, 2, 5000)
+        want = fx.binary_cross_entropy_with_logits(x, y.astype(np.float32), reduction="none")
+        predicted = (x > 0).astype(np.int8)
+    label = pa.array(y, mask=np.arange(5000) % 101 == 7)  # null targets: skipped, not written
+    table = pa.table({"id": np.arange(5000) * 3, "label": label, "logits": _table(x, y)["logits"]})
+    out = tmp_path / "losses.parquet"
+    fx.score(table, target="label", logits="logits", losses_to=str(out), keep="id", batch_rows=3000)
+    got = pq.read_table(out)
+    kept = np.flatnonzero(np.arange(5000) % 101 != 7)
+    assert got.column_names == ["row", "id", "loss", "predicted"]
+    np.testing.assert_array_equal(got["row"].to_numpy(), kept)
+    np.testing.assert_array_equal(got["id"].to_numpy(), kept * 3)
+    assert got["loss"].type == pa.float32()
+    np.testing.assert_array_equal(got["loss"].to_numpy(), want[kept])  # the same float32 bits
+    np.testing.assert_array_equal(got["predicted"].to_numpy(), predicted[kept])
+
+
+def test_merge_refuses_itself_other_types_and_other_options():
+    a = fx.Accumulator()
+    a.update(np.zeros((3, 4)), np.zeros(3, np.int64))
+    with pytest.raises(fx.InputValueError, match="itself"):
+        a.merge(a)
+    with pytest.raises(TypeError, match="another Accumulator"):
+        a.merge(3)
+    for options in (
+        {"ignore_index": 0},
+        {"label_smoothing": 0.1},
+        {"class_weight": [1.0, 2.0, 1.0, 1.0]},
+        {"inputs": "logprobs"},
+    ):
+        with pytest.raises(fx.InputValueError, match="different options"):
+            a.merge(fx.Accumulator(**options))
+    assert a.result().rows == 3
