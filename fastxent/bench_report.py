@@ -11,7 +11,7 @@ import numpy as np
 from .benchmark import CLASS_COUNTS, summary_ratios
 from .errors import FastxentError
 from .io.sinks import atomic_write
-from .report_plots import _pyplot, _save
+from .report.plots import _pyplot, _save
 
 
 def _summary(results: dict) -> str:

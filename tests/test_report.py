@@ -108,3 +108,26 @@ def test_report_command_and_bad_input(two_models, capsys):
     )
     assert "column 'nope' is not in the source" in capsys.readouterr().err
     assert not (root / "bad").exists()
+
+
+def test_statistics_do_not_depend_on_batches_and_skip_ignored_rows(tmp_path):
+    table = make_table(5000, 4, seed=7)
+    labels = table["label"].to_numpy().copy()
+    labels[::9] = -100  # ignored rows are in no statistic
+    path = tmp_path / "m.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", [labels]), path)
+    options = dict(by="split", keep=["id"], target="label", logits="logits", top_k=7)
+    whole = fx.report(str(path), out=tmp_path / "a", **options)["entries"]
+    split = fx.report(str(path), out=tmp_path / "b", batch_rows=300, **options)["entries"]
+    x = as_array("logits", table["logits"].combine_chunks())
+    want_losses = fx.cross_entropy(x, labels, reduction="none").astype(np.float64)  # float32 rows
+    splits = table["split"].to_numpy(zero_copy_only=False)
+    for a, b in zip(whole, split, strict=True):
+        assert a["name"] == b["name"]
+        rows = (splits == a["name"]) & (labels != -100)
+        assert a["histogram"] == b["histogram"] and sum(a["histogram"]) == rows.sum()
+        assert [c["count"] for c in a["per_class"]] == [c["count"] for c in b["per_class"]]
+        assert a["row_mean"] == pytest.approx(b["row_mean"], rel=1e-12)
+        assert a["row_mean"] == pytest.approx(want_losses[rows].mean(), rel=1e-6)
+        worst = np.flatnonzero(rows)[np.argsort(-want_losses[rows], kind="stable")[:7]]
+        assert [r["row"] for r in a["worst_rows"]] == [r["row"] for r in b["worst_rows"]] == worst.tolist()

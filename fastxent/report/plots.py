@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import FastxentError
-from .report_stats import LOSS_EDGES
+from ..errors import FastxentError
+from .stats import LOSS_EDGES
 
 
 def _pyplot():

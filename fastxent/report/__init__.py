@@ -17,27 +17,22 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .errors import InputValueError
-from .io.sinks import atomic_write
-from .report_plots import plot_histograms, plot_per_class, plot_reliability
-from .report_stats import EntryStats, confidence_of
-from .score import execute, prepare
+from ..errors import InputValueError
+from ..io.sinks import atomic_write
+from ..score import execute, prepare
+from .plots import plot_histograms, plot_per_class, plot_reliability
+from .stats import EntryTable, confidence_of
 
 
 class _Collector:
-    """Row sink: feeds each scored row to the :class:`EntryStats` of its entry."""
+    """Row sink: adds each scored row to the statistics of its entry (the group's id, or 0)."""
 
     def __init__(self, job, bins: int, top_k: int, ignore_index: int):
         self.plan = job.plan
-        self.bins, self.top_k = bins, top_k
+        width = 2 if self.plan.kind == "binary" else self.plan.num_classes
+        self.table = EntryTable(1 if self.plan.kind == "multilabel" else width, bins, top_k)
         self.ignore_index = ignore_index
-        self.entries: dict = {}
-
-    def _entry(self, key) -> EntryStats:
-        if key not in self.entries:
-            width = 2 if self.plan.kind == "binary" else self.plan.num_classes
-            self.entries[key] = EntryStats(width, self.bins, self.top_k)
-        return self.entries[key]
+        self.keys: list | None = None  # each entry's group key (None: one entry, the source)
 
     def add(self, batch, rows, x, t, values, groups) -> None:
         plan = self.plan
@@ -49,12 +44,14 @@ class _Collector:
             predicted = values.predicted.astype(np.int64)
             confidence = confidence_of(plan.kind, plan.inputs, x, predicted)
             truth = np.argmax(t, axis=1) if plan.kind == "soft" else np.asarray(t).astype(np.int64)
-        scored = None  # ignored rows are not part of any statistic
-        if plan.kind == "multiclass":
-            scored = truth != self.ignore_index
+        entry = np.zeros(len(losses), dtype=np.int64)
+        if groups is not None:
+            entry, self.keys = groups
+        # ignored rows are not part of any statistic
+        skip = truth == self.ignore_index if plan.kind == "multiclass" else np.zeros(len(losses), np.bool_)
 
         def table(idx: np.ndarray) -> pa.Table:
-            """The shown columns of the rows ``idx`` (built only for a group's worst rows)."""
+            """The shown columns of the rows ``idx`` (an entry's worst-row candidates)."""
             columns = {"row": pa.array(rows[idx])}
             for name in plan.keep:
                 columns[name] = batch.column(name).take(pa.array(idx))
@@ -64,24 +61,13 @@ class _Collector:
             columns["loss"] = pa.array(losses[idx])
             return pa.table(columns)
 
-        arrays = (losses, truth, confidence, predicted)
-        if groups is None:
-            idx = np.arange(len(losses)) if scored is None else np.flatnonzero(scored)
-            self._entry(None).add(*(a[idx] for a in arrays), lambda pick: table(idx[pick]))
-            return
-        gid, keys = groups
-        if scored is not None:
-            kept = np.flatnonzero(scored)
-            gid, positions = gid[kept], kept
-        else:
-            positions = np.arange(len(losses))
-        order = np.argsort(gid, kind="stable")  # each group's rows, in row order
-        ordered = gid[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        for lo, hi in zip(starts, np.r_[starts[1:], len(order)], strict=True):
-            idx = positions[order[lo:hi]]
-            entry = self._entry(keys[ordered[lo]])
-            entry.add(*(a[idx] for a in arrays), lambda pick, idx=idx: table(idx[pick]))
+        self.table.add(entry, losses, truth, confidence, predicted, skip, table)
+
+    def entries(self):
+        """``(key, entry id)`` of every entry that has rows, keys as :func:`fastxent.score`'s."""
+        for e in self.table.entries():
+            if self.table.totals[e, 0] or self.table.totals[e, 3]:
+                yield (None if self.keys is None else self.keys[e]), e
 
 
 def _class_names(plan) -> list:
@@ -133,9 +119,10 @@ def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_optio
         collector = _Collector(job, bins, top_k, score_options.get("ignore_index", -100))
         result = execute(job, [collector])
         names = _class_names(job.plan)
-        for key, stats in sorted(collector.entries.items(), key=lambda kv: str(kv[0])):
+        for key, e in sorted(collector.entries(), key=lambda item: str(item[0])):
             score = result if key is None else result.groups[key]
-            entries.append(_entry(_entry_label(label, key, len(sources) > 1), score, stats, names))
+            entry_label = _entry_label(label, key, len(sources) > 1)
+            entries.append(_entry(entry_label, score, collector.table, e, names))
     if not entries:
         raise InputValueError("nothing was scored: every row was null or ignored.")
     entries.sort(key=lambda e: (math.isnan(e["loss"]), e["loss"]))
@@ -154,7 +141,7 @@ def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_optio
     return document
 
 
-def _entry(label: str, score, stats: EntryStats, names) -> dict:
+def _entry(label: str, score, stats: EntryTable, e: int, names) -> dict:
     return {
         "name": label,
         "best": False,
@@ -164,11 +151,11 @@ def _entry(label: str, score, stats: EntryStats, names) -> dict:
         "loss": score.loss,
         "accuracy": score.accuracy,
         "perplexity": score.perplexity,
-        **stats.summary(),
-        "per_class": stats.per_class(names),
-        "histogram": stats.histogram.tolist(),
-        "reliability": stats.reliability(),
-        "worst_rows": stats.worst.to_pylist() if stats.worst is not None else [],
+        **stats.summary(e),
+        "per_class": stats.per_class(e, names),
+        "histogram": stats.histogram[e].tolist(),
+        "reliability": stats.reliability(e),
+        "worst_rows": stats.worst_rows(e),
     }
 
 

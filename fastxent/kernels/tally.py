@@ -1,0 +1,106 @@
+"""The report's per-row confidences, and its statistics of scored rows, every entry (a file or a
+group) at once, in one pass."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .jit import strict_jit, vector_jit
+from .multiclass import LOG_PROBS, LOGITS, sum_exp_shifted
+
+
+@vector_jit
+def confidences(x, predicted, inputs, out):
+    """``out[r]``: the probability of row ``r``'s predicted class ``predicted[r]``.
+
+    ``x`` ``(N, C)``: logits (``1 / sum_c exp(x_c - x_top)``), log-probabilities
+    (``exp(x_top)``) or probabilities (``x_top``) as ``inputs`` says (:mod:`.multiclass` codes).
+    ``x`` ``(N,)`` (binary): ``max(p, 1 - p)``, ``p`` the sigmoid of a logit or the probability.
+    """
+    if x.ndim == 1:
+        for r in range(x.shape[0]):
+            v = np.float64(x[r])
+            p = 1.0 / (1.0 + math.exp(-v)) if inputs == LOGITS else v
+            out[r] = max(p, 1.0 - p)
+        return
+    for r in range(x.shape[0]):
+        row = x[r]
+        top = row[predicted[r]]
+        if inputs == LOGITS:
+            out[r] = 1.0 / sum_exp_shifted(row, top)
+        elif inputs == LOG_PROBS:
+            out[r] = math.exp(np.float64(top))
+        else:
+            out[r] = top
+
+
+@strict_jit
+def loss_bin(edges, loss):
+    """``np.searchsorted(edges, loss)``: how many edges are below ``loss``.
+
+    A count over all the edges, which vectorises: a binary search's branches are
+    unpredictable for losses and cost 14 ns a row against 4.5 for the count (37 edges).
+    """
+    below = 0
+    for j in range(edges.shape[0]):
+        below += edges[j] < loss
+    return below
+
+
+@strict_jit
+def tally_rows(
+    entry,
+    losses,
+    truth,
+    confidence,
+    predicted,
+    skip,
+    edges,
+    totals,
+    histogram,
+    classes,
+    bins,
+    threshold,
+    worst,
+):
+    """Add rows to their entries' statistics; mark the candidates for the worst rows.
+
+    Row ``i`` (unless ``skip[i]``: an ignored row) belongs to entry ``entry[i]``. A non-finite
+    loss only counts (``totals[e, 3]``); a finite one adds to ``totals[e] = (rows, sum l,
+    sum l**2, non-finite)``, to the loss ``histogram[e]`` (bins split by ``edges``), to
+    ``classes[e, truth]`` = (rows, sum l, correct) and to the calibration bin of its
+    ``confidence`` ``bins[e, b]`` = (rows, sum of confidences, correct),
+    ``b = min(floor(confidence * B), B - 1)`` (NaN confidence: 0). ``worst[i]`` says whether
+    the row's loss (NaN as +inf) reaches ``threshold[e]``, the entry's k-th worst so far.
+    """
+    num_classes = classes.shape[1]
+    num_bins = bins.shape[1]
+    for i in range(losses.shape[0]):
+        worst[i] = False
+        if skip[i]:
+            continue
+        e = entry[i]
+        loss = losses[i]
+        key = math.inf if loss != loss else loss
+        worst[i] = key >= threshold[e]
+        if not math.isfinite(loss):
+            totals[e, 3] += 1.0
+            continue
+        hit = 1.0 if predicted[i] == truth[i] else 0.0
+        totals[e, 0] += 1.0
+        totals[e, 1] += loss
+        totals[e, 2] += loss * loss
+        histogram[e, loss_bin(edges, loss)] += 1
+        t = truth[i]
+        if 0 <= t < num_classes:
+            classes[e, t, 0] += 1.0
+            classes[e, t, 1] += loss
+            classes[e, t, 2] += hit
+        c = confidence[i]
+        c = 0.0 if c != c else min(max(c, 0.0), 1.0)
+        b = min(int(c * num_bins), num_bins - 1)
+        bins[e, b, 0] += 1.0
+        bins[e, b, 1] += c
+        bins[e, b, 2] += hit
