@@ -131,3 +131,20 @@ def test_statistics_do_not_depend_on_batches_and_skip_ignored_rows(tmp_path):
         assert a["row_mean"] == pytest.approx(want_losses[rows].mean(), rel=1e-6)
         worst = np.flatnonzero(rows)[np.argsort(-want_losses[rows], kind="stable")[:7]]
         assert [r["row"] for r in a["worst_rows"]] == [r["row"] for r in b["worst_rows"]] == worst.tolist()
+
+
+def test_per_class_chart_stays_readable_with_many_classes(tmp_path):
+    import matplotlib.image
+
+    from fastxent.report.plots import PLOTTED_CLASSES, plot_per_class
+
+    def entry(name, shift):
+        return {
+            "name": name,
+            "per_class": [{"class": f"c{c}", "count": 1, "mean_loss": c + shift} for c in range(1000)],
+        }
+
+    path = tmp_path / "classes.png"
+    plot_per_class([entry("a", 0.0), entry("b", 0.5)], path)
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert width < 0.5 * PLOTTED_CLASSES * 2**0.5 * 110 + 200 and height < 600  # 20 classes, not 1,000
