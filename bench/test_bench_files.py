@@ -8,16 +8,15 @@ as one fixed-size-list column and as 100 float columns, and binary 100,000,000 r
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from harness import timed
 
 import fastxent as fx
 from fastxent.synthetic import make_table, write_table
@@ -47,23 +46,6 @@ def _columns(name: str) -> tuple[str, list[str]]:
     if name == "mc_columns":
         return "logit_*", ["label", *(f"logit_{c}" for c in range(100))]
     return "logits", ["label", "logits"]
-
-
-def timed(benchmark, run):
-    """``benchmark(run)``, also recording the median CPU seconds of a round, all threads of this
-    process together (``extra_info["cpu_s"]``): on two cores, a decoder that keeps both busy
-    leaves no time for the kernel, whatever the overlap."""
-    cpu = []
-
-    def measured():
-        start = time.process_time()
-        result = run()
-        cpu.append(time.process_time() - start)
-        return result
-
-    result = benchmark(measured)
-    benchmark.extra_info["cpu_s"] = statistics.median(cpu)
-    return result
 
 
 @pytest.fixture(params=list(LAYOUTS))

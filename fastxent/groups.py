@@ -13,8 +13,7 @@ of groups, and 100,000 groups cost about 1.3 KB each.
 
 from __future__ import annotations
 
-import dataclasses
-import math
+from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +21,15 @@ import pyarrow.compute as pc
 
 from .errors import InputValueError
 from .kernels import groups as kernels
-from .kernels.blocks import BLOCK_ROWS, COUNT_FIELDS, EXPANSION_SIZE, N_COUNTS, expansion_value
+from .kernels.blocks import (
+    BLOCK_ROWS,
+    COUNT_FIELDS,
+    EXPANSION_SIZE,
+    N_COUNTS,
+    expansion_value,
+    expansion_values,
+)
+from .state import Score
 
 #: The one NaN object every NaN key becomes, so that a dictionary finds it (``nan != nan``).
 _NAN_KEY = float("nan")
@@ -215,38 +222,38 @@ class GroupTable:
     def totals(self, g: int) -> tuple[float, float]:
         """Group ``g``'s ``(sum of losses, sum of denominators)``, each correctly rounded."""
         return tuple(
-            expansion_value(self.terms[g, q], int(self.nterms[g, q]), self.specials[g, q]) for q in range(2)
+            expansion_value(self.terms[g, q], self.nterms[g, q], self.specials[g, q]) for q in range(2)
         )
 
-    def scores(self, template) -> dict:
-        """Each group's :class:`~fastxent.state.Score`: ``template`` (the run's total) with the
-        group's sums and counts (the run's timings are not split between groups)."""
-        out = {}
-        for g, key in enumerate(self.keys.keys):
-            total, weight = self.totals(g)
-            counts = dict(zip(COUNT_FIELDS, (int(c) for c in self.counts[g]), strict=True))
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                loss = float(np.float64(total) / np.float64(weight))  # 0/0 is NaN, as in torch
-                perplexity = float(np.exp(loss))
-            judged = counts["judged"]
-            out[key] = dataclasses.replace(
-                template,
-                loss=loss,
-                total=total,
-                weight=weight,
-                rows=int(self.rows[g]),
-                scored=counts["scored"],
-                ignored=counts["ignored"],
-                nulls=int(self.nulls[g]),
-                nonfinite=counts["nonfinite"],
-                accuracy=counts["correct"] / judged if judged else math.nan,
-                perplexity=None if template.perplexity is None else perplexity,
-                elapsed_s=0.0,
-                rows_per_s=0.0,
-                bytes_per_s=0.0,
-                groups={},
+    def scores(self, template: Score) -> GroupScores:
+        """Each group's :class:`~fastxent.state.Score` (see :class:`GroupScores`); ``template``
+        is the run's total (its kind and device; the run's timings are not split between
+        groups). Computed for all groups at once: a run may have 100,000 of them."""
+        size = self._size
+        sums = np.empty((2, size))
+        for q in range(2):
+            expansion_values(self.terms[:size, q], self.nterms[:size, q], self.specials[:size, q], sums[q])
+        counts = self.counts[:size]
+        judged = counts[:, COUNT_FIELDS.index("judged")]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            loss = sums[0] / sums[1]  # 0/0 is NaN, as in torch
+            accuracy = np.where(
+                judged > 0, counts[:, COUNT_FIELDS.index("correct")] / np.maximum(judged, 1), np.nan
             )
-        return out
+            perplexity = np.exp(loss) if template.perplexity is not None else None
+        columns = {
+            "loss": loss,
+            "total": sums[0],
+            "weight": sums[1],
+            "rows": self.rows[:size].copy(),
+            "scored": counts[:, COUNT_FIELDS.index("scored")].copy(),
+            "ignored": counts[:, COUNT_FIELDS.index("ignored")].copy(),
+            "nulls": self.nulls[:size].copy(),
+            "nonfinite": counts[:, COUNT_FIELDS.index("nonfinite")].copy(),
+            "accuracy": accuracy,
+            "perplexity": perplexity,
+        }
+        return GroupScores(list(self.keys.keys), columns, template.kind, template.device)
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -258,3 +265,39 @@ class GroupTable:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._grow(max(64, self._size))
+
+
+class GroupScores(Mapping):
+    """``key -> Score`` of a run's groups, in key order (see :func:`fastxent.stream.finish`).
+
+    The values live in one array per :class:`~fastxent.state.Score` field; a group's ``Score``
+    is made when it is looked up, so 100,000 groups cost arrays, not 100,000 objects, until
+    they are read.
+    """
+
+    def __init__(self, keys: list, columns: dict, kind: str, device: str, order: list | None = None):
+        self._index = {key: g for g, key in enumerate(keys)}
+        self._keys = keys if order is None else order
+        self._columns, self._kind, self._device = columns, kind, device
+
+    def ordered(self, keys: list) -> GroupScores:
+        """The same groups, iterated in the order of ``keys``."""
+        return GroupScores(list(self._index), self._columns, self._kind, self._device, keys)
+
+    def __getitem__(self, key) -> Score:
+        g = self._index[_canonical(key)]
+        values = {
+            name: (None if column is None else column[g].item()) for name, column in self._columns.items()
+        }
+        return Score(**values, kind=self._kind, device=self._device)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key!r}: loss={self[key].loss:.6g}" for key in self._keys[:5])
+        more = f", ... ({len(self)} groups)" if len(self) > 5 else ""
+        return f"GroupScores({{{shown}{more}}})"

@@ -18,7 +18,6 @@ The kernel drivers below are templates: :func:`make_drivers` binds one family's 
 
 from __future__ import annotations
 
-import math
 import types
 
 import numpy as np
@@ -108,16 +107,69 @@ def exact_add(terms, count, specials, values):
     return count
 
 
-def expansion_value(terms: np.ndarray, count: int, specials: np.ndarray) -> float:
+@strict_jit
+def rounded_sum(terms, count):
+    """The correctly rounded (half-even) sum of ``terms[:count]``: CPython 3.11's ``math.fsum``
+    (its exact partial sums, then the rounding of the top partials), compiled so that the
+    100,000 group totals of a run cost microseconds, not a Python call each."""
+    partials = np.empty(count + 1)
+    n = 0
+    for k in range(count):
+        x = terms[k]
+        i = 0
+        for j in range(n):
+            y = partials[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo != 0.0:
+                partials[i] = lo
+                i += 1
+            x = hi
+        n = i
+        if x != 0.0:
+            partials[n] = x
+            n += 1
+    if n == 0:
+        return 0.0
+    n -= 1
+    hi = partials[n]
+    lo = 0.0
+    while n > 0:
+        x = hi
+        n -= 1
+        y = partials[n]
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            break
+    if n > 0 and ((lo < 0.0 and partials[n - 1] < 0.0) or (lo > 0.0 and partials[n - 1] > 0.0)):
+        y = lo * 2.0
+        x = hi + y
+        if y == x - hi:
+            hi = x
+    return hi
+
+
+@strict_jit
+def expansion_value(terms, count, specials):
     """The correctly rounded value of an expansion, with IEEE rules for NaN and infinities."""
-    nan, pos_inf, neg_inf = (int(v) for v in specials)
+    nan, pos_inf, neg_inf = specials[0], specials[1], specials[2]
     if nan or (pos_inf and neg_inf):
-        return float("nan")
+        return np.nan
     if pos_inf:
-        return float("inf")
+        return np.inf
     if neg_inf:
-        return float("-inf")
-    return math.fsum(terms[:count].tolist())
+        return -np.inf
+    return rounded_sum(terms, count)
+
+
+@strict_jit
+def expansion_values(terms, counts, specials, out):
+    """:func:`expansion_value` of many expansions: ``out[g]`` of ``terms[g, :counts[g]]``."""
+    for g in range(out.shape[0]):
+        out[g] = expansion_value(terms[g], counts[g], specials[g])
 
 
 def segment_count(n: int, first: int) -> int:
