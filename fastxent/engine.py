@@ -1,7 +1,7 @@
 """Running the CPU kernels on one batch: argument packing, chunking, serial or parallel.
 
-A :class:`LossSpec` holds what does not change from batch to batch (family, input kind, class
-weights, options); :meth:`LossSpec.pack` turns one batch of validated NumPy arrays into the
+A :class:`~fastxent.spec.LossSpec` holds what does not change from batch to batch (family, input
+kind, class weights, options); :func:`pack` turns one batch of validated NumPy arrays into the
 argument tuple of the family's row function. Batches are cut into chunks when they must be
 converted (float16 is computed in float32, non-contiguous views are copied), so memory stays
 bounded by a chunk, never a copy of the whole input.
@@ -13,13 +13,14 @@ transposing it to rows would cost more than the loss itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
 from .kernels import binary, halves, multiclass
-from .kernels.blocks import BLOCK_ROWS, N_COUNTS, segment_count
+from .kernels.blocks import segment_count
+from .kernels.codes import BLOCK_ROWS, N_COUNTS, PER_ELEMENT
+from .spec import LossSpec
 
 #: Below this many elements a batch runs on the serial kernel: a parallel launch costs more.
 PARALLEL_MIN_ELEMENTS = 1 << 18
@@ -35,83 +36,53 @@ FAMILIES = {
     "binary": binary.BINARY,
 }
 
-_MULTICLASS_KINDS = {"logits": multiclass.LOGITS, "logprobs": multiclass.LOG_PROBS}
-
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype kernels compute in: float64 stays, everything else becomes float32."""
     return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
 
-@dataclass(frozen=True)
-class LossSpec:
-    """The batch-independent description of a loss.
-
-    family : "multiclass" (class-index targets), "soft" (probability targets) or "binary"
-        (one value per element: binary and multilabel).
-    inputs : "logits", "logprobs" or "probs".
-    probs_rules : "sklearn" (``log_loss``: clip to ``[eps, 1-eps]``) or "torch"
-        (``binary_cross_entropy``: logs clamped at -100).
-    """
-
-    family: str
-    inputs: str = "logits"
-    class_weight: np.ndarray = field(default_factory=lambda: _EMPTY)
-    ignore_index: int = -100
-    label_smoothing: float = 0.0
-    pos_weight: np.ndarray = field(default_factory=lambda: _EMPTY)
-    probs_rules: str = "sklearn"
-
-    def kind_code(self) -> int:
-        if self.family == "binary":
-            if self.inputs == "logits":
-                return binary.LOGITS
-            return binary.PROBS_TORCH if self.probs_rules == "torch" else binary.PROBS_SKLEARN
-        if self.inputs == "probs":
-            return multiclass.PROBS
-        return _MULTICLASS_KINDS[self.inputs]
-
-    def pack(self, x, target, sample_weight, element_weight, weight_mode):
-        """The row function's argument tuple for one chunk (arrays already converted)."""
-        eps = float(np.finfo(x.dtype).eps)
-        sample_weight = _EMPTY if sample_weight is None else sample_weight
-        if self.family == "multiclass":
-            tolerance = 1e-8 + float(np.sqrt(eps))  # sklearn: isclose(sum, 1, rtol=sqrt(eps))
-            return (
-                x,
-                target,
-                self.class_weight,
-                sample_weight,
-                self.ignore_index,
-                self.label_smoothing,
-                self.kind_code(),
-                eps,
-                tolerance,
-            )
-        if self.family == "soft":
-            return (
-                x,
-                target,
-                self.class_weight,
-                sample_weight,
-                self.label_smoothing,
-                self.kind_code(),
-            )
-        num_classes = x.shape[1] if x.ndim == 2 else 1
-        pos_weight = self.pos_weight
-        if pos_weight.size == 1 and num_classes > 1:
-            pos_weight = np.full(num_classes, pos_weight[0])
+def pack(spec: LossSpec, x, target, sample_weight, element_weight, weight_mode):
+    """The CPU row function's argument tuple for one chunk of ``spec`` (arrays already converted)."""
+    eps = float(np.finfo(x.dtype).eps)
+    sample_weight = _EMPTY if sample_weight is None else sample_weight
+    if spec.family == "multiclass":
+        tolerance = 1e-8 + float(np.sqrt(eps))  # sklearn: isclose(sum, 1, rtol=sqrt(eps))
         return (
-            x.reshape(-1),
-            target.reshape(-1),
-            num_classes,
-            _EMPTY if element_weight is None else element_weight.reshape(-1),
-            weight_mode,
-            pos_weight,
+            x,
+            target,
+            spec.class_weight,
             sample_weight,
-            self.kind_code(),
+            spec.ignore_index,
+            spec.label_smoothing,
+            spec.kind_code(),
             eps,
+            tolerance,
         )
+    if spec.family == "soft":
+        return (
+            x,
+            target,
+            spec.class_weight,
+            sample_weight,
+            spec.label_smoothing,
+            spec.kind_code(),
+        )
+    num_classes = x.shape[1] if x.ndim == 2 else 1
+    pos_weight = spec.pos_weight
+    if pos_weight.size == 1 and num_classes > 1:
+        pos_weight = np.full(num_classes, pos_weight[0])
+    return (
+        x.reshape(-1),
+        target.reshape(-1),
+        num_classes,
+        _EMPTY if element_weight is None else element_weight.reshape(-1),
+        weight_mode,
+        pos_weight,
+        sample_weight,
+        spec.kind_code(),
+        eps,
+    )
 
 
 class RowValues(NamedTuple):
@@ -199,11 +170,12 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
     for lo in range(0, max(n, 1), max(step, 1)):
         hi = min(lo + step, n)
         ew = element_weight
-        if element_weight is not None and weight_mode == binary.PER_ELEMENT:
+        if element_weight is not None and weight_mode == PER_ELEMENT:
             ew = element_weight[lo:hi]
         sw = None if sample_weight is None else sample_weight[lo:hi]
         xc = _converted(x[lo:hi], dtype, order)
-        args = spec.pack(
+        args = pack(
+            spec,
             xc.T if by_columns else xc,  # (C, rows), C-contiguous: one class per kernel row
             _converted(target[lo:hi], tdtype),
             _converted(sw, np.float64),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels.blocks import EXPANSION_SIZE, exact_add, expansion_value
+from .kernels.blocks import exact_add, expansion_value
+from .kernels.codes import EXPANSION_SIZE
 
 
 class ExactSum:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from . import engine
 from .gpu import CHUNK_BYTES, device_view, is_device_array
 from .kernels import cuda as kernels
-from .kernels.binary import PER_ELEMENT
+from .kernels.codes import PER_ELEMENT
+from .spec import LossSpec
 
 #: Rows of logits at least this wide get one thread block per row instead of one thread.
 WIDE_ROW_CLASSES = 512
@@ -32,7 +32,7 @@ def _device(a, dtype=None):
 class _Launch:
     """The kernel(s) of one loss family with their fixed arguments."""
 
-    def __init__(self, spec: engine.LossSpec, num_classes: int, weight_mode: int):
+    def __init__(self, spec: LossSpec, num_classes: int, weight_mode: int):
         self.spec = spec
         self.kind = spec.kind_code()
         self.weight_mode = weight_mode

@@ -21,14 +21,8 @@ import pyarrow.compute as pc
 
 from .errors import InputValueError
 from .kernels import groups as kernels
-from .kernels.blocks import (
-    BLOCK_ROWS,
-    COUNT_FIELDS,
-    EXPANSION_SIZE,
-    N_COUNTS,
-    expansion_value,
-    expansion_values,
-)
+from .kernels.blocks import expansion_value, expansion_values
+from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, EXPANSION_SIZE, N_COUNTS
 from .state import Score
 
 #: The one NaN object every NaN key becomes, so that a dictionary finds it (``nan != nan``).

@@ -22,7 +22,7 @@ from .io import columns as colmod
 from .io.part import class_names, first_batch
 from .io.sinks import AtomicParquetWriter, check_output_path
 from .io.sources import PARQUET_DECODE_COLUMN_BYTES, Part, open_parts
-from .kernels.blocks import BLOCK_ROWS
+from .kernels.codes import BLOCK_ROWS
 from .progress import Progress
 from .state import Accumulator, Score
 from .stream import LossesFile, Run

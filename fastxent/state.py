@@ -17,7 +17,9 @@ import numpy as np
 
 from . import engine, gpu, validate
 from .exact import ExactSum
-from .kernels.blocks import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS, sum_block
+from .kernels.blocks import sum_block
+from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS
+from .spec import LossSpec
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class Accumulator:
             )
         self.kind = kind
         self.device = device
-        self.spec = engine.LossSpec(
+        self.spec = LossSpec(
             family=family,
             inputs=inputs,
             class_weight=validate.vector("weight", class_weight),

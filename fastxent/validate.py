@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputTypeError, InputValueError
-from .kernels import binary, checks
+from .kernels import checks, codes
 
 #: Above this many values the range scan runs in parallel.
 _PARALLEL_SCAN = 1 << 20
@@ -123,7 +123,7 @@ def rows_vector(name: str, value, n: int) -> np.ndarray | None:
 def element_weight(weight, shape):
     """torch's broadcastable ``weight`` → ``(array, mode)`` for the binary kernels."""
     if weight is None:
-        return None, binary.NO_WEIGHT
+        return None, codes.NO_WEIGHT
     w = np.asarray(weight, dtype=np.float64)
     try:
         np.broadcast_shapes(w.shape, shape)
@@ -133,10 +133,10 @@ def element_weight(weight, shape):
         ) from None
     num_classes = shape[1] if len(shape) == 2 else 1
     if w.size == 1:
-        return np.full(num_classes, float(w.reshape(-1)[0])), binary.PER_CLASS
+        return np.full(num_classes, float(w.reshape(-1)[0])), codes.PER_CLASS
     if len(shape) == 2 and w.shape in ((num_classes,), (1, num_classes)):
-        return np.ascontiguousarray(w.reshape(-1)), binary.PER_CLASS
-    return np.broadcast_to(w, shape), binary.PER_ELEMENT
+        return np.ascontiguousarray(w.reshape(-1)), codes.PER_CLASS
+    return np.broadcast_to(w, shape), codes.PER_ELEMENT
 
 
 def batch(spec, kind, input, target, sample_weight, weight, where=_at_row, input_name="input"):

@@ -17,7 +17,8 @@ import fastxent as fx
 from fastxent import engine
 from fastxent.kernels import multiclass
 from fastxent.kernels import reference as ref
-from fastxent.kernels.blocks import BLOCK_ROWS
+from fastxent.kernels.codes import BLOCK_ROWS
+from fastxent.spec import LossSpec
 
 
 def _tol(x):
@@ -28,7 +29,7 @@ def _tol(x):
 
 def test_fortran_order_takes_the_column_kernels_and_c_order_does_not():
     x = np.zeros((10, 3), dtype=np.float32)
-    spec = engine.LossSpec("multiclass")
+    spec = LossSpec("multiclass")
     y = np.zeros(10, dtype=np.int64)
     assert next(engine.chunks(spec, np.asfortranarray(x), y)).drivers is multiclass.INDEX_TARGET_COLUMNS
     assert next(engine.chunks(spec, x, y)).drivers is multiclass.INDEX_TARGET

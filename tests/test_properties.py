@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import fastxent as fx
 from fastxent.kernels import reference as ref
-from fastxent.kernels.blocks import BLOCK_ROWS
+from fastxent.kernels.codes import BLOCK_ROWS
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,7 +11,16 @@ import math
 
 import numpy as np
 
-from .blocks import MARK_CORRECT_SHIFT, MARK_NONFINITE, make_drivers
+from .blocks import make_drivers
+from .codes import (
+    BINARY_LOGITS,
+    BINARY_PROBS_SKLEARN,
+    BINARY_PROBS_TORCH,
+    MARK_CORRECT_SHIFT,
+    MARK_NONFINITE,
+    PER_CLASS,
+    PER_ELEMENT,
+)
 from .formulas import (
     as_type_of,
     bce_logits_loss,
@@ -22,12 +31,6 @@ from .formulas import (
     fsoftplus_tail,
 )
 from .jit import vector_jit
-
-#: What the input values are and which library's rules apply.
-LOGITS, PROBS_TORCH, PROBS_SKLEARN = 0, 1, 2
-
-#: How torch's ``weight`` is laid out: absent, one per class (``C``), one per element (``n*C``).
-NO_WEIGHT, PER_CLASS, PER_ELEMENT = 0, 1, 2
 
 
 @vector_jit
@@ -61,27 +64,27 @@ def element_losses(xs, ts, pos_weight, kind, clip_eps, loss):
     counts the correct predictions (:func:`is_correct`) in the same pass. Returns that count.
     """
     correct = 0
-    if kind == LOGITS:
+    if kind == BINARY_LOGITS:
         for i in range(xs.shape[0]):
             loss[i] = logit_element_loss(xs[i], ts[i], pos_weight)
-            correct += is_correct(xs[i], ts[i], LOGITS)
-    elif kind == PROBS_TORCH:
+            correct += is_correct(xs[i], ts[i], BINARY_LOGITS)
+    elif kind == BINARY_PROBS_TORCH:
         for i in range(xs.shape[0]):
             loss[i] = torch_prob_element_loss(xs[i], ts[i])
-            correct += is_correct(xs[i], ts[i], PROBS_TORCH)
+            correct += is_correct(xs[i], ts[i], BINARY_PROBS_TORCH)
     else:
         for i in range(xs.shape[0]):
             loss[i] = sklearn_prob_element_loss(xs[i], ts[i], clip_eps)
-            correct += is_correct(xs[i], ts[i], PROBS_SKLEARN)
+            correct += is_correct(xs[i], ts[i], BINARY_PROBS_SKLEARN)
     return correct
 
 
 @vector_jit
 def kind_element_loss(x, y, pos_weight, kind, clip_eps):
     """Loss of one element of the given kind (for multilabel rows; not inlined, not vectorised)."""
-    if kind == LOGITS:
+    if kind == BINARY_LOGITS:
         return logit_element_loss(x, y, pos_weight)
-    if kind == PROBS_TORCH:
+    if kind == BINARY_PROBS_TORCH:
         return torch_prob_element_loss(x, y)
     return sklearn_prob_element_loss(x, y, clip_eps)
 
@@ -89,7 +92,7 @@ def kind_element_loss(x, y, pos_weight, kind, clip_eps):
 @vector_jit
 def is_correct(x, y, kind):
     """Whether the element's prediction (``x > 0`` for logits, ``p > 0.5``) matches ``y > 0.5``."""
-    threshold = 0.0 if kind == LOGITS else 0.5
+    threshold = 0.0 if kind == BINARY_LOGITS else 0.5
     return (x > threshold) == (y > 0.5)
 
 
@@ -137,7 +140,7 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
                     e *= weight[lo * num_classes + base + c]
                 value += e
             loss[r] = value
-    per_row = np.float64(num_classes) if kind != PROBS_SKLEARN else 1.0
+    per_row = np.float64(num_classes) if kind != BINARY_PROBS_SKLEARN else 1.0
     if sample_weight.shape[0] > 0:
         sws = sample_weight[lo:hi]  # sliced first: indexing from 0 gives contiguous vector loads
         for r in range(n):
@@ -155,7 +158,7 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
                 hits += is_correct(xs[r * num_classes + c], ts[r * num_classes + c], kind)
             marks[r] = (0 if math.isfinite(loss[r]) else MARK_NONFINITE) | (hits << MARK_CORRECT_SHIFT)
     if predicted.shape[0] > 0 and num_classes == 1:
-        threshold = 0.0 if kind == LOGITS else 0.5
+        threshold = 0.0 if kind == BINARY_LOGITS else 0.5
         for r in range(n):
             predicted[r] = xs[r] > threshold
     return n, 0, nonfinite, correct, n * num_classes, 0

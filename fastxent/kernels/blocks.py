@@ -23,23 +23,8 @@ import types
 import numpy as np
 from numba import prange
 
+from .codes import BLOCK_ROWS, N_COUNTS
 from .jit import serial_and_parallel, strict_jit
-
-#: Rows per summation block. Fixed: changing it changes results in the last bits.
-BLOCK_ROWS = 2048
-
-#: Counts each row function returns: scored, ignored, nonfinite, correct, judged, off-simplex.
-COUNT_FIELDS = ("scored", "ignored", "nonfinite", "correct", "judged", "unnormalised")
-N_COUNTS = len(COUNT_FIELDS)
-
-#: Per-row marks, written by the row functions when asked (groups and per-row outputs): flag
-#: bits, and the row's count of correct predictions from :data:`MARK_CORRECT_SHIFT` up (a
-#: multilabel row has up to C). A row not ignored is scored.
-MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED = 1, 2, 4
-MARK_CORRECT_SHIFT = 3
-
-#: Capacity of an exact-sum expansion (a float64 sum needs at most ~40 non-overlapping terms).
-EXPANSION_SIZE = 64
 
 
 @strict_jit

@@ -29,15 +29,24 @@ import math
 from numba import cuda, float64, int64
 
 from . import formulas
-from .binary import LOGITS as BINARY_LOGITS
-from .binary import PER_CLASS, PER_ELEMENT, PROBS_SKLEARN
-from .multiclass import LOGITS, PROBS
+from .codes import (
+    BINARY_LOGITS,
+    BINARY_PROBS_SKLEARN,
+    CORRECT,
+    IGNORED,
+    JUDGED,
+    LOGITS,
+    N_COUNTS,
+    NONFINITE,
+    PER_CLASS,
+    PER_ELEMENT,
+    PROBS,
+    SCORED,
+    UNNORMALISED,
+)
 
 #: Threads per block (rows per tile); a power of two for the tree reduction.
 TPB = 128
-#: Count columns, as :data:`fastxent.kernels.blocks.COUNT_FIELDS`.
-N_COUNTS = 6
-SCORED, IGNORED, NONFINITE, CORRECT, JUDGED, UNNORMALISED = range(N_COUNTS)
 
 _multiclass_loss = cuda.jit(device=True)(formulas.multiclass_loss.py_func)
 _soft_target_term = cuda.jit(device=True)(formulas.soft_target_term.py_func)
@@ -308,7 +317,7 @@ def _binary_element(v, y, pos_weight, kind, clip_eps):
     if kind == BINARY_LOGITS:
         tail = math.log1p(math.exp(-abs(v)))
         return _bce_logits_loss(v, y, pos_weight, tail, 1.0)
-    if kind == PROBS_SKLEARN:
+    if kind == BINARY_PROBS_SKLEARN:
         return _clipped_log_loss(v if y > 0.5 else 1.0 - v, clip_eps)
     return _bce_prob_loss(y, math.log(v) if v > 0.0 else -math.inf, math.log1p(-v) if v < 1.0 else -math.inf)
 
@@ -349,7 +358,7 @@ def binary_tiles(
             value += e
             if (v > threshold) == (y > 0.5):
                 counts[CORRECT] += 1
-        per = float64(num_classes) if kind != PROBS_SKLEARN else 1.0
+        per = float64(num_classes) if kind != BINARY_PROBS_SKLEARN else 1.0
         sw = sample_weight[row] if sample_weight.shape[0] > 0 else 1.0
         loss, den = value * sw, per * sw
         counts[SCORED] = 1

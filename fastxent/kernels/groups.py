@@ -1,7 +1,7 @@
 """Per-group block sums, folded from the row values of one scoring pass.
 
 Each group's rows form a stream of their own, in source order, summed in blocks of
-:data:`~.blocks.BLOCK_ROWS` rows of *that* stream exactly as :func:`~.blocks.sum_block` would sum
+:data:`~.codes.BLOCK_ROWS` rows of *that* stream exactly as :func:`~.blocks.sum_block` would sum
 them: eight interleaved lanes, then ``((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7))`` plus the rest of a
 partial block added in order. Lanes receive whole rounds of eight values (a round waits in
 ``pending`` until it is complete), so a block folded row by row across any number of batches
@@ -11,13 +11,19 @@ batch sizes, and a group's state is 32 numbers however many rows it has.
 
 from __future__ import annotations
 
-from .blocks import (
+from .blocks import exact_add
+from .codes import (
     BLOCK_ROWS,
+    CORRECT,
+    IGNORED,
+    JUDGED,
     MARK_CORRECT_SHIFT,
     MARK_IGNORED,
     MARK_NONFINITE,
     MARK_UNNORMALISED,
-    exact_add,
+    NONFINITE,
+    SCORED,
+    UNNORMALISED,
 )
 from .jit import strict_jit
 
@@ -45,7 +51,7 @@ def fold_rows(
 
     ``gid[i]`` is row ``i``'s group; ``lanes``/``pending`` ``(G, 2, 8)`` hold each group's open
     block (loss, denominator), ``filled[g]`` its rows so far; ``counts[g]`` gets the
-    :data:`~.blocks.COUNT_FIELDS` from the rows' ``marks`` (a scored row is judged
+    :data:`~.codes.COUNT_FIELDS` from the rows' ``marks`` (a scored row is judged
     ``judged_per_row`` times: C for multilabel). Each block that fills up is summed into
     ``done_group``/``done_sums`` (room for one per ``BLOCK_ROWS`` rows plus one per group);
     returns how many.
@@ -55,13 +61,13 @@ def fold_rows(
         g = gid[i]
         mark = marks[i]
         if mark & MARK_IGNORED:
-            counts[g, 1] += 1
+            counts[g, IGNORED] += 1
         else:
-            counts[g, 0] += 1
-            counts[g, 4] += judged_per_row
-        counts[g, 2] += (mark & MARK_NONFINITE) != 0
-        counts[g, 3] += mark >> MARK_CORRECT_SHIFT
-        counts[g, 5] += (mark & MARK_UNNORMALISED) != 0
+            counts[g, SCORED] += 1
+            counts[g, JUDGED] += judged_per_row
+        counts[g, NONFINITE] += (mark & MARK_NONFINITE) != 0
+        counts[g, CORRECT] += mark >> MARK_CORRECT_SHIFT
+        counts[g, UNNORMALISED] += (mark & MARK_UNNORMALISED) != 0
         f = filled[g]
         j = f % LANES
         pending[g, 0, j] = row_loss[i]

@@ -11,13 +11,11 @@ import math
 
 import numpy as np
 
-from .blocks import MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED, make_drivers
+from .blocks import make_drivers
+from .codes import LOGITS, MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED, PROBS
 from .formulas import clipped_log_loss, fexp_difference, flog_of_sum, multiclass_loss, soft_target_term
 from .jit import vector_jit
 from .vmath import empty_keys, float_of_key, ordered_key
-
-#: What the values in a multiclass row are.
-LOGITS, LOG_PROBS, PROBS = 0, 1, 2
 
 
 @vector_jit

@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 
+from .codes import LOG_PROBS, LOGITS
 from .jit import strict_jit, vector_jit
-from .multiclass import LOG_PROBS, LOGITS, sum_exp_shifted
+from .multiclass import sum_exp_shifted
 
 
 @vector_jit

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from ..kernels.multiclass import LOG_PROBS, LOGITS, PROBS
+from ..kernels.codes import LOG_PROBS, LOGITS, PROBS
 from ..kernels.tally import confidences, tally_rows
 
 #: Edges of the per-row loss histogram: four bins per decade from 1e-6 to 1e3. Losses below the
