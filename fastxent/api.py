@@ -49,7 +49,8 @@ def _slabs(x: np.ndarray, t: np.ndarray, soft: bool):
     num_classes = x.shape[1]
     per_sample = max(1, int(np.prod(x.shape[1:])))
     step = max(1, engine.CHUNK_ELEMENTS // per_sample)
-    for lo in range(0, x.shape[0], step):
+    # an empty batch still yields one (empty) slab, so reduction="none" has a piece to reshape
+    for lo in range(0, max(x.shape[0], 1), step):
         rows = np.moveaxis(x[lo : lo + step], 1, -1).reshape(-1, num_classes)
         target = t[lo : lo + step]
         target = np.moveaxis(target, 1, -1).reshape(-1, num_classes) if soft else target.reshape(-1)
