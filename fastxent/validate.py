@@ -208,6 +208,8 @@ def batch(spec, kind, input, target, sample_weight, weight, where=_at_row, input
         if x.ndim != 2:
             raise InputValueError(f"`input` must be 2-D (rows, classes) here, got shape {x.shape}.")
         _index_targets(t, x, spec.ignore_index, where, input_name)
+        if spec.inputs == "probs":
+            _unit_interval(input_name, x, where, MULTICLASS_FIX)  # as log_loss: probabilities, or an error
     else:
         expected = "2-D (rows, classes)" if kind in ("soft", "multilabel") else "1-D (one value per row)"
         if (x.ndim != 2 and kind in ("soft", "multilabel")) or (x.ndim != 1 and kind == "binary"):
