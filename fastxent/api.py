@@ -208,8 +208,8 @@ def _per_class(pos_weight: np.ndarray | None, shape: tuple) -> np.ndarray | None
 
 def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules, device):
     input, target, weight, pos_weight = (unwrap(v) for v in (input, target, weight, pos_weight))
-    shape = tuple(input.shape) if gpu.is_device_array(input) else None
-    if shape is not None:
+    if gpu.is_device_array(input):
+        shape = tuple(input.shape)
         gpu.choose(device, 0, input)
         if weight is not None:
             raise InputValueError("`weight` with input on the GPU is not supported; pass it on the CPU path.")
