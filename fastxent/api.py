@@ -1,7 +1,10 @@
 """The functional API: torch.nn.functional and sklearn.metrics signatures, exact semantics.
 
+``log_loss`` lives with scikit-learn's input rules in :mod:`fastxent.labels`.
+
 Every function validates, then streams its input through an :class:`~fastxent.state.Accumulator`
-(``"mean"``/``"sum"``) or the row-wise kernels (``"none"``), chunk by chunk.
+(``"mean"``/``"sum"``) or the row-wise kernels (``"none"``), chunk by chunk. torch tensors are read
+as users hold them: detached, ``bfloat16`` as float32, on the GPU in place.
 """
 
 from __future__ import annotations
@@ -10,23 +13,36 @@ import warnings
 
 import numpy as np
 
-from . import engine, gpu, validate
+from . import elementwise, engine, gpu, validate
 from .errors import InputValueError
-from .inputs import as_array
+from .inputs import as_array, unwrap
+from .labels import log_loss  # noqa: F401 (scikit-learn's function, with its input rules)
 from .state import Accumulator
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _check_common(reduction: str, device: str) -> None:
+def _reduction(reduction: str, device: str, size_average=None, reduce=None) -> str:
+    """The reduction to apply, checked; torch's legacy ``size_average``/``reduce`` decide it when
+    either is given, with torch's warning (``torch.nn._reduction.legacy_get_string``)."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+        warnings.warn(
+            f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+            UserWarning,  # torch's category, so that filters written for torch apply
+            stacklevel=3,
+        )
     validate.choice("reduction", reduction, _REDUCTIONS)
     validate.choice("device", device, ("auto", "cpu", "cuda"))
+    return reduction
 
 
 def _on_gpu(reduction: str, kind: str, input, target, accumulator_args: dict):
     """Score input that already lives on the GPU, in place: 2-D ``(N, C)`` or 1-D binary."""
     x = gpu.device_view(input)
-    t = gpu.device_view(target) if gpu.is_device_array(target) else np.asarray(target)
+    t = gpu.device_view(target) if gpu.is_device_array(target) else as_array("target", target)
     if kind == "multiclass" and np.dtype(t.dtype).kind == "f" and t.shape == x.shape:
         kind = "soft"
     if kind == "binary" and len(x.shape) == 2:
@@ -49,7 +65,8 @@ def _slabs(x: np.ndarray, t: np.ndarray, soft: bool):
     num_classes = x.shape[1]
     per_sample = max(1, int(np.prod(x.shape[1:])))
     step = max(1, engine.CHUNK_ELEMENTS // per_sample)
-    for lo in range(0, x.shape[0], step):
+    # an empty batch still yields one (empty) slab, so reduction="none" has a piece to reshape
+    for lo in range(0, max(x.shape[0], 1), step):
         rows = np.moveaxis(x[lo : lo + step], 1, -1).reshape(-1, num_classes)
         target = t[lo : lo + step]
         target = np.moveaxis(target, 1, -1).reshape(-1, num_classes) if soft else target.reshape(-1)
@@ -69,6 +86,9 @@ def _reduce(acc: Accumulator, reduction: str, x, t, out_shape, soft=False, **upd
 
 
 def _multiclass(input, target, weight, ignore_index, reduction, label_smoothing, inputs, device):
+    ignore_index = validate.index_argument("ignore_index", ignore_index)
+    label_smoothing = validate.smoothing(label_smoothing)
+    input, target, weight = unwrap(input), unwrap(target), unwrap(weight)
     if gpu.is_device_array(input):
         gpu.choose(device, 0, input)
         return _on_gpu(
@@ -121,6 +141,8 @@ def cross_entropy(
     label_smoothing=0.0,
     *,
     device="auto",
+    size_average=None,
+    reduce=None,
 ):
     """Cross-entropy of logits, as ``torch.nn.functional.cross_entropy``.
 
@@ -128,24 +150,36 @@ def cross_entropy(
     ``sum w[y_i]`` of non-ignored rows; with label smoothing ``eps``:
     ``l_i = (1-eps)(-w[y_i] lsm_i[y_i]) + (eps/C) sum_c (-w_c lsm_i[c])``. Probability targets
     (same shape as ``input``): ``l_i = -sum_c w_c q_ic lsm_i[c]``, ``q = t(1-eps) + eps/C``, mean
-    over rows. Input ``(C,)``, ``(N, C)`` or ``(N, C, d1..dK)``; float16 is computed in
-    float32 (unlike torch on the CPU, a float16 sum cannot overflow).
+    over rows. Input ``(C,)``, ``(N, C)`` or ``(N, C, d1..dK)``; float16 and bfloat16 are
+    computed in float32 (unlike torch on the CPU, a float16 sum cannot overflow).
+    ``size_average``/``reduce``: torch's deprecated spelling of ``reduction`` (keyword-only here).
 
     Examples
     --------
     >>> round(cross_entropy(np.array([[1.0, 2.0, 0.1]]), np.array([1])), 4)
     0.417
     """
-    _check_common(reduction, device)
+    reduction = _reduction(reduction, device, size_average, reduce)
     return _multiclass(input, target, weight, ignore_index, reduction, label_smoothing, "logits", device)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *, device="auto"):
+def nll_loss(
+    input,
+    target,
+    weight=None,
+    ignore_index=-100,
+    reduction="mean",
+    *,
+    device="auto",
+    size_average=None,
+    reduce=None,
+):
     """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
 
     ``l_i = -w[y_i] x_i[y_i]``; weighting, ``ignore_index`` and the mean as ``cross_entropy``.
     """
-    _check_common(reduction, device)
+    reduction = _reduction(reduction, device, size_average, reduce)
+    target = unwrap(target)
     t = target if gpu.is_device_array(target) else as_array("target", target)
     if np.dtype(t.dtype).kind == "f":
         raise validate.InputTypeError(
@@ -155,12 +189,36 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     return _multiclass(input, t, weight, ignore_index, reduction, 0.0, "logprobs", device)
 
 
+def _per_class(pos_weight: np.ndarray | None, shape: tuple) -> np.ndarray | None:
+    """``pos_weight`` (already broadcastable to ``shape``) as one value per class (last axis),
+    or None when it differs from row to row.
+
+    torch broadcasts ``pos_weight`` against the input, so ``(C,)``, ``(1, C)``, and an
+    ``(N, C)`` or ``(N, 1)`` whose rows are all equal, are one value per class (a vector of
+    1 or C values): the kernels' case.
+    """
+    if pos_weight is None:
+        return np.empty(0)
+    a = pos_weight.reshape((1,) * (len(shape) - pos_weight.ndim) + pos_weight.shape)
+    first = a[(slice(0, 1),) * (a.ndim - 1)]
+    if first.size == a.size or (a == first).all():
+        return first.reshape(-1)
+    return None
+
+
 def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules, device):
+    input, target, weight, pos_weight = (unwrap(v) for v in (input, target, weight, pos_weight))
     if gpu.is_device_array(input):
+        shape = tuple(input.shape)
         gpu.choose(device, 0, input)
         if weight is not None:
             raise InputValueError("`weight` with input on the GPU is not supported; pass it on the CPU path.")
-        pw = None if pos_weight is None else np.atleast_1d(as_array("pos_weight", pos_weight))
+        pw = _per_class(validate.broadcastable("pos_weight", pos_weight, shape), shape)
+        if pw is None:
+            raise InputValueError(
+                "a `pos_weight` that differs from row to row is scored on the CPU; pass the input "
+                "on the host, or one `pos_weight` per class."
+            )
         return _on_gpu(
             reduction, "binary", input, target, dict(inputs=inputs, pos_weight=pw, probs_rules=probs_rules)
         )
@@ -168,12 +226,14 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules, d
     t = as_array("target", target)
     if t.shape != x.shape:
         raise InputValueError(f"`target` must have the input's shape {x.shape}, got {t.shape}.")
-    pw = validate.vector(
-        "pos_weight",
-        None if pos_weight is None else np.atleast_1d(as_array("pos_weight", pos_weight)),
-    )
-    w = None if weight is None else np.broadcast_to(as_array("weight", weight), x.shape)
+    w = validate.broadcastable("weight", weight, x.shape)
+    per_element_pw = validate.broadcastable("pos_weight", pos_weight, x.shape)
+    pw = _per_class(per_element_pw, x.shape)
     chosen = gpu.choose(device, x.size, x, t)
+    if pw is None:
+        return elementwise.binary_logits(x, t, per_element_pw, w, reduction)
+    pw = validate.vector("pos_weight", pw)
+    w = None if w is None else np.broadcast_to(w, x.shape)
     if pw.size > 1 and x.ndim >= 1:
         num_classes = x.shape[-1]
         x2, t2 = x.reshape(-1, num_classes), t.reshape(-1, num_classes)
@@ -193,78 +253,34 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules, d
     return _reduce(acc, reduction, x.reshape(-1), t.reshape(-1), x.shape, weight=flat_w)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean", *, device="auto"):
+def binary_cross_entropy(
+    input, target, weight=None, reduction="mean", *, device="auto", size_average=None, reduce=None
+):
     """Binary cross-entropy of probabilities, as ``torch.nn.functional.binary_cross_entropy``.
 
     ``l = -w (y max(log p, -100) + (1-y) max(log(1-p), -100))``, mean over all elements. Inputs
-    or targets outside ``[0, 1]`` (or NaN) raise.
+    or targets outside ``[0, 1]`` (or NaN) raise. ``weight`` broadcasts against the input.
     """
-    _check_common(reduction, device)
+    reduction = _reduction(reduction, device, size_average, reduce)
     return _binary(input, target, weight, reduction, None, "probs", "torch", device)
 
 
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, reduction="mean", pos_weight=None, *, device="auto"
+    input,
+    target,
+    weight=None,
+    reduction="mean",
+    pos_weight=None,
+    *,
+    device="auto",
+    size_average=None,
+    reduce=None,
 ):
     """Binary cross-entropy of logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
 
     ``l = w ((1-y) x + (1 + (p-1) y) softplus(-x))``, computed without cancellation; mean over
-    all elements. ``pos_weight`` broadcasts along the last axis (one per class).
+    all elements. ``weight`` and ``pos_weight`` broadcast against the input, as in torch: a
+    ``(C,)`` ``pos_weight`` is one per class (the last axis), an ``(N, C)`` one per element.
     """
-    _check_common(reduction, device)
+    reduction = _reduction(reduction, device, size_average, reduce)
     return _binary(input, target, weight, reduction, pos_weight, "logits", "sklearn", device)
-
-
-def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None):
-    """Log loss, as ``sklearn.metrics.log_loss`` (scikit-learn >= 1.5 rules).
-
-    Probabilities are clipped to ``[eps, 1-eps]`` (``eps`` of their dtype), not renormalised
-    (rows that do not sum to one give a warning); ``sum_i w_i l_i / sum_i w_i``. Labels are
-    sorted; 1-D ``y_proba`` is the probability of the larger label.
-    """
-    from .labels import encode_labels
-
-    p = as_array("y_proba", y_proba)
-    if p.dtype.kind in "biu" or p.dtype == np.float16:
-        p = p.astype(np.float64)  # as sklearn's check_array: float32 stays, the rest -> float64
-    p = validate.float_input("y_proba", p)
-    if np.isnan(p).any():
-        raise InputValueError("Input contains NaN.")
-    y = np.asarray(as_array("y_true", y_true))
-    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    lengths = [len(y), len(p)] + ([len(sw)] if sw is not None else [])
-    if len(set(lengths)) > 1:
-        raise InputValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
-    if p.size and p.max() > 1:
-        raise InputValueError(f"y_prob contains values greater than 1: {p.max()}")
-    if p.size and p.min() < 0:
-        raise InputValueError(f"y_prob contains values lower than 0: {p.min()}")
-    index, classes = encode_labels(y, labels)
-    if p.ndim == 2 and p.shape[1] == 1:
-        p = p[:, 0]
-    width = 2 if p.ndim == 1 else p.shape[1]
-    if len(classes) != width:
-        if labels is None:
-            raise InputValueError(
-                f"y_true and y_prob contain different number of classes: {len(classes)} vs "
-                f"{width}. Please provide the true labels explicitly through the labels "
-                f"argument. Classes found in y_true: {classes}"
-            )
-        raise InputValueError(
-            "The number of classes in labels is different from that in y_prob. Classes found "
-            f"in labels: {classes}"
-        )
-    if p.ndim == 1:
-        acc = Accumulator("binary", inputs="probs")
-        acc.update(p, (index == 1).astype(p.dtype), sw)
-    else:
-        acc = Accumulator("multiclass", inputs="probs")
-        acc.update(p, index, sw)
-        if acc.unnormalised_rows:
-            warnings.warn(
-                "The y_prob values do not sum to one. Make sure to pass probabilities.",
-                UserWarning,
-                stacklevel=2,
-            )
-    score = acc.result()
-    return score.loss if normalize else score.total

@@ -1,11 +1,14 @@
-"""Turning what users pass (NumPy, pyarrow, ``__array__`` objects) into NumPy arrays.
+"""Turning what users pass (NumPy, pyarrow, torch tensors, ``__array__`` objects) into NumPy arrays.
 
 No copy where none is needed: Arrow buffers are viewed in place (read-only is fine, the
 kernels only read), list columns through ``flatten()`` (which honours slice offsets; ``.values``
-does not).
+does not). Copies are made only where the kernels cannot read the data as it is: non-native
+byte order, and torch's ``bfloat16`` (which NumPy has no type for).
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -43,8 +46,42 @@ def _arrow_array(name: str, arr: pa.Array) -> np.ndarray:
     raise InputTypeError(f"`{name}` has Arrow type {typ}, which is not numeric.")
 
 
+def native(a: np.ndarray) -> np.ndarray:
+    """``a`` in the machine's byte order: big-endian data (``'>f8'``, from some files and
+    network formats) is converted once here, because the compiled kernels take native types only."""
+    if a.dtype.isnative:
+        return a
+    return a.astype(a.dtype.newbyteorder("="))
+
+
+def is_torch_tensor(value) -> bool:
+    """Whether ``value`` is a torch tensor, without importing torch (none can exist until it is)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def unwrap(value):
+    """A torch tensor as fastxent reads it; any other value unchanged.
+
+    Tensors that require grad are read detached (scoring never back-propagates), and
+    ``bfloat16`` becomes float32 (exactly: it is float32 with a shorter mantissa), the precision
+    float16 is computed in. Tensors stay where they are: on the GPU, they are read in place.
+    """
+    if not is_torch_tensor(value):
+        return value
+    value = value.detach()
+    if value.dtype == sys.modules["torch"].bfloat16:
+        value = value.float()
+    return value
+
+
 def as_array(name: str, value) -> np.ndarray:
-    """``value`` as a NumPy array, viewing Arrow and ``__array__`` buffers in place."""
+    """``value`` as a NumPy array in native byte order, viewing Arrow, torch CPU and
+    ``__array__`` buffers in place."""
+    return native(_as_array(name, unwrap(value)))
+
+
+def _as_array(name: str, value) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, pa.ChunkedArray):

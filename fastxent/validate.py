@@ -5,9 +5,12 @@ Messages name the argument, what was expected, what was found, where, and the fi
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .errors import InputTypeError, InputValueError
+from .inputs import as_array, native
 from .kernels import checks, codes
 
 #: Above this many values the range scan runs in parallel.
@@ -21,9 +24,40 @@ def choice(name: str, value, allowed) -> None:
         )
 
 
-def smoothing(value) -> None:
-    if not 0.0 <= float(value) <= 1.0:
+def smoothing(value) -> float:
+    """``label_smoothing`` as a float in [0, 1].
+
+    Real numbers are taken as torch takes them (bools, NumPy scalars, 0-d tensors included);
+    a string is refused rather than parsed, as torch refuses it.
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise InputTypeError(f"`label_smoothing` must be a float in [0, 1], got {value!r}.")
+    try:
+        eps = float(value)
+    except (TypeError, ValueError):
+        raise InputTypeError(
+            f"`label_smoothing` must be a float in [0, 1], got {value!r} ({type(value).__name__})."
+        ) from None
+    if not 0.0 <= eps <= 1.0:
         raise InputValueError(f"`label_smoothing` must be in [0, 1], got {value!r}.")
+    return eps
+
+
+def index_argument(name: str, value) -> int:
+    """An integer argument such as ``ignore_index``, as torch takes it: Python and NumPy integers
+    and integer 0-d tensors; not bools, floats (``1.5`` is no class id) or strings; within int64.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"`{name}` must be an integer, got the bool {value!r}.")
+    try:
+        index = operator.index(value)
+    except TypeError:
+        raise InputTypeError(
+            f"`{name}` must be an integer, got {value!r} ({type(value).__name__})."
+        ) from None
+    if not -(2**63) <= index < 2**63:
+        raise InputValueError(f"`{name}` must fit in int64, got {index}.")
+    return index
 
 
 def vector(name: str, value) -> np.ndarray:
@@ -36,6 +70,26 @@ def vector(name: str, value) -> np.ndarray:
     if a.ndim != 1:
         raise InputValueError(f"`{name}` must be 1-D (one value per class), got shape {a.shape}.")
     return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def broadcastable(name: str, value, shape: tuple) -> np.ndarray | None:
+    """A torch argument that broadcasts against the input (``weight``, ``pos_weight``), as an
+    array (None stays None). Like torch, it may not enlarge the input's shape."""
+    if value is None:
+        return None
+    a = as_array(name, value)
+    if a.dtype.kind not in "biuf":
+        raise InputTypeError(f"`{name}` must be numeric, got dtype {a.dtype}.")
+    try:
+        fits = np.broadcast_shapes(a.shape, shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise InputValueError(
+            f"`{name}` of shape {a.shape} does not broadcast to the input's shape {tuple(shape)}; "
+            "torch requires that too."
+        )
+    return a
 
 
 def float_input(name: str, a: np.ndarray) -> np.ndarray:
@@ -59,12 +113,15 @@ def bad_target_error(bad: int, where: str, input_name: str, num_classes: int) ->
     )
 
 
-def probability_error(name: str, value, where: str) -> InputValueError:
+#: How to fix probabilities that are not: binary input has a logits function, multiclass input
+#: can be passed as logits or log-probabilities.
+BINARY_FIX = "Pass logits to the `_with_logits` function or `logits=` instead, or fix the values."
+MULTICLASS_FIX = "Pass logits (`logits=`) or log-probabilities (`logprobs=`) instead, or fix the values."
+
+
+def probability_error(name: str, value, where: str, fix: str = BINARY_FIX) -> InputValueError:
     """The error for a probability outside [0, 1] (or NaN)."""
-    return InputValueError(
-        f"`{name}` must hold probabilities in [0, 1], but has {value} {where}. Pass logits to "
-        "the `_with_logits` function or `logits=` instead, or fix the values."
-    )
+    return InputValueError(f"`{name}` must hold probabilities in [0, 1], but has {value} {where}. {fix}")
 
 
 def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int, where, input_name: str) -> None:
@@ -93,7 +150,7 @@ def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int, where, 
         raise bad_target_error(int(target[row]), where(row), input_name, num_classes)
 
 
-def _unit_interval(name: str, a: np.ndarray, where=_at_row) -> None:
+def _unit_interval(name: str, a: np.ndarray, where=_at_row, fix: str = BINARY_FIX) -> None:
     flat = a.reshape(-1)
     if flat.dtype == np.float16:
         flat = flat.astype(np.float32)
@@ -106,7 +163,7 @@ def _unit_interval(name: str, a: np.ndarray, where=_at_row) -> None:
         i = int(checks.first_outside_unit(flat))
         index = tuple(int(w) for w in np.unravel_index(i, a.shape))
         column = f", class {index[1]}" if len(index) > 1 else ""
-        raise probability_error(name, flat[i], where(index[0]) + column)
+        raise probability_error(name, flat[i], where(index[0]) + column, fix)
 
 
 def rows_vector(name: str, value, n: int) -> np.ndarray | None:
@@ -117,7 +174,7 @@ def rows_vector(name: str, value, n: int) -> np.ndarray | None:
         raise InputTypeError(f"`{name}` must be numeric, got dtype {a.dtype}.")
     if a.shape != (n,):
         raise InputValueError(f"`{name}` must have shape ({n},) (one value per row), got {a.shape}.")
-    return a
+    return native(a)
 
 
 def element_weight(weight, shape):
@@ -145,12 +202,14 @@ def batch(spec, kind, input, target, sample_weight, weight, where=_at_row, input
     ``where(row)`` says where a batch row is in the caller's terms (``"at row 7 of 'a.parquet'"``)
     and ``input_name`` what the input is called there, for the error messages.
     """
-    x = float_input("input", np.asarray(input))
-    t = np.asarray(target)
+    x = float_input("input", native(np.asarray(input)))
+    t = native(np.asarray(target))
     if spec.family == "multiclass":
         if x.ndim != 2:
             raise InputValueError(f"`input` must be 2-D (rows, classes) here, got shape {x.shape}.")
         _index_targets(t, x, spec.ignore_index, where, input_name)
+        if spec.inputs == "probs":
+            _unit_interval(input_name, x, where, MULTICLASS_FIX)  # as log_loss: probabilities, or an error
     else:
         expected = "2-D (rows, classes)" if kind in ("soft", "multilabel") else "1-D (one value per row)"
         if (x.ndim != 2 and kind in ("soft", "multilabel")) or (x.ndim != 1 and kind == "binary"):
