@@ -34,6 +34,15 @@ def _device_values(values):
     return values if is_device_array(values) else cuda.to_device(np.ascontiguousarray(values))
 
 
+def _unit_interval(name: str, values) -> None:
+    """Raise for the first value outside [0, 1] (or NaN), named by its flat position."""
+    flat = _device_values(values).reshape(-1) if len(values.shape) > 1 else _device_values(values)
+    at = _first(kernels.first_outside_unit, flat)
+    if at >= 0:
+        value = flat[at : at + 1].copy_to_host()[0]
+        raise validate.probability_error(name, value, f"at flat position {at}")
+
+
 def batch(spec, kind, input, target, sample_weight, weight, input_name="input"):
     """Validate one GPU batch; return ``(x, target, sample_weight, weight, weight_mode)``."""
     x = _view(input)
@@ -54,16 +63,14 @@ def batch(spec, kind, input, target, sample_weight, weight, input_name="input"):
         if row >= 0:
             bad = int(device_t[row : row + 1].copy_to_host()[0])
             raise validate.bad_target_error(bad, f"at row {row}", input_name, x.shape[1])
+        if spec.inputs == "probs":  # log_loss's range check, as validate.batch does on the host
+            _unit_interval(input_name, x)
     else:
         if t.shape != x.shape:
             raise InputValueError(f"`target` must have the input's shape {x.shape}, got {t.shape}.")
         if spec.family == "binary" and spec.inputs == "probs":
             for name, values in ((input_name, x), ("target", t)):
-                flat = _device_values(values).reshape(-1) if len(values.shape) > 1 else _device_values(values)
-                at = _first(kernels.first_outside_unit, flat)
-                if at >= 0:
-                    value = flat[at : at + 1].copy_to_host()[0]
-                    raise validate.probability_error(name, value, f"at flat position {at}")
+                _unit_interval(name, values)
     validate.class_vectors(spec, x.shape)
     sw = sample_weight
     if sample_weight is not None and not is_device_array(sample_weight):

@@ -120,7 +120,7 @@ class Accumulator:
             family=family,
             inputs=inputs,
             class_weight=validate.vector("weight", class_weight),
-            ignore_index=int(ignore_index),
+            ignore_index=validate.index_argument("ignore_index", ignore_index),
             label_smoothing=float(label_smoothing),
             pos_weight=validate.vector("pos_weight", pos_weight),
             probs_rules=probs_rules,

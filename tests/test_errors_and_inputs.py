@@ -107,3 +107,12 @@ def test_cached_kernels_are_dropped_when_any_kernel_source_changes(tmp_path):
     second = sources_digest(sources)
     assert second != first
     assert drop_stale_cache(cache, second, sources) and not cached[0].exists()
+
+
+@pytest.mark.parametrize("bad", [1.5, "1", True, None])
+def test_score_and_accumulator_take_only_integer_ignore_index(bad):
+    table = pa.table({"label": [0, 1], "logits": [[0.1, 0.2], [0.3, 0.1]]})
+    with pytest.raises(fx.InputTypeError, match="`ignore_index` must be an integer"):
+        fx.score(table, target="label", logits="logits", ignore_index=bad)
+    with pytest.raises(TypeError, match="`ignore_index` must be an integer"):
+        fx.Accumulator(ignore_index=bad)

@@ -192,3 +192,12 @@ def test_streaming_uses_several_chunks(monkeypatch):
         acc.update(x[:, 0], (y == 0).astype(np.float32), sw, weight=np.full(N, 0.5))
         results.append(acc.result().loss)
     _close(*results, 1e-6)
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.25, np.nan])
+def test_probabilities_on_the_gpu_outside_the_unit_interval_raise(bad):
+    p = np.random.default_rng(13).dirichlet(np.ones(C), N)
+    p[7, 2] = bad
+    acc = fx.Accumulator("multiclass", inputs="probs", device="cuda")
+    with pytest.raises(fx.InputValueError, match=r"probabilities in \[0, 1\].*flat position 51"):
+        acc.update(cuda.to_device(p), cuda.to_device(np.zeros(N, np.int64)))
