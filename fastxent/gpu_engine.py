@@ -1,9 +1,13 @@
 """Running one batch of a loss on the GPU: argument set-up, streaming, kernel choice.
 
-:func:`run` takes a validated batch (host NumPy arrays, or arrays already on the GPU) and returns
-the per-tile partial sums and the counts, plus the per-row losses when asked. Host batches are
-cut into chunks that go through two pinned buffers on two CUDA streams: while the kernel of one
-chunk runs, the next chunk is being copied. Imported only when a GPU path is taken.
+:func:`run_blocks` takes a validated batch (host NumPy arrays, or arrays already on the GPU) and
+returns what :func:`fastxent.engine.run_blocks` returns on the CPU: sums of the stream's blocks
+that the batch holds whole, counts, and the row values of the blocks it holds only part of. The
+tiles are aligned to the stream's blocks, so a block's sum does not depend on how batches cut the
+stream (:mod:`.kernels.tile_order`). :func:`row_values` gives each row's loss and denominator.
+Host batches are cut into chunks that go through two pinned buffers on two CUDA streams: while
+the kernel of one chunk runs, the next chunk is being copied. Imported only when a GPU path is
+taken.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from numba import cuda
 
 from .gpu import CHUNK_BYTES, device_view, is_device_array
 from .kernels import cuda as kernels
-from .kernels.codes import PER_ELEMENT
+from .kernels.blocks import segment_count
+from .kernels.codes import BLOCK_ROWS, PER_ELEMENT
+from .kernels.tile_order import tiles_to_blocks
 from .spec import LossSpec
 
 #: Rows of logits at least this wide get one thread block per row instead of one thread.
@@ -57,9 +63,7 @@ class _Launch:
                 x, t, self.class_weight, sw, spec.ignore_index, spec.label_smoothing, self.w_total,
                 row_loss, row_den, row_flags,
             )  # fmt: skip
-            kernels.row_tiles[tiles, kernels.TPB, stream](row_loss, row_den, row_flags, sums, counts)
-            if per_row.shape[0]:
-                per_row.copy_to_device(row_loss, stream=stream)
+            kernels.row_tiles[tiles, kernels.TPB, stream](row_loss, row_den, row_flags, per_row, sums, counts)
         elif spec.family == "multiclass":
             tolerance = 1e-8 + float(np.sqrt(eps))
             kernels.index_target_tiles[tiles, kernels.TPB, stream](
@@ -83,37 +87,75 @@ def _as_2d(a, family: str):
     return a
 
 
-def run(spec, x, target, sample_weight, element_weight, weight_mode, rows_out=None):
-    """Score one batch on the GPU; return ``(partial_sums (T, 2), counts (6,))``.
-
-    ``rows_out`` (host array of N, optional) receives each row's loss.
-    """
+def _launch_all(spec, x, target, sample_weight, element_weight, weight_mode, with_rows: bool):
+    """Score rows on the GPU: ``(tile sums (T, 2), counts, per-row (loss, den) (N, 2) or None)``."""
     x, target = _as_2d(x, spec.family), _as_2d(target, spec.family)
     n, num_classes = x.shape[0], x.shape[1]
     launch = _Launch(spec, num_classes, weight_mode)
     if n == 0:
-        return np.zeros((0, 2)), np.zeros(kernels.N_COUNTS, dtype=np.int64)
+        return np.zeros((0, 2)), np.zeros(kernels.N_COUNTS, dtype=np.int64), np.zeros((0, 2))
     if is_device_array(x):
-        return _run_resident(launch, x, target, sample_weight, element_weight, rows_out)
-    return _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode, rows_out)
+        return _run_resident(launch, x, target, sample_weight, element_weight, with_rows)
+    return _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode, with_rows)
+
+
+def _rows(a, lo: int, hi: int):
+    return None if a is None else a[lo:hi]
+
+
+def run_blocks(spec, x, target, sample_weight, element_weight, weight_mode, first: int):
+    """Score one batch whose first block boundary is ``first`` rows in, as
+    :func:`fastxent.engine.run_blocks`: ``(sums, counts, edge_loss, edge_den)``.
+
+    The rows before ``first`` and after the last whole block come back row by row (the edges);
+    the whole blocks between are scored in tiles that start at ``first``, 16 tiles a block,
+    summed by :func:`~.kernels.tile_order.tiles_to_blocks`.
+    """
+    n = x.shape[0]
+    head = min(first, n)
+    whole = (n - head) // BLOCK_ROWS * BLOCK_ROWS
+    per_element = element_weight is not None and weight_mode == PER_ELEMENT
+    counts = np.zeros(kernels.N_COUNTS, dtype=np.int64)
+    edges = []
+    block_sums = np.zeros((whole // BLOCK_ROWS, 2))
+    for lo, hi, rowwise in ((0, head, True), (head, head + whole, False), (head + whole, n, True)):
+        if hi == lo:
+            continue
+        ew = _rows(element_weight, lo, hi) if per_element else element_weight
+        tiles, part_counts, per_row = _launch_all(
+            spec, x[lo:hi], target[lo:hi], _rows(sample_weight, lo, hi), ew, weight_mode, rowwise
+        )
+        counts += part_counts
+        if rowwise:
+            edges.append(per_row)
+        else:
+            tiles_to_blocks(tiles, block_sums)
+    sums = np.zeros((segment_count(n, head), 2))
+    sums[(1 if head else 0) : (1 if head else 0) + block_sums.shape[0]] = block_sums
+    edge = np.concatenate(edges) if edges else np.zeros((0, 2))
+    return sums, counts[None, :], edge[:, 0].copy(), edge[:, 1].copy()
+
+
+def row_values(spec, x, target, sample_weight, element_weight, weight_mode) -> np.ndarray:
+    """Each row's ``(loss, denominator)``, ``(N, 2)`` on the host (``reduction="none"``)."""
+    return _launch_all(spec, x, target, sample_weight, element_weight, weight_mode, True)[2]
 
 
 def _tiles(rows: int) -> int:
     return -(-rows // kernels.TPB)
 
 
-def _run_resident(launch, x, target, sample_weight, element_weight, rows_out):
+def _run_resident(launch, x, target, sample_weight, element_weight, with_rows):
     n = x.shape[0]
     stream = cuda.stream()
     sums = cuda.device_array((_tiles(n), 2), np.float64, stream=stream)
     counts = cuda.device_array((_tiles(n), kernels.N_COUNTS), np.int64, stream=stream)
-    per_row = cuda.device_array(n if rows_out is not None else 0, np.float64, stream=stream)
+    per_row = cuda.device_array((n if with_rows else 0, 2), np.float64, stream=stream)
     ew = _device(None if element_weight is None else element_weight.reshape(-1), np.float64)
     launch(stream, _device(x), _device(target), _device(sample_weight, np.float64), ew, per_row, sums, counts)
     stream.synchronize()
-    if rows_out is not None:
-        per_row.copy_to_host(rows_out)
-    return sums.copy_to_host(), counts.copy_to_host().sum(axis=0)
+    rows = per_row.copy_to_host() if with_rows else None
+    return sums.copy_to_host(), counts.copy_to_host().sum(axis=0), rows
 
 
 def _staged(slot: dict, name: str, host: np.ndarray, capacity: int, stream):
@@ -130,10 +172,11 @@ def _staged(slot: dict, name: str, host: np.ndarray, capacity: int, stream):
     return on_device[:rows]
 
 
-def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode, rows_out):
+def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode, with_rows):
     n, num_classes = x.shape[0], x.shape[1]
     row_bytes = x.itemsize * num_classes + target.itemsize * (target.size // n)
-    step = max(kernels.TPB, CHUNK_BYTES // row_bytes // kernels.TPB * kernels.TPB)
+    # whole blocks a chunk, so that tiles stay aligned to the blocks across chunks
+    step = max(BLOCK_ROWS, CHUNK_BYTES // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
     streams = [cuda.stream(), cuda.stream()]
     slots: list[dict] = [{}, {}]
     per_element = element_weight is not None and weight_mode == PER_ELEMENT
@@ -157,15 +200,16 @@ def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode,
         rows = hi - lo
         sums = cuda.device_array((_tiles(rows), 2), np.float64, stream=stream)
         counts = cuda.device_array((_tiles(rows), kernels.N_COUNTS), np.int64, stream=stream)
-        per_row = cuda.device_array(rows if rows_out is not None else 0, np.float64, stream=stream)
+        per_row = cuda.device_array((rows if with_rows else 0, 2), np.float64, stream=stream)
         launch(stream, xs, ts, sw, ew, per_row, sums, counts)
         pending.append((lo, hi, sums, counts, per_row))
     for stream in streams:
         stream.synchronize()
     all_sums, all_counts = [], np.zeros(kernels.N_COUNTS, dtype=np.int64)
+    rows_out = np.empty((n, 2)) if with_rows else None
     for lo, hi, sums, counts, per_row in pending:
         all_sums.append(sums.copy_to_host())
         all_counts += counts.copy_to_host().sum(axis=0)
-        if rows_out is not None:
+        if with_rows:
             rows_out[lo:hi] = per_row.copy_to_host()
-    return np.concatenate(all_sums), all_counts
+    return np.concatenate(all_sums), all_counts, rows_out

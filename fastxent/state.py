@@ -17,6 +17,7 @@ import numpy as np
 
 from . import engine, gpu, validate
 from .exact import ExactSum
+from .kernels import tile_order
 from .kernels.blocks import sum_block
 from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS
 from .spec import LossSpec
@@ -161,32 +162,28 @@ class Accumulator:
         """
         started = time.perf_counter()
         batch = self._validated(input, target, sample_weight, weight, where, input_name)
+        offset = self._next_offset if offset is None else int(offset)
+        if offset < 0:
+            raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
+        n = batch[0].shape[0]
         if self.device == "cuda":
             from . import gpu_engine  # only now: the GPU path imports numba-cuda
 
-            sums, counts = gpu_engine.run(self.spec, *batch)
-            self._loss.add(sums[:, 0])
-            self._den.add(sums[:, 1])
-            self._counts += counts
-            if row_values is not None:
+            first = min((-offset) % BLOCK_ROWS, n)
+            self._add_segments(offset, n, first, gpu_engine.run_blocks(self.spec, *batch, first))
+            if row_values is not None:  # marks and predictions come from the CPU kernels
                 position = 0
                 for chunk in engine.chunks(self.spec, *batch):
                     engine.run_blocks(chunk, 0, row_values.rows(position, position + chunk.rows))
                     position += chunk.rows
         else:
-            offset = self._next_offset if offset is None else int(offset)
-            if offset < 0:
-                raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
             position = offset
             for chunk in engine.chunks(self.spec, *batch):
-                rows = (
-                    None
-                    if row_values is None
-                    else row_values.rows(position - offset, position - offset + chunk.rows)
-                )
+                at = position - offset
+                rows = None if row_values is None else row_values.rows(at, at + chunk.rows)
                 self._absorb(position, chunk, rows)
                 position += chunk.rows
-            self._next_offset = position
+        self._next_offset = offset + n
         self._rows += batch[0].shape[0]
         self._bytes += batch[0].nbytes + batch[1].nbytes
         self._elapsed += time.perf_counter() - started
@@ -201,9 +198,7 @@ class Accumulator:
         if self.device == "cuda":
             from . import gpu_engine
 
-            rows = np.empty(out.shape[0])
-            gpu_engine.run(self.spec, *batch, rows_out=rows)
-            out[:] = rows
+            out[:] = gpu_engine.row_values(self.spec, *batch)[:, 0]
             return out
         position = 0
         for chunk in engine.chunks(self.spec, *batch):
@@ -231,8 +226,8 @@ class Accumulator:
         """
         for block in sorted(self._fragments):
             loss_rows, den_rows = self._joined(self._fragments.pop(block))
-            self._loss.add([sum_block(loss_rows)])
-            self._den.add([sum_block(den_rows)])
+            self._loss.add([self._sum_block(loss_rows)])
+            self._den.add([self._sum_block(den_rows)])
         self._next_offset = 0
 
     def count_nulls(self, rows: int, nbytes: int = 0) -> None:
@@ -242,9 +237,14 @@ class Accumulator:
         self._bytes += nbytes
 
     def _absorb(self, offset: int, chunk: engine.Chunk, row_values: engine.RowValues | None) -> None:
-        rows = chunk.rows
-        first = min((-offset) % BLOCK_ROWS, rows)
-        sums, counts, edge_loss, edge_den = engine.run_blocks(chunk, first, row_values)
+        first = min((-offset) % BLOCK_ROWS, chunk.rows)
+        self._add_segments(offset, chunk.rows, first, engine.run_blocks(chunk, first, row_values))
+
+    def _add_segments(self, offset: int, rows: int, first: int, segments) -> None:
+        """Add a batch's ``(sums, counts, edge_loss, edge_den)`` (:func:`fastxent.engine.run_blocks`
+        on the CPU, :func:`fastxent.gpu_engine.run_blocks` on the GPU): whole blocks exactly, the
+        rows of partial blocks as fragments."""
+        sums, counts, edge_loss, edge_den = segments
         self._counts += counts.sum(axis=0)
         full = slice(1 if first else 0, None)
         tail = (rows - first) % BLOCK_ROWS
@@ -270,8 +270,13 @@ class Accumulator:
         pieces[start] = (loss.copy(), den.copy())
         if sum(p[0].size for p in pieces.values()) == BLOCK_ROWS:
             loss_rows, den_rows = self._joined(self._fragments.pop(block))
-            self._loss.add([sum_block(loss_rows)])
-            self._den.add([sum_block(den_rows)])
+            self._loss.add([self._sum_block(loss_rows)])
+            self._den.add([self._sum_block(den_rows)])
+
+    def _sum_block(self, values: np.ndarray) -> float:
+        """A block's sum in the order of the device that sums whole blocks, so that a block gets
+        one value whatever batches its rows came in (:mod:`.kernels.tile_order`)."""
+        return sum_block(values) if self.device == "cpu" else tile_order.block_sum(values)
 
     @staticmethod
     def _joined(pieces):
@@ -334,8 +339,8 @@ class Accumulator:
         loss, den = self._loss.copy(), self._den.copy()
         for pieces in self._fragments.values():
             loss_rows, den_rows = self._joined(pieces)
-            loss.add([sum_block(loss_rows)])
-            den.add([sum_block(den_rows)])
+            loss.add([self._sum_block(loss_rows)])
+            den.add([self._sum_block(den_rows)])
         return loss.value(), den.value()
 
     def result(self) -> Score:

@@ -42,10 +42,10 @@ def no_driver_needed(monkeypatch):
 def _signatures(dtype):
     x = dtype[:, :]
     return {
-        "index_target_tiles": (x, I64[:], VEC, VEC, I64, F64, I64, F64, F64, F64, VEC, MAT, COUNTS),
+        "index_target_tiles": (x, I64[:], VEC, VEC, I64, F64, I64, F64, F64, F64, MAT, MAT, COUNTS),
         "index_target_row_blocks": (x, I64[:], VEC, VEC, I64, F64, F64, VEC, VEC, I64[:]),
-        "soft_target_tiles": (x, x, VEC, VEC, F64, I64, VEC, MAT, COUNTS),
-        "binary_tiles": (x, x, VEC, I64, VEC, VEC, I64, F64, VEC, MAT, COUNTS),
+        "soft_target_tiles": (x, x, VEC, VEC, F64, I64, MAT, MAT, COUNTS),
+        "binary_tiles": (x, x, VEC, I64, VEC, VEC, I64, F64, MAT, MAT, COUNTS),
     }
 
 
@@ -62,7 +62,7 @@ def test_helper_kernels_compile():
     from fastxent.kernels import cuda as kernels
 
     helpers = {
-        "row_tiles": (VEC, VEC, I64[:], MAT, COUNTS),
+        "row_tiles": (VEC, VEC, I64[:], MAT, MAT, COUNTS),
         "first_bad_target": (I64[:], I64, I64, I64[:]),
         "first_outside_unit": (F64[:], I64[:]),
     }

@@ -7,6 +7,10 @@ from __future__ import annotations
 #: Rows per summation block. Fixed: changing it changes results in the last bits.
 BLOCK_ROWS = 2048
 
+#: Rows per CUDA tile (threads per thread block): a power of two for the tree reduction, and a
+#: divisor of :data:`BLOCK_ROWS`, so that tiles of a block-aligned batch make whole blocks.
+TPB = 128
+
 #: Counts each row function returns: scored, ignored, nonfinite, correct, judged, off-simplex.
 COUNT_FIELDS = ("scored", "ignored", "nonfinite", "correct", "judged", "unnormalised")
 N_COUNTS = len(COUNT_FIELDS)

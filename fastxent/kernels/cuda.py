@@ -14,7 +14,9 @@ Layout of the work:
 - :func:`index_target_row_blocks`: one thread block per row for wide rows (a language-model
   vocabulary): threads stride over the row, then combine their maxima and sums in shared memory;
   per-row results go to global arrays that :func:`row_tiles` reduces like the above.
-- ``per_row`` (an array of N, or of 0 for none) receives each row's loss for ``reduction="none"``.
+- ``per_row`` (an ``(N, 2)`` array, or ``(0, 2)`` for none) receives each row's loss and
+  denominator: ``reduction="none"``, and the rows of blocks a batch holds only part of, which the
+  host sums in the tiles' order (:mod:`.tile_order`).
 
 No warp shuffles: the CUDA simulator, which runs these kernels in CI, does not have them. Values
 are read in the input's dtype (float16 included) and widened to float64 in registers, where the
@@ -42,11 +44,9 @@ from .codes import (
     PER_ELEMENT,
     PROBS,
     SCORED,
+    TPB,
     UNNORMALISED,
 )
-
-#: Threads per block (rows per tile); a power of two for the tree reduction.
-TPB = 128
 
 _multiclass_loss = cuda.jit(device=True)(formulas.multiclass_loss.py_func)
 _soft_target_term = cuda.jit(device=True)(formulas.soft_target_term.py_func)
@@ -192,7 +192,8 @@ def index_target_tiles(
             counts,
         )
         if per_row.shape[0] > 0:
-            per_row[row] = loss
+            per_row[row, 0] = loss
+            per_row[row, 1] = den
     _tile_reduce(loss, den, counts, partial_sums, partial_counts)
 
 
@@ -269,7 +270,7 @@ def index_target_row_blocks(
 
 
 @cuda.jit
-def row_tiles(row_loss, row_den, row_flags, partial_sums, partial_counts):
+def row_tiles(row_loss, row_den, row_flags, per_row, partial_sums, partial_counts):
     """Reduce per-row results (from :func:`index_target_row_blocks`) to per-tile partials."""
     row = cuda.blockIdx.x * TPB + cuda.threadIdx.x
     counts = cuda.local.array(N_COUNTS, int64)
@@ -277,6 +278,9 @@ def row_tiles(row_loss, row_den, row_flags, partial_sums, partial_counts):
     flags = 0
     if row < row_loss.shape[0]:
         loss, den, flags = row_loss[row], row_den[row], row_flags[row]
+        if per_row.shape[0] > 0:
+            per_row[row, 0] = loss
+            per_row[row, 1] = den
     for k in range(N_COUNTS):
         counts[k] = (flags >> k) & 1
     _tile_reduce(loss, den, counts, partial_sums, partial_counts)
@@ -308,7 +312,8 @@ def soft_target_tiles(
         counts[NONFINITE] = 0 if math.isfinite(value) else 1
         counts[CORRECT] = 1 if _first_argmax(x, row) == _first_argmax(q, row) else 0
         if per_row.shape[0] > 0:
-            per_row[row] = loss
+            per_row[row, 0] = loss
+            per_row[row, 1] = den
     _tile_reduce(loss, den, counts, partial_sums, partial_counts)
 
 
@@ -365,7 +370,8 @@ def binary_tiles(
         counts[JUDGED] = num_classes
         counts[NONFINITE] = 0 if math.isfinite(loss) else 1
         if per_row.shape[0] > 0:
-            per_row[row] = loss
+            per_row[row, 0] = loss
+            per_row[row, 1] = den
     _tile_reduce(loss, den, counts, partial_sums, partial_counts)
 
 

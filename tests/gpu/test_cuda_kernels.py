@@ -201,3 +201,23 @@ def test_probabilities_on_the_gpu_outside_the_unit_interval_raise(bad):
     acc = fx.Accumulator("multiclass", inputs="probs", device="cuda")
     with pytest.raises(fx.InputValueError, match=r"probabilities in \[0, 1\].*flat position 51"):
         acc.update(cuda.to_device(p), cuda.to_device(np.zeros(N, np.int64)))
+
+
+def test_gpu_bits_do_not_depend_on_how_batches_cut_the_stream():
+    """Tiles are aligned to the stream's 2048-row blocks; a block cut by batches is summed on the
+    host in the tiles' order (kernels/tile_order.py), so every split gives the same bits."""
+    n = 2048 + 300
+    x = logits(np.random.default_rng(14), n, 3)
+    y = np.random.default_rng(15).integers(0, 3, n)
+    results = []
+    for cuts in ([n], [1000, 1348], [2048, 300], [7, 2341]):
+        acc = fx.Accumulator(device="cuda")
+        lo = 0
+        for hi in [*np.cumsum(cuts)[:-1], n] if len(cuts) > 1 else [n]:
+            acc.update(x[lo:hi], y[lo:hi])
+            lo = hi
+        results.append(acc.totals())
+    assert all(r == results[0] for r in results)
+    cpu = fx.Accumulator()
+    cpu.update(x, y)
+    _close(cpu.totals()[0], results[0][0], 1e-6)  # float32 rows: the GPU computes them in float64
