@@ -134,6 +134,7 @@ class Accumulator:
         self._bytes = 0
         self._fragments: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         self._next_offset = 0
+        self._offsets_given = False  # rows placed by the caller (`offset=`) in a shared stream
         self._elapsed = 0.0
 
     def update(
@@ -162,6 +163,8 @@ class Accumulator:
         """
         started = time.perf_counter()
         batch = self._validated(input, target, sample_weight, weight, where, input_name)
+        if offset is not None:
+            self._offsets_given = True
         offset = self._next_offset if offset is None else int(offset)
         if offset < 0:
             raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
@@ -289,6 +292,13 @@ class Accumulator:
     def merge(self, other: Accumulator) -> Accumulator:
         """Add another accumulator's rows (same loss); associative and commutative. Returns self.
 
+        An accumulator whose updates never gave ``offset`` is a stream of its own (one per
+        process, Dask partition or data loader worker, say): merged anywhere, in any order or
+        grouping, its blocks are summed as they stand and the total has the same bits. Updates
+        that give ``offset`` place rows in one shared stream (as :func:`fastxent.score` does):
+        merged, the pieces of a block are joined and summed as one block, which gives the bits of
+        one process scoring the whole stream.
+
         Both must score the same loss with the same options (kind, inputs, weights, ignore
         index, smoothing): a mean of rows scored under different rules has no meaning.
         """
@@ -302,6 +312,12 @@ class Accumulator:
         difference = self._option_difference(other)
         if difference:
             raise validate.InputValueError(f"cannot merge accumulators with different options: {difference}.")
+        if other._offsets_given and not self._offsets_given and self._fragments:
+            raise validate.InputValueError(
+                "cannot merge an accumulator fed with `offset=` into one fed without: its rows sit in "
+                "a shared stream that this one's rows do not; pass `offset=` to every update of both, "
+                "or to neither."
+            )
         self._loss.merge(other._loss)
         self._den.merge(other._den)
         self._counts += other._counts
@@ -309,9 +325,16 @@ class Accumulator:
         self._nulls += other._nulls
         self._bytes += other._bytes
         self._elapsed += other._elapsed
-        for pieces in other._fragments.values():
-            for start, (loss, den) in sorted(pieces.items()):
-                self._add_fragment(start, loss, den)
+        if other._offsets_given:
+            self._offsets_given = True
+            for pieces in other._fragments.values():
+                for start, (loss, den) in sorted(pieces.items()):
+                    self._add_fragment(start, loss, den)
+        else:  # a stream of its own: its partial blocks end here, joined with nobody's rows
+            for pieces in other._fragments.values():
+                loss_rows, den_rows = self._joined(pieces)
+                self._loss.add([self._sum_block(loss_rows)])
+                self._den.add([self._sum_block(den_rows)])
         return self
 
     def _option_difference(self, other: Accumulator) -> str:

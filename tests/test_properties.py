@@ -131,3 +131,46 @@ def test_bad_input_always_gives_a_clean_error(bad):
         fx.cross_entropy(args["input"], args["target"], **kwargs)
     assert isinstance(info.value, (ValueError, TypeError))
     assert "`" in str(info.value)  # names the argument
+
+
+def _merge_tree(accumulators: list, rng) -> fx.Accumulator:
+    """Merge copies of ``accumulators`` pairwise in a random tree, in random order."""
+    pool = [pickle.loads(pickle.dumps(acc)) for acc in accumulators]
+    while len(pool) > 1:
+        i, j = sorted(rng.sample(range(len(pool)), 2))
+        right, left = pool.pop(j), pool.pop(i)
+        pool.append(left.merge(right) if rng.random() < 0.5 else right.merge(left))
+    return pool[0]
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sizes=st.lists(st.integers(0, 2 * BLOCK_ROWS + 9), min_size=1, max_size=6),
+    batch=st.integers(1, 3000),
+    trees=st.randoms(use_true_random=False),
+)
+def test_accumulators_without_offsets_merge_in_any_tree_to_the_same_bits(seed, sizes, batch, trees):
+    """One accumulator per worker, each fed its own batches (no `offset`): any merge order and
+    grouping gives the same total, as torchmetrics' merge_state users expect."""
+    x, y = _data(seed, sum(sizes), 5)
+    accumulators, lo = [], 0
+    for size in sizes:
+        acc = fx.Accumulator(ignore_index=-1)
+        for start in range(lo, lo + size, batch):
+            acc.update(x[start : min(start + batch, lo + size)], y[start : min(start + batch, lo + size)])
+        accumulators.append(acc)
+        lo += size
+    first, second = _merge_tree(accumulators, trees), _merge_tree(accumulators, trees)
+    assert first.totals() == second.totals() or np.isnan(first.totals()[0])
+    assert first.result().rows == second.result().rows == sum(sizes)
+    want = fx.cross_entropy(x.astype(np.float64), y, ignore_index=-1, reduction="sum") if len(y) else 0.0
+    assert first.totals()[0] == pytest.approx(want, rel=1e-5)
+
+
+def test_offsets_in_one_merge_side_only_is_a_clear_error():
+    a, b = fx.Accumulator(), fx.Accumulator()
+    a.update(np.zeros((3, 2)), np.zeros(3, np.int64))
+    b.update(np.zeros((3, 2)), np.zeros(3, np.int64), offset=3)
+    with pytest.raises(fx.InputValueError, match="pass `offset=` to every update of both, or to neither"):
+        a.merge(b)
