@@ -5,6 +5,7 @@ is the mergeable streaming state, :class:`Score` its result; :func:`score` strea
 files and Arrow data through it.
 """
 
+from . import forking  # noqa: F401 (registers the fork hook: serial kernels in forked children)
 from .api import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

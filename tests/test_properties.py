@@ -174,3 +174,38 @@ def test_offsets_in_one_merge_side_only_is_a_clear_error():
     b.update(np.zeros((3, 2)), np.zeros(3, np.int64), offset=3)
     with pytest.raises(fx.InputValueError, match="pass `offset=` to every update of both, or to neither"):
         a.merge(b)
+
+
+FORK_SCRIPT = """
+import multiprocessing as mp, sys
+import numpy as np
+import fastxent as fx
+
+def loss(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((300_000, 4)).astype(np.float32)
+    return fx.cross_entropy(x, rng.integers(0, 4, 300_000))
+
+if __name__ == "__main__":
+    fx.cross_entropy(np.zeros((300_000, 4), np.float32), np.zeros(300_000, np.int64))  # a parallel kernel
+    with mp.get_context(sys.argv[1]).Pool(2) as pool:
+        print(repr(pool.map_async(loss, [1, 2]).get(timeout=120)))
+    print(repr([loss(1), loss(2)]))
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_pool_workers_after_a_parallel_kernel_give_the_parents_bits(tmp_path, method):
+    """GNU OpenMP kills a child forked after the parent's parallel region; forked children run
+    the serial kernels instead (fastxent/forking.py), with the same bits."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "pool.py"
+    script.write_text(FORK_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), method], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    children, parent = done.stdout.splitlines()
+    assert children == parent and "Terminating" not in done.stderr
