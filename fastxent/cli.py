@@ -11,6 +11,8 @@ import os
 import platform
 import sys
 
+from pyarrow import ArrowException
+
 from .errors import FastxentError
 from .io import arguments
 from .io.interrupts import Stopped, stopping_on_signals
@@ -154,8 +156,6 @@ def _score_on_dask(args, source, options):
     """``fastxent.dask.score`` on ``--scheduler`` or ``--workers``; the cluster's own failures
     (an address it cannot use, workers that keep dying) as one :class:`ClusterError` line, its
     log lines only with ``--debug``."""
-    from pyarrow import ArrowException
-
     from . import dask as on_dask
 
     try:
@@ -247,8 +247,6 @@ def _run(args, argv) -> int:
     """Run the command; an error it expects is one line on stderr (a traceback with ``--debug``).
     Returning from here drops the error's traceback, and with it the frames that hold readers
     open, while the signals are still ignored: their clean-up cannot be interrupted."""
-    from pyarrow import ArrowException
-
     try:
         return _command(args, argv)
     except (FastxentError, OSError, ArrowException, MemoryError) as err:
@@ -275,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         try:
             args = arguments.parser().parse_args(argv)
-        except Stopped as stop:
+        except Stopped as stop:  # while parsing; later ones are _run's
             print(f"fastxent: {stop.message}", file=sys.stderr)
             return stop.exit_code
         return _run(args, argv)

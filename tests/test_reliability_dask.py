@@ -90,3 +90,16 @@ def test_workers_that_keep_dying_are_one_line_and_no_log(two_files, capfd, monke
     out, err = capfd.readouterr()
     assert out == "" and len(err.splitlines()) == 1, err
     assert err.startswith("fastxent: error: the Dask cluster failed: KilledWorker: Attempted to run task")
+
+
+def test_a_cluster_that_fails_to_start_is_one_line(two_files, capsys, monkeypatch):
+    def no_nanny(*args, **kwargs):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_nanny)
+    argv = ["score", str(two_files / "a.parquet"), "--target", "label", "--logits", "logits"]
+    assert main([*argv, "--workers", "2"]) == 1
+    assert capsys.readouterr() == (
+        "",
+        "fastxent: error: the Dask cluster failed: RuntimeError: Nanny failed to start.\n",
+    )

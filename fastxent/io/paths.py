@@ -67,6 +67,7 @@ def partial_path(path: str, old: bool = False) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (this one counts: its temporaries are in use)."""
     if pid == os.getpid():
         return True
     try:
@@ -131,17 +132,15 @@ def check_output_path(path, inputs: list[str], what: str = "the output") -> str:
     check_utf8_name(path)
     if is_stream(path):
         return path
-    if os.path.islink(path):
+    if os.path.islink(path):  # a link to a FIFO or a device was written through above
         path = os.path.realpath(path)
-        if is_stream(path):
-            return path
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         raise InputValueError(f"cannot write '{path}': directory '{directory}' does not exist.")
     if os.path.isdir(path):
         raise InputValueError(f"cannot write {what} '{path}': it is a directory; give a file name.")
-    if os.path.exists(path) and special_kind(os.stat(path).st_mode):
-        kind = special_kind(os.stat(path).st_mode)
+    kind = special_kind(os.stat(path).st_mode) if os.path.exists(path) else None
+    if kind:  # a FIFO or a device was written through above: a socket or a block device
         raise InputValueError(f"cannot write {what} '{path}': it is a {kind}, not a regular file.")
     if _is_input(path, inputs):
         raise InputValueError(f"the output '{path}' is also an input; choose another file name.")
