@@ -6,7 +6,6 @@ Results go to stdout, progress and warnings to stderr. Exit codes: 0 success, 1 
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import platform
@@ -15,6 +14,8 @@ import sys
 from pyarrow import ArrowException
 
 from .errors import FastxentError
+from .io import arguments
+from .io.interrupts import Stopped, stopping_on_signals
 
 
 def _info() -> int:
@@ -44,84 +45,6 @@ def _info() -> int:
     for name, value in rows:
         print(f"{name:<16} {value}")
     return 0
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _names(text: str) -> list[str]:
-    return [v for v in text.split(",") if v]
-
-
-def _column_options(p) -> None:
-    """The options that say where predictions and targets are, shared by score and report."""
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
-    p.add_argument("--target", required=True, help="target column")
-    given = p.add_mutually_exclusive_group(required=True)
-    given.add_argument("--logits", type=_names, help="logit column(s): a name, a glob, or a,b,c")
-    given.add_argument("--probs", type=_names, help="probability column(s)")
-    given.add_argument("--logprobs", type=_names, help="log-probability column(s)")
-    p.add_argument("--kind", default="auto", choices=["auto", "binary", "multiclass", "multilabel", "soft"])
-    p.add_argument("--weight", help="per-row sample-weight column")
-    p.add_argument("--class-weight", type=_floats, metavar="W0,W1,...")
-    p.add_argument("--classes", type=_names, metavar="A,B,...", help="class names in index order")
-    p.add_argument("--ignore-index", type=int, default=-100)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--pos-weight", type=_floats, metavar="F[,F...]")
-    p.add_argument("--nulls", default="skip", choices=["skip", "error"])
-    p.add_argument("--batch-rows", type=int)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--keep", type=_names, metavar="COL,...")
-
-
-def _score_parser(commands) -> None:
-    p = commands.add_parser("score", help="score prediction files", description="Score prediction files.")
-    _column_options(p)
-    p.add_argument("--group-by", type=_names, metavar="COL[,COL]")
-    p.add_argument("--losses-to", metavar="OUT.parquet")
-    cluster = p.add_mutually_exclusive_group()
-    cluster.add_argument("--scheduler", metavar="ADDRESS", help="score on this running Dask cluster")
-    cluster.add_argument(
-        "--workers", type=int, metavar="N", help="score on a local Dask cluster of N processes"
-    )
-    p.add_argument("--format", default="table", choices=["table", "json", "jsonl", "markdown"])
-    p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
-
-
-def _report_parser(commands) -> None:
-    p = commands.add_parser(
-        "report", help="model-evaluation report", description="Compare prediction files or groups."
-    )
-    _column_options(p)
-    p.add_argument("--by", type=_names, metavar="COL[,COL]", help="report each group as an entry")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--top-k", type=int, default=20, help="highest-loss rows to list per entry")
-    p.add_argument("--bins", type=int, default=15, help="bins of the reliability table")
-
-
-def _bench_parser(commands) -> None:
-    p = commands.add_parser("bench", help="performance report against peers")
-    p.add_argument("--quick", action="store_true", help="small sizes: seconds, not minutes")
-    p.add_argument("--out", default="bench-report", metavar="DIR")
-    p.add_argument("--readme", metavar="README.md", help="also put the summary into this README")
-
-
-def _make_data_parser(commands) -> None:
-    p = commands.add_parser("make-data", help="write a seeded synthetic prediction file")
-    p.add_argument("out", metavar="OUT")
-    p.add_argument("--rows", type=int, required=True)
-    p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--kind", default="multiclass", choices=["binary", "multiclass", "multilabel"])
-    p.add_argument("--format", default=None, choices=["parquet", "ipc", "csv"])
-    p.add_argument("--layout", default="list", choices=["list", "columns"])
-    p.add_argument("--row-group-rows", type=int, default=1 << 17)
-    p.add_argument("--nulls", type=float, default=0.0, help="fraction of null targets")
-    p.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _fmt(value) -> str:
@@ -190,24 +113,38 @@ def _column_arguments(args) -> dict:
     )
 
 
+def _same_file_as_stdout(path: str) -> bool:
+    try:
+        out, ours = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no such file, or stdout is not a real file
+        return False
+    return (out.st_dev, out.st_ino) == (ours.st_dev, ours.st_ino)
+
+
 def _score(args) -> int:
     source = args.paths if len(args.paths) > 1 else args.paths[0]
-    options = dict(**_column_arguments(args), group_by=args.group_by, losses_to=args.losses_to)
-    if args.scheduler or args.workers:
-        from . import dask as on_dask
+    inputs = [p for p in args.paths if os.path.exists(p)]
+    on_dask = args.scheduler is not None or args.workers is not None
+    results = sys.stdout
+    if args.losses_to is not None:  # before any input is read: a run must not fail at its end
+        if on_dask:
+            from .io.sinks import check_output_dir
 
-        if args.scheduler:
-            from distributed import Client
-
-            with Client(args.scheduler) as client:
-                result = on_dask.score(source, client=client, **options)
+            check_output_dir(args.losses_to, inputs)
         else:
-            result = on_dask.score(source, workers=args.workers, **options)
+            from .io.sinks import check_output_path
+
+            check_output_path(args.losses_to, inputs, "--losses-to")
+            if _same_file_as_stdout(args.losses_to):  # the losses are streamed to stdout
+                results = sys.stderr
+    options = dict(**_column_arguments(args), group_by=args.group_by, losses_to=args.losses_to)
+    if on_dask:
+        result = _score_on_dask(args, source, options)
     else:
         from .score import score
 
         result = score(source, **options, progress=not args.no_progress and sys.stderr.isatty())
-    print(render(result, args.format))
+    print(render(result, args.format), file=results)
     if result.nonfinite:
         print(f"warning: {result.nonfinite} rows have a non-finite loss (NaN or inf).", file=sys.stderr)
     if result.nulls:
@@ -215,8 +152,31 @@ def _score(args) -> int:
     return 0
 
 
+def _score_on_dask(args, source, options):
+    """``fastxent.dask.score`` on ``--scheduler`` or ``--workers``; the cluster's own failures
+    (an address it cannot use, workers that keep dying) as one :class:`ClusterError` line, its
+    log lines only with ``--debug``."""
+    from . import dask as on_dask
+
+    try:
+        with on_dask.quiet_logs(not args.debug):
+            if args.scheduler:
+                from distributed import Client
+
+                with Client(args.scheduler) as client:
+                    return on_dask.score(source, client=client, **options)
+            return on_dask.score(source, workers=args.workers, **options)
+    except (FastxentError, OSError, ArrowException):
+        raise
+    except Exception as err:
+        raise on_dask.ClusterError(f"the Dask cluster failed: {type(err).__name__}: {err}") from err
+
+
 def _report(args) -> int:
+    from .io.paths import check_report_directory
     from .report import report
+
+    check_report_directory(args.out)  # before any input is read
 
     document = report(
         args.paths, out=args.out, by=args.by, top_k=args.top_k, bins=args.bins, **_column_arguments(args)
@@ -244,8 +204,10 @@ def _bench(args, argv) -> int:
 
 
 def _make_data(args) -> int:
+    from .io.sinks import check_output_path
     from .synthetic import make_table, write_table
 
+    check_output_path(args.out, [])  # before generating anything
     fmt = args.format or {"ipc": "ipc", "arrow": "ipc", "feather": "ipc", "csv": "csv"}.get(
         args.out.rsplit(".", 1)[-1].lower(), "parquet"
     )
@@ -264,44 +226,57 @@ def _make_data(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    # Idle OpenMP threads sleep instead of spinning: while a file is scored, the Parquet decoder
-    # threads need the cores that spinning kernel threads would hold (measured: 15-20% faster
-    # file scoring here, no change in memory). Set before the first parallel kernel starts.
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-    parser = argparse.ArgumentParser(prog="fastxent", description="Exact cross-entropy, fast.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
-    _score_parser(commands)
-    _report_parser(commands)
-    _bench_parser(commands)
-    _make_data_parser(commands)
-    commands.add_parser("info", help="versions, threads, threading layer, cache dir")
-    commands.add_parser("warmup", help="compile (or load from the cache) every kernel")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "info":
-            return _info()
-        if args.command == "score":
-            return _score(args)
-        if args.command == "make-data":
-            return _make_data(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "bench":
-            return _bench(args, argv)
-        from .warmup import warmup
+def _command(args, argv) -> int:
+    if args.command == "info":
+        return _info()
+    if args.command == "score":
+        return _score(args)
+    if args.command == "make-data":
+        return _make_data(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "bench":
+        return _bench(args, argv)
+    from .warmup import warmup
 
-        print(f"kernels ready in {warmup():.2f} s")
-        return 0
-    except (FastxentError, OSError, ArrowException) as err:
+    print(f"kernels ready in {warmup():.2f} s")
+    return 0
+
+
+def _run(args, argv) -> int:
+    """Run the command; an error it expects is one line on stderr (a traceback with ``--debug``).
+    Returning from here drops the error's traceback, and with it the frames that hold readers
+    open, while the signals are still ignored: their clean-up cannot be interrupted."""
+    try:
+        return _command(args, argv)
+    except (FastxentError, OSError, ArrowException, MemoryError) as err:
         if args.debug:
             raise
-        print(f"fastxent: error: {err}", file=sys.stderr)
+        what = "out of memory" if isinstance(err, MemoryError) else str(err)
+        print(f"fastxent: error: {' '.join(what.split())}", file=sys.stderr)  # one line
         return 1
+    except Stopped as stop:
+        print(f"fastxent: {stop.message}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print("fastxent: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    # first of all, before anything slow: a signal from here on ends the command in one line
+    with stopping_on_signals():
+        # Idle OpenMP threads sleep instead of spinning: while a file is scored, the Parquet
+        # decoder threads need the cores that spinning kernel threads would hold (measured:
+        # 15-20% faster file scoring here, no change in memory). Set before the first parallel
+        # kernel starts.
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+        try:
+            args = arguments.parser().parse_args(argv)
+        except Stopped as stop:  # while parsing; later ones are _run's
+            print(f"fastxent: {stop.message}", file=sys.stderr)
+            return stop.exit_code
+        return _run(args, argv)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,21 @@ order, or a task re-run after a worker died (a task's result is used once, when 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 
-from .errors import InputTypeError, InputValueError
-from .io.sinks import AtomicParquetWriter, check_output_path
+from .errors import FastxentError, InputTypeError, InputValueError
+from .io.sinks import AtomicDirectory, AtomicParquetWriter, check_output_dir
 from .io.sources import file_part
 from .score import _accumulator, prepare
 from .stream import LossesFile, Run, finish
+
+
+class ClusterError(FastxentError, RuntimeError):
+    """The Dask cluster itself failed: an address it cannot use, workers that keep dying."""
+
 
 #: Input bytes per task (whole units; a unit larger than this is a task of its own).
 TASK_BYTES = 256 << 20
@@ -83,28 +90,38 @@ def _count_rows(path: str, column: str) -> int:
     return sum(batch.num_rows for _, batch in part.batches([column], 1 << 20))
 
 
-def _prepare_worker() -> str:
-    """Load the kernels once per worker process; fall back to serial kernels where the threading
-    layer cannot be entered from several threads at once (Numba's ``workqueue``)."""
+_PREPARED = threading.Lock()
+_prepared = False
+
+
+def _prepare_worker() -> None:
+    """Load the kernels once per worker process, in its first task (a task of a worker that dies
+    is re-run elsewhere, where a warm-up run on every worker before the tasks failed the whole
+    run); fall back to serial kernels where the threading layer cannot be entered from several
+    threads at once (Numba's ``workqueue``)."""
+    global _prepared
     import numba
     import numpy as np
 
     from . import engine
     from .api import cross_entropy
 
-    cross_entropy(
-        np.zeros((engine.PARALLEL_MIN_ELEMENTS, 2), np.float32),
-        np.zeros(engine.PARALLEL_MIN_ELEMENTS, np.int64),
-    )
-    layer = numba.threading_layer()
-    if layer == "workqueue":
-        engine.serial_only()
-    return layer
+    with _PREPARED:  # the warm-up itself runs a parallel kernel: one thread at a time
+        if _prepared:
+            return
+        cross_entropy(
+            np.zeros((engine.PARALLEL_MIN_ELEMENTS, 2), np.float32),
+            np.zeros(engine.PARALLEL_MIN_ELEMENTS, np.int64),
+        )
+        if numba.threading_layer() == "workqueue":
+            engine.serial_only()
+        _prepared = True
 
 
 def _run_task(settings: _Settings, task: Task) -> TaskResult:
     if settings.before_task is not None:
         settings.before_task(task)
+    _prepare_worker()
     part = file_part(task.path, task.partition)
     plan = settings.plan
 
@@ -161,8 +178,9 @@ def score(
         The cluster to use; by default a local cluster of ``workers`` processes (2) is started
         and closed again.
     losses_to : directory, optional
-        One Parquet file of per-row losses per task (``part-00000.parquet``, ...), each written
-        atomically; the ``row`` column is the row number in the whole source, as ``fx.score``.
+        One Parquet file of per-row losses per task (``part-00000.parquet``, ...); the ``row``
+        column is the row number in the whole source, as ``fx.score``. The directory appears
+        whole when the run succeeds (replacing a previous run's), and not at all when it fails.
     options
         Everything :func:`fastxent.score` takes (``target``, ``logits``, ``group_by``,
         ``device``...). With ``device="cuda"`` tasks ask for the Dask resource ``GPU``.
@@ -175,11 +193,46 @@ def score(
     import time
 
     started = time.perf_counter()
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise InputValueError(f"`workers` must be a positive number of processes, got {workers!r}.")
+    losses_dir = None
+    if losses_to is not None:
+        inputs = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+        losses_dir = check_output_dir(losses_to, [os.fspath(i) for i in inputs])
     device = options.pop("device", "auto")
     job = prepare(source, **options, device="cpu" if device == "auto" else device)
     if any(part.nbytes is None for part in job.parts):
         raise InputTypeError("fastxent.dask.score reads files; score in-memory Arrow data with fx.score.")
+    output = AtomicDirectory(losses_dir) if losses_dir else contextlib.nullcontext()
     client, cluster = _client(client, workers)
+    try:
+        with output:
+            settings = _Settings(
+                job.plan,
+                job.accumulator,
+                job.batch_rows,
+                job.nulls,
+                output.partial if losses_dir else None,
+                _before_task,
+            )
+            merged = _run(client, job, settings, {"GPU": 1} if device == "cuda" else None)
+    finally:
+        if cluster is not None:
+            client.close()
+            cluster.close()
+    if merged.rows == 0:
+        raise InputValueError("the source has no rows.")
+    return finish(
+        merged.total, merged.groups, job.plan, merged.rows, merged.nbytes, time.perf_counter() - started
+    )
+
+
+def _run(client, job, settings: _Settings, resources) -> TaskResult:
+    """Run every task of ``job`` and merge their results in a tree of tasks. If anything fails,
+    the tasks still queued are cancelled before the error goes on (no task is left writing
+    into an output that is about to be removed, except one already running, which cannot
+    create its file once the temporary directory is gone)."""
+    futures = []
     try:
         counts = [p.rows for p in job.parts]
         missing = [i for i, rows in enumerate(counts) if rows is None]
@@ -191,39 +244,49 @@ def score(
             )
             for i, rows in zip(missing, found, strict=True):
                 counts[i] = rows
-        losses_dir = None
-        if losses_to is not None:
-            losses_dir = os.path.abspath(os.fspath(losses_to))
-            os.makedirs(losses_dir, exist_ok=True)
-            check_output_path(os.path.join(losses_dir, "part-00000.parquet"), [p.name for p in job.parts])
-        settings = _Settings(
-            job.plan,
-            job.accumulator,
-            job.batch_rows,
-            job.nulls,
-            losses_dir,
-            _before_task,
-        )
-        client.run(_prepare_worker)
-        resources = {"GPU": 1} if device == "cuda" else None
         futures = [
             client.submit(_run_task, settings, task, pure=False, resources=resources)
             for task in _tasks(job.parts, counts)
         ]
-        while len(futures) > 1:
-            futures = [
-                client.submit(_merge, futures[i], futures[i + 1], pure=False)
-                if i + 1 < len(futures)
-                else futures[i]
-                for i in range(0, len(futures), 2)
+        level = futures
+        while len(level) > 1:
+            level = [
+                client.submit(_merge, level[i], level[i + 1], pure=False) if i + 1 < len(level) else level[i]
+                for i in range(0, len(level), 2)
             ]
-        merged = futures[0].result()
+            futures += level
+        return level[0].result()
+    except BaseException:
+        if futures:
+            client.cancel(futures)
+        raise
+
+
+@contextlib.contextmanager
+def quiet_logs(quiet: bool = True):
+    """Silence distributed's log lines (workers restarting, tasks failing...) while inside: the
+    command reports failures in one line of its own. Worker processes started inside inherit
+    the setting through the environment."""
+    if not quiet:
+        yield
+        return
+    import logging
+
+    import distributed  # noqa: F401  (configures its loggers, which are then quietened)
+
+    names = ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    variable, before = "DASK_LOGGING__DISTRIBUTED", os.environ.get("DASK_LOGGING__DISTRIBUTED")
+    os.environ[variable] = "critical"
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
     finally:
-        if cluster is not None:
-            client.close()
-            cluster.close()
-    if merged.rows == 0:
-        raise InputValueError("the source has no rows.")
-    return finish(
-        merged.total, merged.groups, job.plan, merged.rows, merged.nbytes, time.perf_counter() - started
-    )
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        if before is None:
+            del os.environ[variable]
+        else:
+            os.environ[variable] = before

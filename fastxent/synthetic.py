@@ -8,6 +8,7 @@ and the rest is Gaussian noise. Optional nulls and a ``split`` column.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,8 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from .errors import InputValueError
-from .io.sinks import check_output_path
+from .io.paths import StreamFile, is_stream
+from .io.sinks import atomic_write
 
 SPLITS = np.array(["train", "valid", "test"])
 
@@ -45,8 +47,9 @@ def make_table(
         raise InputValueError(f"`layout` must be 'list' or 'columns', got {layout!r}.")
     if rows < 0 or classes < 1 or (kind != "binary" and classes < 2):
         raise InputValueError(f"need rows >= 0 and classes >= 2 (binary: 1), got {rows} and {classes}.")
-    rng = np.random.default_rng(seed)
     float_type = np.dtype(dtype)
+    _check_memory(rows, 1 if kind == "binary" else classes, float_type)
+    rng = np.random.default_rng(seed)
     columns: dict[str, pa.Array] = {"id": pa.array(np.arange(rows, dtype=np.int64))}
     if kind == "binary":
         label = rng.random(rows) < 0.5
@@ -89,34 +92,47 @@ def _leaf_type(t: pa.DataType) -> pa.DataType:
     return t.value_type if pa.types.is_fixed_size_list(t) else t
 
 
+def _check_memory(rows: int, width: int, dtype: np.dtype) -> None:
+    """Refuse a table that cannot fit in this machine's memory, before allocating any of it (a
+    huge request otherwise ends in a ``MemoryError``, or the kernel's OOM killer)."""
+    # logits are drawn in float64, then converted; id, label and split take ~40 bytes a row
+    need = rows * (width * (8 + dtype.itemsize) + 40)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > total:
+        raise InputValueError(
+            f"{rows:,} rows of {width} classes need about {need / 1e9:,.0f} GB of memory to "
+            f"generate, more than this machine's {total / 1e9:,.0f} GB; write fewer rows."
+        )
+
+
+def _write(table: pa.Table, out, fmt: str, row_group_rows: int) -> None:
+    """Write ``table`` to ``out``, a path or a file object."""
+    if fmt == "parquet":
+        # dictionary-encoding random floats only wastes space (it falls back to plain pages)
+        categorical = [f.name for f in table.schema if not pa.types.is_floating(_leaf_type(f.type))]
+        pq.write_table(
+            table, out, row_group_size=row_group_rows, use_dictionary=categorical, write_page_checksum=True
+        )
+    elif fmt == "ipc":
+        with ipc.new_file(out, table.schema) as writer:
+            writer.write_table(table, max_chunksize=row_group_rows)
+    else:
+        pacsv.write_csv(table, out)
+
+
 def write_table(table: pa.Table, path: str, fmt: str, row_group_rows: int = 1 << 17) -> None:
-    """Write ``table`` as Parquet, Arrow IPC or CSV, via a temporary name and a rename."""
-    path = check_output_path(path, [])
-    partial = f"{path}.{os.getpid()}.partial"
-    try:
-        if fmt == "parquet":
-            # dictionary-encoding random floats only wastes space (it falls back to plain pages)
-            categorical = [f.name for f in table.schema if not pa.types.is_floating(_leaf_type(f.type))]
-            pq.write_table(
-                table,
-                partial,
-                row_group_size=row_group_rows,
-                use_dictionary=categorical,
-                write_page_checksum=True,
-            )
-        elif fmt == "ipc":
-            with ipc.new_file(partial, table.schema) as writer:
-                writer.write_table(table, max_chunksize=row_group_rows)
-        elif fmt == "csv":
-            flat = [
-                n for n in table.column_names if not pa.types.is_fixed_size_list(table.schema.field(n).type)
-            ]
-            if len(flat) != table.num_columns:
-                raise InputValueError("CSV holds flat columns only; use layout='columns' for multiclass CSV.")
-            pacsv.write_csv(table, partial)
+    """Write ``table`` as Parquet, Arrow IPC or CSV, via a hidden temporary name and a rename
+    (a FIFO or a device is written through, see :mod:`fastxent.io.paths`)."""
+    if fmt not in ("parquet", "ipc", "csv"):
+        raise InputValueError(f"`format` must be parquet, ipc or csv, got {fmt!r}.")
+    if fmt == "csv" and any(pa.types.is_fixed_size_list(f.type) for f in table.schema):
+        raise InputValueError("CSV holds flat columns only; use layout='columns' for multiclass CSV.")
+
+    def write(out: Path) -> None:
+        if is_stream(str(out)):
+            with StreamFile(str(out)) as stream:
+                _write(table, stream, fmt, row_group_rows)
         else:
-            raise InputValueError(f"`format` must be parquet, ipc or csv, got {fmt!r}.")
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+            _write(table, str(out), fmt, row_group_rows)
+
+    atomic_write(path, write)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from ..errors import InputTypeError, InputValueError
 from ..inputs import as_array
 from .labels import class_indices, is_labels
+from .nulls import null_rows
 
 KINDS = ("auto", "binary", "multiclass", "multilabel", "soft")
 
@@ -62,26 +63,9 @@ class ColumnPlan:
         return list(dict.fromkeys(names))
 
     def null_rows(self, batch: pa.RecordBatch) -> np.ndarray | None:
-        """Boolean mask of rows with a null in the input, target or weight; ``None`` if none."""
-        mask = None
-        for name in [*self.input_columns, self.target, *([self.weight] if self.weight else [])]:
-            column = batch.column(name)
-            bad = None
-            if column.null_count:
-                bad = np.asarray(column.is_null())
-            if _is_list(column.type) and not _is_tensor(column.type):
-                values = column.flatten() if not column.null_count else column.fill_null([]).flatten()
-                if values.null_count and pa.types.is_fixed_size_list(column.type):
-                    inner = np.asarray(values.is_null()).reshape(-1, column.type.list_size).any(axis=1)
-                    bad = inner if bad is None else bad | inner
-                elif values.null_count:
-                    offsets = np.asarray(column.offsets)
-                    hits = np.add.reduceat(np.asarray(values.is_null()), offsets[:-1]) > 0
-                    inner = hits & (np.diff(offsets) > 0)
-                    bad = inner if bad is None else bad | inner
-            if bad is not None:
-                mask = bad if mask is None else mask | bad
-        return mask if mask is not None and mask.any() else None
+        """Boolean mask of rows with a null in the input, target or weight (a null row, or a
+        null inside a row's list); ``None`` if none."""
+        return null_rows(batch, [*self.input_columns, self.target, *([self.weight] if self.weight else [])])
 
     def arrays(self, batch: pa.RecordBatch, where=lambda row: f"at row {row}"):
         """``(input, target, sample_weight)`` of a batch without nulls, as the kind needs them.
@@ -205,6 +189,12 @@ def plan(
     weight_column = expand_columns(weight, names, "`weight`")[0] if weight else None
     group_columns = expand_columns(group_by, names, "`group_by`") if group_by else []
     keep_columns = expand_columns(keep, names, "`keep`") if keep else []
+    for name in dict.fromkeys([*input_columns, target_column, weight_column, *group_columns, *keep_columns]):
+        if name is not None and len(schema.get_all_field_indices(name)) > 1:
+            raise InputValueError(
+                f"the source has {len(schema.get_all_field_indices(name))} columns named '{name}'; "
+                "rename them so that each name is one column."
+            )
 
     types = [schema.field(c).type for c in input_columns]
     if len(input_columns) > 1:
@@ -232,6 +222,11 @@ def plan(
     if inputs == "logprobs" and chosen != "multiclass":
         raise InputValueError("`logprobs=` is for multiclass predictions with class-index targets.")
     labels = None
+    if classes is not None and not is_labels(ttype):
+        raise InputValueError(
+            f"`classes` names the classes of a target that holds class names, but `target` column "
+            f"'{target_column}' holds {ttype} values, which are the classes themselves; drop `classes`."
+        )
     if is_labels(ttype):
         wanted = 2 if chosen == "binary" else num_classes
         if classes is not None:

@@ -12,14 +12,17 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from ..errors import InputTypeError, InputValueError
+from .integrity import check_batch
 from .labels import label_set
 from .part import Part
 
 
 def _memory_part(name: str, schema: pa.Schema, rows, batches_of) -> Part:
     def read(columns, batch_rows, units):
-        for batch in batches_of(columns, batch_rows):  # one unit: the whole object
-            yield 0, batch.select(columns) if isinstance(batch, pa.RecordBatch) else batch
+        for index, batch in enumerate(batches_of(columns, batch_rows)):  # one unit: the whole object
+            batch = batch.select(columns)
+            check_batch(batch, f"batch {index} of {name}")
+            yield 0, batch
 
     return Part(name, schema, rows, None, read)
 
@@ -43,6 +46,7 @@ class StreamPart(Part):
         self._reader = reader
         self._kept: list[pa.RecordBatch] = []
         self._scored = False
+        self._read_count = 0  # batches read from the stream so far
 
     def peek(self, column: str) -> pa.RecordBatch | None:
         """The first batch of ``column`` holding a non-null value, kept for scoring."""
@@ -68,7 +72,7 @@ class StreamPart(Part):
         while True:
             if index == len(self._kept):
                 try:
-                    self._kept.append(self._reader.read_next_batch())
+                    self._kept.append(self._checked(self._reader.read_next_batch()))
                 except StopIteration:
                     return
             yield self._kept[index]
@@ -81,7 +85,14 @@ class StreamPart(Part):
         while kept:
             yield 0, kept.pop()  # the part holds no other reference: a scored batch is let go
         for batch in self._reader:  # one unit: the whole stream
-            yield 0, batch
+            yield 0, self._checked(batch)
+
+    def _checked(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` once it has passed :func:`~.integrity.check_batch` (a stream may come
+        from an IPC file or socket)."""
+        check_batch(batch, f"batch {self._read_count} of {self.name}")
+        self._read_count += 1
+        return batch
 
     def _check_unread(self) -> None:
         if self._scored:

@@ -45,9 +45,10 @@ class Part:
         """The file's schema, ``string_view`` columns as ``large_string`` (as :meth:`batches` gives
         them, see :func:`~fastxent.io.labels.plain_label_type`), plus the partition columns."""
         schema = self.schema
-        for name, typ in self._label_casts(schema.names).items():
-            index = schema.get_field_index(name)
-            schema = schema.set(index, schema.field(index).with_type(typ))
+        for index, column in enumerate(schema):  # by position: two columns may share a name
+            plain = plain_label_type(column.type)
+            if plain is not column.type:
+                schema = schema.set(index, column.with_type(plain))
         for key, value in self.partition.items():
             if key not in schema.names:
                 schema = schema.append(pa.field(key, _scalar_type(value)))

@@ -1,0 +1,141 @@
+"""Issue 18, signals: SIGTERM, SIGHUP and Ctrl-C while an output is half written end the command
+with one line and leave nothing; after SIGKILL the next run to the same output cleans up.
+
+Each run is the real command in a subprocess. It stops at a known point, with the temporary
+output on disk (after the first row group of ``--losses-to`` is written, or once ``make-data``
+has written its file), says so on stdout and waits there: the signal is sent on that line, an
+event, not after a sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from fastxent.cli import main
+from fastxent.io.interrupts import Stopped, stopping_on_signals
+
+# Runs the command with its output paused at the point named by argv[1] ("losses": after the
+# first row group of --losses-to is on disk, 1,000 rows a row group; "make-data": after the
+# data file is written, before its rename). Prints "paused" and waits for a signal.
+_PAUSED_COMMAND = """
+import sys, threading
+from fastxent import synthetic
+from fastxent.cli import main
+from fastxent.io import sinks
+
+def pause():
+    print("paused", flush=True)
+    threading.Event().wait()
+
+if sys.argv[1] == "losses":
+    sinks.OUTPUT_GROUP_ROWS = 1000
+    flush = sinks.AtomicParquetWriter._flush
+    def flush_then_pause(self):
+        flush(self)
+        self._wait()
+        pause()
+    sinks.AtomicParquetWriter._flush = flush_then_pause
+else:
+    write = synthetic._write
+    def write_then_pause(*args):
+        write(*args)
+        pause()
+    synthetic._write = write_then_pause
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("signals") / "f.parquet"
+    assert main(["make-data", str(path), "--rows", "5000", "--classes", "4"]) == 0
+    return path
+
+
+def _paused(where: str, *argv) -> subprocess.Popen:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _PAUSED_COMMAND, where, *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline() == "paused\n", child.communicate()[1]
+    return child
+
+
+def _score_losses(data, out):
+    return _paused("losses", "score", data, "--target", "label", "--logits", "logits", "--losses-to", out)
+
+
+@pytest.mark.parametrize(
+    "signum,code,line",
+    [
+        (signal.SIGTERM, 143, "fastxent: terminated by SIGTERM\n"),
+        (signal.SIGHUP, 129, "fastxent: terminated by SIGHUP\n"),
+        (signal.SIGINT, 130, "fastxent: interrupted\n"),
+    ],
+)
+def test_a_signal_while_writing_losses_leaves_nothing(data, tmp_path, signum, code, line):
+    child = _score_losses(data, tmp_path / "o.parquet")
+    assert [p.name for p in tmp_path.iterdir()] == [f".o.parquet.{child.pid}.partial"]
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, out, err) == (code, "", line)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_ctrl_c_during_the_clean_up_changes_nothing(data, tmp_path):
+    child = _score_losses(data, tmp_path / "o.parquet")
+    child.send_signal(signal.SIGINT)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, out, err) == (130, "", "fastxent: interrupted\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_while_make_data_writes_leaves_nothing(tmp_path):
+    child = _paused("make-data", "make-data", tmp_path / "x.parquet", "--rows", "100")
+    assert [p.name for p in tmp_path.iterdir()] == [f".x.parquet.{child.pid}.partial"]  # hidden
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, out, err) == (143, "", "fastxent: terminated by SIGTERM\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_next_run_removes_what_a_killed_run_left(data, tmp_path, capsys):
+    killed = [
+        _score_losses(data, tmp_path / "o.parquet"),
+        _paused("make-data", "make-data", tmp_path / "x.csv", "--rows", "9", "--layout", "columns"),
+    ]
+    for child in killed:
+        child.kill()
+        child.communicate(timeout=60)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [f".o.parquet.{killed[0].pid}.partial", f".x.csv.{killed[1].pid}.partial"]
+    # a live process's temporary file is another run in progress: it stays
+    alive = f".o.parquet.{os.getppid()}.partial"
+    (tmp_path / alive).write_bytes(b"")
+    argv = ["score", data, "--target", "label", "--logits", "logits", "--losses-to", tmp_path / "o.parquet"]
+    assert main([str(a) for a in argv]) == 0
+    assert main(["make-data", str(tmp_path / "x.csv"), "--rows", "9", "--layout", "columns"]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive, "o.parquet", "x.csv"]
+
+
+def test_signals_are_ignored_after_the_first_and_restored_after():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    with pytest.raises(Stopped) as stop, stopping_on_signals():
+        os.kill(os.getpid(), signal.SIGHUP)
+    assert (stop.value.exit_code, stop.value.message) == (129, "terminated by SIGHUP")
+    assert {s: signal.getsignal(s) for s in before} == before
+    with stopping_on_signals():
+        with pytest.raises(Stopped):
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in before)
+        os.kill(os.getpid(), signal.SIGINT)  # ignored: the clean-up runs to its end
+    assert {s: signal.getsignal(s) for s in before} == before
