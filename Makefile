@@ -43,7 +43,9 @@ bench: $(VENV)/.test-installed
 	$(PY) -m pip install -q -e ".[bench]"
 	$(BENCH_ENV) $(PY) -m pytest bench/test_bench_cpu.py $(BENCH_OPTS) --benchmark-json=bench/results-cpu.json
 	$(BENCH_ENV) $(PY) -m pytest bench/test_bench_files.py $(BENCH_OPTS) --benchmark-json=bench/results-files.json
-	$(PY) bench/summarize.py README.md bench/results-cpu.json bench/results-files.json
+	$(BENCH_ENV) $(PY) -m pytest bench/test_bench_features.py $(BENCH_OPTS) --benchmark-json=bench/results-features.json
+	$(BENCH_ENV) $(PY) bench/reliability.py
+	$(PY) bench/summarize.py README.md bench/results-cpu.json bench/results-files.json bench/results-features.json
 	$(BENCH_ENV) $(VENV)/bin/fastxent bench --out bench/report --readme README.md
 
 lint: $(VENV)/.test-installed

@@ -112,6 +112,58 @@ def files_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+FEATURE_FILES = {"binary_20M": "binary, 20M rows", "mc_1Mx100": "multiclass 1M × 100"}
+FEATURES = {
+    "group_by_split": "`group_by` (3 keys)",
+    "group_by_100k_keys": "`group_by` (100,000 keys)",
+    "losses_to": "`losses_to` (+ `keep`)",
+    "report": "`report(by=)`, plots included",
+}
+
+
+def features_markdown(report: dict) -> str:
+    """The features users run daily, each as its time and a multiple of plain scoring; the
+    Polars and DuckDB group-bys of the binary loss beside them."""
+    benches = _by_name(report)
+    if not any(name.startswith("test_feature_") for name in benches):
+        return ""
+
+    def median(name):
+        bench = benches.get(name)
+        return None if bench is None else bench["stats"]["median"]
+
+    lines = [
+        "| file (Parquet, 2 threads) | plain `score` | " + " | ".join(FEATURES.values()) + " |",
+        "|---|---:|" + "---:|" * len(FEATURES),
+    ]
+    for key, label in FEATURE_FILES.items():
+        plain = median(f"test_feature_fastxent[{key}-plain]")
+        cells = []
+        for feature in FEATURES:
+            name = (
+                f"test_feature_fastxent_report[{key}]"
+                if feature == "report"
+                else f"test_feature_fastxent[{key}-{feature}]"
+            )
+            value = median(name)
+            cells.append("–" if value is None or not plain else f"{value:.3f} s ({value / plain:.2f}×)")
+        lines.append(
+            f"| {label} | {'–' if plain is None else f'{plain:.3f} s'} | " + " | ".join(cells) + " |"
+        )
+    peers = [
+        (f"{engine} `group by {key}` {median(f'test_feature_{engine.lower()}_group_by[{key}]'):.3f} s")
+        for engine in ("Polars", "DuckDB")
+        for key in ("split", "user")
+        if median(f"test_feature_{engine.lower()}_group_by[{key}]") is not None
+    ]
+    if peers:
+        lines += [
+            "",
+            "The binary file's group-by loss in the peers (3 and 100,000 keys): " + "; ".join(peers) + ".",
+        ]
+    return "\n".join(lines)
+
+
 def markdown(report: dict) -> str:
     """The tables, with the machine and versions underneath."""
     table = medians(report)
@@ -131,9 +183,9 @@ def markdown(report: dict) -> str:
             else:
                 cells.append(f"{row[method]:.3f} s ({row[method] / ours:.2f}×)")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    files = files_markdown(report)
-    if files:
-        lines += ["", files]
+    for extra in (files_markdown(report), features_markdown(report)):
+        if extra:
+            lines += ["", extra]
     info = report["machine_info"]
     lines += [
         "",

@@ -13,8 +13,11 @@ transposing it to rows would cost more than the loss itself.
 
 from __future__ import annotations
 
+import threading
+import warnings
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from .kernels import binary, halves, multiclass
@@ -194,9 +197,46 @@ def serial_only() -> None:
     PARALLEL_MIN_ELEMENTS = 1 << 62
 
 
-def _driver(pair, chunk: Chunk) -> object:
-    elements = chunk.args[0].size
-    return pair[1] if elements >= PARALLEL_MIN_ELEMENTS else pair[0]
+#: Numba's ``workqueue`` layer (used when neither OpenMP nor TBB loads) aborts the process when
+#: two threads launch parallel kernels at once ("Concurrent access has been detected"): under it,
+#: parallel launches take turns.
+_WORKQUEUE_LAUNCH = threading.Lock()
+
+
+def _layer_is_threadsafe() -> bool:
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no layer chosen before the first parallel launch: assume the worst
+        return False
+
+
+def _launch(pair, chunk: Chunk, *args) -> None:
+    """Run a chunk on the serial or the parallel twin of a driver ``pair``.
+
+    Small chunks run serial (a parallel launch costs more). A threading layer that cannot load
+    (``NUMBA_THREADING_LAYER=tbb`` without TBB) is said once on stderr and the process goes on
+    with the serial kernels, which give the same bits.
+    """
+    if chunk.args[0].size < PARALLEL_MIN_ELEMENTS:
+        pair[0](*args)
+        return
+    try:
+        if _layer_is_threadsafe():
+            pair[1](*args)
+            return
+        with _WORKQUEUE_LAUNCH:
+            pair[1](*args)
+    except ValueError as err:
+        if "threading layer" not in str(err):
+            raise
+        warnings.warn(
+            f"fastxent: Numba's threading layer could not be loaded ({str(err).splitlines()[0]}); "
+            "scoring on one thread (set NUMBA_THREADING_LAYER to a layer that loads, or unset it).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        serial_only()
+        pair[0](*args)
 
 
 def run_blocks(chunk: Chunk, first: int, row_values: RowValues | None = None):
@@ -213,10 +253,10 @@ def run_blocks(chunk: Chunk, first: int, row_values: RowValues | None = None):
     edge_loss = np.zeros(min(rows, 2 * BLOCK_ROWS))
     edge_den = np.zeros_like(edge_loss)
     values = _NO_ROW_VALUES if row_values is None else row_values
-    _driver(chunk.drivers.blocks, chunk)(chunk.args, rows, first, sums, counts, edge_loss, edge_den, *values)
+    _launch(chunk.drivers.blocks, chunk, chunk.args, rows, first, sums, counts, edge_loss, edge_den, *values)
     return sums, counts, edge_loss, edge_den
 
 
 def run_rowwise(chunk: Chunk, out: np.ndarray) -> None:
     """Per-row losses of one chunk into ``out`` (``reduction="none"``)."""
-    _driver(chunk.drivers.rowwise, chunk)(chunk.args, chunk.rows, out)
+    _launch(chunk.drivers.rowwise, chunk, chunk.args, chunk.rows, out)

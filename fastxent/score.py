@@ -124,6 +124,11 @@ def score(
     Score
     """
     started = time.perf_counter()
+    out_path = None
+    if losses_to is not None:  # before any input is read: a run must not fail at its end
+        paths = source if isinstance(source, (list, tuple)) else [source]
+        named = [os.fspath(p) for p in paths if isinstance(p, (str, os.PathLike))]
+        out_path = check_output_path(losses_to, [p for p in named if os.path.exists(p)])
     job = prepare(
         source,
         target=target,
@@ -143,9 +148,9 @@ def score(
         batch_rows=batch_rows,
         device=device,
     )
-    if losses_to is None:
+    if out_path is None:
         return execute(job, [], progress, started)
-    out_path = check_output_path(losses_to, [p.name for p in job.parts if os.path.exists(p.name)])
+    check_output_path(out_path, [p.name for p in job.parts if os.path.exists(p.name)])  # files of a directory
     with AtomicParquetWriter(out_path) as writer:
         return execute(job, [LossesFile(writer, job.plan)], progress, started)
 
