@@ -12,6 +12,7 @@ order, or a task re-run after a worker died (a task's result is used once, when 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from .errors import FastxentError, InputTypeError, InputValueError
 from .io.sinks import AtomicDirectory, AtomicParquetWriter, check_output_dir
 from .io.sources import file_part
-from .score import _accumulator, prepare
+from .score import Job, prepare
 from .stream import LossesFile, Run, finish
 
 
@@ -53,12 +54,10 @@ class TaskResult:
 
 @dataclass
 class _Settings:
-    """What every task needs to rebuild the run (picklable: no Arrow readers, no closures)."""
+    """What every task needs to rebuild the run: the job without its parts (which hold open
+    readers), as planned once on the client, so no option is restated or re-defaulted."""
 
-    plan: object
-    accumulator: dict
-    batch_rows: int
-    nulls: str
+    job: Job
     losses_dir: str | None
     before_task: object = None  # tests: a picklable hook run on the worker before each task
 
@@ -123,22 +122,20 @@ def _run_task(settings: _Settings, task: Task) -> TaskResult:
         settings.before_task(task)
     _prepare_worker()
     part = file_part(task.path, task.partition)
-    plan = settings.plan
-
-    def make_acc():
-        return _accumulator(plan, **settings.accumulator)
-
+    job = settings.job
+    plan = job.plan
     sinks, writer = [], None
     if settings.losses_dir is not None:
         writer = AtomicParquetWriter(os.path.join(settings.losses_dir, f"part-{task.index:05d}.parquet"))
         sinks.append(LossesFile(writer, plan))
-    run = Run(plan, make_acc, sinks, None)
+    run = Run(plan, job.make_acc, sinks, None)
     run.row = task.global_row
+    nulls = job.options.nulls
     if writer is None:
-        run.part(part, settings.batch_rows, settings.nulls, units=task.units, first_row=task.first_row)
+        run.part(part, job.batch_rows, nulls, units=task.units, first_row=task.first_row)
     else:
         with writer:
-            run.part(part, settings.batch_rows, settings.nulls, units=task.units, first_row=task.first_row)
+            run.part(part, job.batch_rows, nulls, units=task.units, first_row=task.first_row)
     return TaskResult(run.total, run.groups, run.row - task.global_row, run.nbytes)
 
 
@@ -207,14 +204,8 @@ def score(
     client, cluster = _client(client, workers)
     try:
         with output:
-            settings = _Settings(
-                job.plan,
-                job.accumulator,
-                job.batch_rows,
-                job.nulls,
-                output.partial if losses_dir else None,
-                _before_task,
-            )
+            shipped = dataclasses.replace(job, parts=[])
+            settings = _Settings(shipped, output.partial if losses_dir else None, _before_task)
             merged = _run(client, job, settings, {"GPU": 1} if device == "cuda" else None)
     finally:
         if cluster is not None:

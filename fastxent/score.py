@@ -16,13 +16,14 @@ import time
 
 import numpy as np
 
-from . import gpu, validate
+from . import gpu
 from .errors import InputValueError
 from .io import columns as colmod
 from .io.part import class_names, first_batch
 from .io.sinks import AtomicParquetWriter, check_output_path
 from .io.sources import PARQUET_DECODE_COLUMN_BYTES, Part, open_parts
 from .kernels.codes import BLOCK_ROWS
+from .options import ScoreOptions
 from .progress import Progress
 from .state import Accumulator, Score
 from .stream import LossesFile, Run
@@ -30,22 +31,6 @@ from .stream import LossesFile, Run
 #: Default batch size in bytes of prediction values (a batch is a whole number of blocks). Small
 #: enough that a few decoded batches stay well under the memory of one big row group.
 BATCH_BYTES = 8 << 20
-
-
-def _accumulator(plan: colmod.ColumnPlan, class_weight, ignore_index, label_smoothing, pos_weight, device):
-    # probabilities follow log_loss, except multilabel ones (log_loss has no multilabel form):
-    # those follow torch's binary_cross_entropy, a mean over elements
-    multilabel_probs = plan.kind == "multilabel" and plan.inputs == "probs"
-    return Accumulator(
-        plan.kind,
-        inputs=plan.inputs,
-        class_weight=class_weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        pos_weight=pos_weight,
-        probs_rules="torch" if multilabel_probs else "sklearn",
-        device=device,
-    )
 
 
 def _check_parts_agree(parts: list[Part], columns: list[str]) -> None:
@@ -129,8 +114,7 @@ def score(
         paths = source if isinstance(source, (list, tuple)) else [source]
         named = [os.fspath(p) for p in paths if isinstance(p, (str, os.PathLike))]
         out_path = check_output_path(losses_to, [p for p in named if os.path.exists(p)])
-    job = prepare(
-        source,
+    options = ScoreOptions(
         target=target,
         logits=logits,
         probs=probs,
@@ -148,6 +132,7 @@ def score(
         batch_rows=batch_rows,
         device=device,
     )
+    job = prepare(source, options)
     if out_path is None:
         return execute(job, [], progress, started)
     check_output_path(out_path, [p.name for p in job.parts if os.path.exists(p.name)])  # files of a directory
@@ -157,79 +142,72 @@ def score(
 
 @dataclasses.dataclass
 class Job:
-    """A scoring run, planned: the parts to read, the column plan, how to make accumulators."""
+    """A scoring run, planned: the parts to read, the column plan, the options, and what planning
+    decided from them (the device, the rows per batch)."""
 
     parts: list
     plan: colmod.ColumnPlan
-    accumulator: dict  # the options of every accumulator of the run (picklable, for Dask tasks)
+    options: ScoreOptions
+    device: str
     batch_rows: int
-    nulls: str
 
     def make_acc(self) -> Accumulator:
-        return _accumulator(self.plan, **self.accumulator)
+        """The run's accumulator: the plan's loss with the options' weights and rules."""
+        plan, options = self.plan, self.options
+        # probabilities follow log_loss, except multilabel ones (log_loss has no multilabel form):
+        # those follow torch's binary_cross_entropy, a mean over elements
+        multilabel_probs = plan.kind == "multilabel" and plan.inputs == "probs"
+        return Accumulator(
+            plan.kind,
+            inputs=plan.inputs,
+            class_weight=options.class_weight,
+            ignore_index=options.ignore_index,
+            label_smoothing=options.label_smoothing,
+            pos_weight=options.pos_weight,
+            probs_rules="torch" if multilabel_probs else "sklearn",
+            device=self.device,
+        )
 
 
-def prepare(
-    source,
-    *,
-    target,
-    logits=None,
-    probs=None,
-    logprobs=None,
-    kind="auto",
-    weight=None,
-    class_weight=None,
-    classes=None,
-    ignore_index=-100,
-    label_smoothing=0.0,
-    pos_weight=None,
-    nulls="skip",
-    group_by=None,
-    keep=None,
-    batch_rows=None,
-    device="auto",
-) -> Job:
-    """Open the source and plan the run (arguments as :func:`score`); nothing is scored yet."""
-    validate.choice("nulls", nulls, ("skip", "error"))
-    validate.choice("device", device, ("auto", "cpu", "cuda"))
-    if batch_rows is not None and (not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1):
-        raise InputValueError(f"`batch_rows` must be a positive integer, got {batch_rows!r}.")
+def prepare(source, options: ScoreOptions | None = None, **option_values) -> Job:
+    """Open the source and plan the run; nothing is scored yet.
+
+    ``options`` (or the keyword arguments of :func:`score` that make one) say what to score.
+    """
+    if options is None:
+        options = ScoreOptions(**option_values)
+    elif option_values:
+        options = dataclasses.replace(options, **option_values)
     parts = open_parts(source)
     schema = parts[0].full_schema()
     plan = colmod.plan(
         schema,
-        target=target,
-        logits=logits,
-        probs=probs,
-        logprobs=logprobs,
-        kind=kind,
-        weight=weight,
-        group_by=[group_by] if isinstance(group_by, str) else group_by,
-        keep=[keep] if isinstance(keep, str) else keep,
-        classes=classes,
+        target=options.target,
+        logits=options.logits,
+        probs=options.probs,
+        logprobs=options.logprobs,
+        kind=options.kind,
+        weight=options.weight,
+        group_by=list(options.group_by) or None,
+        keep=list(options.keep) or None,
+        classes=None if options.classes is None else list(options.classes),
         peek=lambda column: first_batch(parts, column),
         distinct=lambda column, wanted: class_names(parts, column, wanted),
     )
     _check_parts_agree(parts, plan.columns())
-    _check_class_vectors(plan, class_weight, pos_weight)
+    _check_class_vectors(plan, options.class_weight, options.pos_weight)
     known = [p.rows for p in parts]
     total_elements = sum(known) * max(1, plan.num_classes) if None not in known else 0
-    chosen = gpu.choose(device, total_elements)
-    accumulator = dict(
-        class_weight=class_weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        pos_weight=pos_weight,
-        device=chosen,
-    )
+    device = gpu.choose(options.device, total_elements)
+    batch_rows = options.batch_rows
     if batch_rows is None:
         row_bytes = max(1, plan.num_classes) * 4
         # a batch of many columns costs Python work per column: keep each column's piece as
         # large as the decoder's (one column per class: 100 columns -> 12.5 MiB batches)
         per_columns = PARQUET_DECODE_COLUMN_BYTES * len(plan.input_columns)
-        budget = gpu.GPU_BATCH_BYTES if chosen == "cuda" else max(BATCH_BYTES, per_columns)
+        budget = gpu.GPU_BATCH_BYTES if device == "cuda" else max(BATCH_BYTES, per_columns)
         batch_rows = max(BLOCK_ROWS, budget // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
-    return Job(parts, plan, accumulator, int(batch_rows), nulls)
+    return Job(parts, plan, options, device, batch_rows)
 
 
 def execute(job: Job, sinks: list, progress=False, started: float | None = None) -> Score:
@@ -242,7 +220,7 @@ def execute(job: Job, sinks: list, progress=False, started: float | None = None)
     try:
         run = Run(job.plan, job.make_acc, sinks, bar)
         for part in job.parts:
-            run.part(part, job.batch_rows, job.nulls)
+            run.part(part, job.batch_rows, job.options.nulls)
     finally:
         if bar is not None:
             bar.close()

@@ -159,7 +159,7 @@ def test_group_table_pickles_and_merges_as_one():
         job = prepare(part, target="label", logits="logits", group_by="key")
         run = Run(job.plan, job.make_acc, [], None)
         for p in job.parts:
-            run.part(p, job.batch_rows, job.nulls)
+            run.part(p, job.batch_rows, job.options.nulls)
         halves.append(pickle.loads(pickle.dumps(run.groups)))
     merged = halves[1].merge(halves[0])
     for g, key in enumerate(merged.keys.keys):

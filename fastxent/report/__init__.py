@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from ..errors import InputValueError
 from ..io.sinks import atomic_write
+from ..options import ScoreOptions
 from ..score import execute, prepare
 from .plots import plot_histograms, plot_per_class, plot_reliability
 from .stats import EntryTable, confidence_of
@@ -112,11 +113,12 @@ def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_optio
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputValueError(f"`out` '{out}' exists and is not a directory.")
+    options = ScoreOptions(group_by=by, keep=keep, **score_options)  # every option checked first
     entries = []
     for index, source in enumerate(sources):
         label = Path(os.fspath(source)).name if isinstance(source, (str, os.PathLike)) else f"source {index}"
-        job = prepare(source, group_by=by, keep=keep, **score_options)
-        collector = _Collector(job, bins, top_k, score_options.get("ignore_index", -100))
+        job = prepare(source, options)
+        collector = _Collector(job, bins, top_k, options.ignore_index)
         result = execute(job, [collector])
         names = _class_names(job.plan)
         for key, e in sorted(collector.entries(), key=lambda item: str(item[0])):
