@@ -2,11 +2,12 @@
 
 The source is planned on the client exactly as :func:`fastxent.score` plans it, then split into
 tasks of whole *units* (Parquet row groups, IPC record batches, CSV files) of about
-:data:`TASK_BYTES`, sized from the file metadata. Each task runs the same :class:`~fastxent.stream.Run` as the
-single-process scorer on its units and returns its accumulators; the client merges them in a
-tree of tasks. Every unit is summed on its own and the accumulators add their block sums exactly,
-so the result has the same bits as ``fx.score`` on the same data, whatever the split, the merge
-order, or a task re-run after a worker died (a task's result is used once, when it completes).
+:data:`TASK_BYTES`, sized from the file metadata. Each task runs the same
+:class:`~fastxent.run.loop.Run` as the single-process scorer on its units and returns its
+accumulators; the client merges them in a tree of tasks. Every unit is summed on its own and the
+accumulators add their block sums exactly, so the result has the same bits as ``fx.score`` on the
+same data, whatever the split, the merge order, or a task re-run after a worker died (a task's
+result is used once, when it completes).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 from .errors import FastxentError, InputTypeError, InputValueError
 from .io.sinks import AtomicDirectory, AtomicParquetWriter, check_output_dir
 from .io.sources import file_part
-from .score import Job, prepare
-from .stream import LossesFile, Run, finish
+from .run.finish import finish
+from .run.loop import LossesFile, Run
+from .run.plan import Job, prepare
 
 
 class ClusterError(FastxentError, RuntimeError):

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import fastxent as fx
 from fastxent.groups import GroupTable
-from fastxent.score import prepare
-from fastxent.stream import Run
+from fastxent.run.loop import Run
+from fastxent.run.plan import prepare
 
 ROWS = 9000
 

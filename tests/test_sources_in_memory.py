@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import fastxent as fx
-from fastxent.score import execute, prepare
+from fastxent.run.plan import prepare
+from fastxent.score import execute
 
 ROWS = 6000
 NAMES = np.array(["ant", "bee", "cat", "dog", "eel"])

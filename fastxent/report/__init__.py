@@ -20,7 +20,8 @@ import pyarrow as pa
 from ..errors import InputValueError
 from ..io.sinks import atomic_write
 from ..options import ScoreOptions
-from ..score import execute, prepare
+from ..run.plan import prepare
+from ..score import execute
 from .plots import plot_histograms, plot_per_class, plot_reliability
 from .stats import EntryTable, confidence_of
 
