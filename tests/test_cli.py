@@ -243,19 +243,3 @@ def test_make_data_formats(tmp_path, capsys):
     # seeded: the same arguments give the same file contents
     main(["make-data", str(tmp_path / "e.parquet"), "--rows", "100", "--classes", "3"])
     assert pq.read_table(tmp_path / "e.parquet").equals(pq.read_table(tmp_path / "a.parquet"))
-
-
-def test_progress_line_and_bar_are_erased():
-    import io
-
-    from fastxent.progress import Progress
-
-    stream = io.StringIO()
-    bar = Progress(total_rows=1000, stream=stream)
-    bar.advance(250, 2_000_000)  # the first call always draws
-    assert bar.line(2.0).startswith(
-        "[######..................]  25.0%  250 rows  125 rows/s  1 MB/s  ETA 6 s"
-    )
-    bar.close()
-    assert stream.getvalue().startswith("\r[######") and stream.getvalue().endswith("\r\033[K")
-    assert Progress(None, stream=io.StringIO()).line(1.0) == "0 rows  0 rows/s  0 MB/s"

@@ -9,6 +9,7 @@ buffers can be viewed, and finds the rows with a null.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 
@@ -133,10 +134,19 @@ def expand_columns(spec, names: list[str], what: str) -> list[str]:
             if matches:
                 found += matches
                 continue
-        raise InputValueError(
-            f"{what} column '{item}' is not in the source; its columns are: {', '.join(names)}."
-        )
+        raise InputValueError(f"{what} column '{item}' is not in the source;{_suggestion(item, names)}")
     return found
+
+
+def _suggestion(name: str, names: list[str]) -> str:
+    """ " did you mean 'x'?" when a column's name is close to ``name``; then the columns."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close:  # a change of case is a typo too ("Label" for "label")
+        close = [n for n in names if n.lower() == name.lower()]
+    listed = ", ".join(names)
+    return (
+        f" did you mean '{close[0]}'? Its columns are: {listed}." if close else f" its columns are: {listed}."
+    )
 
 
 def _width(schema: pa.Schema, column: str) -> int | None:
