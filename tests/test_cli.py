@@ -170,7 +170,10 @@ def _wrong_type(tmp_path):
         ("ragged", "ragged list column: row 0 has 2 values, row 1 has 1"),
         ("class weight count", "`class_weight` has 3 values but `logits` has 4 classes"),
         ("label out of range", "`target` has class 7 at row 2 of '"),
-        ("mixed schemas", "has 4 values per row in this batch but|column 'logits' is"),
+        (
+            "mixed schemas",
+            "has 4 values per row in this batch but|column 'logits' is|column 'logits' holds 5 values",
+        ),
         ("output in missing dir", "directory '"),
         ("output is input", "is also an input"),
     ],
