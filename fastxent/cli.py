@@ -58,21 +58,27 @@ def _fmt(value) -> str:
 _COLUMNS = ("loss", "accuracy", "perplexity", "rows", "scored", "ignored", "nulls", "nonfinite")
 
 
-def render(score, fmt: str) -> str:
-    """The score as a table, Markdown, JSON, or JSON lines (one line per group, then the total)."""
-    rows = [("all", score)] + [(str(k), g) for k, g in score.groups.items()]
-    if fmt == "json":
-        return score.to_json(indent=2)
-    if fmt == "jsonl":
-        import json
+def _label(key) -> str:
+    """A group key as a table cell: ``test``, or ``test, 0`` for a key of several columns."""
+    return ", ".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
-        lines = []
-        for key, s in rows[1:] + rows[:1]:
-            record = json.loads(s.to_json())
-            record.pop("groups", None)
-            lines.append(json.dumps({"group": None if key == "all" else key, **record}))
-        return "\n".join(lines)
-    header = ["group", *_COLUMNS]
+
+def render(score, fmt: str, run: dict | None = None) -> str:
+    """The score as a table, Markdown, JSON, or JSON lines (one line per group, then the total).
+
+    ``run`` (what was scored: inputs, options, version) heads the JSON document.
+    """
+    import json
+
+    if fmt == "json":
+        return json.dumps({**(run or {}), **json.loads(score.to_json())}, indent=2)
+    if fmt == "jsonl":
+        total = json.loads(score.to_json())
+        lines = [json.dumps({"group": group.pop("key"), **group}) for group in total.pop("groups")]
+        return "\n".join([*lines, json.dumps({"group": None, **total})])
+    names = score.groups.names if score.groups else ["group"]
+    header = [", ".join(names), *_COLUMNS]
+    rows = [("all", score)] + [(_label(k), g) for k, g in score.groups.items()]
     body = [[key, *(_fmt(getattr(s, c)) for c in _COLUMNS)] for key, s in rows]
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -86,11 +92,15 @@ def render(score, fmt: str) -> str:
             )
             for r in [header, *body]
         ]
-    footer = (
+    footer = []
+    if score.classes is not None:
+        footer.append(f"classes (in index order): {score.listed_classes()}")
+    footer.append(
         f"{score.kind}, {score.rows:,} rows in {score.elapsed_s:.2f} s "
         f"({score.rows_per_s:,.0f} rows/s, {score.bytes_per_s / 1e6:,.0f} MB/s, {score.device})"
     )
-    return "\n".join(lines) + ("\n\n" if fmt == "markdown" else "\n") + footer
+    gap = "\n\n" if fmt == "markdown" else "\n"
+    return "\n".join(lines) + gap + gap.join(footer)
 
 
 def _column_arguments(args) -> dict:
@@ -144,12 +154,19 @@ def _score(args) -> int:
         from .score import score
 
         result = score(source, **options, progress=not args.no_progress and sys.stderr.isatty())
-    print(render(result, args.format), file=results)
+    print(render(result, args.format, _run_record(args, options)), file=results)
     if result.nonfinite:
         print(f"warning: {result.nonfinite} rows have a non-finite loss (NaN or inf).", file=sys.stderr)
     if result.nulls:
         print(f"note: {result.nulls} rows with a null were skipped.", file=sys.stderr)
     return 0
+
+
+def _run_record(args, options: dict) -> dict:
+    """What was scored, for the JSON output: fastxent's version, the inputs, every option."""
+    from . import __version__
+
+    return {"fastxent_version": __version__, "inputs": list(args.paths), "options": options}
 
 
 def _score_on_dask(args, source, options):
@@ -249,6 +266,10 @@ def _run(args, argv) -> int:
     open, while the signals are still ignored: their clean-up cannot be interrupted."""
     try:
         return _command(args, argv)
+    except BrokenPipeError:  # the reader of stdout left (`| head`): not an error of the data
+        # stdout to /dev/null: flushing it at exit would raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE
     except (FastxentError, OSError, ArrowException, MemoryError) as err:
         if args.debug:
             raise

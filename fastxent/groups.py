@@ -261,19 +261,33 @@ class GroupTable:
 class GroupScores(Mapping):
     """``key -> Score`` of a run's groups, in key order (see :func:`fastxent.stream.finish`).
 
-    The values live in one array per :class:`~fastxent.state.Score` field; a group's ``Score``
-    is made when it is looked up, so 100,000 groups cost arrays, not 100,000 objects, until
-    they are read.
+    The values live in one array per :class:`~fastxent.state.Score` statistic; a group's
+    ``Score`` is made when it is looked up, so 100,000 groups cost arrays, not 100,000 objects,
+    until they are read, and :meth:`to_arrow` and :meth:`records` are made from the arrays.
+    ``names`` are the ``group_by`` columns a key's values come from (default: ``group`` for a
+    key of one value, ``group_0``, ``group_1``, ... for a tuple).
     """
 
-    def __init__(self, keys: list, columns: dict, kind: str, device: str, order: list | None = None):
+    def __init__(
+        self,
+        keys: list,
+        columns: dict,
+        kind: str,
+        device: str,
+        order: list | None = None,
+        names: list[str] | None = None,
+    ):
         self._index = {key: g for g, key in enumerate(keys)}
         self._keys = keys if order is None else order
         self._columns, self._kind, self._device = columns, kind, device
+        if names is None and self._keys:
+            first = self._keys[0]
+            names = [f"group_{i}" for i in range(len(first))] if isinstance(first, tuple) else ["group"]
+        self.names = list(names or [])
 
     def ordered(self, keys: list) -> GroupScores:
         """The same groups, iterated in the order of ``keys``."""
-        return GroupScores(list(self._index), self._columns, self._kind, self._device, keys)
+        return GroupScores(list(self._index), self._columns, self._kind, self._device, keys, self.names)
 
     def __getitem__(self, key) -> Score:
         g = self._index[_canonical(key)]
@@ -292,3 +306,44 @@ class GroupScores(Mapping):
         shown = ", ".join(f"{key!r}: loss={self[key].loss:.6g}" for key in self._keys[:5])
         more = f", ... ({len(self)} groups)" if len(self) > 5 else ""
         return f"GroupScores({{{shown}{more}}})"
+
+    def _key_columns(self) -> dict:
+        """``{name: list of values}`` of the keys, in key order."""
+        if len(self.names) == 1:
+            return {self.names[0]: list(self._keys)}
+        return dict(zip(self.names, (list(values) for values in zip(*self._keys, strict=True)), strict=True))
+
+    def _stat_arrays(self) -> dict:
+        """``{statistic: Arrow array}`` of the groups, in key order (taken from the arrays)."""
+        order = np.fromiter((self._index[key] for key in self._keys), dtype=np.int64, count=len(self._keys))
+        arrays = {}
+        for name in Score.STATS:
+            column, typ = self._columns[name], Score.stat_type(name)
+            arrays[name] = pa.nulls(len(order), typ) if column is None else pa.array(column[order], typ)
+        return arrays
+
+    def to_arrow(self) -> pa.Table:
+        """One row per group, in key order: the key columns (``names``; a name that is also a
+        statistic's gets a ``group_`` prefix), then :attr:`Score.STATS`. A key column whose
+        values have no common Arrow type (ints and strings of hive partitions) holds text."""
+        columns = {}
+        for name, values in self._key_columns().items():
+            try:
+                array = pa.array(values)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                array = pa.array([None if v is None else str(v) for v in values], pa.string())
+            columns[f"group_{name}" if name in Score.STATS else name] = array
+        return pa.table({**columns, **self._stat_arrays()})
+
+    def to_pandas(self):
+        """:meth:`to_arrow` as a pandas DataFrame."""
+        return self.to_arrow().to_pandas()
+
+    def records(self) -> list[dict]:
+        """``[{"key": {name: value, ...}, <statistics>}, ...]`` in key order (the groups of
+        :meth:`Score.to_dict`)."""
+        keys = self._key_columns()
+        stats = pa.table(self._stat_arrays()).to_pylist()
+        return [
+            {"key": {name: values[g] for name, values in keys.items()}, **row} for g, row in enumerate(stats)
+        ]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,15 +25,39 @@ from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS
 from .spec import LossSpec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Score:
     """The result of scoring: the loss as the reference library defines it, and counts.
 
     ``loss = total / weight`` (torch's mean: over non-ignored rows weighted by class weight;
     sklearn's: over sample weights; binary: over elements). NaN when nothing was scored.
     ``accuracy = correct / judged`` (argmax for multiclass, per element for binary),
-    ``perplexity = exp(loss)`` for multiclass input.
+    ``perplexity = exp(loss)`` for multiclass input. ``groups`` maps each group's key to its
+    Score (a :class:`~fastxent.groups.GroupScores` from ``group_by``); ``classes`` lists the
+    class names of a target of names in class-index order (``None`` for class indices).
+
+    Examples
+    --------
+    >>> Score(loss=0.5, total=1.0, weight=2.0, rows=2, scored=2, ignored=0, nulls=0,
+    ...       nonfinite=0, accuracy=1.0, perplexity=None, kind="binary").to_dict()["loss"]
+    0.5
     """
+
+    #: The fields that are statistics of the rows (every group has its own), in output order.
+    STATS: ClassVar[tuple[str, ...]] = (
+        "loss",
+        "total",
+        "weight",
+        "rows",
+        "scored",
+        "ignored",
+        "nulls",
+        "nonfinite",
+        "accuracy",
+        "perplexity",
+    )
+    #: The fields that describe the run; a group shares its run's, so its records leave them out.
+    RUN: ClassVar[tuple[str, ...]] = ("kind", "device", "elapsed_s", "rows_per_s", "bytes_per_s")
 
     loss: float
     total: float
@@ -48,22 +74,84 @@ class Score:
     elapsed_s: float = 0.0
     rows_per_s: float = 0.0
     bytes_per_s: float = 0.0
-    groups: dict = field(default_factory=dict)
+    groups: Mapping = field(default_factory=dict)
+    classes: list | None = None
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["groups"] = {str(k): v.to_dict() for k, v in self.groups.items()}
+        """The statistics, the run's fields, ``classes``, and ``groups`` as a list of records
+        ``{"key": {column: value, ...}, <statistics>}`` in key order (keys keep their types)."""
+        out = {name: getattr(self, name) for name in (*self.STATS, *self.RUN)}
+        out["classes"] = None if self.classes is None else list(self.classes)
+        out["groups"] = self.groups.records() if self.groups else []
         return out
 
     def to_json(self, **kwargs) -> str:
+        """:meth:`to_dict` as JSON: NaN as ``null``, infinities as ``"inf"``/``"-inf"``, dates
+        and times of group keys in ISO 8601, other non-JSON keys as text. ``kwargs`` go to
+        ``json.dumps``."""
+
         def clean(value):
             if isinstance(value, float) and not math.isfinite(value):
                 return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
             if isinstance(value, dict):
                 return {k: clean(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [clean(v) for v in value]
             return value
 
-        return json.dumps(clean(self.to_dict()), **kwargs)
+        def text(value):
+            return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+        return json.dumps(clean(self.to_dict()), default=text, **kwargs)
+
+    def to_arrow(self):
+        """A ``pyarrow.Table`` of the groups, one row each in key order (the key columns, then
+        :attr:`STATS`); without groups, one row: the total."""
+        if self.groups:
+            return self.groups.to_arrow()
+        import pyarrow as pa
+
+        return pa.table({name: pa.array([getattr(self, name)], self.stat_type(name)) for name in self.STATS})
+
+    def to_pandas(self):
+        """:meth:`to_arrow` as a pandas DataFrame."""
+        return self.to_arrow().to_pandas()
+
+    @staticmethod
+    def stat_type(name: str):
+        """The Arrow type of a statistic's column: counts ``int64``, the rest ``float64``."""
+        import pyarrow as pa
+
+        return pa.int64() if name in ("rows", "scored", "ignored", "nulls", "nonfinite") else pa.float64()
+
+    def listed_classes(self, shown: int = 10) -> str:
+        """``classes`` as one line: all of them, or the first and the last when there are many."""
+        names = [str(c) for c in self.classes]
+        if len(names) <= shown:
+            return ", ".join(names)
+        return f"{', '.join(names[: shown - 1])}, ..., {names[-1]} ({len(names):,} classes)"
+
+    def __repr__(self) -> str:
+        lines = [f"Score({self.kind}, {self.device})", f"  loss        {self.loss:.6g}"]
+        lines.append(f"  accuracy    {self.accuracy:.6g}")
+        if self.perplexity is not None:
+            lines.append(f"  perplexity  {self.perplexity:.6g}")
+        lines.append(
+            f"  rows        {self.rows:,}: {self.scored:,} scored, {self.ignored:,} ignored, "
+            f"{self.nulls:,} null, {self.nonfinite:,} non-finite"
+        )
+        if self.classes is not None:
+            lines.append(f"  classes     {self.listed_classes()}")
+        if self.groups:
+            shown = ", ".join(f"{key!r}: {self.groups[key].loss:.6g}" for key in list(self.groups)[:5])
+            more = ", ..." if len(self.groups) > 5 else ""
+            lines.append(f"  groups      {len(self.groups):,} ({shown}{more})")
+        if self.elapsed_s:
+            lines.append(
+                f"  time        {self.elapsed_s:.3g} s ({self.rows_per_s:,.0f} rows/s, "
+                f"{self.bytes_per_s / 1e6:,.0f} MB/s)"
+            )
+        return "\n".join(lines)
 
 
 class Accumulator:

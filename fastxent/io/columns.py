@@ -9,6 +9,7 @@ buffers can be viewed, and finds the rows with a null.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputTypeError, InputValueError
 from ..inputs import as_array
-from .labels import class_indices, is_labels
+from .labels import class_indices, declared_classes, is_declared, is_labels
 from .nulls import null_rows
 
 KINDS = ("auto", "binary", "multiclass", "multilabel", "soft")
@@ -133,10 +134,19 @@ def expand_columns(spec, names: list[str], what: str) -> list[str]:
             if matches:
                 found += matches
                 continue
-        raise InputValueError(
-            f"{what} column '{item}' is not in the source; its columns are: {', '.join(names)}."
-        )
+        raise InputValueError(f"{what} column '{item}' is not in the source;{_suggestion(item, names)}")
     return found
+
+
+def _suggestion(name: str, names: list[str]) -> str:
+    """What follows "is not in the source;": the closest column's name, if one is close, and the columns."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close:  # a change of case is a typo too ("Label" for "label")
+        close = [n for n in names if n.lower() == name.lower()]
+    listed = ", ".join(names)
+    return (
+        f" did you mean '{close[0]}'? Its columns are: {listed}." if close else f" its columns are: {listed}."
+    )
 
 
 def _width(schema: pa.Schema, column: str) -> int | None:
@@ -229,16 +239,7 @@ def plan(
         )
     if is_labels(ttype):
         wanted = 2 if chosen == "binary" else num_classes
-        if classes is not None:
-            labels = list(classes)
-        else:
-            labels = list(distinct(target_column, wanted) if distinct else [])
-        if len(labels) != wanted:
-            raise InputValueError(
-                f"`target` column '{target_column}' holds class names; {len(labels)} distinct "
-                f"names were found but the predictions have {wanted} classes. Pass the class "
-                "names in class-index order as `classes=`."
-            )
+        labels = _class_names(target_column, ttype, wanted, classes, peek, distinct)
     if weight_column and not (
         pa.types.is_floating(w := schema.field(weight_column).type) or pa.types.is_integer(w)
     ):
@@ -254,6 +255,26 @@ def plan(
         keep=keep_columns,
         classes=labels,
     )
+
+
+def _class_names(column: str, ttype: pa.DataType, wanted: int, classes, peek, distinct) -> list:
+    """The class names of a target of names, in class-index order: ``classes`` when given, else
+    the order the type declares (:func:`~.labels.is_declared`), else the sorted names."""
+    if classes is not None:
+        labels, found = list(classes), "names were given"
+    elif is_declared(ttype):
+        batch = peek(column) if peek else None
+        labels = [] if batch is None else declared_classes(batch.column(column))
+        found = f"classes are declared by its type ({ttype}, in the order {labels})"
+    else:
+        labels = list(distinct(column, wanted) if distinct else [])
+        found = "distinct names were found"
+    if len(labels) != wanted:
+        raise InputValueError(
+            f"`target` column '{column}' holds class names; {len(labels)} {found} but the "
+            f"predictions have {wanted} classes. Pass the class names in class-index order as `classes=`."
+        )
+    return labels
 
 
 def _first_width(batch: pa.RecordBatch | None, column: str) -> int:

@@ -1,6 +1,11 @@
 """Class-name targets: which Arrow types hold class names, their distinct values, and their
 mapping to class indices.
 
+Classes are numbered in their declared order where the type declares one (an ordered dictionary:
+a polars ``Enum``, a pandas ordered ``Categorical``), else in sorted order of their names: an
+unordered dictionary's order is an accident of encoding (order of appearance, for polars'
+``Categorical`` and for Parquet's dictionary pages), not a declaration.
+
 Every string type works alike (``string``, ``large_string``, ``string_view`` and dictionaries of
 them): :func:`plain_labels` casts ``string_view`` once, where pyarrow's kernels lack it.
 """
@@ -19,6 +24,17 @@ def is_labels(t: pa.DataType) -> bool:
     if pa.types.is_dictionary(t):
         t = t.value_type
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def is_declared(t: pa.DataType) -> bool:
+    """Whether ``t`` declares the order of its classes: an ordered dictionary of names."""
+    return pa.types.is_dictionary(t) and t.ordered and is_labels(t)
+
+
+def declared_classes(column: pa.Array) -> list:
+    """Every class an ordered dictionary ``column`` declares, used by its rows or not, in the
+    declared order (the dictionary's)."""
+    return plain_labels(column).dictionary.to_pylist()
 
 
 def plain_label_type(t: pa.DataType) -> pa.DataType:
