@@ -61,6 +61,7 @@ class _Settings:
 
     job: Job
     losses_dir: str | None
+    several_files: bool  # the losses files name each row's file, as fx.score's does
     before_task: object = None  # tests: a picklable hook run on the worker before each task
 
 
@@ -129,7 +130,7 @@ def _run_task(settings: _Settings, task: Task) -> TaskResult:
     sinks, writer = [], None
     if settings.losses_dir is not None:
         writer = AtomicParquetWriter(os.path.join(settings.losses_dir, f"part-{task.index:05d}.parquet"))
-        sinks.append(LossesFile(writer, plan))
+        sinks.append(LossesFile(writer, plan, job.column_types, settings.several_files))
     run = Run(plan, job.make_acc, sinks, None)
     run.row = task.global_row
     nulls = job.options.nulls
@@ -207,7 +208,8 @@ def score(
     try:
         with output:
             shipped = dataclasses.replace(job, parts=[])
-            settings = _Settings(shipped, output.partial if losses_dir else None, _before_task)
+            losses = output.partial if losses_dir else None
+            settings = _Settings(shipped, losses, len(job.parts) > 1, _before_task)
             merged = _run(client, job, settings, {"GPU": 1} if device == "cuda" else None)
     finally:
         if cluster is not None:

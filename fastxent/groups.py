@@ -244,7 +244,9 @@ class GroupTable:
             "accuracy": accuracy,
             "perplexity": perplexity,
         }
-        return GroupScores(list(self.keys.keys), columns, template.kind, template.device)
+        return GroupScores(
+            list(self.keys.keys), columns, template.kind, template.device, names=list(self.keys.names)
+        )
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -108,7 +108,8 @@ def score(
         return execute(job, [], progress, started)
     check_output_path(out_path, [p.name for p in job.parts if os.path.exists(p.name)])  # files of a directory
     with AtomicParquetWriter(out_path) as writer:
-        return execute(job, [LossesFile(writer, job.plan)], progress, started)
+        sink = LossesFile(writer, job.plan, job.column_types, several_files=len(job.parts) > 1)
+        return execute(job, [sink], progress, started)
 
 
 def execute(job: Job, sinks: list, progress=False, started: float | None = None) -> Score:

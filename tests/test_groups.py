@@ -222,3 +222,31 @@ def test_merge_refuses_itself_other_types_and_other_options():
         with pytest.raises(fx.InputValueError, match="different options"):
             a.merge(fx.Accumulator(**options))
     assert a.result().rows == 3
+
+
+def test_losses_file_over_several_files_names_files_classes_and_keeps_one_schema(tmp_path):
+    """Two files (float32 and float64 logits, int32 and int64 ids): one schema, a `file` column
+    with rows counted within each file, predictions as class names."""
+    rng = np.random.default_rng(8)
+    names = np.array(["ant", "bee", "cat"])
+    for i, dtype in enumerate((np.float32, np.float64)):
+        x = rng.standard_normal((700, 3)).astype(dtype)
+        table = pa.table(
+            {
+                "id": pa.array(np.arange(700), pa.int32() if i == 0 else pa.int64()),
+                "label": names[rng.integers(0, 3, 700)],
+                "logits": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 3),
+            }
+        )
+        pq.write_table(table, tmp_path / f"part{i}.parquet", row_group_size=300)
+    out = tmp_path / "losses.parquet"
+    fx.score(str(tmp_path), target="label", logits="logits", losses_to=str(out), keep="id")
+    got = pq.read_table(out)
+    assert got.schema.field("loss").type == pa.float64()  # one float64 file: float64 for all rows
+    assert got.schema.field("id").type == pa.int64()
+    assert (
+        got["file"].to_pylist()
+        == [str(tmp_path / "part0.parquet")] * 700 + [str(tmp_path / "part1.parquet")] * 700
+    )
+    assert got["row"].to_pylist() == list(range(700)) * 2
+    assert set(got["predicted"].to_pylist()) <= set(names)

@@ -36,7 +36,7 @@ class _Collector:
         self.ignore_index = ignore_index
         self.keys: list | None = None  # each entry's group key (None: one entry, the source)
 
-    def add(self, batch, rows, x, t, values, groups) -> None:
+    def add(self, batch, rows, x, t, values, groups, part_name=None, part_rows=None) -> None:
         plan = self.plan
         losses = values.loss
         if plan.kind == "multilabel":

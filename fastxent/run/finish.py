@@ -29,7 +29,7 @@ def finish(total, groups: GroupTable | None, plan: colmod.ColumnPlan, rows: int,
     """The :class:`Score` of a run (one process, or Dask tasks merged): the total's, with the
     kind planned, the rates of the whole run (``rows``/``nbytes`` read in ``elapsed`` seconds of
     wall time) and each group's score, sorted by key (nulls, then NaN, last)."""
-    result = dataclasses.replace(total.result(), kind=plan.kind)
+    result = dataclasses.replace(total.result(), kind=plan.kind, classes=plan.classes)
     by_key = {} if groups is None else groups.scores(result)
     return dataclasses.replace(
         result,

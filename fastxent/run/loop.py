@@ -29,31 +29,74 @@ def _predicted(plan: colmod.ColumnPlan, values: RowValues) -> np.ndarray | None:
     return None  # multilabel: one prediction per class, none per row
 
 
+def _loss_dtype(plan: colmod.ColumnPlan, column_types: dict) -> np.dtype | None:
+    """The loss column's dtype for the whole file, as ``reduction="none"`` gives it (float32
+    unless the input is float64), from the input columns' types unified over every part: a run
+    over float32 and float64 files writes one type. ``None``: from each batch (no types known)."""
+    if not column_types:
+        return None
+    wide = False
+    for name in plan.input_columns:
+        typ = column_types[name]
+        while hasattr(typ, "value_type") and not pa.types.is_dictionary(typ):  # list, tensor
+            typ = typ.value_type
+        wide |= typ == pa.float64()
+    return np.dtype(np.float64 if wide else np.float32)
+
+
 class LossesFile:
-    """The ``losses_to`` sink: source row number, ``keep`` columns, loss, predicted class."""
+    """The ``losses_to`` sink: row number, ``keep`` columns, loss, predicted class.
 
-    def __init__(self, writer: AtomicParquetWriter, plan: colmod.ColumnPlan):
-        self.writer, self.plan = writer, plan
+    ``row`` is the row's number in the source; with ``several_files``, a ``file`` column names
+    the part and ``row`` counts within it. A target of class names has its predictions written
+    as names (a dictionary column of :attr:`ColumnPlan.classes`). ``column_types`` (the used
+    columns' types unified over the parts) fixes the ``keep`` and ``loss`` types, so every row
+    group has the schema of the first.
+    """
 
-    def add(self, batch, rows, x, t, values: RowValues, groups) -> None:
-        out = {"row": pa.array(rows)}
+    def __init__(
+        self,
+        writer: AtomicParquetWriter,
+        plan: colmod.ColumnPlan,
+        column_types: dict | None = None,
+        several_files: bool = False,
+    ):
+        self.writer, self.plan, self.several_files = writer, plan, several_files
+        self.keep_types = {name: column_types[name] for name in plan.keep} if column_types else {}
+        self.loss_dtype = _loss_dtype(plan, column_types)
+        names = plan.classes if plan.kind in ("multiclass", "soft", "binary") else None
+        self.class_names = pa.array(names) if names else None
+
+    def add(self, batch, rows, x, t, values: RowValues, groups, part_name=None, part_rows=None) -> None:
+        out = {}
+        if self.several_files:
+            name = pa.array([part_name], pa.string())
+            out["file"] = pa.DictionaryArray.from_arrays(np.zeros(len(rows), np.int32), name).cast(
+                pa.string()
+            )
+            out["row"] = pa.array(part_rows)
+        else:
+            out["row"] = pa.array(rows)
         for name in self.plan.keep:
-            out[name] = batch.column(name)
-        # as reduction="none" gives them: float32 unless the input is float64
-        out["loss"] = pa.array(values.loss.astype(compute_dtype(x.dtype)))
+            column = batch.column(name)
+            out[name] = column.cast(self.keep_types[name]) if name in self.keep_types else column
+        out["loss"] = pa.array(values.loss.astype(self.loss_dtype or compute_dtype(x.dtype)))
         predicted = _predicted(self.plan, values)
         if predicted is not None:
-            out["predicted"] = pa.array(predicted)
+            if self.class_names is not None:
+                predicted = pa.DictionaryArray.from_arrays(pa.array(predicted, pa.int32()), self.class_names)
+            out["predicted"] = pa.array(predicted) if isinstance(predicted, np.ndarray) else predicted
         self.writer.write(pa.table(out))
 
 
 class Run:
     """One scoring run: the accumulators, the row sinks, the row bookkeeping.
 
-    A sink's ``add(batch, rows, x, t, values, groups)`` gets each batch without its null rows:
-    the source row numbers, the arrays scored, each row's :class:`~fastxent.engine.RowValues`
-    (with predictions) and ``(group ids, keys)`` of the groups (``keys[id]`` is a group's key;
-    ``None`` without ``group_by``).
+    A sink's ``add(batch, rows, x, t, values, groups, part_name, part_rows)`` gets each batch
+    without its null rows: the source row numbers, the arrays scored, each row's
+    :class:`~fastxent.engine.RowValues` (with predictions), ``(group ids, keys)`` of the groups
+    (``keys[id]`` is a group's key; ``None`` without ``group_by``), and the part's name with the
+    rows' numbers within it.
     """
 
     def __init__(self, plan, make_acc, sinks, progress):
@@ -129,7 +172,7 @@ class Run:
             positions = np.arange(batch.num_rows, dtype=np.int64) if kept is None else kept
             groups = None if gid is None else (gid, self.groups.keys.keys)
             for sink in self.sinks:
-                sink.add(batch, first_row + positions, x, t, values, groups)
+                sink.add(batch, first_row + positions, x, t, values, groups, part.name, part_row + positions)
 
     def finish(self, elapsed: float) -> Score:
         """The run's :class:`Score`, groups sorted by key (see :func:`finish`)."""

@@ -14,7 +14,8 @@ from .. import gpu
 from ..errors import InputValueError
 from ..io import columns as colmod
 from ..io.part import class_names, first_batch
-from ..io.sources import PARQUET_DECODE_COLUMN_BYTES, Part, open_parts
+from ..io.schemas import unify_part_schemas
+from ..io.sources import PARQUET_DECODE_COLUMN_BYTES, open_parts
 from ..kernels.codes import BLOCK_ROWS
 from ..options import ScoreOptions
 from ..state import Accumulator
@@ -34,6 +35,7 @@ class Job:
     options: ScoreOptions
     device: str
     batch_rows: int
+    column_types: dict  # each used column's type holding every part's values (io/schemas.py)
 
     def make_acc(self) -> Accumulator:
         """The run's accumulator: the plan's loss with the options' weights and rules."""
@@ -78,7 +80,7 @@ def prepare(source, options: ScoreOptions | None = None, **option_values) -> Job
         peek=lambda column: first_batch(parts, column),
         distinct=lambda column, wanted: class_names(parts, column, wanted),
     )
-    _check_parts_agree(parts, plan.columns())
+    column_types = unify_part_schemas(parts, plan.columns())  # files from several tools agree
     _check_class_vectors(plan, options.class_weight, options.pos_weight)
     known = [p.rows for p in parts]
     total_elements = sum(known) * max(1, plan.num_classes) if None not in known else 0
@@ -91,25 +93,7 @@ def prepare(source, options: ScoreOptions | None = None, **option_values) -> Job
         per_columns = PARQUET_DECODE_COLUMN_BYTES * len(plan.input_columns)
         budget = gpu.GPU_BATCH_BYTES if device == "cuda" else max(BATCH_BYTES, per_columns)
         batch_rows = max(BLOCK_ROWS, budget // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
-    return Job(parts, plan, options, device, batch_rows)
-
-
-def _check_parts_agree(parts: list[Part], columns: list[str]) -> None:
-    """Every part must hold the needed columns with the first part's types."""
-    first = parts[0].full_schema()
-    for part in parts[1:]:
-        schema = part.full_schema()
-        for name in columns:
-            if name not in schema.names:
-                raise InputValueError(
-                    f"'{part.name}' has no column '{name}' (which '{parts[0].name}' has); its "
-                    f"columns are: {', '.join(schema.names)}."
-                )
-            if not schema.field(name).type.equals(first.field(name).type):
-                raise InputValueError(
-                    f"column '{name}' is {schema.field(name).type} in '{part.name}' but "
-                    f"{first.field(name).type} in '{parts[0].name}'; all files must agree."
-                )
+    return Job(parts, plan, options, device, batch_rows, column_types)
 
 
 def _check_class_vectors(plan: colmod.ColumnPlan, class_weight, pos_weight) -> None:
