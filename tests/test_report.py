@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -148,3 +149,19 @@ def test_per_class_chart_stays_readable_with_many_classes(tmp_path):
     plot_per_class([entry("a", 0.0), entry("b", 0.5)], path)
     height, width = matplotlib.image.imread(path).shape[:2]
     assert width < 0.5 * PLOTTED_CLASSES * 2**0.5 * 110 + 200 and height < 600  # 20 classes, not 1,000
+
+
+def test_worst_rows_name_the_classes_of_a_string_target(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 3)).astype(np.float32)
+    names = np.array(["ant", "bee", "cat"])
+    labels = rng.integers(0, 3, 60)
+    table = pa.table(
+        {"label": names[labels], "logits": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 3)}
+    )
+    entry = fx.report(table, out=tmp_path, target="label", logits="logits", top_k=3)["entries"][0]
+    losses = fx.cross_entropy(x, labels, reduction="none")
+    worst = np.argsort(-losses, kind="stable")[:3]
+    assert [r["row"] for r in entry["worst_rows"]] == worst.tolist()
+    assert [r["target"] for r in entry["worst_rows"]] == names[labels[worst]].tolist()
+    assert [r["predicted"] for r in entry["worst_rows"]] == names[np.argmax(x[worst], axis=1)].tolist()

@@ -52,13 +52,16 @@ class _Collector:
         # ignored rows are not part of any statistic
         skip = truth == self.ignore_index if plan.kind == "multiclass" else np.zeros(len(losses), np.bool_)
 
+        names = pa.array(plan.classes) if plan.classes and plan.kind != "multilabel" else None
+
         def table(idx: np.ndarray) -> pa.Table:
             """The shown columns of the rows ``idx`` (an entry's worst-row candidates)."""
             columns = {"row": pa.array(rows[idx])}
             for name in plan.keep:
                 columns[name] = batch.column(name).take(pa.array(idx))
-            columns["target"] = pa.array(truth[idx])
-            columns["predicted"] = pa.array(predicted[idx])
+            for name, classes in (("target", truth[idx]), ("predicted", predicted[idx])):
+                # class names where the target has them: the worst rows read as the data does
+                columns[name] = pa.array(classes) if names is None else names.take(pa.array(classes))
             columns["confidence"] = pa.array(confidence[idx])
             columns["loss"] = pa.array(losses[idx])
             return pa.table(columns)
