@@ -61,10 +61,16 @@ class GroupKeys:
         self.names = names
         self.keys: list = []
         self._ids: dict = {}
+        self._known: pa.Array | None = None  # the keys as one Arrow array (one column, no null)
+        self._known_ids = np.empty(0, dtype=np.int32)  # the id of each value of _known
 
     def ids(self, batch: pa.RecordBatch) -> np.ndarray:
         """Each row's group id (int32: half the memory traffic of int64 on every row), new keys
         numbered as they appear."""
+        if len(self.names) == 1:
+            found = self._hashed_ids(batch.column(self.names[0]))
+            if found is not None:
+                return found
         per_column = [_column_codes(name, batch.column(name)) for name in self.names]
         if len(per_column) == 1:
             local, local_keys = per_column[0]
@@ -74,10 +80,75 @@ class GroupKeys:
         for code, key in enumerate(local_keys):
             found = self._ids.get(key)
             if found is None:
-                found = self._ids[key] = len(self.keys)
-                self.keys.append(key)
+                found = self._add(key)
             mapping[code] = found
         return mapping[local]
+
+    def _add(self, key) -> int:
+        self._ids[key] = len(self.keys)
+        self.keys.append(key)
+        self._known = None  # rebuilt from the keys when next needed
+        return self._ids[key]
+
+    def _hashed_ids(self, column: pa.Array) -> np.ndarray | None:
+        """Ids of one key column with Arrow's hash kernels: a batch's distinct values are found
+        among the known keys by ``index_in``, and only new keys become Python objects (100,000
+        keys met in every batch cost one Python lookup each otherwise). ``None`` where the
+        dictionary path must do it: float keys (every NaN one group) and types Arrow cannot
+        hash or cast to the keys' type."""
+        if pa.types.is_dictionary(column.type):
+            values = column.dictionary
+            codes = column.indices.cast(pa.int32()).fill_null(len(values))
+            values = pa.concat_arrays([values, pa.nulls(1, values.type)])
+        else:
+            try:
+                encoded = pc.dictionary_encode(column, null_encoding="encode")
+            except pa.ArrowNotImplementedError:
+                return None
+            values, codes = encoded.dictionary, encoded.indices
+        if pa.types.is_floating(values.type):
+            return None
+        known, known_ids = self._known, self._known_ids
+        if known is None and self.keys:
+            plain = [(g, k) for g, k in enumerate(self.keys) if k is not None]
+            try:
+                known = pa.array([k for _, k in plain], type=values.type)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                return None
+            known_ids = np.array([g for g, _ in plain], dtype=np.int32)
+        if known is not None and not values.type.equals(known.type):
+            try:
+                values = values.cast(known.type)
+            except pa.ArrowException:
+                return None
+        present = values.is_valid()
+        if known is None:
+            positions = np.full(len(values), -1, dtype=np.int64)
+        else:
+            positions = np.array(pc.index_in(values, value_set=known).fill_null(-1), dtype=np.int64)
+        missing = (positions < 0) & np.asarray(present)
+        if missing.any():
+            unseen = values.filter(pa.array(missing))
+            new = pc.unique(unseen)
+            first = len(self.keys)
+            for key in new.to_pylist():
+                self._ids[key] = len(self.keys)
+                self.keys.append(key)
+            offset = 0 if known is None else len(known)
+            known = new if known is None else pa.concat_arrays([known, new])
+            known_ids = np.concatenate([known_ids, np.arange(first, len(self.keys), dtype=np.int32)])
+            # the batch's new values found among the new keys alone: a small hash table
+            found = pc.index_in(unseen, value_set=new).to_numpy(zero_copy_only=False)
+            positions[missing] = offset + found
+        self._known, self._known_ids = known, known_ids
+        mapping = np.where(positions >= 0, known_ids[np.maximum(positions, 0)], -1).astype(np.int32)
+        if not pc.all(present).as_py():
+            null_id = self._ids.get(None)
+            if null_id is None:  # a null key is no value of the Arrow array: nothing to rebuild
+                null_id = self._ids[None] = len(self.keys)
+                self.keys.append(None)
+            mapping[~np.asarray(present)] = null_id
+        return mapping[np.asarray(codes, dtype=np.int32)]
 
     @staticmethod
     def _combined(per_column) -> tuple[np.ndarray, list]:
