@@ -30,7 +30,8 @@ class Part:
     any unit and the results merge to the same bits. ``read(columns, batch_rows, units)`` yields
     ``(unit, batch)`` pairs holding ``columns`` (file columns only; partition columns are added by
     :meth:`batches`), for the given unit numbers or all of them. ``unit_rows`` lists each unit's
-    rows when the metadata says (``None`` for CSV and streams).
+    rows when the metadata says (``None`` for CSV and streams). ``partition`` maps each partition
+    column the file lacks to its value, a typed ``pa.Scalar`` (null included).
     """
 
     name: str
@@ -51,7 +52,7 @@ class Part:
                 schema = schema.set(index, column.with_type(plain))
         for key, value in self.partition.items():
             if key not in schema.names:
-                schema = schema.append(pa.field(key, _scalar_type(value)))
+                schema = schema.append(pa.field(key, value.type))
         return schema
 
     def batches(self, columns: list[str], batch_rows: int, units: list | None = None):
@@ -107,14 +108,8 @@ class Part:
             if name in read:
                 arrays.append(batch.column(name))
             else:
-                value = self.partition[name]
-                arrays.append(pa.repeat(pa.scalar(value, type=_scalar_type(value)), batch.num_rows))
+                arrays.append(pa.repeat(self.partition[name], batch.num_rows))
         return pa.RecordBatch.from_arrays(arrays, names=columns)
-
-
-def _scalar_type(value) -> pa.DataType:
-    """The Arrow type of a partition value: integers as ``int64``, the rest as ``string``."""
-    return pa.int64() if isinstance(value, int) else pa.string()
 
 
 def first_batch(parts: list[Part], column: str) -> pa.RecordBatch | None:
