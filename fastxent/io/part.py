@@ -58,7 +58,8 @@ class Part:
     def batches(self, columns: list[str], batch_rows: int, units: list | None = None):
         """``(unit, batch)`` pairs, batches with ``columns`` in that order and at most
         ``batch_rows`` rows, for the given units (default: all)."""
-        file_columns = [c for c in columns if c in self.schema.names]
+        names = set(self.schema.names)  # a set: 10,000 class columns made a list's lookups cost 5 s
+        file_columns = [c for c in columns if c in names]
         casts = self._label_casts(file_columns)
         for unit, batch in self.read(file_columns, batch_rows, units):
             # whole decoded batches are rearranged once, then sliced: rebuilding every slice
