@@ -66,6 +66,10 @@ def test_compressed_ipc_scores_as_the_plain_file(tmp_path, table):
     assert packed.total == plain.total and packed.rows == plain.rows == BATCHES * ROWS  # same units
     assert streamed.total == pytest.approx(plain.total, rel=1e-12)  # a stream is one unit
     assert {k: g.total for k, g in packed.groups.items()} == {k: g.total for k, g in plain.groups.items()}
+    # kept columns outlive their batch's pages, handed back to the kernel: read again, not lost
+    out = tmp_path / "losses.parquet"
+    fx.score(str(tmp_path / "plain.arrow"), target="label", logits="logits", losses_to=str(out), keep="split")
+    assert pq.read_table(out)["split"].to_pylist() == table["split"].to_pylist()
 
 
 @pytest.mark.parametrize("classes, rows", [(1000, 2000), (10_000, 120)])
