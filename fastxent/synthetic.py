@@ -122,7 +122,10 @@ def write_table(table: pa.Table, path: str, fmt: str | None = None, row_group_ro
         raise InputValueError(f"`format` must be parquet, ipc or csv, got {fmt!r}.")
     out_format = output_format(path, fmt)
     if out_format.kind == "csv" and any(pa.types.is_fixed_size_list(f.type) for f in table.schema):
-        raise InputValueError("CSV holds flat columns only; use layout='columns' for multiclass CSV.")
+        raise InputValueError(
+            "CSV holds flat columns only; use layout='columns' (make-data --layout columns) for "
+            "multiclass CSV."
+        )
 
     def write(out) -> None:
         if out == STDOUT:
