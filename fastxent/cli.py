@@ -15,6 +15,7 @@ from pyarrow import ArrowException
 
 from .errors import FastxentError
 from .io import arguments
+from .io.formats import STDOUT, OutputNameError
 from .io.interrupts import Stopped, stopping_on_signals
 
 
@@ -144,8 +145,8 @@ def _score(args) -> int:
         else:
             from .io.sinks import check_output_path
 
-            check_output_path(args.losses_to, inputs, "--losses-to")
-            if _same_file_as_stdout(args.losses_to):  # the losses are streamed to stdout
+            out = check_output_path(args.losses_to, inputs, "--losses-to")
+            if out == STDOUT or _same_file_as_stdout(out):  # the losses are streamed to stdout
                 results = sys.stderr
     options = dict(**_column_arguments(args), group_by=args.group_by, losses_to=args.losses_to)
     if on_dask:
@@ -221,13 +222,13 @@ def _bench(args, argv) -> int:
 
 
 def _make_data(args) -> int:
-    from .io.sinks import check_output_path
+    from .io.formats import output_format
+    from .io.paths import check_output_path
     from .synthetic import make_table, write_table
 
-    check_output_path(args.out, [])  # before generating anything
-    fmt = args.format or {"ipc": "ipc", "arrow": "ipc", "feather": "ipc", "csv": "csv"}.get(
-        args.out.rsplit(".", 1)[-1].lower(), "parquet"
-    )
+    if args.out != STDOUT:  # before generating anything
+        check_output_path(args.out, [])
+    fmt = output_format(args.out, args.format, "make-data's output")
     classes = 1 if args.kind == "binary" else args.classes
     table = make_table(
         args.rows,
@@ -238,8 +239,9 @@ def _make_data(args) -> int:
         nulls=args.nulls,
         dtype=args.dtype,
     )
-    write_table(table, args.out, fmt, args.row_group_rows)
-    print(f"wrote {args.out}: {args.rows:,} rows, {args.kind}, {classes} classes, {fmt}", file=sys.stderr)
+    write_table(table, args.out, args.format, args.row_group_rows)
+    written = fmt.kind + (f" ({fmt.compression})" if fmt.compression else "")
+    print(f"wrote {args.out}: {args.rows:,} rows, {args.kind}, {classes} classes, {written}", file=sys.stderr)
     return 0
 
 
@@ -270,6 +272,11 @@ def _run(args, argv) -> int:
         # stdout to /dev/null: flushing it at exit would raise again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a command ended by SIGPIPE
+    except OutputNameError as err:  # an output named for no format: a usage error, as argparse's
+        if args.debug:
+            raise
+        print(f"fastxent: error: {err}", file=sys.stderr)
+        return 2
     except (FastxentError, OSError, ArrowException, MemoryError) as err:
         if args.debug:
             raise

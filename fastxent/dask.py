@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from .errors import FastxentError, InputTypeError, InputValueError
-from .io.sinks import AtomicDirectory, AtomicParquetWriter, check_output_dir
+from .io.sinks import AtomicDirectory, AtomicTableWriter, check_output_dir
 from .io.sources import file_part
 from .run.finish import finish
 from .run.loop import LossesFile, Run
@@ -129,7 +129,7 @@ def _run_task(settings: _Settings, task: Task) -> TaskResult:
     plan = job.plan
     sinks, writer = [], None
     if settings.losses_dir is not None:
-        writer = AtomicParquetWriter(os.path.join(settings.losses_dir, f"part-{task.index:05d}.parquet"))
+        writer = AtomicTableWriter(os.path.join(settings.losses_dir, f"part-{task.index:05d}.parquet"))
         sinks.append(LossesFile(writer, plan, job.column_types, settings.several_files))
     run = Run(plan, job.make_acc, sinks, None)
     run.row = task.global_row

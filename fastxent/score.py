@@ -14,7 +14,7 @@ import os
 import time
 
 from .errors import InputValueError
-from .io.sinks import AtomicParquetWriter, check_output_path
+from .io.sinks import AtomicTableWriter, check_output_path
 from .options import ScoreOptions
 from .progress import Progress
 from .run.loop import LossesFile, Run
@@ -107,7 +107,7 @@ def score(
     if out_path is None:
         return execute(job, [], progress, started)
     check_output_path(out_path, [p.name for p in job.parts if os.path.exists(p.name)])  # files of a directory
-    with AtomicParquetWriter(out_path) as writer:
+    with AtomicTableWriter(out_path) as writer:
         sink = LossesFile(writer, job.plan, job.column_types, several_files=len(job.parts) > 1)
         return execute(job, [sink], progress, started)
 

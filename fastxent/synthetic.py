@@ -8,17 +8,16 @@ and the rest is Gaussian noise. Optional nulls and a ``split`` column.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import sys
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 from .errors import InputValueError
+from .io.formats import STDOUT, OutputFormat, output_format
 from .io.paths import StreamFile, is_stream
 from .io.sinks import atomic_write
+from .io.writers import TableWriter
 
 SPLITS = np.array(["train", "valid", "test"])
 
@@ -105,34 +104,38 @@ def _check_memory(rows: int, width: int, dtype: np.dtype) -> None:
         )
 
 
-def _write(table: pa.Table, out, fmt: str, row_group_rows: int) -> None:
-    """Write ``table`` to ``out``, a path or a file object."""
-    if fmt == "parquet":
-        # dictionary-encoding random floats only wastes space (it falls back to plain pages)
-        categorical = [f.name for f in table.schema if not pa.types.is_floating(_leaf_type(f.type))]
-        pq.write_table(
-            table, out, row_group_size=row_group_rows, use_dictionary=categorical, write_page_checksum=True
-        )
-    elif fmt == "ipc":
-        with ipc.new_file(out, table.schema) as writer:
-            writer.write_table(table, max_chunksize=row_group_rows)
-    else:
-        pacsv.write_csv(table, out)
+def _write(table: pa.Table, target, out_format: OutputFormat, row_group_rows: int) -> None:
+    """Write ``table`` to ``target``, a path or a file object."""
+    # dictionary-encoding random floats only wastes space (it falls back to plain pages)
+    categorical = [f.name for f in table.schema if not pa.types.is_floating(_leaf_type(f.type))]
+    options = {"use_dictionary": categorical, "write_page_checksum": True}
+    with TableWriter(target, table.schema, out_format, options) as writer:
+        writer.write(table, row_group_rows)
 
 
-def write_table(table: pa.Table, path: str, fmt: str, row_group_rows: int = 1 << 17) -> None:
-    """Write ``table`` as Parquet, Arrow IPC or CSV, via a hidden temporary name and a rename
-    (a FIFO or a device is written through, see :mod:`fastxent.io.paths`)."""
-    if fmt not in ("parquet", "ipc", "csv"):
+def write_table(table: pa.Table, path: str, fmt: str | None = None, row_group_rows: int = 1 << 17) -> None:
+    """Write ``table`` as Parquet, Arrow IPC or CSV: ``fmt`` ("parquet", "ipc" or "csv"), or the
+    format ``path``'s name asks for (:func:`~fastxent.io.formats.output_format`: ``.csv.gz`` is
+    gzip-compressed CSV). Written via a hidden temporary name and a rename; a FIFO or a device is
+    written through (see :mod:`fastxent.io.paths`), and ``-`` is standard output."""
+    if fmt not in (None, "parquet", "ipc", "csv"):
         raise InputValueError(f"`format` must be parquet, ipc or csv, got {fmt!r}.")
-    if fmt == "csv" and any(pa.types.is_fixed_size_list(f.type) for f in table.schema):
-        raise InputValueError("CSV holds flat columns only; use layout='columns' for multiclass CSV.")
+    out_format = output_format(path, fmt)
+    if out_format.kind == "csv" and any(pa.types.is_fixed_size_list(f.type) for f in table.schema):
+        raise InputValueError(
+            "CSV holds flat columns only; use layout='columns' (make-data --layout columns) for "
+            "multiclass CSV."
+        )
 
-    def write(out: Path) -> None:
-        if is_stream(str(out)):
-            with StreamFile(str(out)) as stream:
-                _write(table, stream, fmt, row_group_rows)
+    def write(out) -> None:
+        if out == STDOUT:
+            sys.stdout.flush()  # what was printed before comes first
+            target = StreamFile(fd=os.dup(sys.stdout.fileno()))
         else:
-            _write(table, str(out), fmt, row_group_rows)
+            target = StreamFile(str(out)) if is_stream(str(out)) else str(out)
+        _write(table, target, out_format, row_group_rows)
 
-    atomic_write(path, write)
+    if path == STDOUT:
+        write(path)
+    else:
+        atomic_write(path, write)

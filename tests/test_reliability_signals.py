@@ -34,12 +34,12 @@ def pause():
 
 if sys.argv[1] == "losses":
     sinks.OUTPUT_GROUP_ROWS = 1000
-    flush = sinks.AtomicParquetWriter._flush
+    flush = sinks.AtomicTableWriter._flush
     def flush_then_pause(self):
         flush(self)
         self._wait()
         pause()
-    sinks.AtomicParquetWriter._flush = flush_then_pause
+    sinks.AtomicTableWriter._flush = flush_then_pause
 else:
     write = synthetic._write
     def write_then_pause(*args):

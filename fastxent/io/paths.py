@@ -177,11 +177,12 @@ class StreamFile(io.RawIOBase):
 
     pyarrow's writers ask where they are (``tell``), which a pipe cannot answer (``lseek``
     fails); the count can, since nothing is written to the file but through this object.
+    Opens ``path``, or takes over the open file descriptor ``fd`` (closed with the object).
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str | None = None, *, fd: int | None = None):
         super().__init__()
-        self._fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        self._fd = os.open(path, os.O_WRONLY | os.O_TRUNC) if fd is None else fd
         self._position = 0
 
     def writable(self) -> bool:

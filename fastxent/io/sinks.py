@@ -3,7 +3,8 @@
 Each output is written under a hidden temporary name and renamed when complete; leaving through
 any exception (``KeyboardInterrupt``, and the CLI's SIGTERM/SIGHUP, included) removes the
 temporary file, so no partial output remains. What the names are, which paths are written
-through instead (FIFOs, devices) and how a killed run's temporaries go: :mod:`.paths`.
+through instead (FIFOs, devices, ``-`` for standard output) and how a killed run's temporaries
+go: :mod:`.paths`; which format a name asks for: :mod:`.formats`.
 """
 
 from __future__ import annotations
@@ -13,60 +14,65 @@ import errno
 import os
 import re
 import shutil
+import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..errors import InputValueError
-from .paths import StreamFile, check_output_path, is_stream, partial_path, remove_stale
+from . import paths
+from .formats import STDOUT, output_format
+from .paths import StreamFile, is_stream, partial_path, remove_stale
+from .writers import TableWriter, column_options
 
-__all__ = ["AtomicDirectory", "AtomicParquetWriter", "atomic_write", "check_output_path", "column_options"]
-
-#: Rows per row group of the output file.
+#: Rows per row group (Parquet) or record batch (Arrow IPC) of a per-row output.
 OUTPUT_GROUP_ROWS = 1 << 20
 
 
-def column_options(schema: pa.Schema) -> dict:
-    """``ParquetWriter`` options for a per-row output: integer columns (row numbers, ids, the
-    predicted class) DELTA_BINARY_PACKED, floats and booleans PLAIN, dictionary pages only for
-    the rest (strings and other kept columns, where they pay).
-
-    pyarrow's default tries a dictionary for every column first and falls back to PLAIN once it
-    grows too large: on 20M rows of (row, id, loss, predicted) that cost 1.31 s and gave 252 MB,
-    these options 0.39 s and 98 MB.
+def check_output_path(path, inputs: list[str], what: str = "the output") -> str:
+    """The path to write a table to, after checking that its name asks for a format fastxent
+    writes (:func:`~.formats.output_format`) and that it can be written
+    (:func:`~.paths.check_output_path`; ``inputs``: paths it must not be). ``-`` (standard output)
+    is returned as it is. Call before reading any input, so a run cannot fail at its end for its
+    output.
     """
-    dictionary, encoding = [], {}
-    for field in schema:
-        if pa.types.is_integer(field.type):
-            encoding[field.name] = "DELTA_BINARY_PACKED"
-        elif not (pa.types.is_floating(field.type) or pa.types.is_boolean(field.type)):
-            dictionary.append(field.name)
-    return {"use_dictionary": dictionary, "column_encoding": encoding}
+    if os.fspath(path) == STDOUT:
+        try:
+            sys.stdout.fileno()
+        except (AttributeError, OSError) as err:  # a notebook's stdout, a test's capture
+            raise InputValueError(
+                f"{what} '-' is standard output, which here is not a file ({err}); give a file name."
+            ) from None
+        return STDOUT
+    checked = paths.check_output_path(path, inputs, what)
+    output_format(checked, what=what)
+    return checked
 
 
-class AtomicParquetWriter:
-    """Buffer tables and write them as large row groups to ``path`` via a temporary file.
+class AtomicTableWriter:
+    """Buffer tables and write them in large pieces to ``path`` via a temporary file, in the
+    format its name asks for (:func:`~.formats.output_format`: Parquet, Arrow IPC or CSV).
 
     Use as a context manager: leaving it normally renames the temporary file to ``path``;
-    leaving it through any exception (``KeyboardInterrupt`` included) deletes it. Row groups are
-    encoded and written in a background thread (pyarrow releases the GIL), one at a time, so
-    writing overlaps scoring while at most two row groups are held. A ``path`` that is a FIFO or
-    a device (:func:`~.paths.is_stream`) is written through: what was written stays written.
+    leaving it through any exception (``KeyboardInterrupt`` included) deletes it. Pieces (row
+    groups, record batches) are encoded and written in a background thread (pyarrow releases the
+    GIL), one at a time, so writing overlaps scoring while at most two pieces are held. A
+    ``path`` that is a FIFO or a device (:func:`~.paths.is_stream`), or ``-`` (standard output),
+    is written through: what was written stays written.
     """
 
     def __init__(self, path: str):
         self.path = path
-        self.partial = None if is_stream(path) else partial_path(path)
-        self._file: StreamFile | None = None
-        self._writer: pq.ParquetWriter | None = None
+        self.format = output_format(path)
+        self.partial = None if path == STDOUT or is_stream(path) else partial_path(path)
+        self._writer: TableWriter | None = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="fastxent-writer")
         self._in_flight: Future | None = None
 
-    def __enter__(self) -> AtomicParquetWriter:
+    def __enter__(self) -> AtomicTableWriter:
         return self
 
     def write(self, table: pa.Table) -> None:
@@ -82,12 +88,18 @@ class AtomicParquetWriter:
         self._pending, self._pending_rows = [], 0
         self._wait()  # the previous row group is written (and its errors raised) first
         if self._writer is None:
-            if self.partial is None:
-                self._file = StreamFile(self.path)
-            target = self._file if self.partial is None else self.partial
-            self._writer = pq.ParquetWriter(target, table.schema, **column_options(table.schema))
-        write = self._writer.write_table
-        self._in_flight = self._thread.submit(write, table, row_group_size=OUTPUT_GROUP_ROWS)
+            options = column_options(table.schema)
+            self._writer = TableWriter(self._target(), table.schema, self.format, options)
+        self._in_flight = self._thread.submit(self._writer.write, table, OUTPUT_GROUP_ROWS)
+
+    def _target(self):
+        """Where the writer writes: the temporary file, or the stream written through."""
+        if self.partial is not None:
+            return self.partial
+        if self.path == STDOUT:
+            sys.stdout.flush()  # what was printed before comes first
+            return StreamFile(fd=os.dup(sys.stdout.fileno()))
+        return StreamFile(self.path)
 
     def _wait(self) -> None:
         if self._in_flight is not None:
@@ -110,8 +122,6 @@ class AtomicParquetWriter:
             self._thread.shutdown()
             if self._writer is not None:
                 self._writer.close()
-            if self._file is not None:
-                self._file.close()
             if self.partial is not None and os.path.exists(self.partial):
                 os.unlink(self.partial)
 
@@ -121,7 +131,7 @@ def atomic_write(path, write) -> None:
 
     A ``path`` that is a FIFO or a device is passed to ``write`` itself (written through).
     """
-    path = Path(check_output_path(path, []))
+    path = Path(paths.check_output_path(path, []))
     if is_stream(str(path)):
         write(path)
         return

@@ -8,70 +8,63 @@ the columns asked for, batch by batch, so memory stays bounded by a few batches:
   (``iter_batches`` with a read buffer, ``pre_buffer=False``: pages are read as they are decoded,
   so a huge row group never sits in memory whole). pyarrow's decoder releases the GIL, so
   decoding overlaps the loss kernel.
-- Arrow IPC / Feather v2: memory-mapped, batches are zero-copy views of the file, each checked
-  before use (:mod:`.integrity`: the format has no checksums).
-- CSV: pyarrow's streaming reader.
-- A directory is a dataset: every Parquet/IPC/CSV file under it, in path order; ``key=value``
-  directory names (hive partitions) become constant columns usable in ``group_by``.
+- Arrow IPC / Feather v2: one record batch at a time from a memory map (:mod:`.ipcfile`).
+- CSV: pyarrow's streaming reader, compressed files decompressed as they are read. Values are
+  read as their writers meant them: in a float column ``NaN``, ``nan``, ``inf``, ``-inf`` are
+  values (a diverged model's NaN is scored as NaN, as torch does); only an empty unquoted field is
+  null (in any column; a quoted empty field ``""`` is an empty string). Other markers (``NA``,
+  ``NULL``, ``N/A``) are not nulls: a float column holding them is read as text.
+- A directory is a dataset (:mod:`.directories`): every Parquet/IPC/CSV file under it, in path
+  order, with its hive partition columns usable in ``group_by``; a Delta table is read through
+  ``deltalake`` (:mod:`.tables`).
 - In-memory Arrow data and single-use streams: :mod:`.memory`.
+
+Which format a file is: :mod:`.formats`.
 """
 
 from __future__ import annotations
 
 import glob as globbing
 import os
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from ..errors import InputValueError
-from .integrity import check_batch
+from .directories import data_files, hive_partitions
+from .formats import input_format, is_tab_separated
+from .ipcfile import ipc_part
 from .memory import memory_parts
 from .part import Part
 from .paths import check_utf8_name, special_kind
 from .prefetch import ordered_prefetch
-
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
-TSV_SUFFIXES = (".tsv", ".tsv.gz", ".tab")
-CSV_SUFFIXES = (".csv", ".csv.gz", *TSV_SUFFIXES)
+from .tables import table_format, table_parts
 
 #: Row groups decoded at once, each at most PARQUET_AHEAD_BYTES ahead of the consumer.
 PARQUET_WORKERS = 2
 #: Read buffers of the Parquet decoder, all columns together: pages are read as they are decoded,
 #: not a column chunk at a time.
 PARQUET_BUFFER_BYTES = 8 << 20
-#: Decoded bytes per column of an ``iter_batches`` batch, at least (the caller's batches are
-#: sliced out of it): each decoded batch costs a fixed overhead per column. 100 float columns
-#: decoded in 0.73 s in 128 KiB column batches against 0.8-0.9 s in 64-80 KiB ones; 256 KiB was
-#: 5-10% faster still but took the peak RSS of scoring the file from 500 to 570-600 MB.
+#: Decoded bytes per column of an ``iter_batches`` batch (the caller's batches are sliced out of
+#: it), up to PARQUET_DECODE_BYTES for all columns: each decoded batch costs a fixed overhead per
+#: column. 100 float columns decoded in 0.73 s in 128 KiB column batches against 0.8-0.9 s in
+#: 64-80 KiB ones; 256 KiB was 5-10% faster still but took the peak RSS of scoring the file from
+#: 500 to 570-600 MB.
 PARQUET_DECODE_COLUMN_BYTES = 128 << 10
+#: Decoded bytes of an ``iter_batches`` batch, all columns together: 1,000 or 10,000 columns (one
+#: per class) get smaller pieces each rather than a batch that grows with the column count. Peak
+#: RSS scoring 100k rows x 1,000 float columns (one row group, plain pages): 1,415 MB with 128 KiB
+#: a column, 719 MB with this at 32 MiB, 585 MB at 16 MiB, 532 MB at 8 MiB (a 290 MB baseline).
+PARQUET_DECODE_BYTES = 16 << 20
+#: Smallest read buffer per column chunk (pyarrow reads pages larger than its buffer directly).
+PARQUET_MIN_BUFFER_BYTES = 4 << 10
 #: Decoded bytes each row-group worker may hold ready ahead of the consumer (at least one batch).
 PARQUET_AHEAD_BYTES = 16 << 20
 
 
 def _file_error(path: str, what: str, err: Exception) -> InputValueError:
     return InputValueError(f"'{path}' is not a readable {what} file (truncated or corrupt?): {err}")
-
-
-def _format_of(path: str) -> str:
-    lower = path.lower()
-    if lower.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    if lower.endswith(IPC_SUFFIXES):
-        return "ipc"
-    if lower.endswith(CSV_SUFFIXES):
-        return "csv"
-    with open(path, "rb") as f:  # unknown suffix: sniff the magic bytes
-        head = f.read(6)
-    if head[:4] == b"PAR1":
-        return "parquet"
-    if head == b"ARROW1" or head[:4] == b"\xff\xff\xff\xff":
-        return "ipc"
-    return "csv"
 
 
 def _parquet_part(path: str) -> Part:
@@ -84,11 +77,9 @@ def _parquet_part(path: str) -> Part:
 
     def read(columns, batch_rows, units):
         # one read buffer per column chunk: share the budget so wide files stay bounded too
-        buffer_size = max(1 << 16, PARQUET_BUFFER_BYTES // max(1, len(columns)))
+        buffer_size = max(PARQUET_MIN_BUFFER_BYTES, PARQUET_BUFFER_BYTES // max(1, len(columns)))
         row_bytes = _decoded_row_bytes(meta, columns)
-        # a whole number of the caller's batches, so slicing leaves no stub batches behind
-        column_rows = PARQUET_DECODE_COLUMN_BYTES * len(columns) // row_bytes
-        decode_rows = max(1, column_rows // batch_rows) * batch_rows
+        decode_rows = _decode_rows(len(columns), row_bytes, batch_rows)
         ahead = max(1, PARQUET_AHEAD_BYTES // (decode_rows * row_bytes))
 
         def row_group(index):
@@ -122,6 +113,18 @@ def _parquet_part(path: str) -> Part:
     return Part(path, schema, meta.num_rows, os.path.getsize(path), read, unit_rows=groups)
 
 
+def _decode_rows(columns: int, row_bytes: int, batch_rows: int) -> int:
+    """Rows of an ``iter_batches`` batch: PARQUET_DECODE_COLUMN_BYTES a column, in a whole number
+    of the caller's batches (slicing then leaves no stub batches behind), at most
+    PARQUET_DECODE_BYTES in all. A caller's batch larger than that (score's default grows with the
+    column count; the GPU's is 128 MiB) is decoded in pieces of fewer rows."""
+    rows = max(1, PARQUET_DECODE_COLUMN_BYTES * columns // row_bytes // batch_rows) * batch_rows
+    limit = max(1, PARQUET_DECODE_BYTES // row_bytes)
+    if rows <= limit:
+        return rows
+    return limit // batch_rows * batch_rows or limit
+
+
 def _decoded_row_bytes(meta: pq.FileMetaData, columns: list[str]) -> int:
     """Uncompressed bytes per row of ``columns``, from the first row group's metadata."""
     if not meta.num_row_groups or not meta.row_group(0).num_rows:
@@ -136,38 +139,17 @@ def _decoded_row_bytes(meta: pq.FileMetaData, columns: list[str]) -> int:
     return max(1, nbytes // group.num_rows)
 
 
-def _ipc_part(path: str) -> Part:
-    try:
-        source = pa.memory_map(path, "r")
-        try:
-            reader = ipc.open_file(source)
-            count = reader.num_record_batches
-            batches = [reader.get_batch(i) for i in range(count)]
-        except pa.ArrowInvalid:
-            source.seek(0)
-            batches = list(ipc.open_stream(source))
-            reader = None
-        schema = reader.schema if reader is not None else (batches[0].schema if batches else None)
-    except (pa.ArrowException, OSError) as err:
-        raise _file_error(path, "Arrow IPC", err) from None
-    if schema is None:
-        raise InputValueError(f"'{path}' holds no record batches.")
-
-    def read(columns, batch_rows, units):
-        for index in range(len(batches)) if units is None else units:
-            batch = batches[index].select(columns)  # views of the memory map: no copy
-            check_batch(batch, f"record batch {index} of '{path}'")  # IPC has no checksums
-            yield index, batch
-
-    sizes = [b.num_rows for b in batches]
-    return Part(path, schema, sum(sizes), os.path.getsize(path), read, unit_rows=sizes)
+#: Only an empty unquoted field is null: pyarrow's default markers (NaN, nan, -nan, NA, N/A, ...)
+#: would hide a diverged model's NaN as a missing value.
+CSV_NULLS = {"null_values": [""], "strings_can_be_null": True, "quoted_strings_can_be_null": False}
 
 
 def _csv_part(path: str) -> Part:
-    # tab-separated files by their suffix; pyarrow decompresses ".gz" files itself
-    parse = pacsv.ParseOptions(delimiter="\t" if path.lower().endswith(TSV_SUFFIXES) else ",")
+    # tab-separated files by their suffix; pyarrow decompresses .gz, .bz2, .zst and .lz4 files
+    parse = pacsv.ParseOptions(delimiter="\t" if is_tab_separated(path) else ",")
     try:
-        schema = pacsv.open_csv(path, parse_options=parse).schema
+        convert = pacsv.ConvertOptions(**CSV_NULLS)
+        schema = pacsv.open_csv(path, parse_options=parse, convert_options=convert).schema
     except (pa.ArrowException, OSError) as err:
         raise _file_error(path, "CSV", err) from None
 
@@ -175,9 +157,8 @@ def _csv_part(path: str) -> Part:
         if units is not None and list(units) != [0]:
             raise InputValueError(f"'{path}' is one unit (a CSV file); asked for units {units}.")
         try:
-            reader = pacsv.open_csv(
-                path, parse_options=parse, convert_options=pacsv.ConvertOptions(include_columns=columns)
-            )
+            convert = pacsv.ConvertOptions(include_columns=columns, **CSV_NULLS)
+            reader = pacsv.open_csv(path, parse_options=parse, convert_options=convert)
             for batch in reader:
                 yield 0, batch
         except pa.ArrowException as err:
@@ -186,11 +167,12 @@ def _csv_part(path: str) -> Part:
     return Part(path, schema, None, os.path.getsize(path), read)
 
 
-_FILE_READERS = {"parquet": _parquet_part, "ipc": _ipc_part, "csv": _csv_part}
+_FILE_READERS = {"parquet": _parquet_part, "ipc": ipc_part, "csv": _csv_part}
 
 
 def file_part(path: str, partition: dict | None = None) -> Part:
-    """The :class:`Part` of one file (format from the suffix, else from its first bytes)."""
+    """The :class:`Part` of one file (format from the suffix, else from its first bytes), with
+    the ``partition`` columns of a directory (``{name: pa.Scalar}``)."""
     if not os.path.exists(path):
         raise InputValueError(f"'{path}' does not exist.")
     if os.path.isdir(path):
@@ -206,46 +188,17 @@ def file_part(path: str, partition: dict | None = None) -> Part:
         raise InputValueError(f"'{path}' is not readable (permission denied).")
     if os.path.getsize(path) == 0:
         raise InputValueError(f"'{path}' is empty (0 bytes).")
-    part = _FILE_READERS[_format_of(path)](path)
+    part = _FILE_READERS[input_format(path)](path)
     part.partition = partition or {}
     return part
 
 
-def _partition_value(text: str):
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
 def _directory_parts(root: str) -> list[Part]:
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
-        for name in sorted(filenames):
-            lower = name.lower()
-            if name.startswith((".", "_")) or not lower.endswith(
-                PARQUET_SUFFIXES + IPC_SUFFIXES + CSV_SUFFIXES
-            ):
-                continue
-            files.append(os.path.join(dirpath, name))
-    if not files:
-        raise InputValueError(f"directory '{root}' holds no Parquet, Arrow IPC or CSV files.")
-    parts = []
-    for path in sorted(files):
-        keys = {}
-        for segment in Path(os.path.relpath(path, root)).parts[:-1]:
-            if "=" in segment:
-                key, value = segment.split("=", 1)
-                keys[key] = _partition_value(value)
-        parts.append(file_part(path, keys))
-    # a partition key whose values are not all integers is a string key everywhere
-    for key in {k for p in parts for k in p.partition}:
-        if not all(isinstance(p.partition.get(key), int) for p in parts):
-            for p in parts:
-                if key in p.partition:
-                    p.partition[key] = str(p.partition[key])
-    return parts
+    fmt = table_format(root)
+    if fmt is not None:
+        return table_parts(root, fmt)
+    files = data_files(root)
+    return [file_part(path, keys) for path, keys in zip(files, hive_partitions(root, files), strict=True)]
 
 
 def _path_parts(source: str) -> list[Part]:

@@ -15,7 +15,7 @@ from ..engine import RowValues, compute_dtype
 from ..errors import InputValueError
 from ..groups import GroupTable
 from ..io import columns as colmod
-from ..io.sinks import AtomicParquetWriter
+from ..io.sinks import AtomicTableWriter
 from ..io.sources import Part
 from ..state import Score
 from .finish import finish
@@ -56,7 +56,7 @@ class LossesFile:
 
     def __init__(
         self,
-        writer: AtomicParquetWriter,
+        writer: AtomicTableWriter,
         plan: colmod.ColumnPlan,
         column_types: dict | None = None,
         several_files: bool = False,
