@@ -1,7 +1,6 @@
 """A polars LazyFrame and a Hugging Face Dataset scored directly (:mod:`fastxent.io.adapters`).
 
-``fastxent.io.memory.memory_parts`` does not call the adapters yet: these tests make the change
-it needs (one ``if``) with ``monkeypatch``, as ``_with_adapters`` shows.
+``fastxent.io.memory.memory_parts`` asks the adapters first.
 """
 
 from __future__ import annotations
@@ -12,24 +11,13 @@ import pyarrow as pa
 import pytest
 
 import fastxent as fx
-from fastxent.io import adapters, memory, sources
+from fastxent.io import adapters
 
 datasets = pytest.importorskip("datasets")
 
 RNG = np.random.default_rng(7)
 LOGITS = RNG.normal(size=(3000, 4)).astype(np.float32)
 LABELS = RNG.integers(0, 4, 3000)
-
-
-@pytest.fixture
-def with_adapters(monkeypatch):
-    plain = memory.memory_parts
-
-    def memory_parts(source):  # the change memory_parts needs, first thing in it
-        adapted = adapters.adapt(source)
-        return [memory._memory_part(*adapted)] if adapted is not None else plain(source)
-
-    monkeypatch.setattr(sources, "memory_parts", memory_parts)
 
 
 @pytest.fixture
@@ -41,7 +29,7 @@ def parquet(tmp_path):
     return path
 
 
-def test_a_lazy_frame_scores_only_its_needed_columns(parquet, with_adapters):
+def test_a_lazy_frame_scores_only_its_needed_columns(parquet):
     def never(_):
         raise AssertionError("a column no one asked for was computed")
 
@@ -53,7 +41,7 @@ def test_a_lazy_frame_scores_only_its_needed_columns(parquet, with_adapters):
     assert result.loss == fx.score(pl.read_parquet(parquet), target="label", logits="logits").loss
 
 
-def test_a_lazy_frame_query_is_scored_as_it_filters(parquet, with_adapters):
+def test_a_lazy_frame_query_is_scored_as_it_filters(parquet):
     lazy = pl.scan_parquet(parquet).filter(pl.col("label") != 3)
     result = fx.score(lazy, target="label", logits="logits")
     kept = LABELS != 3
@@ -65,7 +53,7 @@ def _dataset():
     return datasets.Dataset.from_dict({"label": LABELS, "logits": LOGITS.tolist()})
 
 
-def test_a_hugging_face_dataset_and_its_selections(with_adapters):
+def test_a_hugging_face_dataset_and_its_selections():
     dataset = _dataset()
     name, schema, rows, _ = adapters.adapt(dataset)
     assert (name, rows, schema.field("logits").type) == ("<Dataset>", 3000, pa.list_(pa.float64()))

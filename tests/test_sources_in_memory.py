@@ -224,7 +224,8 @@ def test_a_stream_whose_first_rows_are_null_takes_the_width_from_the_first_value
         fx.score(table.slice(0, 3).to_reader(max_chunksize=2), **options)
 
 
-def test_a_polars_lazy_frame_is_not_a_source():
+def test_a_polars_lazy_frame_scores_as_its_frame():
     pl = pytest.importorskip("polars")
-    with pytest.raises(fx.InputTypeError, match="LazyFrame is not a path"):
-        fx.score(pl.DataFrame({"logits": [0.5], "label": [1]}).lazy(), target="label", logits="logits")
+    frame = pl.DataFrame({"logits": [0.5, -1.0, 2.0], "label": [1, 0, 0]})
+    lazy = fx.score(frame.lazy(), target="label", logits="logits")
+    assert (lazy.total, lazy.rows) == (fx.score(frame, target="label", logits="logits").total, 3)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from ..errors import InputTypeError, InputValueError
+from . import adapters
 from .integrity import check_batch
 from .labels import label_set
 from .part import Part
@@ -103,6 +104,9 @@ class StreamPart(Part):
 
 def memory_parts(source) -> list[Part]:
     """The :class:`Part` list of an in-memory source (see :func:`fastxent.score`)."""
+    adapted = adapters.adapt(source)  # a polars LazyFrame, a Hugging Face Dataset
+    if adapted is not None:
+        return [_memory_part(*adapted)]
     if isinstance(source, pa.Table):
         return [
             _memory_part(
