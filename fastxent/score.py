@@ -67,8 +67,10 @@ def score(
     group_by : str or list of str, optional
         Also score each group (``Score.groups``); hive partition columns of a directory work.
     losses_to : path, optional
-        Write a Parquet file with the source row number, the ``keep`` columns, each row's loss
-        and its predicted class. Written atomically.
+        Write each scored row's source row number (several files: a ``file`` column and the row
+        within it), the ``keep`` columns, its loss and its predicted class, in the format the
+        suffix names (``.parquet``, ``.arrow``/``.feather``, ``.csv`` with its compressions;
+        ``-``: CSV on standard output). Written under a temporary name and renamed.
     batch_rows : int, optional
         Rows per batch (default: about 8 MiB of predictions). Does not change the result.
     device : {"auto", "cpu", "cuda"}

@@ -23,6 +23,8 @@ from ..state import Accumulator
 #: Default batch size in bytes of prediction values (a batch is a whole number of blocks). Small
 #: enough that a few decoded batches stay well under the memory of one big row group.
 BATCH_BYTES = 8 << 20
+#: The most bytes of predictions a default batch holds, however many columns they come in.
+MAX_BATCH_BYTES = 16 << 20
 
 
 @dataclasses.dataclass
@@ -91,7 +93,11 @@ def prepare(source, options: ScoreOptions | None = None, **option_values) -> Job
         # a batch of many columns costs Python work per column: keep each column's piece as
         # large as the decoder's (one column per class: 100 columns -> 12.5 MiB batches)
         per_columns = PARQUET_DECODE_COLUMN_BYTES * len(plan.input_columns)
-        budget = gpu.GPU_BATCH_BYTES if device == "cuda" else max(BATCH_BYTES, per_columns)
+        # ... up to MAX_BATCH_BYTES: 10,000 columns would make 1.3 GB batches (the Parquet
+        # reader decodes wide files in bounded pieces itself)
+        budget = (
+            gpu.GPU_BATCH_BYTES if device == "cuda" else min(max(BATCH_BYTES, per_columns), MAX_BATCH_BYTES)
+        )
         batch_rows = max(BLOCK_ROWS, budget // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
     return Job(parts, plan, options, device, batch_rows, column_types)
 
