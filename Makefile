@@ -26,8 +26,8 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/fastxent score data/digits_predictions.parquet --target label --probs probs
 
 test: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check fastxent tests bench data
-	$(VENV)/bin/ruff format --check fastxent tests bench data
+	$(VENV)/bin/ruff check fastxent fastxent_launch.py tests bench data
+	$(VENV)/bin/ruff format --check fastxent fastxent_launch.py tests bench data
 	$(PY) -m pytest -q
 	# the GPU tests again, on Numba's CUDA simulator (it must be on before Numba is imported)
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/gpu
@@ -49,10 +49,10 @@ bench: $(VENV)/.test-installed
 	$(BENCH_ENV) $(VENV)/bin/fastxent bench --out bench/report --readme README.md
 
 lint: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check fastxent tests bench data
+	$(VENV)/bin/ruff check fastxent fastxent_launch.py tests bench data
 
 format: $(VENV)/.test-installed
-	$(VENV)/bin/ruff format fastxent tests bench data
+	$(VENV)/bin/ruff format fastxent fastxent_launch.py tests bench data
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -139,3 +139,33 @@ def test_signals_are_ignored_after_the_first_and_restored_after():
         assert all(signal.getsignal(s) is signal.SIG_IGN for s in before)
         os.kill(os.getpid(), signal.SIGINT)  # ignored: the clean-up runs to its end
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+STARTUP_SCRIPT = """
+import importlib.abc, os, signal, sys
+import fastxent_launch
+
+SIGNUM = int(sys.argv[1])
+
+class SignalDuringImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "fastxent.cli":  # the slow import of numba, pyarrow, the kernels
+            os.kill(os.getpid(), SIGNUM)
+        return None
+
+sys.meta_path.insert(0, SignalDuringImport())
+sys.argv[1:] = ["--version"]
+fastxent_launch.run()
+"""
+
+
+@pytest.mark.parametrize(
+    "signum, code, line",
+    [(2, 130, "fastxent: interrupted\n"), (15, 143, "fastxent: terminated by SIGTERM\n")],
+)
+def test_a_signal_during_start_up_is_one_line(signum, code, line):
+    """The command's entry point handles signals before it imports fastxent (no traceback)."""
+    done = subprocess.run(
+        [sys.executable, "-c", STARTUP_SCRIPT, str(signum)], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (code, line, "")
