@@ -28,7 +28,13 @@ def run() -> None:
     for signum in _SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
             previous[signum] = signal.signal(signum, _stop)
-    from fastxent.cli import main
+    try:
+        from fastxent.cli import main
+    except Exception as err:  # an environment fastxent cannot run in: said in one line
+        if type(err).__module__ != "fastxent.errors":
+            raise
+        os.write(2, f"fastxent: error: {err}\n".encode())
+        sys.exit(1)
 
     for signum, handler in previous.items():
         signal.signal(signum, handler)

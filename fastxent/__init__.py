@@ -14,6 +14,7 @@ from .api import (
     nll_loss,
 )
 from .errors import FastxentError, InputTypeError, InputValueError
+from .kernels import _jit_enabled  # noqa: F401 (refuses NUMBA_DISABLE_JIT=1 in one sentence)
 from .report import report
 from .score import score
 from .state import Accumulator, Score

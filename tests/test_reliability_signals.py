@@ -169,3 +169,21 @@ def test_a_signal_during_start_up_is_one_line(signum, code, line):
         [sys.executable, "-c", STARTUP_SCRIPT, str(signum)], capture_output=True, text=True, timeout=120
     )
     assert (done.returncode, done.stderr, done.stdout) == (code, line, "")
+
+
+def test_numba_disable_jit_is_refused_in_one_line():
+    """NUMBA_DISABLE_JIT=1 (set to debug one's own Numba code): the command says in one line that
+    fastxent's kernels need the compiler; the library raises one FastxentError at import."""
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    command = [
+        sys.executable,
+        "-c",
+        "import sys, fastxent_launch; sys.argv[1:] = ['info']; fastxent_launch.run()",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("fastxent: error: fastxent's kernels run only compiled")
+    library = subprocess.run(
+        [sys.executable, "-c", "import fastxent"], capture_output=True, text=True, env=env
+    )
+    assert "FastxentError: fastxent's kernels run only compiled" in library.stderr
