@@ -25,6 +25,7 @@ def _info() -> int:
     import pyarrow
 
     from . import __version__
+    from .engine import threading_status
     from .gpu import status
     from .kernels.jit import cache_dir
 
@@ -38,8 +39,8 @@ def _info() -> int:
         ("numba", numba.__version__),
         ("numpy", numpy.__version__),
         ("pyarrow", pyarrow.__version__),
-        ("threads", str(numba.get_num_threads())),
-        ("threading layer", numba.config.THREADING_LAYER),
+        ("threads", str(numba.config.NUMBA_NUM_THREADS)),
+        ("threading layer", threading_status()),
         ("cache dir", cache_dir()),
         ("gpu", gpu_status()),
     ]

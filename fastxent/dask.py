@@ -116,7 +116,7 @@ def _prepare_worker() -> None:
             np.zeros(engine.PARALLEL_MIN_ELEMENTS, np.int64),
         )
         if numba.threading_layer() == "workqueue":
-            engine.serial_only()
+            engine.serial_only("Numba's workqueue layer, which Dask's worker threads cannot share")
         _prepared = True
 
 

@@ -190,11 +190,29 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
             break
 
 
-def serial_only() -> None:
-    """Use only the serial kernels in this process (threads that call kernels concurrently
-    cannot share Numba's ``workqueue`` threading layer)."""
-    global PARALLEL_MIN_ELEMENTS
+#: Why this process runs only the serial kernels (``None``: it does not); ``fastxent info`` says.
+SERIAL_REASON: str | None = None
+
+
+def serial_only(reason: str) -> None:
+    """Use only the serial kernels in this process, for ``reason`` (a forked child of an OpenMP
+    parent, a threading layer that cannot load, a Dask worker under ``workqueue``)."""
+    global PARALLEL_MIN_ELEMENTS, SERIAL_REASON
     PARALLEL_MIN_ELEMENTS = 1 << 62
+    SERIAL_REASON = reason
+
+
+def threading_status() -> str:
+    """The threading layer the parallel kernels run on (launching one small parallel kernel to
+    find out, compiled or loaded from the cache), or why this process runs serial kernels."""
+    if SERIAL_REASON is None:
+        x = np.zeros((PARALLEL_MIN_ELEMENTS // 4, 4), dtype=np.float32)
+        chunk = next(chunks(LossSpec("multiclass"), x, np.zeros(x.shape[0], dtype=np.int64)))
+        run_rowwise(chunk, np.empty(x.shape[0], dtype=np.float32))
+    if SERIAL_REASON is not None:
+        return f"none: serial kernels ({SERIAL_REASON})"
+    asked = numba.config.THREADING_LAYER
+    return f"{numba.threading_layer()}" + ("" if asked == "default" else f" (NUMBA_THREADING_LAYER={asked})")
 
 
 #: Numba's ``workqueue`` layer (used when neither OpenMP nor TBB loads) aborts the process when
@@ -235,7 +253,7 @@ def _launch(pair, chunk: Chunk, *args) -> None:
             RuntimeWarning,
             stacklevel=3,
         )
-        serial_only()
+        serial_only(f"the threading layer could not be loaded: {str(err).splitlines()[0]}")
         pair[0](*args)
 
 

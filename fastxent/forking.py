@@ -26,7 +26,7 @@ def _after_fork_in_child() -> None:
     except ValueError:  # no parallel kernel ran in the parent: the child may start its own pool
         return
     if layer == "omp":
-        engine.serial_only()
+        engine.serial_only("a child forked after its parent ran a parallel kernel under GNU OpenMP")
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

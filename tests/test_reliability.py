@@ -4,6 +4,7 @@ line instead of a traceback for hostile inputs, and the behaviours the attack fo
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
@@ -383,3 +384,17 @@ def test_a_threading_layer_that_cannot_load_falls_back_to_serial_kernels():
     except ImportError:
         assert runs["tbb"].stderr.count("threading layer could not be loaded") == 1
     assert runs["tbb"].stdout == runs["default"].stdout
+
+
+LAYERS_SHOWN = [("default", "threading layer  (omp|tbb|workqueue)\n"), ("tbb", "serial kernels [(]the")]
+
+
+@pytest.mark.parametrize("layer, shown", LAYERS_SHOWN)
+def test_info_shows_the_threading_layer_in_use_and_why(layer, shown):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_THREADING_LAYER": layer}
+    script = "import sys, fastxent_launch; sys.argv[1:] = ['info']; fastxent_launch.run()"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and re.search(shown, done.stdout), done.stdout + done.stderr
