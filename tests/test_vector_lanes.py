@@ -1,14 +1,22 @@
-"""The float32 kernels on the rows that stress them.
+"""The float32 kernels on the rows that stress them, and on every vector width the CPU may offer.
 
 Multiclass rows sum ``exp(x - m)`` in float32 partial sums that leave out the maximum's own
 ``exp(0)``, in whole 16-class vectors with the last ``C mod 16`` classes summed across rows; the
 binary loop keeps its losses in float32. Each row must still be within 1e-6 relative of the exact
 loss (1e-12 for float64 input), however confident, whatever C and wherever its maxima, ties and
-non-finite values fall.
+non-finite values fall; and so on an AVX2-only CPU and with Intel's AVX-512 tuning, compiled in
+a child process.
 """
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
+from llvmlite import binding
 
 import fastxent as fx
 from fastxent.kernels import reference as ref
@@ -122,3 +130,68 @@ def test_binary_logits_of_every_size(dtype):
     acc = fx.Accumulator(kind="binary")
     acc.update(x, t)
     assert acc.result().accuracy == np.mean((x > 0) == (t > 0.5))
+
+
+# A child process compiles the kernels for another CPU (in its own cache) and scores the cases.
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import fastxent as fx
+    from fastxent.kernels import binary, multiclass
+
+    cases = np.load(sys.argv[1])
+    out = {}
+    for name in ("x32", "x64"):
+        x, y = cases[name], cases["y"]
+        out[name] = fx.cross_entropy(x, y, reduction="none").tolist()
+        out[name + "_columns"] = fx.cross_entropy(np.asfortranarray(x), y, reduction="none").tolist()
+    out["binary"] = fx.binary_cross_entropy_with_logits(cases["b"], cases["t"], reduction="none").tolist()
+    asm = ""
+    for drivers in (multiclass.INDEX_TARGET, multiclass.INDEX_TARGET_COLUMNS, binary.BINARY):
+        for code in drivers.rowwise[0].inspect_asm().values():
+            asm += code
+    out["zmm"], out["ymm"] = asm.count("zmm"), asm.count("ymm")
+    print(json.dumps(out))
+    """
+)
+
+#: Haswell's features: AVX2 and FMA, no AVX-512 (Numba would otherwise take the host's).
+AVX2_FEATURES = (
+    "+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+cx8,+f16c,+fma,+fsgsbase,+fxsr,+invpcid,+lzcnt,"
+    "+mmx,+movbe,+pclmul,+popcnt,+rdrnd,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave,+xsaveopt"
+)
+CPU_PATHS = {
+    "avx2": ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": AVX2_FEATURES}, "+avx2"),
+    # Intel's server tuning prefers 256-bit vectors; the kernels ask for 512 (jit.wide_vectors)
+    "avx512-intel-tuning": ({"NUMBA_CPU_NAME": "icelake-server"}, "+avx512f"),
+}
+
+
+@pytest.mark.parametrize("path", list(CPU_PATHS))
+def test_each_vector_width_scores_within_the_promise(path, tmp_path):
+    env_extra, needed = CPU_PATHS[path]
+    if needed not in binding.get_host_cpu_features().flatten().split(","):
+        pytest.skip(f"this CPU cannot run {path} code")
+    rng = np.random.default_rng(13)
+    x, y = confident_rows(rng, 200, 100, np.float64)
+    x[100:] = rng.normal(0, 4, (100, 100))  # half confident, half spread
+    b = np.concatenate([rng.normal(0, 4, 500), rng.uniform(-80, 80, 500)]).astype(np.float32)
+    t = rng.integers(0, 2, 1000).astype(np.float32)
+    cases = tmp_path / "cases.npz"
+    np.savez(cases, x32=x.astype(np.float32), x64=x, y=y, b=b, t=t)
+    env = {**os.environ, **env_extra, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cases)], env=env, capture_output=True, text=True, check=True
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if path == "avx2":
+        assert out["zmm"] == 0 and out["ymm"] > 0
+    else:
+        assert out["zmm"] > 0
+    for name, dtype in (("x32", np.float32), ("x64", np.float64)):
+        want = exact_losses(x.astype(dtype), y)
+        for suffix in ("", "_columns"):
+            np.testing.assert_allclose(out[name + suffix], want, rtol=RTOL[dtype], atol=0)
+    want = ref.binary_cross_entropy_with_logits(b, t, reduction="none")
+    np.testing.assert_allclose(out["binary"], want, rtol=1e-6)

@@ -30,7 +30,7 @@ from .formulas import (
     flog1p,
     fsoftplus_tail,
 )
-from .jit import vector_jit
+from .jit import vector_jit, wide_vectors
 
 
 @vector_jit
@@ -66,6 +66,7 @@ def logit_losses(xs, ts, pos_weight, loss):
     a float64 store or counter in the loop would make LLVM size its vectors for float64 and halve
     the float32 lanes. A second, cheap loop widens the losses into ``loss``.
     """
+    wide_vectors()
     n = xs.shape[0]
     if n == 0:
         return 0
@@ -130,6 +131,7 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
     ``predicted[r]`` the predicted label (``x > 0`` for logits, ``p > 0.5``): a second loop over
     the rows, so that the element loop stays branch-free when they are not asked for.
     """
+    wide_vectors()
     x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps = args
     n = hi - lo
     xs = x[lo * num_classes : hi * num_classes]

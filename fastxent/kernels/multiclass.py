@@ -28,7 +28,7 @@ from .formulas import (
     multiclass_loss,
     soft_target_term,
 )
-from .jit import vector_jit
+from .jit import vector_jit, wide_vectors
 from .vmath import empty_keys, float_of_key, ordered_key
 
 
@@ -39,6 +39,7 @@ def row_max(row):
     Floats are compared as order-preserving integers (:func:`~.vmath.ordered_key`): LLVM
     vectorises an integer max reduction, but not a float one without the ``nnan`` flag.
     """
+    wide_vectors()
     k = ordered_key(row[0])
     for c in range(1, row.shape[0]):  # indexed loops vectorise; ``for v in row`` does not
         kc = ordered_key(row[c])
@@ -50,6 +51,7 @@ def row_max(row):
 def sum_exp_shifted(row, m):
     """``Z = sum_c exp(x_c - m)`` with the exponentials in the row's precision, summed in float64
     (the report's confidences, ``1 / Z`` for the predicted class)."""
+    wide_vectors()
     s = 0.0
     for c in range(row.shape[0]):
         s += fexp_difference(row[c], m)
@@ -84,6 +86,7 @@ def partial_excess(values, m):
     a confident row (``Z - 1 = 1e-8``) they keep their own relative precision, which a float32
     sum that starts from 1 would round away. ``m`` must be finite for ``s`` to mean anything.
     """
+    wide_vectors()
     zero = as_type_of(0.0, m)
     one = as_type_of(1.0, m)
     total = 0.0
@@ -123,6 +126,7 @@ def tail_sums(columns, maxima, sums, ties):
     Sweeps one class at a time over the rows, so the loop is contiguous with one lane per row;
     the ``k < LANES`` terms of a row are summed in its precision, in class order.
     """
+    wide_vectors()
     n = maxima.shape[0]
     if n == 0 or columns.shape[0] == 0:
         return
@@ -145,6 +149,7 @@ def tail_sums(columns, maxima, sums, ties):
 @vector_jit
 def weighted_gaps(row, shift, weights):
     """``sum_c w_c (shift - x_c)`` in float64 (the label-smoothing term); ``w = 1`` if empty."""
+    wide_vectors()
     s = 0.0
     if weights.shape[0] == 0:
         for c in range(row.shape[0]):
@@ -158,6 +163,7 @@ def weighted_gaps(row, shift, weights):
 @vector_jit
 def row_sum(row):
     """``sum_c p_c`` in float64 (for the "probabilities do not sum to one" check)."""
+    wide_vectors()
     s = 0.0
     for c in range(row.shape[0]):
         s += row[c]
@@ -167,6 +173,7 @@ def row_sum(row):
 @vector_jit
 def is_first_max(row, index, m):
     """Whether ``argmax(row) == index`` (first maximum wins, as ``np.argmax``/``torch.argmax``)."""
+    wide_vectors()
     if row[index] != m:
         return False
     ties = 0  # a count, not an early exit, so that the loop vectorises
@@ -207,6 +214,7 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
     classes, a libm ``log`` per row cost as much as the row's exponentials. Ignored rows are
     not summed (but still predicted: a losses file has a prediction on every row).
     """
+    wide_vectors()
     n, num_classes = rows.shape
     predicting = predicted.shape[0] > 0
     logits = kind == LOGITS
@@ -277,6 +285,7 @@ def slice_maxima(columns, lo, hi, maxima):
     Order-preserving integer keys (:func:`~.vmath.ordered_key`), four classes per sweep over
     the rows: the running maxima are loaded and stored once per four classes, not per class.
     """
+    wide_vectors()
     n = hi - lo
     num_classes = columns.shape[0]
     first = columns[0, lo:hi]
@@ -309,6 +318,7 @@ def slice_sums(columns, lo, hi, maxima, excess, first_max):
     :data:`COLUMN_SEGMENT_CLASSES` classes and tie counts run in the columns' precision, one lane
     per row; the class index is int32, so that no 64-bit lane halves the vectors.
     """
+    wide_vectors()
     n = hi - lo
     num_classes = columns.shape[0]
     for r in range(n):
@@ -357,6 +367,7 @@ def column_slice_statistics(
     formulas are those of :func:`row_major_statistics`; only the order of the sum of ``Z - 1``
     differs.
     """
+    wide_vectors()
     n = hi - lo
     # contiguous 1-D views indexed from 0, so the loops below vectorise
     d_target, log_norm, smooth = (
@@ -418,6 +429,7 @@ def sliced_statistics(
     input, per class) and is read in place. Otherwise ``x`` is a row-major ``(N, C)`` array with
     few classes, and each slice is first transposed into a ``(C, rows)`` buffer in L1/L2.
     """
+    wide_vectors()
     num_classes = x.shape[0] if by_class else x.shape[1]
     buffer = np.empty((0 if by_class else num_classes, COLUMN_SLICE_ROWS), dtype=x.dtype)
     for start in range(lo, hi, COLUMN_SLICE_ROWS):
