@@ -1,42 +1,36 @@
-"""Turn a pytest-benchmark JSON file into the Markdown table of the README's performance section.
+"""Turn the ``make bench`` results into the Markdown tables of the README's performance section.
 
 Usage: ``python bench/summarize.py README.md RESULTS.json...``: the tables replace the text
 between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` (``-`` instead of a README prints
-them).
-Rows are workloads, columns the methods, each cell the median time and how many times slower
-than fastxent it is.
+them). ``bench/results-cpu.json`` (``bench/test_bench_cpu.py``: one process per method) gives the
+peers table: rows are workloads, columns the methods, each cell the median time and how many
+times slower than fastxent it is, then the compilers' first calls and the CPU they ran on.
+pytest-benchmark reports (``bench/results-files.json``) give the file table.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-import re
 import sys
-from collections import defaultdict
 from pathlib import Path
 
+from fastxent.bench_peers import peers_tables
+
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-METHODS = ("fastxent", "torch", "numpy", "memory_read")
-WORKLOADS = {
-    "multiclass[mc_4Mx100]": "multiclass 4M × 100",
-    "multiclass[mc_40Mx10]": "multiclass 40M × 10",
-    "binary": "binary from logits, 100M",
-}
 
 
-def medians(report: dict) -> dict[str, dict[str, float]]:
-    """``{workload: {method: median seconds}}`` from a pytest-benchmark report."""
-    table: dict[str, dict[str, float]] = defaultdict(dict)
-    for bench in report["benchmarks"]:
-        match = re.fullmatch(
-            r"test_(multiclass|binary)_(fastxent|torch|numpy|memory_read)(\[.*\])?", bench["name"]
-        )
-        if match is None:
-            continue
-        family, method, param = match.groups()
-        table[family + (param or "")][method] = bench["stats"]["median"]
-    return table
+def peers_markdown(report: dict) -> str:
+    """The peers table from ``bench/test_bench_cpu.py``'s report, with the CPU it ran on."""
+    cpu = report.get("machine", {})
+    threads = report.get("threads", {}).get("NUMBA_NUM_THREADS") or "all"
+    return (
+        peers_tables(report["peers"], f"float32, {threads} threads")
+        + f"\n\nMedians of {report.get('rounds', '?')} rounds after a first call, each method in its own "
+        f"process; (n×) = time relative to fastxent. CPU: {cpu.get('cpu', platform.processor())}, "
+        f"{cpu.get('cores', '?')} cores, {cpu.get('vectors', '?')}; Python {platform.python_version()}, "
+        f"{report.get('date', '')}, `make bench`."
+    )
 
 
 FILE_LAYOUTS = {
@@ -164,43 +158,26 @@ def features_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def markdown(report: dict) -> str:
-    """The tables, with the machine and versions underneath."""
-    table = medians(report)
-    lines = [
-        "| workload (float32, 2 threads) | " + " | ".join(METHODS) + " |",
-        "|---|" + "---:|" * len(METHODS),
-    ]
-    for key, label in WORKLOADS.items():
-        row = table.get(key, {})
-        ours = row.get("fastxent")
-        cells = []
-        for method in METHODS:
-            if method not in row:
-                cells.append("–")
-            elif method == "fastxent" or ours is None:
-                cells.append(f"{row[method]:.3f} s")
-            else:
-                cells.append(f"{row[method]:.3f} s ({row[method] / ours:.2f}×)")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    for extra in (files_markdown(report), features_markdown(report)):
-        if extra:
-            lines += ["", extra]
-    info = report["machine_info"]
-    lines += [
-        "",
-        f"Medians of pytest-benchmark rounds; (n×) = time relative to fastxent. "
-        f"{info.get('cpu', {}).get('brand_raw', platform.processor())}, "
-        f"Python {info.get('python_version')}, {report.get('datetime', '')[:10]}, "
-        "`make bench`.",
-    ]
-    return "\n".join(lines)
+def markdown(reports: list[dict]) -> str:
+    """The peers table (from a ``peers`` report), then the file table (from pytest-benchmark ones)."""
+    parts = [peers_markdown(r) for r in reports if "peers" in r]
+    benchmarks = [r for r in reports if "benchmarks" in r]
+    if benchmarks:
+        merged = {**benchmarks[0], "benchmarks": [b for r in benchmarks for b in r["benchmarks"]]}
+        files = "\n\n".join(t for t in (files_markdown(merged), features_markdown(merged)) if t)
+        if files:
+            info = merged["machine_info"]
+            parts.append(
+                files
+                + "\n\nFiles: medians of pytest-benchmark rounds. "
+                + f"{info.get('cpu', {}).get('brand_raw', platform.processor())}, "
+                + f"Python {info.get('python_version')}, {merged.get('datetime', '')[:10]}, `make bench`."
+            )
+    return "\n\n".join(parts)
 
 
 def main(argv: list[str]) -> None:
-    reports = [json.loads(Path(p).read_text()) for p in argv[1:]]
-    report = {**reports[0], "benchmarks": [b for r in reports for b in r["benchmarks"]]}
-    text = markdown(report)
+    text = markdown([json.loads(Path(p).read_text()) for p in argv[1:]])
     if argv[0] == "-":
         print(text)
         return

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bench_peers import peers_tables
 from .benchmark import CLASS_COUNTS, summary_ratios
 from .errors import FastxentError
 from .io.sinks import atomic_write
@@ -75,6 +76,13 @@ def markdown(results: dict) -> str:
     lines = ["# fastxent performance report", "", _summary(results), ""]
     for dtype in sorted({r["dtype"] for r in results["in_memory"]}):
         lines += [f"## In memory, {dtype}", ""] + _in_memory_table(results, dtype) + [""]
+    if results.get("peers"):
+        lines += [
+            "## Compiling peers, each in its own process",
+            "",
+            peers_tables(results["peers"], f"float32, {env['threads']} threads"),
+            "",
+        ]
     lines += ["## Files", ""] + _files_table(results) + [""]
     compile_s = results["compile_s"]
     lines += [
@@ -93,10 +101,11 @@ def markdown(results: dict) -> str:
     lines += [f"- {note}" for note in results["notes"]]
     lines += [
         "",
-        f"Machine: {env['cpu']}, {env['cores']} cores, {env['threads']} threads "
+        f"Machine: {env['cpu']}, {env.get('vectors', 'vector extensions not recorded')}, "
+        f"{env['cores']} cores, {env['threads']} threads "
         f"({env['threading_layer']} threading layer); GPU: {env['gpu']}. Python {env['python']}; "
         f"{versions}. {env['date']}, `{env['command']}`. Times are medians of several rounds "
-        "(one for NumPy, SciPy and scikit-learn), every method in the same process.",
+        "(one for NumPy, SciPy and scikit-learn), every method of the grid in the same process.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -186,5 +195,6 @@ def splice_summary(readme: Path, results: dict, report: Path) -> None:
     _, tail = rest.split(README_END, 1)
     env = results["environment"]
     link = os.path.relpath(report, readme.parent)
-    text = f"{_summary(results)} Full report: [{link}]({link}) ({env['cpu']}, {env['date']})."
+    machine = ", ".join(str(env[k]) for k in ("cpu", "vectors", "date") if k in env)
+    text = f"{_summary(results)} Full report: [{link}]({link}) ({machine})."
     atomic_write(readme, lambda path: path.write_text(f"{head}{README_START}\n{text}\n{README_END}{tail}"))

@@ -5,7 +5,9 @@ The grid holds the bytes fixed and varies the class count (``N x C`` for C in 2,
 loss against DuckDB SQL and Polars on the same Parquet file. Every peer that is installed runs in
 the same process and thread count; one that is not is left out with a note. A memory-read
 reference (``np.max`` over the same buffer) is the roofline. Compile time is measured in fresh
-processes, cold (empty cache) and cached. Times are medians of several rounds.
+processes, cold (empty cache) and cached. Times are medians of several rounds. The compiling peers
+(torch.compile, JAX, optax) run on issue 13's workloads one process per method
+(:mod:`.bench_peers`), their first call reported apart.
 
 The report is ``report.md`` (summary of ratios first, then tables and a hardware/software
 footnote), ``results.json`` and PNG plots, written to ``out``.
@@ -13,7 +15,6 @@ footnote), ``results.json`` and PNG plots, written to ``out``.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import math
 import os
@@ -214,16 +215,17 @@ def environment(command: str) -> dict:
     from .gpu import status
 
     versions = {"fastxent": __version__, "numba": numba.__version__, "numpy": np.__version__}
-    for module in ("pyarrow", "torch", "scipy", "sklearn", "polars", "duckdb"):
+    for module in ("pyarrow", "torch", "scipy", "sklearn", "polars", "duckdb", "jax", "optax"):
         try:
             versions[module] = __import__(module).__version__
         except ImportError:
             versions[module] = None
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
-        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    from .bench_peers import machine
+
+    cpu = machine()
     return {
-        "cpu": cpu,
+        "cpu": cpu["cpu"] if cpu["cpu"] != "unknown CPU" else platform.processor() or platform.machine(),
+        "vectors": cpu["vectors"],
         "cores": os.cpu_count(),
         "threads": numba.get_num_threads(),
         "threading_layer": numba.config.THREADING_LAYER,
@@ -246,6 +248,7 @@ def run(out: Path, quick: bool, command: str) -> dict:
         files = file_workloads(Path(data), 20_000 if quick else 1_000_000, rounds)
     results = {
         "in_memory": in_memory_grid(total_bytes, rounds, ("float32",) if quick else ("float32", "float16")),
+        "peers": isolated_peers(quick, rounds),
         "files": files,
         "compile_s": compile_times(quick),
         "environment": environment(command),
@@ -253,6 +256,21 @@ def run(out: Path, quick: bool, command: str) -> dict:
     }
     write_report(results, out)
     return results
+
+
+#: What the quick run times in processes of their own: one small workload, no compiling peer.
+QUICK_PEERS = {"scale": 1e-3, "methods": ("fastxent", "memory_read"), "workloads": ("multiclass 4M × 100",)}
+
+
+def isolated_peers(quick: bool, rounds: int) -> list[dict]:
+    """fastxent, torch.compile, JAX, optax, eager torch and the memory read, each (workload,
+    method) in a fresh process (:func:`.bench_peers.run_all`); the quick run only the first
+    workload, scaled down, with fastxent and the memory read."""
+    from .bench_peers import run_all
+
+    if quick:
+        return run_all(rounds=rounds, **QUICK_PEERS)
+    return run_all(rounds=rounds)
 
 
 def _missing_peers() -> list[str]:
@@ -263,6 +281,8 @@ def _missing_peers() -> list[str]:
         ("sklearn", "scikit-learn log_loss"),
         ("polars", "Polars"),
         ("duckdb", "DuckDB"),
+        ("jax", "JAX"),
+        ("optax", "optax"),
     ):
         try:
             __import__(module)

@@ -30,7 +30,7 @@ from .formulas import (
     flog1p,
     fsoftplus_tail,
 )
-from .jit import vector_jit
+from .jit import vector_jit, wide_vectors
 
 
 @vector_jit
@@ -57,18 +57,38 @@ def sklearn_prob_element_loss(p, y, clip_eps):
 
 
 @vector_jit
-def element_losses(xs, ts, pos_weight, kind, clip_eps, loss):
-    """``loss[i]`` = loss of element ``i`` (single-column input), one branch-free loop per kind.
+def logit_losses(xs, ts, pos_weight, loss):
+    """``loss[i]`` = :func:`logit_element_loss` of element ``i`` (single-column logits); returns
+    how many predictions are correct (:func:`is_correct`).
 
-    Each loop calls one small formula so that it is inlined and the loop vectorises; it also
-    counts the correct predictions (:func:`is_correct`) in the same pass. Returns that count.
+    The element loop keeps every value in the input's precision, the count included (exact: a
+    block holds far fewer than ``2**24`` rows), and writes to a scratch array of that precision:
+    a float64 store or counter in the loop would make LLVM size its vectors for float64 and halve
+    the float32 lanes. A second, cheap loop widens the losses into ``loss``.
     """
+    wide_vectors()
+    n = xs.shape[0]
+    if n == 0:
+        return 0
+    values = np.empty(n, dtype=xs.dtype)
+    zero = as_type_of(0.0, xs[0])
+    one = as_type_of(1.0, xs[0])
+    correct = zero
+    for i in range(n):
+        x = xs[i]
+        values[i] = logit_element_loss(x, ts[i], pos_weight)
+        correct += one if is_correct(x, ts[i], BINARY_LOGITS) else zero  # a masked add
+    for i in range(n):
+        loss[i] = values[i]
+    return np.int64(correct)
+
+
+@vector_jit
+def probability_losses(xs, ts, kind, clip_eps, loss):
+    """``loss[i]`` = loss of probability ``i`` by torch's or scikit-learn's rules (``kind``), in
+    float64; returns how many predictions are correct. One branch-free loop per kind."""
     correct = 0
-    if kind == BINARY_LOGITS:
-        for i in range(xs.shape[0]):
-            loss[i] = logit_element_loss(xs[i], ts[i], pos_weight)
-            correct += is_correct(xs[i], ts[i], BINARY_LOGITS)
-    elif kind == BINARY_PROBS_TORCH:
+    if kind == BINARY_PROBS_TORCH:
         for i in range(xs.shape[0]):
             loss[i] = torch_prob_element_loss(xs[i], ts[i])
             correct += is_correct(xs[i], ts[i], BINARY_PROBS_TORCH)
@@ -111,13 +131,17 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
     ``predicted[r]`` the predicted label (``x > 0`` for logits, ``p > 0.5``): a second loop over
     the rows, so that the element loop stays branch-free when they are not asked for.
     """
+    wide_vectors()
     x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps = args
     n = hi - lo
     xs = x[lo * num_classes : hi * num_classes]
     ts = t[lo * num_classes : hi * num_classes]
     has_pos_weight = pos_weight.shape[0] > 0
     if num_classes == 1:
-        correct = element_losses(xs, ts, pos_weight[0] if has_pos_weight else 1.0, kind, clip_eps, loss)
+        if kind == BINARY_LOGITS:
+            correct = logit_losses(xs, ts, pos_weight[0] if has_pos_weight else 1.0, loss)
+        else:
+            correct = probability_losses(xs, ts, kind, clip_eps, loss)
         if weight_mode == PER_CLASS:
             for r in range(n):
                 loss[r] *= weight[0]

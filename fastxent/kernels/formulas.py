@@ -46,14 +46,26 @@ def fsoftplus_tail(x):
     return math.log1p(math.exp(-abs(x)))
 
 
-def flog_of_sum(z, like):
-    """``log Z`` for a sum ``Z >= 1`` of shifted exponentials (it holds ``exp(0) = 1``), in float64.
+def flog_of_excess(s, like):
+    """``log Z = log1p(s)`` from ``s = Z - 1 >= 0`` (a sum of shifted exponentials less the
+    maximum's ``exp(0)``), in float64.
 
-    float32 rows (``like``): ``log1p`` of ``Z - 1`` in float32 (:func:`~.vmath.log1p32`, which
-    vectorises): ``Z - 1`` keeps the relative precision of the small terms, so the row loss
+    float32 rows (``like``): :func:`~.vmath.log1p32` of ``s`` rounded to float32 (it vectorises);
+    ``s`` keeps the relative precision of a confident row's small terms, so the row loss
     ``d_y + log Z`` (two non-negative terms) stays within 5e-7 relative. float64 rows: libm.
     """
-    return math.log(z)
+    return math.log1p(s)
+
+
+@elementwise_jit
+def excess_of(s, ties):
+    """``Z - 1 = s + (ties - 1)`` from the sum ``s`` of a row's terms other than its maximum and
+    the count ``ties`` of classes at the maximum (each ``exp(0) = 1``).
+
+    Strict arithmetic (:func:`~.jit.elementwise_jit`): with reassociation LLVM rewrites it
+    ``(s + ties) - 1``, which rounds a confident row's ``s = 1e-16`` to ``2**-52``.
+    """
+    return s + (ties - 1.0)
 
 
 def flog(x):
@@ -90,12 +102,12 @@ def _as_type_of(value, like):
     return None
 
 
-@overload(flog_of_sum, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
-def _flog_of_sum(z, like):
+@overload(flog_of_excess, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _flog_of_excess(s, like):
     if like == types.float32:
-        return lambda z, like: np.float64(log1p32(np.float32(z - 1.0)))
+        return lambda s, like: np.float64(log1p32(np.float32(s)))
     if isinstance(like, types.Float):
-        return lambda z, like: math.log(z)
+        return lambda s, like: math.log1p(s)
     return None
 
 
@@ -150,18 +162,17 @@ def bce_logits_loss(x, y, pos_weight, softplus_tail, one):
     """``binary_cross_entropy_with_logits`` of one element, without cancellation.
 
     torch: ``l = (1-y) x + a (max(-x, 0) + log1p(exp(-|x|)))`` with ``a = 1 + (p-1) y``.
-    ``softplus_tail = log1p(exp(-|x|))``. For ``x < 0`` the first two terms are rewritten
-    ``-p y x``, so no large terms cancel; ``x = -inf`` keeps torch's form (NaN), as does
-    ``x = +inf``. Computed in the precision of ``one`` (1 of the input's type): every term is
-    non-negative for ``0 <= y <= 1``, so float32 rounding adds at most a few 1e-8 relative.
+    ``softplus_tail = log1p(exp(-|x|))``. For ``x < 0`` the terms in ``x`` are rewritten
+    ``-p y x``, so no large terms cancel: ``l = s x + a softplus_tail`` with the slope
+    ``s = 1 - y`` (``x >= 0``) or ``-p y`` (``x < 0``). ``x = -inf`` keeps torch's form (NaN), as
+    does ``x = +inf``. Computed in the precision of ``one`` (1 of the input's type): every term
+    is non-negative for ``0 <= y <= 1``, so float32 rounding adds at most a few 1e-8 relative.
     """
     a = one + (pos_weight - one) * y
-    at_or_above_zero = (one - y) * x + a * softplus_tail
-    below_zero = -pos_weight * y * x + a * softplus_tail
+    slope = (one - y) if x >= 0.0 else -pos_weight * y  # selects, not branches: loops vectorise
+    value = slope * x + a * softplus_tail
     torch_form = (one - y) * x + a * (-x + softplus_tail)
-    # selects, not branches, so that loops over elements vectorise
-    value = below_zero if x > -math.inf else torch_form
-    return at_or_above_zero if x >= 0.0 else value
+    return value if x > -math.inf else torch_form
 
 
 @elementwise_jit

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .jit import elementwise_jit, serial_and_parallel
+from .jit import elementwise_jit, serial_and_parallel, wide_vectors
 from .vmath import float_of_bits
 
 _ONE = np.float32(1.0)
@@ -40,6 +40,7 @@ def float_of_half_bits(h):
 def _halves_to_float32(bits, out):
     """``out[i] = float_of_half_bits(bits[i])`` over flat arrays."""
     for i in prange(bits.shape[0]):
+        wide_vectors()  # in the loop: with prange, the loop is a function of its own
         out[i] = float_of_half_bits(bits[i])
 
 

@@ -2,7 +2,13 @@
 
 One row at a time, two passes over the row while it sits in L1 (max, then the sum of
 exponentials): on the CPU this beats the single-pass online softmax, whose loop-carried
-dependency does not vectorise. Row reductions accumulate in float64; no N x C temporary.
+dependency does not vectorise. No N x C temporary.
+
+The sum of exponentials runs in the row's precision, so that a float32 row fills every lane of
+the machine's vectors (16 with AVX-512: a float64 accumulator would halve them): partial sums of
+at most :data:`SEGMENT_CLASSES` classes, each added to a float64 total. The row maximum's own
+``exp(0) = 1`` is kept out of those sums, so they hold ``Z - 1`` to float32's relative precision
+however confident the row, and ``log Z`` is ``log1p(Z - 1)`` (:func:`~.formulas.flog_of_excess`).
 """
 
 from __future__ import annotations
@@ -13,8 +19,16 @@ import numpy as np
 
 from .blocks import make_drivers
 from .codes import LOGITS, MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED, PROBS
-from .formulas import clipped_log_loss, fexp_difference, flog_of_sum, multiclass_loss, soft_target_term
-from .jit import vector_jit
+from .formulas import (
+    as_type_of,
+    clipped_log_loss,
+    excess_of,
+    fexp_difference,
+    flog_of_excess,
+    multiclass_loss,
+    soft_target_term,
+)
+from .jit import vector_jit, wide_vectors
 from .vmath import empty_keys, float_of_key, ordered_key
 
 
@@ -25,6 +39,7 @@ def row_max(row):
     Floats are compared as order-preserving integers (:func:`~.vmath.ordered_key`): LLVM
     vectorises an integer max reduction, but not a float one without the ``nnan`` flag.
     """
+    wide_vectors()
     k = ordered_key(row[0])
     for c in range(1, row.shape[0]):  # indexed loops vectorise; ``for v in row`` does not
         kc = ordered_key(row[c])
@@ -34,16 +49,107 @@ def row_max(row):
 
 @vector_jit
 def sum_exp_shifted(row, m):
-    """``Z = sum_c exp(x_c - m)`` with the exponentials in the row's precision, summed in float64."""
+    """``Z = sum_c exp(x_c - m)`` with the exponentials in the row's precision, summed in float64
+    (the report's confidences, ``1 / Z`` for the predicted class)."""
+    wide_vectors()
     s = 0.0
     for c in range(row.shape[0]):
         s += fexp_difference(row[c], m)
     return s
 
 
+#: Classes per partial sum of :func:`partial_excess`. A float32 sum of ``k`` positive terms is
+#: off by at most ``(k/L + log2 L) * 2**-24`` relative when LLVM spreads it over ``L`` lanes;
+#: 512 classes keep that, with the exponentials' own 3e-7, inside the 1e-6 promise.
+SEGMENT_CLASSES = 512
+
+#: Classes per partial sum of the class-by-class kernels (:func:`slice_sums`), where each row's
+#: sum runs down one lane in class order: ``k`` terms in a row are off by up to ``(k-1) 2**-24``
+#: relative (512 equal terms drifted by 4e-6). Flushing costs two float64 passes over the slice.
+COLUMN_SEGMENT_CLASSES = 8
+
+#: float32 lanes of the widest vector (AVX-512). A row loop whose length is not a multiple of
+#: the vector LLVM chose ends in scalar iterations, and a scalar ``exp`` costs as much as a
+#: vector one: at C = 100 the last 4 classes cost 60 of a row's 170 cycles. Row-major kernels
+#: sum the first ``C - C mod LANES`` classes row by row and the last ``C mod LANES`` class by
+#: class across the rows (:func:`tail_sums`), where every lane is a row.
+LANES = 16
+
+
+@vector_jit
+def partial_excess(values, m):
+    """``(s, ties)`` for values of a row whose maximum is ``m``: ``s = sum exp(v - m)`` over the
+    values other than ``m``, and ``ties`` the count of values equal to ``m``, both float64.
+
+    Ties (``exp(0) = 1`` exactly) are counted, not added, so each partial sum of
+    :data:`SEGMENT_CLASSES` exponentials in the row's precision holds only the other terms: for
+    a confident row (``Z - 1 = 1e-8``) they keep their own relative precision, which a float32
+    sum that starts from 1 would round away. ``m`` must be finite for ``s`` to mean anything.
+    """
+    wide_vectors()
+    zero = as_type_of(0.0, m)
+    one = as_type_of(1.0, m)
+    total = 0.0
+    ties = zero
+    n = values.shape[0]
+    for start in range(0, n, SEGMENT_CLASSES):
+        segment = values[start : min(start + SEGMENT_CLASSES, n)]  # indexed from 0: vector loads
+        s = zero
+        for c in range(segment.shape[0]):
+            v = segment[c]
+            tie = v == m
+            e = fexp_difference(v, m)
+            s += zero if tie else e
+            # a second select on ``v == m`` became a branch that LLVM did not vectorise;
+            # ``v >= m`` is the same test (no value exceeds its maximum), a masked add
+            ties += one if v >= m else zero
+        total += np.float64(s)
+    return total, np.float64(ties)
+
+
+@vector_jit
+def excess_sum(row, m):
+    """``Z - 1 = sum_c exp(x_c - m) - 1`` for the row maximum ``m``, in float64
+    (:func:`partial_excess`); NaN unless ``m`` is finite (``Z`` then holds ``exp(inf - inf)``,
+    as torch's does). Ties add ``ties - 1`` exactly."""
+    if m - m != as_type_of(0.0, m):  # +-inf or NaN
+        return np.nan
+    s, ties = partial_excess(row, m)
+    return excess_of(s, ties)
+
+
+@vector_jit
+def tail_sums(columns, maxima, sums, ties):
+    """Add :func:`partial_excess`'s ``(s, ties)`` of the classes in ``columns`` (``(k, n)``: one
+    row per class, one column per row of the block) to ``sums[r]`` and ``ties[r]``.
+
+    Sweeps one class at a time over the rows, so the loop is contiguous with one lane per row;
+    the ``k < LANES`` terms of a row are summed in its precision, in class order.
+    """
+    wide_vectors()
+    n = maxima.shape[0]
+    if n == 0 or columns.shape[0] == 0:
+        return
+    zero = as_type_of(0.0, maxima[0])
+    one = as_type_of(1.0, maxima[0])
+    partial = np.zeros(n, dtype=columns.dtype)
+    counts = np.zeros(n, dtype=columns.dtype)
+    for j in range(columns.shape[0]):
+        column = columns[j]
+        for r in range(n):
+            v = column[r]
+            m = maxima[r]
+            partial[r] += zero if v == m else fexp_difference(v, m)
+            counts[r] += one if v >= m else zero  # as in partial_excess
+    for r in range(n):
+        sums[r] += np.float64(partial[r])
+        ties[r] += np.float64(counts[r])
+
+
 @vector_jit
 def weighted_gaps(row, shift, weights):
     """``sum_c w_c (shift - x_c)`` in float64 (the label-smoothing term); ``w = 1`` if empty."""
+    wide_vectors()
     s = 0.0
     if weights.shape[0] == 0:
         for c in range(row.shape[0]):
@@ -57,6 +163,7 @@ def weighted_gaps(row, shift, weights):
 @vector_jit
 def row_sum(row):
     """``sum_c p_c`` in float64 (for the "probabilities do not sum to one" check)."""
+    wide_vectors()
     s = 0.0
     for c in range(row.shape[0]):
         s += row[c]
@@ -66,6 +173,7 @@ def row_sum(row):
 @vector_jit
 def is_first_max(row, index, m):
     """Whether ``argmax(row) == index`` (first maximum wins, as ``np.argmax``/``torch.argmax``)."""
+    wide_vectors()
     if row[index] != m:
         return False
     ties = 0  # a count, not an early exit, so that the loop vectorises
@@ -78,15 +186,17 @@ def is_first_max(row, index, m):
 def normaliser(row, m, kind):
     """``(shift, log Z)`` with ``-log p_c = (shift - x_c) + log Z`` for the input kind.
 
-    Logits: ``shift = m = max_c x_c``, ``Z = sum_c exp(x_c - m)``; log-probabilities: ``(0, 0)``.
+    Logits: ``shift = m = max_c x_c``, ``log Z = log1p(Z - 1)`` (:func:`excess_sum`);
+    log-probabilities: ``(0, 0)``.
     """
     if kind == LOGITS:
-        return np.float64(m), math.log(sum_exp_shifted(row, m))
+        return np.float64(m), flog_of_excess(excess_sum(row, m), m)
     return 0.0, 0.0
 
 
 #: The per-row statistics a class-index loss is finished from (rows of ``stats``):
-#: ``shift - x_y`` (probabilities: ``p_y``), ``log Z``, ``sum_c w_c (shift - x_c)`` (label
+#: ``shift - x_y`` (probabilities: ``p_y``), ``log Z`` (``Z - 1`` until the logs are taken),
+#: ``sum_c w_c (shift - x_c)`` (label
 #: smoothing), ``sum_c p_c`` (probabilities) and whether the argmax is the target.
 D_TARGET, LOG_NORM, SMOOTH, ROW_SUM, CORRECT = range(5)
 N_STATS = 5
@@ -97,36 +207,56 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
     """Fill ``stats[:, r]`` (:data:`D_TARGET`...) for a block of rows stored row by row, and
     ``predicted[r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty.
 
-    Logits: the maxima and sums of exponentials row by row while each row is in L1, then all
-    the logs in one loop that vectorises across rows (:func:`~.formulas.flog_of_sum`): with few
+    Logits: the maxima and sums of exponentials (:func:`partial_excess`) row by row while each
+    row is in L1, over whole vectors of :data:`LANES` classes; the last ``C mod LANES`` classes
+    of each row are copied aside and summed across the rows (:func:`tail_sums`); then all the
+    logs in one loop that vectorises across rows (:func:`~.formulas.flog_of_excess`): with few
     classes, a libm ``log`` per row cost as much as the row's exponentials. Ignored rows are
     not summed (but still predicted: a losses file has a prediction on every row).
     """
-    n = rows.shape[0]
+    wide_vectors()
+    n, num_classes = rows.shape
     predicting = predicted.shape[0] > 0
+    logits = kind == LOGITS
+    tail = num_classes % LANES if logits else 0
+    body = num_classes - tail
+    maxima = np.empty(n, dtype=rows.dtype)
+    ties = np.zeros(n)
+    tail_columns = np.empty((tail, n), dtype=rows.dtype)
     for r in range(n):
         t = targets[r]
         row = rows[r]
-        if t == ignore_index:
-            stats[LOG_NORM, r] = 1.0
-            if predicting:
-                predicted[r] = first_argmax(row, row_max(row))
-            continue
         m = row_max(row)
+        maxima[r] = m
+        for j in range(tail):
+            tail_columns[j, r] = row[body + j]
         if predicting:
             predicted[r] = first_argmax(row, m)
-        shift = np.float64(m) if kind == LOGITS else 0.0
+        if t == ignore_index:
+            continue
+        shift = np.float64(m) if logits else 0.0
         stats[D_TARGET, r] = np.float64(row[t]) if kind == PROBS else shift - np.float64(row[t])
-        stats[LOG_NORM, r] = sum_exp_shifted(row, m) if kind == LOGITS else 1.0
+        if logits:
+            stats[LOG_NORM, r], ties[r] = partial_excess(row[:body], m)
         if smoothing > 0.0:
             stats[SMOOTH, r] = weighted_gaps(row, shift, class_weight)
         if kind == PROBS:
             stats[ROW_SUM, r] = row_sum(row)
-        stats[CORRECT, r] = is_first_max(row, t, m)
-    if n:
-        like = rows[0, 0]
-        for r in range(n):
-            stats[LOG_NORM, r] = flog_of_sum(stats[LOG_NORM, r], like)
+        if not logits:
+            stats[CORRECT, r] = is_first_max(row, t, m)
+    if n == 0 or not logits:
+        return
+    log_norm = stats[LOG_NORM]
+    tail_sums(tail_columns, maxima, log_norm, ties)
+    zero = as_type_of(0.0, maxima[0])
+    for r in range(n):  # a NaN or infinite maximum makes Z NaN (excess_sum)
+        excess = excess_of(log_norm[r], ties[r]) if maxima[r] - maxima[r] == zero else np.nan
+        log_norm[r] = flog_of_excess(excess, maxima[0])
+    for r in range(n):
+        t = targets[r]
+        if t != ignore_index and rows[r, t] == maxima[r]:
+            # the only maximum, or the first of several (np.argmax)
+            stats[CORRECT, r] = ties[r] == 1.0 or is_first_max(rows[r], t, maxima[r])
 
 
 #: Rows per slice of :func:`sliced_statistics`: one slice of C columns must stay in L2
@@ -155,6 +285,7 @@ def slice_maxima(columns, lo, hi, maxima):
     Order-preserving integer keys (:func:`~.vmath.ordered_key`), four classes per sweep over
     the rows: the running maxima are loaded and stored once per four classes, not per class.
     """
+    wide_vectors()
     n = hi - lo
     num_classes = columns.shape[0]
     first = columns[0, lo:hi]
@@ -177,23 +308,49 @@ def slice_maxima(columns, lo, hi, maxima):
 
 
 @vector_jit
-def slice_sums(columns, lo, hi, maxima, sums, first_max):
-    """``sums[r] = sum_c exp(x_rc - m_r)`` (if ``sums`` is not empty) and ``first_max[r]`` = the
-    first class ``c`` with ``x_rc == m_r`` (C if none: a NaN maximum), for rows ``[lo, hi)``.
+def slice_sums(columns, lo, hi, maxima, excess, first_max):
+    """``excess[r] = Z_r - 1`` as :func:`excess_sum` (if ``excess`` is not empty) and
+    ``first_max[r]`` = the first class ``c`` with ``x_rc == m_r`` (C if none: a NaN maximum), for
+    rows ``[lo, hi)``.
 
     Classes are swept from the last down, so the last class seen equal to the maximum is the
-    first one (``np.argmax``); ``-0.0 == 0.0`` ties as in :func:`is_first_max`.
+    first one (``np.argmax``); ``-0.0 == 0.0`` ties as in :func:`is_first_max`. Partial sums of
+    :data:`COLUMN_SEGMENT_CLASSES` classes and tie counts run in the columns' precision, one lane
+    per row; the class index is int32, so that no 64-bit lane halves the vectors.
     """
+    wide_vectors()
     n = hi - lo
-    summing = sums.shape[0] > 0
+    num_classes = columns.shape[0]
     for r in range(n):
-        first_max[r] = columns.shape[0]
-    for c in range(columns.shape[0] - 1, -1, -1):
+        first_max[r] = num_classes
+    if n == 0:
+        return
+    summing = excess.shape[0] > 0
+    zero = as_type_of(0.0, maxima[0])
+    partial = np.zeros(n if summing else 0, dtype=columns.dtype)
+    ties = np.zeros(n if summing else 0, dtype=columns.dtype)
+    for c in range(num_classes - 1, -1, -1):
         column = columns[c, lo:hi]
+        k = np.int32(c)
+        if not summing:
+            for r in range(n):
+                first_max[r] = k if column[r] == maxima[r] else first_max[r]
+            continue
         for r in range(n):
-            if summing:
-                sums[r] += fexp_difference(column[r], maxima[r])
-            first_max[r] = c if column[r] == maxima[r] else first_max[r]
+            v = column[r]
+            m = maxima[r]
+            tie = v == m
+            partial[r] += zero if tie else fexp_difference(v, m)
+            ties[r] += as_type_of(tie, m)
+            first_max[r] = k if tie else first_max[r]
+        if c % COLUMN_SEGMENT_CLASSES == 0:
+            for r in range(n):
+                excess[r] += np.float64(partial[r])
+                partial[r] = zero
+    if summing:
+        for r in range(n):
+            finite = maxima[r] - maxima[r] == zero
+            excess[r] = excess_of(excess[r], np.float64(ties[r])) if finite else np.nan
 
 
 @vector_jit
@@ -207,9 +364,10 @@ def column_slice_statistics(
     class. Every pass sweeps one class (or four) over all the rows, so its loop is contiguous and
     vectorises across rows, with no per-row reduction: the maxima (:func:`slice_maxima`), the
     sums of exponentials and first argmax (:func:`slice_sums`), then the per-row terms. The
-    formulas are those of :func:`row_major_statistics`; only the order of the float64 sum of
-    ``Z`` differs.
+    formulas are those of :func:`row_major_statistics`; only the order of the sum of ``Z - 1``
+    differs.
     """
+    wide_vectors()
     n = hi - lo
     # contiguous 1-D views indexed from 0, so the loops below vectorise
     d_target, log_norm, smooth = (
@@ -220,9 +378,9 @@ def column_slice_statistics(
     row_sums, correct = stats[ROW_SUM, at : at + n], stats[CORRECT, at : at + n]
     maxima = np.empty(n, dtype=columns.dtype)
     slice_maxima(columns, lo, hi, maxima)
-    sums = np.zeros(n if kind == LOGITS else 0)
+    excess = np.zeros(n if kind == LOGITS else 0)
     first_max = np.empty(n, dtype=np.int32)
-    slice_sums(columns, lo, hi, maxima, sums, first_max)
+    slice_sums(columns, lo, hi, maxima, excess, first_max)
     if predicted.shape[0] > 0:
         chosen = predicted[at : at + n]
         for r in range(n):
@@ -233,7 +391,7 @@ def column_slice_statistics(
     if kind == LOGITS:
         for r in range(n):
             shifts[r] = maxima[r]
-            log_norm[r] = flog_of_sum(sums[r], columns[0, 0])
+            log_norm[r] = flog_of_excess(excess[r], columns[0, 0])
     if kind == PROBS:
         for c in range(columns.shape[0]):
             column = columns[c, lo:hi]
@@ -271,6 +429,7 @@ def sliced_statistics(
     input, per class) and is read in place. Otherwise ``x`` is a row-major ``(N, C)`` array with
     few classes, and each slice is first transposed into a ``(C, rows)`` buffer in L1/L2.
     """
+    wide_vectors()
     num_classes = x.shape[0] if by_class else x.shape[1]
     buffer = np.empty((0 if by_class else num_classes, COLUMN_SLICE_ROWS), dtype=x.dtype)
     for start in range(lo, hi, COLUMN_SLICE_ROWS):
