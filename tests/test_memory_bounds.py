@@ -89,4 +89,5 @@ def test_wide_parquet_is_decoded_in_batches_bounded_in_total(tmp_path, monkeypat
     assert len(sizes) >= 4 and max(sizes) <= limit
     bounded = fx.score(path, target="label", logits="logit_*")
     assert bounded.total == unbounded.total and bounded.rows == rows  # bits whatever the batches
-    assert bounded.loss == pytest.approx(float(fx.cross_entropy(x, y)), rel=1e-12)
+    # float32 rows: class-by-class (file) and row kernels (array) agree to the float32 promise
+    assert bounded.loss == pytest.approx(float(fx.cross_entropy(x, y)), rel=1e-6)
