@@ -98,8 +98,10 @@ class GroupKeys:
         hash or cast to the keys' type."""
         if pa.types.is_dictionary(column.type):
             values = column.dictionary
-            codes = column.indices.cast(pa.int32()).fill_null(len(values))
-            values = pa.concat_arrays([values, pa.nulls(1, values.type)])
+            codes = column.indices.cast(pa.int32())
+            if column.null_count:  # the null rows' code: one past the dictionary
+                codes = codes.fill_null(len(values))
+                values = pa.concat_arrays([values, pa.nulls(1, values.type)])
         else:
             try:
                 encoded = pc.dictionary_encode(column, null_encoding="encode")

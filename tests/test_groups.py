@@ -250,3 +250,16 @@ def test_losses_file_over_several_files_names_files_classes_and_keeps_one_schema
     )
     assert got["row"].to_pylist() == list(range(700)) * 2
     assert set(got["predicted"].to_pylist()) <= set(names)
+
+
+def test_a_string_key_read_from_dictionary_pages_has_no_phantom_null_group(tmp_path):
+    """Parquet string keys are read as dictionaries; a key column without nulls gets no null group."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(5000).astype(np.float32)
+    split = np.array(["a", "b", "c"])[rng.integers(0, 3, 5000)]
+    pq.write_table(
+        pa.table({"label": rng.integers(0, 2, 5000), "logits": x, "split": split}), tmp_path / "k.parquet"
+    )
+    got = fx.score(str(tmp_path / "k.parquet"), target="label", logits="logits", group_by="split")
+    assert list(got.groups) == ["a", "b", "c"]
+    assert [got.groups[k].rows for k in "abc"] == [int((split == k).sum()) for k in "abc"]
