@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from .errors import FastxentError, InputTypeError, InputValueError
+from .io.formats import check_directory_name
 from .io.sinks import AtomicDirectory, AtomicTableWriter, check_output_dir
 from .io.sources import file_part
 from .run.finish import finish
@@ -197,12 +198,18 @@ def score(
         raise InputValueError(f"`workers` must be a positive number of processes, got {workers!r}.")
     losses_dir = None
     if losses_to is not None:
+        check_directory_name(losses_to, "`losses_to`")
         inputs = [source] if isinstance(source, (str, os.PathLike)) else list(source)
         losses_dir = check_output_dir(losses_to, [os.fspath(i) for i in inputs])
     device = options.pop("device", "auto")
     job = prepare(source, **options, device="cpu" if device == "auto" else device)
-    if any(part.nbytes is None for part in job.parts):
-        raise InputTypeError("fastxent.dask.score reads files; score in-memory Arrow data with fx.score.")
+    streams = [part.name for part in job.parts if part.nbytes is None]
+    if streams:
+        raise InputTypeError(
+            f"fastxent.dask.score splits files into tasks, and '{streams[0]}' is read as one stream "
+            "(in-memory data, or a Delta table whose files need its log's column mapping or casts); "
+            "score it with fx.score."
+        )
     output = AtomicDirectory(losses_dir) if losses_dir else contextlib.nullcontext()
     client, cluster = _client(client, workers)
     try:

@@ -141,3 +141,72 @@ def test_command_line_starts_a_local_cluster(dataset, capsys):
         json.loads(capsys.readouterr().out)["total"]
         == fx.score(str(dataset), target="label", logits="logits").total
     )
+
+
+# --- Delta tables ------------------------------------------------------------------------------
+
+
+def _delta_table(root, nulls_in_partition: bool):
+    """A Delta table partitioned by ``run`` (a null run too, if asked), overwritten once so that
+    removed files stay in its directory."""
+    deltalake = pytest.importorskip("deltalake")
+    table = make_table(3000, 4, seed=3).drop_columns(["logits"])
+    logits = make_table(3000, 4, seed=3)["logits"]
+    columns = {f"logit_{c}": pa.array(logits.combine_chunks().flatten()[c::4]) for c in range(4)}
+    for name, column in columns.items():
+        table = table.append_column(name, column)
+    runs = pa.array([None if nulls_in_partition and i % 7 == 0 else i % 3 for i in range(3000)], pa.int64())
+    table = table.append_column("run", runs)
+    deltalake.write_deltalake(root, table.slice(0, 500), partition_by=["run"])
+    deltalake.write_deltalake(root, table, mode="overwrite", partition_by=["run"])
+    return deltalake.DeltaTable(root).to_pyarrow_dataset()
+
+
+@pytest.mark.parametrize("nulls_in_partition", [False, True])
+def test_a_delta_table_is_split_into_tasks_with_the_same_bits(
+    client, tmp_path, monkeypatch, nulls_in_partition
+):
+    live = _delta_table(tmp_path / "delta", nulls_in_partition)
+    monkeypatch.setattr(fxdask, "TASK_BYTES", 1)  # one row group per task
+    options = dict(target="label", logits="logit_*", group_by=["run", "split"])
+    local = fx.score(str(tmp_path / "delta"), **options)
+    remote = fxdask.score(str(tmp_path / "delta"), client=client, **options)
+    _same(local, remote)
+    assert local.rows == live.count_rows() == 3000  # the live version only
+    expected = fx.score(live.to_table(), **options)  # the table as deltalake reads it
+    assert local.loss == pytest.approx(expected.loss, rel=1e-12)
+    assert set(remote.groups) == set(local.groups) == set(expected.groups)
+    if nulls_in_partition:
+        assert any(key[0] is None for key in local.groups)
+    for key, group in local.groups.items():
+        _same(group, remote.groups[key])
+        assert group.loss == pytest.approx(expected.groups[key].loss, rel=1e-12)
+
+
+def test_a_delta_table_needing_its_log_is_read_whole_and_refused_on_dask(client, tmp_path):
+    deltalake = pytest.importorskip("deltalake")
+    root = tmp_path / "delta"
+    table = make_table(1000, 3, seed=4).select(["label", "logits"])
+    deltalake.write_deltalake(root, table)
+    wider = table.append_column("note", pa.array(["x"] * 1000))
+    deltalake.write_deltalake(root, wider, mode="append", schema_mode="merge")  # old file lacks `note`
+    local = fx.score(
+        str(root), target="label", logits="logits", keep=["note"], losses_to=str(tmp_path / "l.pq")
+    )
+    assert local.rows == 2000
+    assert pq.read_table(tmp_path / "l.pq")["note"].null_count == 1000  # the old file's rows
+    with pytest.raises(fx.InputTypeError, match=r"'.*delta' is read as one stream .*score it with fx.score"):
+        fxdask.score(str(root), client=client, target="label", logits="logits")
+
+
+@pytest.mark.parametrize("name", ["-", "losses.csv", "losses.parquet", "out.arrows", "l.tsv.gz"])
+def test_losses_on_dask_are_a_directory_not_a_file_or_a_stream(dataset, tmp_path, capsys, name):
+    from fastxent.cli import main
+
+    argv = ["score", str(dataset), "--target", "label", "--logits", "logits", "--workers", "2"]
+    assert main([*argv, "--losses-to", str(tmp_path / name) if name != "-" else name]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "part-NNNNN.parquet" in err
+    assert os.listdir(tmp_path) == [] and not os.path.exists("-")
+    with pytest.raises(fx.InputValueError, match="directory of part-NNNNN.parquet"):
+        fxdask.score(str(dataset), workers=1, target="label", logits="logits", losses_to=name)

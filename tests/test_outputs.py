@@ -127,6 +127,28 @@ def test_dash_streams_csv_to_stdout_and_the_summary_to_stderr(data):
     assert not os.path.exists(root / "-")
 
 
+@pytest.mark.parametrize("command", ["score", "make-data"])
+def test_a_reader_leaving_the_stream_ends_the_command_quietly(tmp_path, command):
+    """``... --losses-to - | head -1``: the command stops as a shell's own tools do when their
+    reader leaves (status 141, SIGPIPE's), with nothing on stderr and no file named '-'."""
+    source = tmp_path / "big.parquet"
+    pq.write_table(make_table(200_000, 4, seed=6), source)
+    argv = ["score", str(source), *COLUMNS, "--losses-to", "-"]
+    if command == "make-data":
+        argv = ["make-data", "-", "--rows", "200000", "--classes", "4", "--layout", "columns"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fastxent.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert child.stdout.readline()  # the header line: the stream had started
+    child.stdout.close()  # the reader leaves
+    err = child.stderr.read()
+    assert child.wait(timeout=120) == 141 and err == b""
+    assert not os.path.exists(tmp_path / "-")
+
+
 def test_dash_needs_a_real_standard_output(data, capsys):
     root, _, _ = data
     with pytest.raises(ValueError, match="'-' is standard output, which here is not a file"):

@@ -96,7 +96,12 @@ def _score_parser(commands, add) -> None:
     p = add(commands, "score", help="score prediction files", description="Score prediction files.")
     _column_options(p)
     p.add_argument("--group-by", type=_names, metavar="COL[,COL]", help="also score each group")
-    p.add_argument("--losses-to", metavar="OUT.parquet", help="write each row's loss to this file")
+    p.add_argument(
+        "--losses-to",
+        metavar="OUT.parquet",
+        help="write each row's loss to this file (its suffix names the format; - is standard output as "
+        "CSV); with --scheduler/--workers, a directory of part-NNNNN.parquet files",
+    )
     cluster = p.add_mutually_exclusive_group()
     cluster.add_argument("--scheduler", metavar="ADDRESS", help="score on this running Dask cluster")
     cluster.add_argument(

@@ -82,6 +82,25 @@ class OutputNameError(InputValueError):
     """An output's name asks for no format fastxent writes (the command line's exit status 2)."""
 
 
+def check_directory_name(path, what: str = "the output directory") -> None:
+    """Refuse a name for an output *directory* of ``part-NNNNN.parquet`` files (Dask's per-row
+    losses, one file per task) that asks for something else: ``-`` (a stream, which tasks
+    writing at once cannot share) or a file suffix (``losses.csv`` would be a directory of
+    Parquet files). Raises :class:`OutputNameError`."""
+    path = os.fspath(path)
+    if path == STDOUT:
+        raise OutputNameError(
+            f"{what} is a directory of part-NNNNN.parquet files, one per task, which standard output "
+            "('-') cannot take; give a directory name (or score without Dask to stream the losses)."
+        )
+    named = _suffix_format(os.path.basename(path.rstrip("/" + os.sep)))
+    if named is not None:
+        raise OutputNameError(
+            f"{what} '{path}' is named as a {named} file, but on Dask it is a directory of "
+            "part-NNNNN.parquet files, one per task; give a name without a file suffix."
+        )
+
+
 @dataclass(frozen=True)
 class OutputFormat:
     """What to write: ``kind`` ("parquet", "ipc" or "csv"); for IPC, ``stream`` (the stream

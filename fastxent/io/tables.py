@@ -3,8 +3,10 @@
 Such a directory holds the files of every version of its table: an overwrite or a delete only
 records in the table's log that files left the table. Reading its files as a plain directory
 counts removed rows too, so a table directory is never read that way. A Delta table is read
-through ``deltalake`` (its live snapshot as a pyarrow dataset) when that is installed; any other
-table format, or Delta without ``deltalake``, is refused with one line that names the format.
+through ``deltalake`` when that is installed: as the Parquet files of its live snapshot with their
+partition values (so that Dask splits it into tasks), or through its pyarrow dataset where the
+files need the log's column mapping or casts. Any other table format, or Delta without
+``deltalake``, is refused with one line that names the format.
 """
 
 from __future__ import annotations
@@ -64,10 +66,42 @@ def table_parts(directory: str, fmt: str) -> list[Part]:
             "apart; install deltalake (pip install deltalake) to read its current version."
         ) from None
     try:
-        dataset = DeltaTable(directory).to_pyarrow_dataset()
+        table = DeltaTable(directory)
+        dataset = table.to_pyarrow_dataset()
+        partition_columns = table.metadata().partition_columns
     except (DeltaError, OSError, pa.ArrowException) as err:
         raise InputValueError(f"{describe(directory, fmt)} that deltalake cannot read: {err}") from None
-    return [_dataset_part(directory, dataset)]
+    files = _live_files(directory, dataset, partition_columns)
+    if files is None:
+        return [_dataset_part(directory, dataset)]
+    from .sources import file_part  # sources imports this module for directories
+
+    return [file_part(path, partition) for path, partition in files]
+
+
+def _live_files(directory: str, dataset, partition_columns: list[str]) -> list | None:
+    """``(path, partition)`` of each file of the live snapshot, in the table's order, when its
+    files can be read as they are: each holds every other column of the table's schema, of the
+    same type (no column mapping, no added or retyped column), under its local path. Then the
+    table is scored as those Parquet files, by row groups (and split into tasks on Dask);
+    otherwise ``None``, and the table is read through its dataset, which maps and casts.
+    ``partition`` maps each partition column to its typed value (null included)."""
+    import pyarrow.dataset as pads
+
+    schema = dataset.schema
+    stored = [f for f in schema if f.name not in partition_columns]
+    files = []
+    for fragment in dataset.get_fragments():
+        path = os.path.join(directory, fragment.path)
+        physical = fragment.physical_schema
+        if not os.path.isfile(path) or any(
+            physical.get_field_index(f.name) < 0 or physical.field(f.name).type != f.type for f in stored
+        ):
+            return None
+        keys = pads.get_partition_keys(fragment.partition_expression)
+        partition = {name: pa.scalar(keys.get(name), schema.field(name).type) for name in partition_columns}
+        files.append((path, partition))
+    return files
 
 
 def _dataset_part(name: str, dataset) -> Part:
