@@ -45,12 +45,16 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
 
+def sum_tolerance(eps: float) -> float:
+    """How far from 1 a row of probabilities may sum (sklearn: ``isclose(sum, 1, rtol=sqrt(eps))``)."""
+    return 1e-8 + float(np.sqrt(eps))
+
+
 def pack(spec: LossSpec, x, target, sample_weight, element_weight, weight_mode):
     """The CPU row function's argument tuple for one chunk of ``spec`` (arrays already converted)."""
     eps = float(np.finfo(x.dtype).eps)
     sample_weight = _EMPTY if sample_weight is None else sample_weight
     if spec.family == "multiclass":
-        tolerance = 1e-8 + float(np.sqrt(eps))  # sklearn: isclose(sum, 1, rtol=sqrt(eps))
         return (
             x,
             target,
@@ -60,7 +64,7 @@ def pack(spec: LossSpec, x, target, sample_weight, element_weight, weight_mode):
             spec.label_smoothing,
             spec.kind_code(),
             eps,
-            tolerance,
+            sum_tolerance(eps),
         )
     if spec.family == "soft":
         return (
@@ -120,6 +124,43 @@ class Chunk(NamedTuple):
     drivers: object
 
 
+class ClassStatistics(NamedTuple):
+    """Multiclass rows already reduced class by class (:mod:`fastxent.run.wide`), standing in
+    for their ``(N, C)`` input: ``stats`` (``(N_STATS, N)`` float64, the rows of
+    :data:`~.kernels.multiclass.D_TARGET`...) and ``predicted`` (each row's first argmax, int32),
+    for ``num_classes`` classes of ``dtype`` values, and (with ``predicted``) ``confidence``, the
+    probability of the predicted class (logits: ``1 / Z`` from the same sums as the loss). Only
+    the rows are finished from them."""
+
+    stats: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    num_classes: int
+    dtype: np.dtype
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.stats.shape[1], self.num_classes
+
+    @property
+    def nbytes(self) -> int:
+        return self.stats.shape[1] * self.num_classes * self.dtype.itemsize  # the input it stands for
+
+    def rows(self, lo: int, hi: int) -> ClassStatistics:
+        return self._replace(
+            stats=self.stats[:, lo:hi], predicted=self.predicted[lo:hi], confidence=self.confidence[lo:hi]
+        )
+
+    def take(self, positions: np.ndarray) -> ClassStatistics:
+        if not self.predicted.shape[0]:
+            return self._replace(stats=self.stats[:, positions])
+        return self._replace(
+            stats=self.stats[:, positions],
+            predicted=self.predicted[positions],
+            confidence=self.confidence[positions],
+        )
+
+
 def is_column_major(spec: LossSpec, x: np.ndarray) -> bool:
     """Whether ``x`` runs on the class-by-class kernels: class-index targets and ``(N, C)``
     input whose columns are contiguous but rows are not (a Fortran-order array or a row slice of
@@ -155,6 +196,24 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
     Arrays already contiguous and of a kernel dtype pass through as they are (read-only Arrow
     buffers included): one chunk, no copy. Column-major multiclass input stays column-major.
     """
+    if isinstance(x, ClassStatistics):
+        eps = float(np.finfo(x.dtype).eps)
+        sw = _converted(sample_weight, np.float64)
+        args = (
+            np.ascontiguousarray(x.stats),
+            np.ascontiguousarray(x.predicted),
+            _converted(target, _target_dtype(spec, target, x.dtype)),
+            spec.class_weight,
+            _EMPTY if sw is None else sw,
+            spec.ignore_index,
+            spec.label_smoothing,
+            spec.kind_code(),
+            eps,
+            sum_tolerance(eps),
+            np.int64(x.num_classes),
+        )
+        yield Chunk(x.shape[0], args, multiclass.INDEX_TARGET_STATISTICS)
+        return
     n = x.shape[0]
     dtype = compute_dtype(x.dtype)
     tdtype = _target_dtype(spec, target, dtype)
@@ -229,13 +288,19 @@ def _layer_is_threadsafe() -> bool:
 
 
 def _launch(pair, chunk: Chunk, *args) -> None:
-    """Run a chunk on the serial or the parallel twin of a driver ``pair``.
+    """Run a chunk on the serial or the parallel twin of a driver ``pair`` (:func:`launch`)."""
+    launch(pair, chunk.args[0].size, *args)
 
-    Small chunks run serial (a parallel launch costs more). A threading layer that cannot load
+
+def launch(pair, size: int, *args) -> None:
+    """Run the serial or the parallel twin of a kernel ``pair`` on ``args``, for input of
+    ``size`` elements.
+
+    Small inputs run serial (a parallel launch costs more). A threading layer that cannot load
     (``NUMBA_THREADING_LAYER=tbb`` without TBB) is said once on stderr and the process goes on
     with the serial kernels, which give the same bits.
     """
-    if chunk.args[0].size < PARALLEL_MIN_ELEMENTS:
+    if size < PARALLEL_MIN_ELEMENTS:
         pair[0](*args)
         return
     try:
@@ -251,7 +316,7 @@ def _launch(pair, chunk: Chunk, *args) -> None:
             f"fastxent: Numba's threading layer could not be loaded ({str(err).splitlines()[0]}); "
             "scoring on one thread (set NUMBA_THREADING_LAYER to a layer that loads, or unset it).",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         serial_only(f"the threading layer could not be loaded: {str(err).splitlines()[0]}")
         pair[0](*args)

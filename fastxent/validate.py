@@ -9,6 +9,7 @@ import operator
 
 import numpy as np
 
+from .engine import ClassStatistics
 from .errors import InputTypeError, InputValueError
 from .inputs import as_array, native
 from .kernels import checks, codes
@@ -202,8 +203,12 @@ def batch(spec, kind, input, target, sample_weight, weight, where=_at_row, input
     ``where(row)`` says where a batch row is in the caller's terms (``"at row 7 of 'a.parquet'"``)
     and ``input_name`` what the input is called there, for the error messages.
     """
-    x = float_input("input", native(np.asarray(input)))
     t = native(np.asarray(target))
+    if isinstance(input, ClassStatistics):  # values checked as their classes were read (run.wide)
+        _index_targets(t, input, spec.ignore_index, where, input_name)
+        class_vectors(spec, input.shape)
+        return input, t, rows_vector("sample_weight", sample_weight, input.shape[0]), None, codes.NO_WEIGHT
+    x = float_input("input", native(np.asarray(input)))
     if spec.family == "multiclass":
         if x.ndim != 2:
             raise InputValueError(f"`input` must be 2-D (rows, classes) here, got shape {x.shape}.")

@@ -63,22 +63,38 @@ class ColumnPlan:
         names += [c for c in (self.weight, *self.group_by, *self.keep) if c]
         return list(dict.fromkeys(names))
 
-    def null_rows(self, batch: pa.RecordBatch) -> np.ndarray | None:
-        """Boolean mask of rows with a null in the input, target or weight (a null row, or a
-        null inside a row's list); ``None`` if none."""
-        return null_rows(batch, [*self.input_columns, self.target, *([self.weight] if self.weight else [])])
+    def null_rows(self, batch: pa.RecordBatch, inputs: bool = True) -> np.ndarray | None:
+        """Boolean mask of rows with a null in the input (unless ``inputs`` is false: a batch
+        without its input columns), target or weight (a null row, or a null inside a row's
+        list); ``None`` if none."""
+        names = [*(self.input_columns if inputs else []), self.target]
+        return null_rows(batch, names + ([self.weight] if self.weight else []))
 
-    def arrays(self, batch: pa.RecordBatch, where=lambda row: f"at row {row}"):
+    def arrays(self, batch: pa.RecordBatch, where=lambda row: f"at row {row}", statistics=None):
         """``(input, target, sample_weight)`` of a batch without nulls, as the kind needs them.
 
         ``where(row)`` names a batch row in the source's terms, for error messages.
+        ``statistics`` (:class:`~fastxent.engine.ClassStatistics` of the batch's rows, read in
+        class passes) stands for the input, which the batch then lacks.
         """
-        if len(self.input_columns) == 1:
+        if statistics is not None:
+            x = statistics
+        elif len(self.input_columns) == 1:
             x = as_array(self.input_columns[0], batch.column(self.input_columns[0]))
         else:
             x = _stacked(
                 [as_array(c, batch.column(c)) for c in self.input_columns], self.kind == "multiclass"
             )
+        if statistics is None:
+            x = self._checked_input(x)
+        t = self.target_values(batch.column(self.target), where)
+        sw = None
+        if self.weight:
+            sw = as_array(self.weight, batch.column(self.weight)).astype(np.float64, copy=False)
+        return x, t, sw
+
+    def _checked_input(self, x: np.ndarray) -> np.ndarray:
+        """A batch's input array with the shape the kind needs (binary: one value per row)."""
         if self.kind in ("multiclass", "soft", "multilabel") and x.ndim == 1:
             raise InputValueError(f"`{self.input_name}` has one value per row; kind={self.kind!r} needs C.")
         if self.kind == "binary" and x.ndim == 2:
@@ -88,13 +104,11 @@ class ColumnPlan:
                 f"`{self.input_name}` has {x.shape[1]} values per row in this batch but "
                 f"{self.num_classes} before; every row needs one value per class."
             )
-        t = self._target(batch.column(self.target), where)
-        sw = None
-        if self.weight:
-            sw = as_array(self.weight, batch.column(self.weight)).astype(np.float64, copy=False)
-        return x, t, sw
+        return x
 
-    def _target(self, column: pa.Array, where) -> np.ndarray:
+    def target_values(self, column: pa.Array, where) -> np.ndarray:
+        """A target column (no nulls) as the kind needs it: class indices, labels or
+        probabilities; ``where(row)`` names a row in errors."""
         if self.classes is not None:
             return class_indices(self.target, column, self.classes, where)
         t = as_array(self.target, column)

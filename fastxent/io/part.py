@@ -41,6 +41,11 @@ class Part:
     read: Callable[[list[str], int, list | None], Iterator[tuple[int, pa.RecordBatch]]]
     partition: dict = field(default_factory=dict)
     unit_rows: list | None = None
+    #: Parquet: the footer (each column chunk's decoded size), and ``read_columns(unit, columns)``,
+    #: a table of those file columns over the whole unit (:mod:`fastxent.run.wide` reads row
+    #: groups too wide to decode row by row a few columns at a time).
+    metadata: object | None = None
+    read_columns: Callable[[int, list[str]], pa.Table] | None = None
 
     def full_schema(self) -> pa.Schema:
         """The file's schema, ``string_view`` columns as ``large_string`` (as :meth:`batches` gives

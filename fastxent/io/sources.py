@@ -113,8 +113,18 @@ def _parquet_part(path: str) -> Part:
         wanted = range(meta.num_row_groups) if units is None else units
         yield from ordered_prefetch([row_group(i) for i in wanted], PARQUET_WORKERS, ahead)
 
+    def read_columns(unit, columns):
+        try:
+            with pq.ParquetFile(path, metadata=meta, page_checksum_verification=True) as reader:
+                return reader.read_row_group(unit, columns=columns, use_threads=True)
+        except (pa.ArrowException, OSError) as err:
+            raise _file_error(path, "Parquet", err) from None
+
     groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    return Part(path, schema, meta.num_rows, os.path.getsize(path), read, unit_rows=groups)
+    size = os.path.getsize(path)
+    return Part(
+        path, schema, meta.num_rows, size, read, unit_rows=groups, metadata=meta, read_columns=read_columns
+    )
 
 
 def _decode_rows(columns: int, row_bytes: int, batch_rows: int) -> int:

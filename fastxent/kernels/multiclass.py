@@ -18,6 +18,15 @@ import math
 import numpy as np
 
 from .blocks import make_drivers
+from .class_passes import (
+    finish_excess,
+    finish_statistics,
+    fold_maxima,
+    fold_row_sums,
+    fold_smoothing,
+    fold_sums,
+    gather_targets,
+)
 from .codes import LOGITS, MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED, PROBS
 from .formulas import (
     as_type_of,
@@ -62,11 +71,6 @@ def sum_exp_shifted(row, m):
 #: off by at most ``(k/L + log2 L) * 2**-24`` relative when LLVM spreads it over ``L`` lanes;
 #: 512 classes keep that, with the exponentials' own 3e-7, inside the 1e-6 promise.
 SEGMENT_CLASSES = 512
-
-#: Classes per partial sum of the class-by-class kernels (:func:`slice_sums`), where each row's
-#: sum runs down one lane in class order: ``k`` terms in a row are off by up to ``(k-1) 2**-24``
-#: relative (512 equal terms drifted by 4e-6). Flushing costs two float64 passes over the slice.
-COLUMN_SEGMENT_CLASSES = 8
 
 #: float32 lanes of the widest vector (AVX-512). A row loop whose length is not a multiple of
 #: the vector LLVM chose ends in scalar iterations, and a scalar ``exp`` costs as much as a
@@ -265,92 +269,20 @@ COLUMN_SLICE_ROWS = 512
 
 
 @vector_jit
-def max4(a, b, c, d):
-    """The largest of four values (a select tree LLVM vectorises for integers)."""
-    ab = a if a > b else b
-    cd = c if c > d else d
-    return ab if ab > cd else cd
-
-
-@vector_jit
-def four_classes(columns, c, lo, hi):
-    """Rows ``[lo, hi)`` of classes ``c`` to ``c + 3`` of a ``(C, N)`` array, as four 1-D views."""
-    return columns[c, lo:hi], columns[c + 1, lo:hi], columns[c + 2, lo:hi], columns[c + 3, lo:hi]
-
-
-@vector_jit
-def slice_maxima(columns, lo, hi, maxima):
-    """``maxima[r] = max_c x_rc`` for rows ``[lo, hi)`` of a ``(C, N)`` array, as :func:`row_max`.
-
-    Order-preserving integer keys (:func:`~.vmath.ordered_key`), four classes per sweep over
-    the rows: the running maxima are loaded and stored once per four classes, not per class.
-    """
+def slice_maxima(columns, lo, hi):
+    """``m_r = max_c x_rc`` for rows ``[lo, hi)`` of a ``(C, N)`` array, as :func:`row_max`
+    (:func:`~.class_passes.fold_maxima`)."""
     wide_vectors()
     n = hi - lo
-    num_classes = columns.shape[0]
     first = columns[0, lo:hi]
     keys = empty_keys(n, columns[0, 0])
     for r in range(n):
         keys[r] = ordered_key(first[r])
-    whole = num_classes - num_classes % 4
-    for c in range(0, whole, 4):
-        a0, a1, a2, a3 = four_classes(columns, c, lo, hi)
-        for r in range(n):
-            k = max4(ordered_key(a0[r]), ordered_key(a1[r]), ordered_key(a2[r]), ordered_key(a3[r]))
-            keys[r] = k if k > keys[r] else keys[r]
-    for c in range(whole, num_classes):
-        a0 = columns[c, lo:hi]
-        for r in range(n):
-            k = ordered_key(a0[r])
-            keys[r] = k if k > keys[r] else keys[r]
+    fold_maxima(columns, lo, hi, keys)
+    maxima = np.empty(n, dtype=columns.dtype)
     for r in range(n):
         maxima[r] = float_of_key(keys[r], first[r])
-
-
-@vector_jit
-def slice_sums(columns, lo, hi, maxima, excess, first_max):
-    """``excess[r] = Z_r - 1`` as :func:`excess_sum` (if ``excess`` is not empty) and
-    ``first_max[r]`` = the first class ``c`` with ``x_rc == m_r`` (C if none: a NaN maximum), for
-    rows ``[lo, hi)``.
-
-    Classes are swept from the last down, so the last class seen equal to the maximum is the
-    first one (``np.argmax``); ``-0.0 == 0.0`` ties as in :func:`is_first_max`. Partial sums of
-    :data:`COLUMN_SEGMENT_CLASSES` classes and tie counts run in the columns' precision, one lane
-    per row; the class index is int32, so that no 64-bit lane halves the vectors.
-    """
-    wide_vectors()
-    n = hi - lo
-    num_classes = columns.shape[0]
-    for r in range(n):
-        first_max[r] = num_classes
-    if n == 0:
-        return
-    summing = excess.shape[0] > 0
-    zero = as_type_of(0.0, maxima[0])
-    partial = np.zeros(n if summing else 0, dtype=columns.dtype)
-    ties = np.zeros(n if summing else 0, dtype=columns.dtype)
-    for c in range(num_classes - 1, -1, -1):
-        column = columns[c, lo:hi]
-        k = np.int32(c)
-        if not summing:
-            for r in range(n):
-                first_max[r] = k if column[r] == maxima[r] else first_max[r]
-            continue
-        for r in range(n):
-            v = column[r]
-            m = maxima[r]
-            tie = v == m
-            partial[r] += zero if tie else fexp_difference(v, m)
-            ties[r] += as_type_of(tie, m)
-            first_max[r] = k if tie else first_max[r]
-        if c % COLUMN_SEGMENT_CLASSES == 0:
-            for r in range(n):
-                excess[r] += np.float64(partial[r])
-                partial[r] = zero
-    if summing:
-        for r in range(n):
-            finite = maxima[r] - maxima[r] == zero
-            excess[r] = excess_of(excess[r], np.float64(ties[r])) if finite else np.nan
+    return maxima
 
 
 @vector_jit
@@ -361,56 +293,49 @@ def column_slice_statistics(
     in ``[lo, hi)`` of a ``(C, N)`` array (one class per row).
 
     ``columns`` is C-contiguous: one file column, or one column of a Fortran-order input, per
-    class. Every pass sweeps one class (or four) over all the rows, so its loop is contiguous and
-    vectorises across rows, with no per-row reduction: the maxima (:func:`slice_maxima`), the
-    sums of exponentials and first argmax (:func:`slice_sums`), then the per-row terms. The
-    formulas are those of :func:`row_major_statistics`; only the order of the sum of ``Z - 1``
-    differs.
+    class. Every step (:mod:`.class_passes`) sweeps one class (or four) over all the rows, so
+    its loop is contiguous and vectorises across rows, with no per-row reduction: the maxima,
+    the sums of exponentials and first argmax, then the per-row terms. The formulas are those
+    of :func:`row_major_statistics`; only the order of the sum of ``Z - 1`` differs.
     """
     wide_vectors()
     n = hi - lo
-    # contiguous 1-D views indexed from 0, so the loops below vectorise
-    d_target, log_norm, smooth = (
-        stats[D_TARGET, at : at + n],
-        stats[LOG_NORM, at : at + n],
-        stats[SMOOTH, at : at + n],
-    )
-    row_sums, correct = stats[ROW_SUM, at : at + n], stats[CORRECT, at : at + n]
-    maxima = np.empty(n, dtype=columns.dtype)
-    slice_maxima(columns, lo, hi, maxima)
-    excess = np.zeros(n if kind == LOGITS else 0)
+    num_classes = columns.shape[0]
+    maxima = slice_maxima(columns, lo, hi)
+    summing = kind == LOGITS
+    excess = np.zeros(n if summing else 0)
+    partial = np.zeros(n if summing else 0, dtype=columns.dtype)
+    ties = np.zeros(n if summing else 0, dtype=columns.dtype)
     first_max = np.empty(n, dtype=np.int32)
-    slice_sums(columns, lo, hi, maxima, excess, first_max)
-    if predicted.shape[0] > 0:
-        chosen = predicted[at : at + n]
-        for r in range(n):
-            chosen[r] = first_max[r]
-            if first_max[r] == columns.shape[0]:  # a NaN maximum: np.argmax gives the first NaN
-                chosen[r] = first_nan_class(columns, lo + r)
-    shifts = np.zeros(n)
-    if kind == LOGITS:
-        for r in range(n):
-            shifts[r] = maxima[r]
-            log_norm[r] = flog_of_excess(excess[r], columns[0, 0])
-    if kind == PROBS:
-        for c in range(columns.shape[0]):
-            column = columns[c, lo:hi]
-            for r in range(n):
-                row_sums[r] += column[r]
-    if smoothing > 0.0:
-        weighted = class_weight.shape[0] > 0
-        for c in range(columns.shape[0]):
-            column = columns[c, lo:hi]
-            w_c = class_weight[c] if weighted else 1.0
-            for r in range(n):
-                smooth[r] += w_c * (shifts[r] - np.float64(column[r]))
     for r in range(n):
-        t = targets[r]
-        if t == ignore_index:
-            continue
-        x_t = np.float64(columns[t, lo + r])
-        d_target[r] = x_t if kind == PROBS else shifts[r] - x_t
-        correct[r] = first_max[r] == t
+        first_max[r] = num_classes
+    fold_sums(columns, 0, lo, hi, maxima, partial, ties, excess, first_max)
+    finish_excess(maxima, ties, excess)
+    chosen = predicted[at : at + n]
+    first_nan = np.zeros(chosen.shape[0], dtype=np.int32)
+    for r in range(chosen.shape[0]):
+        if first_max[r] == num_classes:  # a NaN maximum: np.argmax gives the first NaN
+            first_nan[r] = first_nan_class(columns, lo + r)
+    x_target = np.zeros(n)
+    gather_targets(columns, 0, lo, hi, targets, ignore_index, x_target)
+    stats_rows = (stats[D_TARGET, at : at + n], stats[LOG_NORM, at : at + n], stats[CORRECT, at : at + n])
+    shifts = finish_statistics(
+        kind,
+        num_classes,
+        maxima,
+        excess,
+        first_max,
+        first_nan,
+        x_target,
+        targets,
+        ignore_index,
+        stats_rows,
+        chosen,
+    )
+    if kind == PROBS:
+        fold_row_sums(columns, lo, hi, stats[ROW_SUM, at : at + n])
+    if smoothing > 0.0:
+        fold_smoothing(columns, 0, lo, hi, class_weight, shifts, stats[SMOOTH, at : at + n])
 
 
 #: Rows of at most this many classes are transposed and scored class by class: row loops this
@@ -622,6 +547,33 @@ def index_target_columns(args, lo, hi, loss, den, marks, predicted):
     )
 
 
+@vector_jit
+def index_target_statistics(args, lo, hi, loss, den, marks, predicted):
+    """:func:`index_target_rows` for rows whose statistics were already folded class group by
+    class group (:mod:`fastxent.run.wide`): ``args[0]`` is their ``stats`` (``(N_STATS, N)``),
+    ``args[1]`` their first argmax; the other arguments as :func:`index_target_rows`', then C."""
+    (
+        stats,
+        chosen,
+        y,
+        class_weight,
+        sample_weight,
+        ignore_index,
+        smoothing,
+        kind,
+        clip_eps,
+        sum_tol,
+        classes,
+    ) = args
+    for r in range(predicted.shape[0]):
+        predicted[r] = chosen[lo + r]
+    options = (ignore_index, smoothing, kind, clip_eps, sum_tol, classes)
+    return finish_index_target_rows(
+        stats[:, lo:hi], y[lo:hi], class_weight, sample_weight, lo, options, loss, den, marks
+    )
+
+
 INDEX_TARGET = make_drivers(index_target_rows, "index_target")
+INDEX_TARGET_STATISTICS = make_drivers(index_target_statistics, "index_target_statistics")
 INDEX_TARGET_COLUMNS = make_drivers(index_target_columns, "index_target_columns")
 SOFT_TARGET = make_drivers(soft_target_rows, "soft_target")

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
+from ..engine import ClassStatistics
 from ..kernels.codes import LOG_PROBS, LOGITS, PROBS
 from ..kernels.tally import confidences, tally_rows
 
@@ -25,7 +26,10 @@ Z95 = 1.959963984540054
 
 def confidence_of(kind: str, inputs: str, x: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Each row's confidence: the probability of its predicted class (``predicted``, from the
-    scoring pass); see :func:`~fastxent.kernels.tally.confidences`."""
+    scoring pass); see :func:`~fastxent.kernels.tally.confidences`. Rows read in class passes
+    (:class:`~fastxent.engine.ClassStatistics`) come with theirs."""
+    if isinstance(x, ClassStatistics):
+        return x.confidence
     out = np.empty(x.shape[0])
     if kind != "binary" and not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)  # one row at a time: column-major input is transposed once

@@ -19,6 +19,13 @@ from ..io.sinks import AtomicTableWriter
 from ..io.sources import Part
 from ..state import Score
 from .finish import finish
+from .wide import UnitStatistics, unit_statistics, wide_units
+
+
+def _rows(unit: UnitStatistics, lo: int, n: int):
+    """``(ClassStatistics, input nulls)`` of rows ``[lo, lo + n)`` of a wide unit."""
+    nulls = None if unit.nulls is None else unit.nulls[lo : lo + n]
+    return unit.statistics.rows(lo, lo + n), nulls
 
 
 def _predicted(plan: colmod.ColumnPlan, values: RowValues) -> np.ndarray | None:
@@ -114,6 +121,10 @@ class Run:
 
         Each unit is summed on its own (:meth:`Accumulator.close_blocks` at its end).
         """
+        wide = wide_units(part, self.plan, self.total.device)
+        if wide:
+            self._units(part, batch_rows, nulls, units, first_row, wide)
+            return
         part_row, current = first_row, None
         for unit, batch in part.batches(self.plan.columns(), batch_rows, units):
             if unit != current and current is not None:
@@ -123,19 +134,50 @@ class Run:
             part_row += batch.num_rows
         self.close_blocks()
 
+    def _units(self, part: Part, batch_rows: int, nulls: str, units, first_row: int, wide: set) -> None:
+        """:meth:`part` one unit at a time, the ``wide`` ones in class passes (:mod:`.wide`):
+        their batches hold the other columns, and their rows' statistics stand for the input."""
+        inputs = set(self.plan.input_columns)
+        others = [c for c in self.plan.columns() if c not in inputs]
+        part_row = first_row
+        for unit in range(len(part.unit_rows)) if units is None else units:
+            statistics = None
+            if unit in wide:
+                statistics = unit_statistics(
+                    part,
+                    unit,
+                    self.plan,
+                    self.total.spec,
+                    bool(self.sinks),
+                    lambda r, at=part_row: f"at row {at + r} of '{part.name}'",
+                )
+            start = part_row
+            for _, batch in part.batches(others if statistics else self.plan.columns(), batch_rows, [unit]):
+                rows = None if statistics is None else _rows(statistics, part_row - start, batch.num_rows)
+                self.batch(part, part_row, batch, nulls, rows)
+                part_row += batch.num_rows
+            self.close_blocks()
+
     def close_blocks(self) -> None:
         self.total.close_blocks()
         if self.groups is not None:
             self.groups.close_blocks()
 
-    def batch(self, part: Part, part_row: int, batch: pa.RecordBatch, nulls: str) -> None:
-        """Score one batch whose first row is row ``part_row`` of ``part``."""
+    def batch(self, part: Part, part_row: int, batch: pa.RecordBatch, nulls: str, wide=None) -> None:
+        """Score one batch whose first row is row ``part_row`` of ``part``; ``wide``: its rows'
+        ``(ClassStatistics, nulls in the class columns)``, for a batch read without its input
+        columns (:mod:`.wide`)."""
         plan = self.plan
-        n, nbytes = batch.num_rows, batch.nbytes
+        statistics, input_nulls = wide if wide is not None else (None, None)
+        n = batch.num_rows
+        nbytes = batch.nbytes + (0 if statistics is None else statistics.nbytes)
         self.nbytes += nbytes
         gid = self.groups.ids(batch) if self.groups is not None else None
         kept = None  # positions of the rows without a null (None: all rows)
-        null_mask = plan.null_rows(batch)
+        null_mask = plan.null_rows(batch, inputs=statistics is None)
+        if input_nulls is not None:
+            null_mask = input_nulls if null_mask is None else null_mask | input_nulls
+            null_mask = null_mask if null_mask.any() else None
         if null_mask is not None:
             if nulls == "error":
                 first = int(np.flatnonzero(null_mask)[0])
@@ -146,22 +188,23 @@ class Run:
             self.total.count_nulls(int(null_mask.sum()))
             kept = np.flatnonzero(~null_mask)
             batch = batch.take(pa.array(kept))
+            statistics = None if statistics is None else statistics.take(kept)
             if gid is not None:
                 self.groups.count_nulls(gid[null_mask])
                 gid = gid[kept]
         first_row, self.row = self.row, self.row + n
         if batch.num_rows:
-            self._score(part, part_row, first_row, batch, kept, gid)
+            self._score(part, part_row, first_row, batch, kept, gid, statistics)
         if self.progress is not None:
             self.progress.advance(n, nbytes)
 
-    def _score(self, part, part_row, first_row, batch, kept, gid) -> None:
+    def _score(self, part, part_row, first_row, batch, kept, gid, statistics) -> None:
         plan = self.plan
 
         def where(i: int) -> str:
             return f"at row {part_row + int(i if kept is None else kept[i])} of '{part.name}'"
 
-        x, t, sw = plan.arrays(batch, where)
+        x, t, sw = plan.arrays(batch, where, statistics)
         values = None
         if gid is not None or self.sinks:
             values = RowValues.empty(batch.num_rows, predicted=bool(self.sinks))
