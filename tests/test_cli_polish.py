@@ -134,3 +134,15 @@ def test_compile_time_is_left_out_of_the_rates():
 def test_kernels_cached_after_a_kernel_ran():
     fx.cross_entropy([[0.0, 1.0]], [1])
     assert kernels_cached()
+
+
+def test_a_missing_column_of_a_wide_file_lists_a_few_columns(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {"label": [0, 1], **{f"logit_{c}": [0.5, 0.25] for c in range(1000)}}
+    pq.write_table(pa.table(columns), tmp_path / "wide.parquet")
+    assert main(["score", str(tmp_path / "wide.parquet"), "--target", "labels", "--logits", "logit_*"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "did you mean 'label'?" in err
+    assert "label, logit_0, logit_1," in err and "logit_18, ... (981 more)." in err and len(err) < 500

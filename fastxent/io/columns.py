@@ -23,6 +23,8 @@ from .labels import class_indices, declared_classes, is_declared, is_labels
 from .nulls import null_rows
 
 KINDS = ("auto", "binary", "multiclass", "multilabel", "soft")
+#: Columns named in "is not in the source" errors; the rest are counted.
+LISTED_COLUMNS = 20
 
 
 def _is_list(t: pa.DataType) -> bool:
@@ -157,7 +159,10 @@ def _suggestion(name: str, names: list[str]) -> str:
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if not close:  # a change of case is a typo too ("Label" for "label")
         close = [n for n in names if n.lower() == name.lower()]
-    listed = ", ".join(names)
+    # a wide file's 10,000 class columns would make a page-long "line"
+    listed = ", ".join(names[:LISTED_COLUMNS])
+    if len(names) > LISTED_COLUMNS:
+        listed += f", ... ({len(names) - LISTED_COLUMNS} more)"
     return (
         f" did you mean '{close[0]}'? Its columns are: {listed}." if close else f" its columns are: {listed}."
     )
