@@ -63,6 +63,8 @@ class GroupKeys:
         self._ids: dict = {}
         self._known: pa.Array | None = None  # the keys as one Arrow array (one column, no null)
         self._known_ids = np.empty(0, dtype=np.int32)  # the id of each value of _known
+        # (the last dictionary, with a null slot if any; the id of each entry, None: its position)
+        self._last_dictionary = None
 
     def ids(self, batch: pa.RecordBatch) -> np.ndarray:
         """Each row's group id (int32: half the memory traffic of int64 on every row), new keys
@@ -102,6 +104,12 @@ class GroupKeys:
             if column.null_count:  # the null rows' code: one past the dictionary
                 codes = codes.fill_null(len(values))
                 values = pa.concat_arrays([values, pa.nulls(1, values.type)])
+            last = self._last_dictionary
+            # batches of one Parquet row group share its dictionary page: looked up once
+            if last is not None and (last[0] is values or last[0].equals(values)):
+                mapping = last[1]
+                # entries numbered as the groups (the first dictionary met): the codes are the ids
+                return np.asarray(codes) if mapping is None else np.take(mapping, np.asarray(codes))
         else:
             try:
                 encoded = pc.dictionary_encode(column, null_encoding="encode")
@@ -150,7 +158,10 @@ class GroupKeys:
                 null_id = self._ids[None] = len(self.keys)
                 self.keys.append(None)
             mapping[~np.asarray(present)] = null_id
-        return mapping[np.asarray(codes, dtype=np.int32)]
+        if pa.types.is_dictionary(column.type):
+            identity = np.array_equal(mapping, np.arange(len(mapping)))
+            self._last_dictionary = (values, None if identity else mapping)
+        return np.take(mapping, np.asarray(codes, dtype=np.int32))  # faster than mapping[codes]
 
     @staticmethod
     def _combined(per_column) -> tuple[np.ndarray, list]:

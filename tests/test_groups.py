@@ -263,3 +263,26 @@ def test_a_string_key_read_from_dictionary_pages_has_no_phantom_null_group(tmp_p
     got = fx.score(str(tmp_path / "k.parquet"), target="label", logits="logits", group_by="split")
     assert list(got.groups) == ["a", "b", "c"]
     assert [got.groups[k].rows for k in "abc"] == [int((split == k).sum()) for k in "abc"]
+
+
+@pytest.mark.parametrize("batch_rows", [300, 1000, 7000])
+def test_dictionary_keys_whose_row_groups_order_them_differently(tmp_path, batch_rows):
+    """Each row group's dictionary page orders the keys as they first appear in it; a batch's
+    lookup is reused for the next batches of the same dictionary, and a null slot is kept."""
+    rng = np.random.default_rng(10)
+    n = 6000
+    pieces = []
+    for _ in range(0, n, 1000):  # each row group meets the keys in another order
+        order = rng.permutation(["x", "y", "z", None])
+        pieces += list(order) + [order[i] for i in rng.integers(0, 4, 996)]
+    split = pa.array(pieces, pa.string())
+    table = pa.table({"label": rng.integers(0, 2, n), "logits": rng.standard_normal(n), "split": split})
+    pq.write_table(table, tmp_path / "k.parquet", row_group_size=1000)
+    got = fx.score(
+        str(tmp_path / "k.parquet"), target="label", logits="logits", group_by="split", batch_rows=batch_rows
+    )
+    assert set(got.groups) == {"x", "y", "z", None}
+    for key in ("x", "y", "z", None):
+        mask = pc.is_null(split) if key is None else pc.fill_null(pc.equal(split, key), False)
+        assert got.groups[key].rows == pc.sum(mask).as_py()
+        assert got.groups[key].loss == pytest.approx(_alone(table, mask).loss, rel=1e-12)

@@ -115,6 +115,7 @@ class Run:
         self.progress = progress
         self.row = 0  # source rows read so far, nulls included
         self.nbytes = 0
+        self._values: RowValues | None = None
 
     def part(self, part: Part, batch_rows: int, nulls: str, units=None, first_row: int = 0) -> None:
         """Score a part (or the given units of it) whose first row is row ``first_row`` of it.
@@ -207,7 +208,7 @@ class Run:
         x, t, sw = plan.arrays(batch, where, statistics)
         values = None
         if gid is not None or self.sinks:
-            values = RowValues.empty(batch.num_rows, predicted=bool(self.sinks))
+            values = self._row_values(batch.num_rows, predicted=bool(self.sinks))
         self.total.update(x, t, sw, where=where, input_name=plan.input_name, row_values=values)
         if gid is not None:
             self.groups.fold(gid, values.loss, values.den, values.marks)
@@ -216,6 +217,16 @@ class Run:
             groups = None if gid is None else (gid, self.groups.keys.keys)
             for sink in self.sinks:
                 sink.add(batch, first_row + positions, x, t, values, groups, part.name, part_row + positions)
+
+    def _row_values(self, n: int, predicted: bool) -> RowValues:
+        """Room for a batch's row values. The loss, denominator and marks, which the groups and
+        sinks read before the next batch, reuse one buffer: fresh megabytes each batch cost a
+        page fault every 4 KB (20M binary rows grouped: 0.15 s of 0.58). The predictions, which a
+        sink may hand on to Arrow as they are, are new each batch."""
+        if self._values is None or self._values.loss.shape[0] < n:
+            self._values = RowValues.empty(n)
+        reused = self._values.rows(0, n)
+        return reused._replace(predicted=np.empty(n if predicted else 0, dtype=np.int32))
 
     def finish(self, elapsed: float) -> Score:
         """The run's :class:`Score`, groups sorted by key (see :func:`finish`)."""
