@@ -165,3 +165,48 @@ def test_worst_rows_name_the_classes_of_a_string_target(tmp_path):
     assert [r["row"] for r in entry["worst_rows"]] == worst.tolist()
     assert [r["target"] for r in entry["worst_rows"]] == names[labels[worst]].tolist()
     assert [r["predicted"] for r in entry["worst_rows"]] == names[np.argmax(x[worst], axis=1)].tolist()
+
+
+def test_figures_draw_a_few_entries_of_many(tmp_path):
+    from fastxent.report.plots import PLOTTED_ENTRIES, drawn_entries, plot_histograms, plot_reliability
+
+    entries = [
+        {
+            "name": f"group {i}",
+            "loss": float(i),
+            "ece": 0.1,
+            "histogram": [1] * 38,  # len(LOSS_EDGES) + 1
+            "reliability": [{"count": 1, "confidence": 0.5, "accuracy": 0.5}],
+            "per_class": [{"class": "a", "count": 1, "mean_loss": float(i)}],
+        }
+        for i in range(1000)
+    ]
+    drawn, title = drawn_entries(entries)
+    assert [e["name"] for e in drawn] == ["group 0", "group 1", "group 2", "group 3"] + [
+        f"group {i}" for i in range(996, 1000)
+    ]
+    assert len(drawn) == PLOTTED_ENTRIES and title == " (4 lowest- and 4 highest-loss of 1000)"
+    for draw in (plot_histograms, plot_reliability):
+        draw(entries, tmp_path / "f.png")
+        assert (tmp_path / "f.png").stat().st_size < 200_000
+
+
+def test_markdown_lists_many_classes_worst_first(tmp_path):
+    from fastxent.report import markdown
+
+    per_class = [
+        {"class": f"c{c}", "count": 0 if c == 3 else 5, "mean_loss": float(c % 7), "accuracy": 0.5}
+        for c in range(30)
+    ]
+    per_class[10]["mean_loss"] = float("nan")
+    entry = {"name": "m", "best": True, "rows": 1, "loss": 1.0, "ci95": [0.0, 2.0], "accuracy": 0.5}
+    entry.update(perplexity=2.7, ece=0.1, per_class=per_class, worst_rows=[])
+    text = markdown({"entries": [entry]}, [])
+    rows = [
+        line.split(" | ")[0][2:]
+        for line in text.splitlines()
+        if line.startswith("| c") and "class" not in line
+    ]
+    assert rows[0] == "c10" and rows[-1] == "c3"  # NaN first (the worst), no rows last
+    assert rows[1:6] == ["c6", "c13", "c20", "c27", "c5"]
+    assert "30 classes, highest mean loss first" in text

@@ -22,7 +22,7 @@ from ..io.sinks import atomic_write
 from ..options import ScoreOptions
 from ..run.plan import prepare
 from ..score import execute
-from .plots import plot_histograms, plot_per_class, plot_reliability
+from .plots import PLOTTED_CLASSES, plot_histograms, plot_per_class, plot_reliability
 from .stats import EntryTable, confidence_of
 
 
@@ -183,6 +183,11 @@ def _f(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _or_inf(value) -> float:
+    """A mean loss for sorting: NaN (a class whose rows' loss is NaN) as the highest."""
+    return math.inf if value is None or value != value else value
+
+
 def markdown(document: dict, plots: list[str]) -> str:
     """The report as Markdown: summary, per-class tables, plots, the worst rows."""
     entries = document["entries"]
@@ -205,16 +210,14 @@ def markdown(document: dict, plots: list[str]) -> str:
         )
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     for e in entries:
+        classes = e["per_class"]
+        lines += ["", f"## {e['name']}", ""]
+        if len(classes) > PLOTTED_CLASSES:  # many classes: the worst first, to read from the top
+            classes = sorted(classes, key=lambda c: (c["count"] == 0, -_or_inf(c["mean_loss"])))
+            lines += [f"{len(classes)} classes, highest mean loss first (classes without rows last):", ""]
+        lines += ["| class | count | mean loss | accuracy |", "|---|---:|---:|---:|"]
         lines += [
-            "",
-            f"## {e['name']}",
-            "",
-            "| class | count | mean loss | accuracy |",
-            "|---|---:|---:|---:|",
-        ]
-        lines += [
-            f"| {c['class']} | {c['count']} | {_f(c['mean_loss'])} | {_f(c['accuracy'])} |"
-            for c in e["per_class"]
+            f"| {c['class']} | {c['count']} | {_f(c['mean_loss'])} | {_f(c['accuracy'])} |" for c in classes
         ]
         worst = e["worst_rows"]
         if worst:

@@ -33,10 +33,25 @@ def _save(fig, path) -> None:
 PLOTTED_CLASSES = 20
 
 
+#: Entries (files, groups of ``by``) drawn in a figure at most: with more, the lowest- and the
+#: highest-loss ones, half each (entries come sorted by loss). 1,000 groups drew 1,000 lines
+#: and a legend taller than the figure.
+PLOTTED_ENTRIES = 8
+
+
+def drawn_entries(entries) -> tuple[list, str]:
+    """The entries a figure draws (see :data:`PLOTTED_ENTRIES`) and what its title adds."""
+    if len(entries) <= PLOTTED_ENTRIES:
+        return list(entries), ""
+    half = PLOTTED_ENTRIES // 2
+    return [*entries[:half], *entries[-half:]], f" ({half} lowest- and {half} highest-loss of {len(entries)})"
+
+
 def plot_per_class(entries, path) -> None:
     """Grouped bars: mean loss per true class, one colour per entry; with more than
     :data:`PLOTTED_CLASSES` classes, those whose worst entry has the highest mean loss."""
     plt = _pyplot()
+    entries, which = drawn_entries(entries)
     table = np.array(
         [[c["mean_loss"] if c["count"] else np.nan for c in entry["per_class"]] for entry in entries],
         dtype=float,
@@ -56,7 +71,7 @@ def plot_per_class(entries, path) -> None:
     ax.set_xticks(positions, [str(names[c]) for c in shown], rotation=45 if len(shown) > 12 else 0)
     ax.set_xlabel("true class")
     ax.set_ylabel("mean cross-entropy")
-    ax.set_title(title)
+    ax.set_title(title + which)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(3, len(entries)))
     _save(fig, path)
     plt.close(fig)
@@ -65,6 +80,7 @@ def plot_per_class(entries, path) -> None:
 def plot_histograms(entries, path) -> None:
     """Step histograms of the per-row losses on a log axis, one line per entry."""
     plt = _pyplot()
+    entries, which = drawn_entries(entries)
     fig, ax = plt.subplots(figsize=(7.0, 4.0))
     edges = np.concatenate([[LOSS_EDGES[0] / 10], LOSS_EDGES, [LOSS_EDGES[-1] * 10]])
     for entry in entries:
@@ -74,7 +90,7 @@ def plot_histograms(entries, path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("per-row loss (first and last bins: below 1e-6, above 1e3)")
     ax.set_ylabel("share of rows")
-    ax.set_title("Distribution of row losses")
+    ax.set_title("Distribution of row losses" + which)
     ax.legend(fontsize="small")
     _save(fig, path)
     plt.close(fig)
@@ -83,6 +99,7 @@ def plot_histograms(entries, path) -> None:
 def plot_reliability(entries, path) -> None:
     """Reliability diagram: accuracy against confidence per bin, with the diagonal."""
     plt = _pyplot()
+    entries, which = drawn_entries(entries)
     fig, ax = plt.subplots(figsize=(5.0, 5.0))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
     for entry in entries:
@@ -99,7 +116,7 @@ def plot_reliability(entries, path) -> None:
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (top-class probability)")
     ax.set_ylabel("accuracy")
-    ax.set_title("Reliability")
+    ax.set_title("Reliability" + which, fontsize="medium")
     ax.legend(fontsize="small", loc="upper left")
     _save(fig, path)
     plt.close(fig)
