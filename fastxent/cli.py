@@ -57,7 +57,10 @@ def _fmt(value) -> str:
     return str(value)
 
 
-_COLUMNS = ("loss", "accuracy", "perplexity", "rows", "scored", "ignored", "nulls", "nonfinite")
+_COLUMNS = ("loss", "stderr", "accuracy", "perplexity", "rows", "scored", "ignored", "nulls", "nonfinite")
+#: How a column's header and cells read, where they differ from its name and _fmt's.
+_HEADERS = {"stderr": "± stderr"}
+_CELLS = {"stderr": lambda value: "–" if value != value else f"±{value:#.2g}"}
 
 
 def _label(key) -> str:
@@ -79,9 +82,9 @@ def render(score, fmt: str, run: dict | None = None) -> str:
         lines = [json.dumps({"group": group.pop("key"), **group}) for group in total.pop("groups")]
         return "\n".join([*lines, json.dumps({"group": None, **total})])
     names = score.groups.names if score.groups else ["group"]
-    header = [", ".join(names), *_COLUMNS]
+    header = [", ".join(names), *(_HEADERS.get(c, c) for c in _COLUMNS)]
     rows = [("all", score)] + [(_label(k), g) for k, g in score.groups.items()]
-    body = [[key, *(_fmt(getattr(s, c)) for c in _COLUMNS)] for key, s in rows]
+    body = [[key, *(_CELLS.get(c, _fmt)(getattr(s, c)) for c in _COLUMNS)] for key, s in rows]
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in body]

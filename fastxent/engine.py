@@ -22,7 +22,7 @@ import numpy as np
 
 from .kernels import binary, halves, multiclass
 from .kernels.blocks import segment_count
-from .kernels.codes import BLOCK_ROWS, N_COUNTS, PER_ELEMENT
+from .kernels.codes import BLOCK_ROWS, N_COUNTS, N_SUMS, PER_ELEMENT
 from .spec import LossSpec
 
 #: Below this many elements a batch runs on the serial kernel: a parallel launch costs more.
@@ -331,7 +331,7 @@ def run_blocks(chunk: Chunk, first: int, row_values: RowValues | None = None):
     """
     rows = chunk.rows
     nseg = segment_count(rows, first)
-    sums = np.zeros((nseg, 2))
+    sums = np.zeros((nseg, N_SUMS))
     counts = np.zeros((nseg, N_COUNTS), dtype=np.int64)
     edge_loss = np.zeros(min(rows, 2 * BLOCK_ROWS))
     edge_den = np.zeros_like(edge_loss)

@@ -18,7 +18,7 @@ from numba import cuda
 from .gpu import CHUNK_BYTES, device_view, is_device_array
 from .kernels import cuda as kernels
 from .kernels.blocks import segment_count
-from .kernels.codes import BLOCK_ROWS, PER_ELEMENT
+from .kernels.codes import BLOCK_ROWS, N_SUMS, PER_ELEMENT
 from .kernels.tile_order import tiles_to_blocks
 from .spec import LossSpec
 
@@ -88,12 +88,12 @@ def _as_2d(a, family: str):
 
 
 def _launch_all(spec, x, target, sample_weight, element_weight, weight_mode, with_rows: bool):
-    """Score rows on the GPU: ``(tile sums (T, 2), counts, per-row (loss, den) (N, 2) or None)``."""
+    """Score rows on the GPU: ``(tile sums (T, N_SUMS), counts, per-row (loss, den) (N, 2) or None)``."""
     x, target = _as_2d(x, spec.family), _as_2d(target, spec.family)
     n, num_classes = x.shape[0], x.shape[1]
     launch = _Launch(spec, num_classes, weight_mode)
     if n == 0:
-        return np.zeros((0, 2)), np.zeros(kernels.N_COUNTS, dtype=np.int64), np.zeros((0, 2))
+        return np.zeros((0, N_SUMS)), np.zeros(kernels.N_COUNTS, dtype=np.int64), np.zeros((0, 2))
     if is_device_array(x):
         return _run_resident(launch, x, target, sample_weight, element_weight, with_rows)
     return _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode, with_rows)
@@ -117,7 +117,7 @@ def run_blocks(spec, x, target, sample_weight, element_weight, weight_mode, firs
     per_element = element_weight is not None and weight_mode == PER_ELEMENT
     counts = np.zeros(kernels.N_COUNTS, dtype=np.int64)
     edges = []
-    block_sums = np.zeros((whole // BLOCK_ROWS, 2))
+    block_sums = np.zeros((whole // BLOCK_ROWS, N_SUMS))
     for lo, hi, rowwise in ((0, head, True), (head, head + whole, False), (head + whole, n, True)):
         if hi == lo:
             continue
@@ -130,7 +130,7 @@ def run_blocks(spec, x, target, sample_weight, element_weight, weight_mode, firs
             edges.append(per_row)
         else:
             tiles_to_blocks(tiles, block_sums)
-    sums = np.zeros((segment_count(n, head), 2))
+    sums = np.zeros((segment_count(n, head), N_SUMS))
     sums[(1 if head else 0) : (1 if head else 0) + block_sums.shape[0]] = block_sums
     edge = np.concatenate(edges) if edges else np.zeros((0, 2))
     return sums, counts[None, :], edge[:, 0].copy(), edge[:, 1].copy()
@@ -148,7 +148,7 @@ def _tiles(rows: int) -> int:
 def _run_resident(launch, x, target, sample_weight, element_weight, with_rows):
     n = x.shape[0]
     stream = cuda.stream()
-    sums = cuda.device_array((_tiles(n), 2), np.float64, stream=stream)
+    sums = cuda.device_array((_tiles(n), N_SUMS), np.float64, stream=stream)
     counts = cuda.device_array((_tiles(n), kernels.N_COUNTS), np.int64, stream=stream)
     per_row = cuda.device_array((n if with_rows else 0, 2), np.float64, stream=stream)
     ew = _device(None if element_weight is None else element_weight.reshape(-1), np.float64)
@@ -198,7 +198,7 @@ def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode,
             chunk = element_weight.reshape(n, num_classes)[lo:hi].reshape(-1)
             ew = _staged(slot, "ew", chunk, step * num_classes, stream)
         rows = hi - lo
-        sums = cuda.device_array((_tiles(rows), 2), np.float64, stream=stream)
+        sums = cuda.device_array((_tiles(rows), N_SUMS), np.float64, stream=stream)
         counts = cuda.device_array((_tiles(rows), kernels.N_COUNTS), np.int64, stream=stream)
         per_row = cuda.device_array((rows if with_rows else 0, 2), np.float64, stream=stream)
         launch(stream, xs, ts, sw, ew, per_row, sums, counts)

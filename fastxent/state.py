@@ -20,9 +20,29 @@ import numpy as np
 from . import engine, gpu, validate
 from .exact import ExactSum
 from .kernels import tile_order
-from .kernels.blocks import sum_block
-from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS
+from .kernels.blocks import block_sums
+from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS, N_SUMS
 from .spec import LossSpec
+
+
+def standard_error(total, weight, loss_sq, loss_den, den_sq, rows):
+    """The standard error of ``loss = total / weight`` over ``rows`` scored rows, from the sums
+    of each row's loss ``a_i`` and denominator ``d_i`` and their products (NumPy arrays of
+    groups, or floats).
+
+    ``SE = sqrt(n / (n - 1) * sum_i (a_i - L d_i)**2) / sum_i d_i`` with ``L = total / weight``:
+    the ratio estimator's, which for a plain mean (``d_i = 1``) is the sample standard deviation
+    over ``sqrt(n)``, as lm-evaluation-harness prints it. ``sum (a - L d)**2`` is expanded as
+    ``sum a**2 - 2 L sum a d + L**2 sum d**2`` (a rounding below zero counts as zero). NaN for
+    fewer than two rows, or where the loss is not finite.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        n = np.asarray(rows, dtype=np.float64)
+        ratio = np.float64(total) / np.float64(weight)
+        spread = np.maximum(np.float64(loss_sq) - 2.0 * ratio * loss_den + ratio * ratio * den_sq, 0.0)
+        error = np.sqrt(spread * n / (n - 1.0)) / np.float64(weight)
+        error = np.where((n >= 2) & np.isfinite(ratio), error, np.nan)
+    return float(error) if error.ndim == 0 else error
 
 
 @dataclass(frozen=True, repr=False)
@@ -32,9 +52,11 @@ class Score:
     ``loss = total / weight`` (torch's mean: over non-ignored rows weighted by class weight;
     sklearn's: over sample weights; binary: over elements). NaN when nothing was scored.
     ``accuracy = correct / judged`` (argmax for multiclass, per element for binary),
-    ``perplexity = exp(loss)`` for multiclass input. ``groups`` maps each group's key to its
-    Score (a :class:`~fastxent.groups.GroupScores` from ``group_by``); ``classes`` lists the
-    class names of a target of names in class-index order (``None`` for class indices).
+    ``perplexity = exp(loss)`` for multiclass input. ``stderr`` is the standard error of
+    ``loss`` over the scored rows (:func:`standard_error`; NaN below two rows). ``groups``
+    maps each group's key to its Score (a :class:`~fastxent.groups.GroupScores` from
+    ``group_by``); ``classes`` lists the class names of a target of names in class-index order
+    (``None`` for class indices).
 
     Examples
     --------
@@ -46,6 +68,7 @@ class Score:
     #: The fields that are statistics of the rows (every group has its own), in output order.
     STATS: ClassVar[tuple[str, ...]] = (
         "loss",
+        "stderr",
         "total",
         "weight",
         "rows",
@@ -70,6 +93,7 @@ class Score:
     accuracy: float
     perplexity: float | None
     kind: str
+    stderr: float = math.nan
     device: str = "cpu"
     elapsed_s: float = 0.0
     rows_per_s: float = 0.0
@@ -132,7 +156,7 @@ class Score:
         return f"{', '.join(names[: shown - 1])}, ..., {names[-1]} ({len(names):,} classes)"
 
     def __repr__(self) -> str:
-        lines = [f"Score({self.kind}, {self.device})", f"  loss        {self.loss:.6g}"]
+        lines = [f"Score({self.kind}, {self.device})", f"  loss        {self.loss:.6g} ± {self.stderr:#.2g}"]
         lines.append(f"  accuracy    {self.accuracy:.6g}")
         if self.perplexity is not None:
             lines.append(f"  perplexity  {self.perplexity:.6g}")
@@ -216,6 +240,7 @@ class Accumulator:
         )
         self._loss = ExactSum()
         self._den = ExactSum()
+        self._moments = [ExactSum() for _ in range(N_SUMS - 2)]  # for the standard error
         self._counts = np.zeros(N_COUNTS, dtype=np.int64)
         self._rows = 0
         self._nulls = 0
@@ -316,9 +341,7 @@ class Accumulator:
         with the same bits as one process scoring them all.
         """
         for block in sorted(self._fragments):
-            loss_rows, den_rows = self._joined(self._fragments.pop(block))
-            self._loss.add([self._sum_block(loss_rows)])
-            self._den.add([self._sum_block(den_rows)])
+            self._add_block(self._fragments.pop(block), self._sums())
         self._next_offset = 0
 
     def count_nulls(self, rows: int, nbytes: int = 0) -> None:
@@ -341,8 +364,8 @@ class Accumulator:
         tail = (rows - first) % BLOCK_ROWS
         if tail:
             full = slice(full.start, sums.shape[0] - 1)
-        self._loss.add(sums[full, 0])
-        self._den.add(sums[full, 1])
+        for q, exact in enumerate(self._sums()):
+            exact.add(sums[full, q])
         if first:
             self._add_fragment(offset, edge_loss[:first], edge_den[:first])
         if tail:
@@ -360,14 +383,25 @@ class Accumulator:
             raise validate.InputValueError(f"rows from {start} were added twice (overlapping `offset`s).")
         pieces[start] = (loss.copy(), den.copy())
         if sum(p[0].size for p in pieces.values()) == BLOCK_ROWS:
-            loss_rows, den_rows = self._joined(self._fragments.pop(block))
-            self._loss.add([self._sum_block(loss_rows)])
-            self._den.add([self._sum_block(den_rows)])
+            self._add_block(self._fragments.pop(block), self._sums())
 
-    def _sum_block(self, values: np.ndarray) -> float:
-        """A block's sum in the order of the device that sums whole blocks, so that a block gets
-        one value whatever batches its rows came in (:mod:`.kernels.tile_order`)."""
-        return sum_block(values) if self.device == "cpu" else tile_order.block_sum(values)
+    def _sums(self) -> list[ExactSum]:
+        """The exact sums of the :data:`~.kernels.codes.SUM_FIELDS`, in that order."""
+        return [self._loss, self._den, *self._moments]
+
+    def _add_block(self, pieces, sums: list[ExactSum]) -> None:
+        """Add the block whose rows are ``pieces`` (``{start: (loss, den)}``) to ``sums``, summed
+        in the order of the device that sums whole blocks, so that a block gets one value
+        whatever batches its rows came in (:mod:`.kernels.tile_order`)."""
+        loss, den = self._joined(pieces)
+        values = np.empty(N_SUMS)
+        if self.device == "cpu":
+            block_sums(loss, den, values)
+        else:
+            for q, rows in enumerate((loss, den, loss * loss, loss * den, den * den)):
+                values[q] = tile_order.block_sum(rows)
+        for q, exact in enumerate(sums):
+            exact.add(values[q : q + 1])
 
     @staticmethod
     def _joined(pieces):
@@ -406,8 +440,8 @@ class Accumulator:
                 "a shared stream that this one's rows do not; pass `offset=` to every update of both, "
                 "or to neither."
             )
-        self._loss.merge(other._loss)
-        self._den.merge(other._den)
+        for mine, theirs in zip(self._sums(), other._sums(), strict=True):
+            mine.merge(theirs)
         self._counts += other._counts
         self._rows += other._rows
         self._nulls += other._nulls
@@ -420,9 +454,7 @@ class Accumulator:
                     self._add_fragment(start, loss, den)
         else:  # a stream of its own: its partial blocks end here, joined with nobody's rows
             for pieces in other._fragments.values():
-                loss_rows, den_rows = self._joined(pieces)
-                self._loss.add([self._sum_block(loss_rows)])
-                self._den.add([self._sum_block(den_rows)])
+                self._add_block(pieces, self._sums())
         return self
 
     def _option_difference(self, other: Accumulator) -> str:
@@ -447,16 +479,18 @@ class Accumulator:
 
     def totals(self) -> tuple[float, float]:
         """``(sum of losses, sum of denominators)``, each correctly rounded."""
-        loss, den = self._loss.copy(), self._den.copy()
+        return tuple(self._values()[:2])
+
+    def _values(self) -> list[float]:
+        """The :data:`~.kernels.codes.SUM_FIELDS`, each correctly rounded, open blocks included."""
+        sums = [exact.copy() for exact in self._sums()]
         for pieces in self._fragments.values():
-            loss_rows, den_rows = self._joined(pieces)
-            loss.add([self._sum_block(loss_rows)])
-            den.add([self._sum_block(den_rows)])
-        return loss.value(), den.value()
+            self._add_block(pieces, sums)
+        return [exact.value() for exact in sums]
 
     def result(self) -> Score:
         """The :class:`Score` of everything added so far (the state is not changed)."""
-        total, weight = self.totals()
+        total, weight, *moments = self._values()
         counts = dict(zip(COUNT_FIELDS, (int(c) for c in self._counts), strict=True))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             loss = float(np.float64(total) / np.float64(weight))  # 0/0 is NaN, as in torch
@@ -475,6 +509,7 @@ class Accumulator:
             accuracy=counts["correct"] / judged if judged else math.nan,
             perplexity=perplexity,
             kind=self.kind,
+            stderr=standard_error(total, weight, *moments, counts["scored"]),
             device=self.device,
             elapsed_s=elapsed,
             rows_per_s=self._rows / elapsed if elapsed > 0 else 0.0,

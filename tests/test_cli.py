@@ -62,7 +62,7 @@ def test_json_output_schema(files, capsys):
     assert code == 0
     doc = json.loads(out)
     stats = {"loss", "total", "weight", "rows", "scored", "ignored", "nulls", "nonfinite", "accuracy"}
-    stats |= {"perplexity"}
+    stats |= {"perplexity", "stderr"}
     run = {"kind", "device", "elapsed_s", "rows_per_s", "bytes_per_s"}
     recorded = {"fastxent_version", "inputs", "options", "classes", "groups"}
     assert set(doc) == stats | run | recorded

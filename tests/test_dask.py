@@ -47,6 +47,8 @@ def _same(a, b):
         b.nonfinite,
         b.accuracy,
     )
+    # exact sums for a total; a group's compensated sums agree to a rounding, merged in any order
+    assert b.stderr == pytest.approx(a.stderr, rel=1e-15, nan_ok=True)
 
 
 def test_bit_identical_to_single_process_with_groups(client, dataset, monkeypatch):

@@ -23,6 +23,7 @@ def _groups(keys, names=None, kind="multiclass"):
     counts = np.arange(1, n + 1, dtype=np.int64)
     columns = {
         "loss": total.copy(),
+        "stderr": np.full(n, 0.125),
         "total": total,
         "weight": np.ones(n),
         "rows": counts,
@@ -39,6 +40,7 @@ def _groups(keys, names=None, kind="multiclass"):
 def _score(groups=None, classes=None):
     return fx.Score(
         loss=0.75,
+        stderr=0.25,
         total=1.5,
         weight=2.0,
         rows=3,
@@ -67,6 +69,7 @@ def test_group_keys_are_objects_with_typed_values():
     assert doc["groups"][0] == {
         "key": {"split": "train", "fold": 1},
         "loss": 1.5,
+        "stderr": 0.125,
         "total": 1.5,
         "weight": 1.0,
         "rows": 2,
@@ -124,7 +127,7 @@ def test_readable_repr():
     score = _score(_groups(["test", "train"], names=["split"]), classes=["zebra", "ant"])
     assert repr(score) == (
         "Score(multiclass, cpu)\n"
-        "  loss        0.75\n"
+        "  loss        0.75 ± 0.25\n"
         "  accuracy    0.5\n"
         "  perplexity  2.117\n"
         "  rows        3: 2 scored, 1 ignored, 0 null, 0 non-finite\n"

@@ -54,6 +54,38 @@ def sum_block(values):
 
 
 @strict_jit
+def sum_block_products(a, b):
+    """``sum_i a_i * b_i`` over up to one block, in :func:`sum_block`'s order (each product
+    rounded, then added in the eight lanes)."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n = a.shape[0]
+    full = n - n % 8
+    for i in range(0, full, 8):
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+        s4 += a[i + 4] * b[i + 4]
+        s5 += a[i + 5] * b[i + 5]
+        s6 += a[i + 6] * b[i + 6]
+        s7 += a[i + 7] * b[i + 7]
+    rest = 0.0
+    for i in range(full, n):
+        rest += a[i] * b[i]
+    return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + rest
+
+
+@strict_jit
+def block_sums(loss, den, out):
+    """A block's :data:`~.codes.SUM_FIELDS` from its rows' losses and denominators into ``out``."""
+    out[0] = sum_block(loss)
+    out[1] = sum_block(den)
+    out[2] = sum_block_products(loss, loss)
+    out[3] = sum_block_products(loss, den)
+    out[4] = sum_block_products(den, den)
+
+
+@strict_jit
 def exact_add(terms, count, specials, values):
     """Add ``values`` exactly into the expansion ``terms[:count]``; return the new count.
 
@@ -168,8 +200,9 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
 
     Segments: ``[0, first)`` (the end of a block begun by an earlier batch), then blocks of
     ``BLOCK_ROWS`` rows, the last possibly partial. A full block's row losses and denominators
-    are summed by :func:`sum_block`; a partial segment's row values go to ``edge_*`` (head rows
-    at ``[0, first)``, tail rows after them) for the accumulator to join with their block.
+    are summed by :func:`block_sums` (with their products); a partial segment's row values go
+    to ``edge_*`` (head rows at ``[0, first)``, tail rows after them) for the accumulator to join
+    with their block.
 
     In the same pass, when they are not empty, ``row_loss``/``row_den`` (float64), ``marks``
     (``MARK_*`` values) and ``predicted`` (int32) receive each of the ``n`` rows' values: groups
@@ -191,8 +224,7 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
         for j in range(N_COUNTS):
             counts[k, j] = c[j]
         if hi - lo == BLOCK_ROWS:
-            sums[k, 0] = sum_block(loss)
-            sums[k, 1] = sum_block(den)
+            block_sums(loss, den, sums[k])
         else:
             at = 0 if k < head else first
             edge_loss[at : at + hi - lo] = loss

@@ -22,6 +22,11 @@ SCORED, IGNORED, NONFINITE, CORRECT, JUDGED, UNNORMALISED = range(N_COUNTS)
 MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED = 1, 2, 4
 MARK_CORRECT_SHIFT = 3
 
+#: What a block's sums hold, in order: the row losses and denominators (the loss is their ratio),
+#: and the moments its standard error needs (sums of ``loss**2``, ``loss * den`` and ``den**2``).
+SUM_FIELDS = ("loss", "den", "loss_sq", "loss_den", "den_sq")
+N_SUMS = len(SUM_FIELDS)
+
 #: Capacity of an exact-sum expansion (a float64 sum needs at most ~40 non-overlapping terms).
 EXPANSION_SIZE = 64
 

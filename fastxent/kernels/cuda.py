@@ -8,8 +8,9 @@ the CPU kernels inline (``formulas.multiclass_loss.py_func`` ...), compiled agai
 Layout of the work:
 
 - ``*_tiles`` kernels: one thread per row, :data:`TPB` rows per thread block. Each block reduces
-  its rows' losses, denominators and counts in shared memory, in a fixed tree order, to one
-  partial per block; the host adds the partials exactly (:class:`fastxent.exact.ExactSum`). The
+  its rows' losses, denominators (and their products) and counts in shared memory, in a fixed
+  tree order, to one partial per block; the host adds the partials exactly
+  (:class:`fastxent.exact.ExactSum`). The
   same input therefore gives the same result on every run, whatever the scheduling.
 - :func:`index_target_row_blocks`: one thread block per row for wide rows (a language-model
   vocabulary): threads stride over the row, then combine their maxima and sums in shared memory;
@@ -39,6 +40,7 @@ from .codes import (
     JUDGED,
     LOGITS,
     N_COUNTS,
+    N_SUMS,
     NONFINITE,
     PER_CLASS,
     PER_ELEMENT,
@@ -57,29 +59,32 @@ _clipped_log_loss = cuda.jit(device=True)(formulas.clipped_log_loss.py_func)
 
 @cuda.jit(device=True)
 def _tile_reduce(loss, den, counts, partial_sums, partial_counts):
-    """Reduce this block's rows into ``partial_*[blockIdx]`` in a fixed tree order."""
-    s_loss = cuda.shared.array(TPB, float64)
-    s_den = cuda.shared.array(TPB, float64)
+    """Reduce this block's rows into ``partial_*[blockIdx]`` in a fixed tree order: the
+    :data:`~.codes.SUM_FIELDS` (losses, denominators and their products) and the counts."""
+    s_sums = cuda.shared.array((N_SUMS, TPB), float64)
     s_counts = cuda.shared.array((N_COUNTS, TPB), int64)
     tid = cuda.threadIdx.x
-    s_loss[tid] = loss
-    s_den[tid] = den
+    s_sums[0, tid] = loss
+    s_sums[1, tid] = den
+    s_sums[2, tid] = loss * loss
+    s_sums[3, tid] = loss * den
+    s_sums[4, tid] = den * den
     for k in range(N_COUNTS):
         s_counts[k, tid] = counts[k]
     cuda.syncthreads()
     stride = TPB // 2
     while stride > 0:
         if tid < stride:
-            s_loss[tid] += s_loss[tid + stride]
-            s_den[tid] += s_den[tid + stride]
+            for q in range(N_SUMS):
+                s_sums[q, tid] += s_sums[q, tid + stride]
             for k in range(N_COUNTS):
                 s_counts[k, tid] += s_counts[k, tid + stride]
         cuda.syncthreads()
         stride //= 2
     if tid == 0:
         block = cuda.blockIdx.x
-        partial_sums[block, 0] = s_loss[0]
-        partial_sums[block, 1] = s_den[0]
+        for q in range(N_SUMS):
+            partial_sums[block, q] = s_sums[q, 0]
         for k in range(N_COUNTS):
             partial_counts[block, k] = s_counts[k, 0]
 

@@ -33,10 +33,11 @@ def halving_sum(values):
 
 @strict_jit
 def tiles_to_blocks(tile_sums, out):
-    """``out[b, q]``: the halving-tree sum of tiles ``[b*16, (b+1)*16)`` of ``tile_sums[:, q]``."""
+    """``out[b, q]``: the halving-tree sum of tiles ``[b*16, (b+1)*16)`` of ``tile_sums[:, q]``,
+    for every column ``q``."""
     scratch = np.empty(TILES_PER_BLOCK)
     for b in range(out.shape[0]):
-        for q in range(2):
+        for q in range(out.shape[1]):
             for k in range(TILES_PER_BLOCK):
                 scratch[k] = tile_sums[b * TILES_PER_BLOCK + k, q]
             out[b, q] = halving_sum(scratch)

@@ -221,3 +221,24 @@ def test_gpu_bits_do_not_depend_on_how_batches_cut_the_stream():
     cpu = fx.Accumulator()
     cpu.update(x, y)
     _close(cpu.totals()[0], results[0][0], 1e-6)  # float32 rows: the GPU computes them in float64
+
+
+def test_gpu_standard_error_matches_the_cpu_for_any_batches():
+    """The tiles' products (loss², loss·den, den²) are summed like the losses: the same bits for
+    every split, the CPU's value within float rounding."""
+    n = 2048 + 300
+    x = logits(np.random.default_rng(16), n, 3)
+    y = np.random.default_rng(17).integers(0, 3, n)
+    y[::11] = -100
+    errors = []
+    for cuts in ([n], [7, 2341], [2048, 300]):
+        acc = fx.Accumulator(device="cuda")
+        for part_x, part_y in zip(
+            np.split(x, np.cumsum(cuts)[:-1]), np.split(y, np.cumsum(cuts)[:-1]), strict=True
+        ):
+            acc.update(part_x, part_y)
+        errors.append(acc.result().stderr)
+    assert errors[1] == errors[0] and errors[2] == errors[0]
+    cpu = fx.Accumulator()
+    cpu.update(x, y)
+    _close(cpu.result().stderr, errors[0], 1e-6)
