@@ -52,7 +52,7 @@ def _on_gpu(reduction: str, kind: str, input, target, accumulator_args: dict):
             f"input on the GPU must be (N, C) (or (N,) for binary), got shape {x.shape}; "
             "reshape it to rows first."
         )
-    acc = Accumulator(kind, **accumulator_args, device="cuda")
+    acc = Accumulator(kind, **accumulator_args, device="cuda", standard_error=False)
     if reduction == "none":
         return acc.row_losses(x, t)
     acc.update(x, t)
@@ -127,6 +127,7 @@ def _multiclass(input, target, weight, ignore_index, reduction, label_smoothing,
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
         device=gpu.choose(device, x.size, x, t),
+        standard_error=False,  # a torch function returns the loss alone
     )
     out_shape = () if unbatched else x.shape[:1] + x.shape[2:]
     return _reduce(acc, reduction, x, t, out_shape, soft=soft)
@@ -243,12 +244,21 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules, d
             for c in range(num_classes):  # torch returns per-element losses: one column at a time
                 column = Accumulator(
                     "binary", inputs=inputs, pos_weight=pw[c : c + 1], probs_rules=probs_rules, device=chosen
-                )
+                )  # row losses only: no block sums
                 out[:, c] = column.row_losses(x2[:, c], t2[:, c], weight=None if w2 is None else w2[:, c])
             return out.reshape(x.shape)
-        acc = Accumulator("multilabel", inputs=inputs, pos_weight=pw, probs_rules=probs_rules, device=chosen)
+        acc = Accumulator(
+            "multilabel",
+            inputs=inputs,
+            pos_weight=pw,
+            probs_rules=probs_rules,
+            device=chosen,
+            standard_error=False,
+        )
         return _reduce(acc, reduction, x2, t2, x.shape, weight=w2)
-    acc = Accumulator("binary", inputs=inputs, pos_weight=pw, probs_rules=probs_rules, device=chosen)
+    acc = Accumulator(
+        "binary", inputs=inputs, pos_weight=pw, probs_rules=probs_rules, device=chosen, standard_error=False
+    )
     flat_w = None if w is None else w.reshape(-1)
     return _reduce(acc, reduction, x.reshape(-1), t.reshape(-1), x.shape, weight=flat_w)
 

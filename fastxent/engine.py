@@ -322,16 +322,18 @@ def launch(pair, size: int, *args) -> None:
         pair[0](*args)
 
 
-def run_blocks(chunk: Chunk, first: int, row_values: RowValues | None = None):
+def run_blocks(chunk: Chunk, first: int, row_values: RowValues | None = None, moments: bool = True):
     """Run the block driver on one chunk whose first block boundary is ``first`` rows in.
 
     Returns ``(sums, counts, edge_loss, edge_den)`` as described in
     :func:`fastxent.kernels.blocks._blocks_template`; ``row_values`` (the chunk's rows), when given,
-    receives each row's values in the same pass.
+    receives each row's values in the same pass. ``moments``: the sums include the products the
+    standard error needs (:data:`~.kernels.codes.SUM_FIELDS`), else only the losses and
+    denominators.
     """
     rows = chunk.rows
     nseg = segment_count(rows, first)
-    sums = np.zeros((nseg, N_SUMS))
+    sums = np.zeros((nseg, N_SUMS if moments else 2))
     counts = np.zeros((nseg, N_COUNTS), dtype=np.int64)
     edge_loss = np.zeros(min(rows, 2 * BLOCK_ROWS))
     edge_den = np.zeros_like(edge_loss)

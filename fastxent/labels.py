@@ -200,7 +200,7 @@ def _indicator_log_loss(t: np.ndarray, p: np.ndarray, sw) -> Accumulator:
     The soft-target kernel on log-probabilities computes exactly ``-sum_c t_c x_c``, so it is
     fed ``x = log(clip(p))`` (in the kernels' precision); a 1-D ``p`` is read as ``[1 - p, p]``.
     """
-    acc = Accumulator("soft", inputs="logprobs")
+    acc = Accumulator("soft", inputs="logprobs", standard_error=False)
     eps = np.finfo(p.dtype).eps
     dtype = engine.compute_dtype(p.dtype)
     step = max(1, engine.CHUNK_ELEMENTS // t.shape[1])
@@ -255,10 +255,10 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
     if y.ndim == 2:
         acc = _indicator_log_loss(target, p, sw)
     elif one_column:
-        acc = Accumulator("binary", inputs="probs")
+        acc = Accumulator("binary", inputs="probs", standard_error=False)
         acc.update(p.reshape(-1), (target == 1).astype(p.dtype), sw)
     else:
-        acc = Accumulator("multiclass", inputs="probs")
+        acc = Accumulator("multiclass", inputs="probs", standard_error=False)
         acc.update(p, target, sw)
     if unnormalised or (unnormalised is None and acc.unnormalised_rows):
         warnings.warn(

@@ -142,3 +142,15 @@ def test_table_and_json_show_it(tmp_path, capsys):
     assert "± stderr" in header and f"±{want:#.2g}" in total.split()
     assert main([*argv, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["stderr"] == want
+
+
+def test_the_torch_like_functions_skip_it_and_accumulators_say_so():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(3000, 3)), rng.integers(0, 3, 3000)
+    kept, skipped = fx.Accumulator(), fx.Accumulator(standard_error=False)
+    kept.update(x, y)
+    skipped.update(x, y)
+    assert skipped.result().total == kept.result().total and math.isnan(skipped.result().stderr)
+    assert float(fx.cross_entropy(x, y)) == kept.result().loss  # the same bits without the products
+    with pytest.raises(fx.InputValueError, match="same `standard_error=`"):
+        kept.merge(skipped)
