@@ -203,12 +203,12 @@ def score(
     started = time.perf_counter()
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise InputValueError(f"`workers` must be a positive number of processes, got {workers!r}.")
+    storage = Storage(filesystem, storage_options)
     losses_dir = None
     if losses_to is not None:
         inputs = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-        losses_dir = check_output_dir(losses_to, [os.fspath(i) for i in inputs])
+        losses_dir = check_output_dir(losses_to, [os.fspath(i) for i in inputs], storage)
     device = options.pop("device", "auto")
-    storage = Storage(filesystem, storage_options)
     job = prepare(source, **options, storage=storage, device="cpu" if device == "auto" else device)
     if any(part.nbytes is None for part in job.parts):
         raise InputTypeError("fastxent.dask.score reads files; score in-memory Arrow data with fx.score.")

@@ -130,6 +130,18 @@ def test_globs(local, pattern):
     assert remote.rows == (3000 if "[b]" in pattern else 6000)
 
 
+def test_query_parameters_configure_s3(local, monkeypatch, server):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    query = f"?endpoint_override={server}"
+    expected = fx.score(str(local / "preds.parquet"), **OPTIONS)
+    _same(expected, fx.score(f"s3://{BUCKET}/preds.parquet{query}", **OPTIONS))
+    globbed = fx.score(f"s3://{BUCKET}/ds/*/*.parquet{query}", **OPTIONS)
+    _same(fx.score(str(local / "ds" / "*" / "*.parquet"), **OPTIONS), globbed)
+    fx.score(str(local / "preds.parquet"), **OPTIONS, losses_to=f"s3://{BUCKET}/q/losses.parquet{query}")
+    store = pafs.S3FileSystem(endpoint_override=server)
+    assert pq.read_metadata(f"{BUCKET}/q/losses.parquet", filesystem=store).num_rows == expected.scored
+
+
 def test_a_list_of_uris_and_paths(local):
     sources_ = [f"s3://{BUCKET}/preds.parquet", str(local / "preds.arrow")]
     _same(

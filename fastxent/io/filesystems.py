@@ -86,15 +86,17 @@ class Location:
         if not self.remote:
             path = os.path.join(self.path, *relative.split("/"))
             return Location(path, None, path)
-        return Location(_join(self.path, relative), self.filesystem, _join(self.name, relative))
+        name, query = split_query(self.name)
+        return Location(_join(self.path, relative), self.filesystem, _join(name, relative) + query)
 
     def sibling(self, name: str) -> Location:
         """The location called ``name`` in the same directory (prefix) as this one."""
         if not self.remote:
             path = os.path.join(os.path.dirname(self.path), name)
             return Location(path, None, path)
+        shown, query = split_query(self.name)
         return Location(
-            _join(posixpath.dirname(self.path), name), self.filesystem, _join(_parent(self.name), name)
+            _join(posixpath.dirname(self.path), name), self.filesystem, _join(_parent(shown), name) + query
         )
 
     def relative_to(self, root: Location) -> str:
@@ -147,6 +149,15 @@ class Location:
         ``.NAME.<pid>.<random>.partial`` (an object store is shared by many machines)."""
         name = posixpath.basename(self.path.rstrip("/"))
         return self.sibling(f".{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.partial")
+
+
+def split_query(name: str) -> tuple[str, str]:
+    """A URI's name without its query, and the query (``"?region=..."``; ``""`` if none): a path
+    joined onto the URI goes before it."""
+    if scheme(name) is None:
+        return name, ""
+    path, mark, query = name.partition("?")
+    return path, mark + query
 
 
 def _join(base: str, relative: str) -> str:
@@ -240,11 +251,13 @@ class Storage:
                 raise InputValueError(f"'{text}' names the host '{parsed.netloc}'; a file:// URI is local.")
             path = urllib.parse.unquote(parsed.path)
             return Location(path, None, path)
-        cut = min((text.find(c) for c in GLOB_CHARS if c in text), default=-1)
+        # in a URI "?" starts the query (s3://bucket/key?endpoint_override=...): "*" and "[" glob
+        path, mark, query = text.partition("?")
+        cut = min((path.find(c) for c in "*[" if c in path), default=-1)
         if cut >= 0:  # a pattern: the filesystem of the part before it, the pattern appended
-            head = text.rfind("/", 0, cut)
-            base = self._remote(text[: head + 1], found)
-            return Location(_join(base.path, text[head + 1 :]), base.filesystem, text)
+            head = path.rfind("/", 0, cut)
+            base = self._remote(path[: head + 1] + mark + query, found)
+            return Location(_join(base.path, path[head + 1 :]), base.filesystem, path)
         return self._remote(text, found)
 
     def _strip(self, text: str) -> str:

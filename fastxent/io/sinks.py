@@ -25,7 +25,7 @@ import pyarrow as pa
 from ..errors import InputValueError
 from . import paths, uploads
 from .failures import storage_errors
-from .filesystems import LOCAL, Storage, scheme, storage_of
+from .filesystems import Storage, scheme, split_query, storage_of
 from .formats import STDOUT, output_format
 from .paths import StreamFile, is_stream, partial_path, remove_stale
 from .writers import TableWriter, column_options
@@ -53,7 +53,7 @@ def check_output_path(
         return STDOUT
     location = storage_of(storage).locate(path)
     if location.remote:
-        output_format(location.name, what=what)
+        output_format(split_query(location.name)[0], what=what)
         uploads.check_remote_output(location, inputs, what)
         return location.name
     checked = paths.check_output_path(location.path, inputs, what)
@@ -76,9 +76,9 @@ class AtomicTableWriter:
 
     def __init__(self, path: str, storage: Storage | None = None):
         self.path = path
-        self.format = output_format(path)
         location = None if path == STDOUT else storage_of(storage).locate(path)
         self.remote = location if location is not None and location.remote else None
+        self.format = output_format(path if self.remote is None else split_query(path)[0])
         if self.remote is not None:
             self.partial = self.remote.temporary()
         else:
@@ -185,18 +185,19 @@ def atomic_write(path, write, storage: Storage | None = None) -> None:
 PART_NAME = re.compile(r"part-\d{5}\.parquet")
 
 
-def check_output_dir(path, inputs: list[str]) -> str:
+def check_output_dir(path, inputs: list[str], storage: Storage | None = None) -> str:
     """The absolute path of an output directory of ``part-NNNNN.parquet`` files, after checking
     it can be written: it may exist only as a directory holding nothing else (a previous run's
     output, replaced whole), and hold no input. It is a local (or shared) directory: an object
     store cannot make a directory of files appear at once."""
-    if scheme(os.fspath(path)) not in (None, "file"):
+    storage = storage_of(storage)
+    if storage.filesystem is not None or scheme(os.fspath(path)) not in (None, "file"):
         raise InputValueError(
             f"cannot write the output directory '{path}': the Dask workers' losses go to a local or "
             "shared directory, which an object store is not; give a directory on a shared filesystem, "
             "or score with fx.score(losses_to=URI), which writes one file."
         )
-    path = os.path.abspath(LOCAL.locate(path).path)  # file:// as a path
+    path = os.path.abspath(storage.locate(path).path)  # file:// as a path
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         raise InputValueError(f"cannot write '{path}': directory '{parent}' does not exist.")
