@@ -146,7 +146,7 @@ def _storage(args):
 
 
 def _score(args) -> int:
-    from .io.filesystems import scheme
+    from .io.locations import scheme
 
     source = args.paths if len(args.paths) > 1 else args.paths[0]
     inputs = [p for p in args.paths if os.path.exists(p) or scheme(p)]

@@ -19,7 +19,8 @@ import threading
 from dataclasses import dataclass
 
 from .errors import FastxentError, InputTypeError, InputValueError
-from .io.filesystems import Location, Storage
+from .io.filesystems import Storage
+from .io.locations import Location
 from .io.sinks import AtomicDirectory, AtomicTableWriter, check_output_dir
 from .io.sources import file_part
 from .run.finish import finish

@@ -14,7 +14,8 @@ import os
 import time
 
 from .errors import InputValueError
-from .io.filesystems import Storage, scheme
+from .io.filesystems import Storage
+from .io.locations import scheme
 from .io.sinks import AtomicTableWriter, check_output_path
 from .options import ScoreOptions
 from .progress import Progress

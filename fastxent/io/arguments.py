@@ -30,13 +30,24 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
-def _storage_option(text: str) -> tuple[str, object]:
-    from .filesystems import parse_storage_option
+def _option_value(text: str):
+    """A ``--storage-option`` value as the filesystems take it: a boolean, a number, or text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
 
-    try:
-        return parse_storage_option(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+
+def _storage_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--storage-option`` as ``(key, value)`` (see :func:`_option_value`)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, _option_value(value)
 
 
 def _positive(text: str) -> int:

@@ -32,8 +32,8 @@ import pyarrow.fs as pafs
 
 from ..errors import InputValueError
 from .failures import storage_errors
-from .filesystems import Location
 from .formats import is_data_file
+from .locations import GLOB_CHARS, Location
 from .paths import check_utf8_name
 from .tables import describe, table_format
 
@@ -134,7 +134,7 @@ def matching_files(pattern: Location) -> list[Location]:
     if not pattern.remote:
         return [Location(path) for path in sorted(globbing.glob(pattern.path, recursive=True))]
     segments = pattern.path.split("/")
-    fixed = next(i for i, part in enumerate(segments) if any(c in part for c in "*?["))
+    fixed = next(i for i, part in enumerate(segments) if any(c in part for c in GLOB_CHARS))
     wanted = segments[fixed:]
     # the URI as given up to the pattern, so that matches are named as the user names them
     shown = "/".join(pattern.name.split("/")[: -len(wanted)])

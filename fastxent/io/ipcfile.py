@@ -31,8 +31,8 @@ import pyarrow.ipc as ipc
 
 from ..errors import InputValueError
 from .failures import is_storage_error, storage_error
-from .filesystems import Location
 from .integrity import check_batch
+from .locations import Location
 from .part import Part
 
 #: Record batch headers read at once from a remote file (each read waits for the network).

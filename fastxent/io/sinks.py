@@ -25,8 +25,9 @@ import pyarrow as pa
 from ..errors import InputValueError
 from . import paths, uploads
 from .failures import storage_errors
-from .filesystems import Storage, scheme, split_query, storage_of
+from .filesystems import Storage, storage_of
 from .formats import STDOUT, output_format
+from .locations import scheme, split_query
 from .paths import StreamFile, is_stream, partial_path, remove_stale
 from .writers import TableWriter, column_options
 

@@ -39,9 +39,10 @@ import pyarrow.parquet as pq
 from ..errors import InputValueError
 from .directories import data_files, hive_partitions, matching_files, remote_data_files
 from .failures import is_storage_error, storage_error
-from .filesystems import GLOB_CHARS, Location, Storage, storage_of
+from .filesystems import Storage, storage_of
 from .formats import input_format, is_tab_separated
 from .ipcfile import ipc_part
+from .locations import GLOB_CHARS, Location
 from .memory import memory_parts
 from .part import Part
 from .paths import check_utf8_name, special_kind

@@ -20,7 +20,7 @@ import pyarrow.fs as pafs
 
 from ..errors import InputValueError
 from .failures import storage_errors
-from .filesystems import Location
+from .locations import Location
 
 
 def probe(location: Location) -> None:
