@@ -136,9 +136,23 @@ def _same_file_as_stdout(path: str) -> bool:
     return (out.st_dev, out.st_ino) == (ours.st_dev, ours.st_ino)
 
 
+def _storage_options(args) -> dict | None:
+    """``--storage-option``s as a dict; kept out of the options ``--format json`` prints (keys)."""
+    return dict(args.storage_options) if args.storage_options else None
+
+
+def _storage(args):
+    """Where the paths and URIs of the command are (:class:`~fastxent.io.filesystems.Storage`)."""
+    from .io.filesystems import Storage
+
+    return Storage(storage_options=_storage_options(args))
+
+
 def _score(args) -> int:
+    from .io.locations import scheme
+
     source = args.paths if len(args.paths) > 1 else args.paths[0]
-    inputs = [p for p in args.paths if os.path.exists(p)]
+    inputs = [p for p in args.paths if os.path.exists(p) or scheme(p)]
     on_dask = args.scheduler is not None or args.workers is not None
     results = sys.stdout
     if args.losses_to is not None:  # before any input is read: a run must not fail at its end
@@ -151,16 +165,17 @@ def _score(args) -> int:
         else:
             from .io.sinks import check_output_path
 
-            out = check_output_path(args.losses_to, inputs, "--losses-to")
+            out = check_output_path(args.losses_to, inputs, "--losses-to", _storage(args))
             if out == STDOUT or _same_file_as_stdout(out):  # the losses are streamed to stdout
                 results = sys.stderr
     options = dict(**_column_arguments(args), group_by=args.group_by, losses_to=args.losses_to)
     if on_dask:
-        result = _score_on_dask(args, source, options)
+        result = _score_on_dask(args, source, dict(options, storage_options=_storage_options(args)))
     else:
         from .score import score
 
-        result = score(source, **options, progress=not args.no_progress and sys.stderr.isatty())
+        progress = not args.no_progress and sys.stderr.isatty()
+        result = score(source, **options, storage_options=_storage_options(args), progress=progress)
     print(render(result, args.format, _run_record(args, options)), file=results)
     if result.nonfinite:
         print(f"warning: {result.nonfinite} rows have a non-finite loss (NaN or inf).", file=sys.stderr)
@@ -200,10 +215,16 @@ def _report(args) -> int:
     from .io.paths import check_report_directory
     from .report import report
 
-    check_report_directory(args.out)  # before any input is read
+    check_report_directory(args.out, _storage(args))  # before any input is read
 
     document = report(
-        args.paths, out=args.out, by=args.by, top_k=args.top_k, bins=args.bins, **_column_arguments(args)
+        args.paths,
+        out=args.out,
+        by=args.by,
+        top_k=args.top_k,
+        bins=args.bins,
+        storage_options=_storage_options(args),
+        **_column_arguments(args),
     )
     best, count = document["entries"][0], len(document["entries"])
     print(f"wrote {args.out}/report.md ({count} entries; best: {best['name']}, loss {best['loss']:.6g})")

@@ -19,7 +19,9 @@ import threading
 from dataclasses import dataclass
 
 from .errors import FastxentError, InputTypeError, InputValueError
+from .io.filesystems import Storage
 from .io.formats import check_directory_name
+from .io.locations import Location
 from .io.sinks import AtomicDirectory, AtomicTableWriter, check_output_dir
 from .io.sources import file_part
 from .run.finish import finish
@@ -39,7 +41,7 @@ TASK_BYTES = 256 << 20
 class Task:
     """Units of one file to score on a worker, and where their rows sit."""
 
-    path: str
+    path: Location  # the file and its filesystem: the worker opens it itself
     partition: dict
     units: list | None
     first_row: int  # row of the part where the first unit starts
@@ -70,25 +72,27 @@ def _tasks(parts, row_counts) -> list[Task]:
     tasks, global_row = [], 0
     for part, part_rows in zip(parts, row_counts, strict=True):
         if part.unit_rows is None:  # CSV: the file is one unit
-            tasks.append(Task(part.name, part.partition, None, 0, global_row, len(tasks)))
+            tasks.append(Task(part.location, part.partition, None, 0, global_row, len(tasks)))
             global_row += part_rows
             continue
         bytes_per_row = (part.nbytes or 0) / max(1, part.rows or 1)
         start, units, size, row = 0, [], 0.0, 0
         for unit, rows in enumerate(part.unit_rows):
             if units and size + rows * bytes_per_row > TASK_BYTES:
-                tasks.append(Task(part.name, part.partition, units, start, global_row + start, len(tasks)))
+                tasks.append(
+                    Task(part.location, part.partition, units, start, global_row + start, len(tasks))
+                )
                 start, units, size = row, [], 0.0
             units.append(unit)
             size += rows * bytes_per_row
             row += rows
         if units:
-            tasks.append(Task(part.name, part.partition, units, start, global_row + start, len(tasks)))
+            tasks.append(Task(part.location, part.partition, units, start, global_row + start, len(tasks)))
         global_row += part_rows
     return tasks
 
 
-def _count_rows(path: str, column: str) -> int:
+def _count_rows(path: Location, column: str) -> int:
     part = file_part(path)
     return sum(batch.num_rows for _, batch in part.batches([column], 1 << 20))
 
@@ -168,6 +172,8 @@ def score(
     workers: int | None = None,
     losses_to=None,
     progress=False,
+    filesystem=None,
+    storage_options=None,
     _before_task=None,
     **options,
 ):
@@ -182,6 +188,9 @@ def score(
         One Parquet file of per-row losses per task (``part-00000.parquet``, ...); the ``row``
         column is the row number in the whole source, as ``fx.score``. The directory appears
         whole when the run succeeds (replacing a previous run's), and not at all when it fails.
+    filesystem, storage_options
+        Where the paths and URIs are, as :func:`fastxent.score` takes them; the workers open
+        the files themselves, through the same (pickled) filesystems.
     options
         Everything :func:`fastxent.score` takes (``target``, ``logits``, ``group_by``,
         ``device``...). With ``device="cuda"`` tasks ask for the Dask resource ``GPU``.
@@ -196,13 +205,14 @@ def score(
     started = time.perf_counter()
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise InputValueError(f"`workers` must be a positive number of processes, got {workers!r}.")
+    storage = Storage(filesystem, storage_options)
     losses_dir = None
     if losses_to is not None:
         check_directory_name(losses_to, "`losses_to`")
         inputs = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-        losses_dir = check_output_dir(losses_to, [os.fspath(i) for i in inputs])
+        losses_dir = check_output_dir(losses_to, [os.fspath(i) for i in inputs], storage)
     device = options.pop("device", "auto")
-    job = prepare(source, **options, device="cpu" if device == "auto" else device)
+    job = prepare(source, **options, storage=storage, device="cpu" if device == "auto" else device)
     streams = [part.name for part in job.parts if part.nbytes is None]
     if streams:
         raise InputTypeError(
@@ -241,7 +251,7 @@ def _run(client, job, settings: _Settings, resources) -> TaskResult:
         if missing:  # CSV files: count their rows on the workers (one column) for row numbers
             found = client.gather(
                 client.map(
-                    _count_rows, [job.parts[i].name for i in missing], [job.plan.target] * len(missing)
+                    _count_rows, [job.parts[i].location for i in missing], [job.plan.target] * len(missing)
                 )
             )
             for i, rows in zip(missing, found, strict=True):

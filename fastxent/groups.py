@@ -209,7 +209,7 @@ class GroupTable:
         self.terms = grown(getattr(self, "terms", None), (2, EXPANSION_SIZE), np.float64)
         self.nterms = grown(getattr(self, "nterms", None), (2,), np.int64)
         self.specials = grown(getattr(self, "specials", None), (2, 3), np.int64)
-        self.lanes = grown(getattr(self, "lanes", None), (N_SUMS, kernels.LANES), np.float64)
+        self.lanes = grown(getattr(self, "lanes", None), (2, kernels.LANES), np.float64)
         # the products of SUM_FIELDS (sums of loss**2, loss*den, den**2): (sum, error) each
         self.moments = grown(getattr(self, "moments", None), (N_SUMS - 2, 2), np.float64)
         self.pending = grown(getattr(self, "pending", None), (2, kernels.LANES), np.float64)
@@ -237,7 +237,7 @@ class GroupTable:
         """Add scored rows (their group ids, loss, denominator and marks), in stream order."""
         room = gid.shape[0] // BLOCK_ROWS + self._size + 1
         done_group = np.empty(room, dtype=np.int64)
-        done_sums = np.empty((room, N_SUMS))
+        done_sums = np.empty((room, 2))
         ndone = kernels.fold_rows(
             gid,
             loss,
@@ -248,6 +248,7 @@ class GroupTable:
             self.pending,
             self.filled,
             self.counts,
+            self.moments,
             done_group,
             done_sums,
         )
@@ -257,7 +258,7 @@ class GroupTable:
         """Sum every group's open block: the unit of the source ends (see
         :meth:`fastxent.state.Accumulator.close_blocks`)."""
         done_group = np.empty(self._size, dtype=np.int64)
-        done_sums = np.empty((self._size, N_SUMS))
+        done_sums = np.empty((self._size, 2))
         ndone = kernels.close_blocks(self.lanes, self.pending, self.filled, done_group, done_sums)
         self._add_blocks(done_group[:ndone], done_sums[:ndone])
 
@@ -270,8 +271,6 @@ class GroupTable:
                 groups,
                 np.ascontiguousarray(sums[:, q]),
             )
-        for q in range(N_SUMS - 2):
-            kernels.add_compensated(self.moments[:, q], groups, np.ascontiguousarray(sums[:, 2 + q]))
 
     def merge(self, other: GroupTable) -> GroupTable:
         """Add the groups of ``other`` (same run options, blocks closed); returns self."""
@@ -294,7 +293,8 @@ class GroupTable:
                 )
                 self.specials[found, q] += other.specials[g, q]
             for q in range(N_SUMS - 2):  # the other's sum, then its rounding errors
-                kernels.add_compensated(self.moments[:, q], np.full(2, found), other.moments[g, q].copy())
+                for part in other.moments[g, q]:
+                    kernels.add_compensated(self.moments[found, q], part)
             self.counts[found] += other.counts[g]
             self.nulls[found] += other.nulls[g]
         return self

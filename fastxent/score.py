@@ -14,6 +14,8 @@ import os
 import time
 
 from .errors import InputValueError
+from .io.filesystems import Storage
+from .io.locations import scheme
 from .io.sinks import AtomicTableWriter, check_output_path
 from .options import ScoreOptions
 from .progress import Progress
@@ -43,13 +45,16 @@ def score(
     batch_rows=None,
     device="auto",
     progress=False,
+    filesystem=None,
+    storage_options=None,
 ) -> Score:
     """Score a prediction source: files, a directory, a glob, or in-memory Arrow data.
 
     Parameters
     ----------
     source : path, list of paths, glob, directory, pyarrow Table/RecordBatch/RecordBatchReader/
-        Dataset, or any object with ``__arrow_c_stream__``.
+        Dataset, or any object with ``__arrow_c_stream__``. Paths may be URIs (``s3://``,
+        ``gs://``, ``abfs://``, ``hf://``, ``file://``, and fsspec's schemes).
     target : str
         Target column: class indices, booleans, floats (binary/soft), class names, or a list.
     logits, probs, logprobs : str or list of str
@@ -76,17 +81,27 @@ def score(
     device : {"auto", "cpu", "cuda"}
     progress : bool or Progress
         Draw a progress bar on stderr.
+    filesystem : pyarrow.fs.FileSystem or fsspec filesystem, optional
+        The filesystem every path of the call (``source`` and ``losses_to``) is on.
+    storage_options : dict, optional
+        Options of the filesystems made from URIs: for ``s3://``, ``gs://`` and ``abfs://`` the
+        arguments of pyarrow's ``S3FileSystem``/``GcsFileSystem``/``AzureFileSystem``
+        (``endpoint_override``, ``access_key``, ``region``...), for the others fsspec's options.
+        Without them S3 is configured by the environment (``AWS_ENDPOINT_URL``,
+        ``AWS_ACCESS_KEY_ID``...) or the URI's query (``s3://bucket/key?region=...``).
 
     Returns
     -------
     Score
     """
     started = time.perf_counter()
+    storage = Storage(filesystem, storage_options)
     out_path = None
     if losses_to is not None:  # before any input is read: a run must not fail at its end
         paths = source if isinstance(source, (list, tuple)) else [source]
         named = [os.fspath(p) for p in paths if isinstance(p, (str, os.PathLike))]
-        out_path = check_output_path(losses_to, [p for p in named if os.path.exists(p)])
+        inputs = [p for p in named if os.path.exists(p) or scheme(p)]
+        out_path = check_output_path(losses_to, inputs, storage=storage)
     options = ScoreOptions(
         target=target,
         logits=logits,
@@ -105,11 +120,12 @@ def score(
         batch_rows=batch_rows,
         device=device,
     )
-    job = prepare(source, options)
+    job = prepare(source, options, storage=storage)
     if out_path is None:
         return execute(job, [], progress, started)
-    check_output_path(out_path, [p.name for p in job.parts if os.path.exists(p.name)])  # files of a directory
-    with AtomicTableWriter(out_path) as writer:
+    files = [p.name for p in job.parts if p.location is not None or os.path.exists(p.name)]
+    check_output_path(out_path, files, storage=storage)  # the files of a directory
+    with AtomicTableWriter(out_path, storage) as writer:
         sink = LossesFile(writer, job.plan, job.column_types, several_files=len(job.parts) > 1)
         return execute(job, [sink], progress, started)
 

@@ -30,6 +30,26 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+def _option_value(text: str):
+    """A ``--storage-option`` value as the filesystems take it: a boolean, a number, or text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _storage_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--storage-option`` as ``(key, value)`` (see :func:`_option_value`)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, _option_value(value)
+
+
 def _positive(text: str) -> int:
     value = _integer(text)
     if value < 1:
@@ -59,7 +79,15 @@ def _debug_option(p, default) -> None:
 
 def _column_options(p) -> None:
     """The options that say where predictions and targets are, shared by score and report."""
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories, globs or URIs (s3://...)")
+    p.add_argument(
+        "--storage-option",
+        action="append",
+        type=_storage_option,
+        dest="storage_options",
+        metavar="KEY=VALUE",
+        help="an option of the filesystem of the URIs (S3: endpoint_override, region, ...); repeatable",
+    )
     p.add_argument("--target", required=True, help="target column: class indices, names, 0/1 or a list")
     given = p.add_mutually_exclusive_group(required=True)
     given.add_argument(

@@ -63,14 +63,18 @@ def is_tab_separated(name: str) -> bool:
     return _split_compression(name.lower())[0].endswith(TSV_SUFFIXES)
 
 
-def input_format(path: str) -> str:
+def input_format(path: str, read_head=None) -> str:
     """The format of an input file: from its suffix, else from its first bytes (CSV if neither
-    Parquet's nor Arrow's magic)."""
+    Parquet's nor Arrow's magic), read by ``read_head(count)`` when given (a remote file), else
+    from the local file."""
     known = _suffix_format(path)
     if known is not None:
         return known
-    with open(path, "rb") as f:
-        head = f.read(6)
+    if read_head is not None:
+        head = read_head(6)
+    else:
+        with open(path, "rb") as f:
+            head = f.read(6)
     if head[:4] == b"PAR1":
         return "parquet"
     if head == b"ARROW1" or head[:4] == b"\xff\xff\xff\xff":

@@ -13,20 +13,34 @@ The batches' row counts, and whether the bodies are compressed, come from each m
 Units: each record batch of the file format (which has an index of them, so any batch can be read
 alone); the whole file in the stream format (to reach a batch, every batch before it must be
 decoded, so a stream is read from its start, once).
+
+A remote file (:mod:`.filesystems`) is read with range reads, only the columns asked for: the
+batches' row counts come from the footer's index and each batch's header (small reads, issued
+REMOTE_HEADER_READS at a time), never from the bodies; a remote stream is read once, from its start,
+its rows left uncounted (counting them would download it whole).
 """
 
 from __future__ import annotations
 
 import mmap
-import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from ..errors import InputValueError
+from .failures import is_storage_error, storage_error
 from .integrity import check_batch
+from .locations import Location
 from .part import Part
+
+#: Record batch headers read at once from a remote file (each read waits for the network).
+REMOTE_HEADER_READS = 16
+#: Read-ahead of a remote IPC stream: the size of each range request.
+REMOTE_STREAM_BYTES = 8 << 20
+#: The file format's end: the footer's length (int32), then "ARROW1".
+FILE_TAIL_BYTES = 10
 
 #: Bytes before the first message of the file format: "ARROW1" and two bytes of padding.
 FILE_MAGIC_BYTES = 8
@@ -105,7 +119,9 @@ class _Map:
         self._map.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
-def _error(path: str, err: Exception) -> InputValueError:
+def _error(path: str, err: Exception, location: Location | None = None) -> InputValueError:
+    if location is not None and is_storage_error(err):  # the network or the credentials
+        return storage_error(err, location)
     return InputValueError(f"'{path}' is not a readable Arrow IPC file (truncated or corrupt?): {err}")
 
 
@@ -121,8 +137,11 @@ def _counted_from_footer(reader: ipc.RecordBatchFileReader) -> tuple[list[int], 
     return [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)], True
 
 
-def ipc_part(path: str) -> Part:
-    """The :class:`Part` of an Arrow IPC file, in the file or the stream format."""
+def ipc_part(location: Location, nbytes: int) -> Part:
+    """The :class:`Part` of an Arrow IPC file, in the file or the stream format, of ``nbytes``."""
+    if location.remote:
+        return _remote_part(location, nbytes)
+    path = location.path
     try:
         with pa.memory_map(path, "r") as source:
             try:
@@ -172,4 +191,77 @@ def ipc_part(path: str) -> Part:
         except (pa.ArrowException, OSError) as err:
             raise _error(path, err) from None
 
-    return Part(path, schema, sum(sizes), os.path.getsize(path), read, unit_rows=None if stream else sizes)
+    return Part(path, schema, sum(sizes), nbytes, read, unit_rows=None if stream else sizes)
+
+
+def _footer_blocks(source: pa.NativeFile, size: int) -> list[tuple[int, int]] | None:
+    """``(offset, metadata length)`` of each record batch of an IPC file, from its footer
+    (File.fbs: ``Footer.recordBatches`` is field 3, a vector of 24-byte ``Block`` structs:
+    offset int64, metaDataLength int32, padding, bodyLength int64); ``None`` for the stream
+    format, which has no footer."""
+    if size < FILE_MAGIC_BYTES + FILE_TAIL_BYTES:
+        return None
+    tail = source.read_at(FILE_TAIL_BYTES, size - FILE_TAIL_BYTES)
+    if tail[4:] != b"ARROW1":
+        return None
+    length = struct.unpack_from("<i", tail, 0)[0]
+    footer = memoryview(source.read_at(length, size - FILE_TAIL_BYTES - length))
+    root = struct.unpack_from("<I", footer, 0)[0]
+    field = _flatbuffer_field(footer, root, 3)
+    if field is None:
+        return []
+    vector = field + struct.unpack_from("<I", footer, field)[0]
+    count = struct.unpack_from("<I", footer, vector)[0]
+    return [struct.unpack_from("<qi", footer, vector + 4 + 24 * i) for i in range(count)]
+
+
+def _block_rows(source: pa.NativeFile, block: tuple[int, int]) -> int:
+    """Rows of the record batch at ``block``, from its header alone (the body is not read)."""
+    offset, length = block
+    data = source.read_at(length, offset)
+    # a message starts with 0xFFFFFFFF and its length, or (before format 0.15) its length only
+    start = 8 if data[:4] == b"\xff\xff\xff\xff" else 4
+    return _message_header(pa.py_buffer(data[start:]))[0]
+
+
+def _remote_part(location: Location, nbytes: int) -> Part:
+    """An IPC file on a remote filesystem: range reads of the batches and columns asked for."""
+    name, fs = location.name, location.filesystem
+    try:
+        with fs.open_input_file(location.path) as source:
+            blocks = _footer_blocks(source, nbytes)
+            if blocks is None:
+                schema, sizes = ipc.open_stream(source).schema, None
+            else:
+                schema = ipc.open_file(source).schema
+                with ThreadPoolExecutor(REMOTE_HEADER_READS) as pool:
+                    sizes = list(pool.map(lambda block: _block_rows(source, block), blocks))
+    except (pa.ArrowException, OSError, ValueError, struct.error) as err:
+        raise _error(name, err, location) from None
+    if sizes == []:
+        raise InputValueError(f"'{name}' holds no record batches.")
+    stream = sizes is None
+
+    def read(columns, batch_rows, units):
+        options = ipc.IpcReadOptions(included_fields=_fields(schema, columns))
+        try:
+            if stream:
+                if units is not None and list(units) != [0]:
+                    raise InputValueError(f"'{name}' is one unit (an IPC stream); asked for {units}.")
+                with fs.open_input_stream(location.path, buffer_size=REMOTE_STREAM_BYTES) as source:
+                    for batch in ipc.open_stream(source, options=options):
+                        batch = batch.select(columns)
+                        check_batch(batch, f"a record batch of '{name}'")
+                        yield 0, batch
+                return
+            with fs.open_input_file(location.path) as source:
+                reader = ipc.open_file(source, options=options)
+                for index in range(len(sizes)) if units is None else units:
+                    batch = reader.get_batch(index).select(columns)
+                    check_batch(batch, f"record batch {index} of '{name}'")
+                    yield index, batch
+        except (pa.ArrowException, OSError) as err:
+            raise _error(name, err, location) from None
+
+    rows = None if stream else sum(sizes)
+    return Part(name, schema, rows, nbytes, read, unit_rows=sizes)

@@ -32,6 +32,11 @@ class Part:
     :meth:`batches`), for the given unit numbers or all of them. ``unit_rows`` lists each unit's
     rows when the metadata says (``None`` for CSV and streams). ``partition`` maps each partition
     column the file lacks to its value, a typed ``pa.Scalar`` (null included).
+
+    The part of a file has its ``location`` (:class:`~fastxent.io.filesystems.Location`: the path
+    and its filesystem) and pickles as that description, with its partition: unpickled (on a
+    Dask worker), it opens the file again itself. A part of in-memory data has none and does not
+    pickle.
     """
 
     name: str
@@ -41,11 +46,17 @@ class Part:
     read: Callable[[list[str], int, list | None], Iterator[tuple[int, pa.RecordBatch]]]
     partition: dict = field(default_factory=dict)
     unit_rows: list | None = None
+    location: object = None
     #: Parquet: the footer (each column chunk's decoded size), and ``read_columns(unit, columns)``,
     #: a table of those file columns over the whole unit (:mod:`fastxent.run.wide` reads row
     #: groups too wide to decode row by row a few columns at a time).
     metadata: object | None = None
     read_columns: Callable[[int, list[str]], pa.Table] | None = None
+
+    def __reduce__(self):
+        if self.location is None:
+            raise TypeError(f"{self.name} is data in memory, not a file: its part cannot be pickled.")
+        return _reopen, (self.location, self.partition)
 
     def full_schema(self) -> pa.Schema:
         """The file's schema, ``string_view`` columns as ``large_string`` (as :meth:`batches` gives
@@ -116,6 +127,13 @@ class Part:
             else:
                 arrays.append(pa.repeat(self.partition[name], batch.num_rows))
         return pa.RecordBatch.from_arrays(arrays, names=columns)
+
+
+def _reopen(location, partition: dict) -> Part:
+    """The part of the file at ``location``, opened again (a part unpickled)."""
+    from .sources import file_part  # sources builds on this module: imported when first needed
+
+    return file_part(location, partition)
 
 
 def first_batch(parts: list[Part], column: str) -> pa.RecordBatch | None:

@@ -18,6 +18,8 @@ import shutil
 import stat
 
 from ..errors import InputValueError
+from .filesystems import Storage, storage_of
+from .uploads import check_remote_directory
 
 _KINDS = {
     stat.S_IFIFO: "named pipe (FIFO)",
@@ -154,10 +156,15 @@ def check_output_path(path, inputs: list[str], what: str = "the output") -> str:
     return path
 
 
-def check_report_directory(path) -> None:
+def check_report_directory(path, storage: Storage | None = None) -> None:
     """Check that a directory of outputs (``fastxent report --out``) can be written: it is a
-    directory or can be created as one, in a directory that takes new files."""
-    path = os.path.abspath(os.fspath(path))
+    directory or can be created as one, in a directory that takes new files; on an object store
+    (``storage``: :class:`~.filesystems.Storage`), a prefix where new objects may be written."""
+    location = storage_of(storage).locate(path)
+    if location.remote:
+        check_remote_directory(location)
+        return
+    path = os.path.abspath(location.path)
     check_utf8_name(path)
     existing = path
     while not os.path.exists(existing):

@@ -4,7 +4,9 @@ Each output is written under a hidden temporary name and renamed when complete; 
 any exception (``KeyboardInterrupt``, and the CLI's SIGTERM/SIGHUP, included) removes the
 temporary file, so no partial output remains. What the names are, which paths are written
 through instead (FIFOs, devices, ``-`` for standard output) and how a killed run's temporaries
-go: :mod:`.paths`; which format a name asks for: :mod:`.formats`.
+go: :mod:`.paths`; which format a name asks for: :mod:`.formats`. An output on an object store
+(a URI, or a path on the ``filesystem`` of the call; :class:`~.filesystems.Storage`) is written
+under a temporary key and moved: :mod:`.uploads`.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..errors import InputValueError
-from . import paths
+from . import paths, uploads
+from .failures import storage_errors
+from .filesystems import Storage, storage_of
 from .formats import STDOUT, output_format
+from .locations import scheme, split_query
 from .paths import StreamFile, is_stream, partial_path, remove_stale
 from .writers import TableWriter, column_options
 
@@ -30,12 +35,14 @@ from .writers import TableWriter, column_options
 OUTPUT_GROUP_ROWS = 1 << 20
 
 
-def check_output_path(path, inputs: list[str], what: str = "the output") -> str:
+def check_output_path(
+    path, inputs: list[str], what: str = "the output", storage: Storage | None = None
+) -> str:
     """The path to write a table to, after checking that its name asks for a format fastxent
     writes (:func:`~.formats.output_format`) and that it can be written
     (:func:`~.paths.check_output_path`; ``inputs``: paths it must not be). ``-`` (standard output)
-    is returned as it is. Call before reading any input, so a run cannot fail at its end for its
-    output.
+    is returned as it is, a remote output (see ``storage``) as its name. Call before reading any
+    input, so a run cannot fail at its end for its output.
     """
     if os.fspath(path) == STDOUT:
         try:
@@ -45,7 +52,12 @@ def check_output_path(path, inputs: list[str], what: str = "the output") -> str:
                 f"{what} '-' is standard output, which here is not a file ({err}); give a file name."
             ) from None
         return STDOUT
-    checked = paths.check_output_path(path, inputs, what)
+    location = storage_of(storage).locate(path)
+    if location.remote:
+        output_format(split_query(location.name)[0], what=what)
+        uploads.check_remote_output(location, inputs, what)
+        return location.name
+    checked = paths.check_output_path(location.path, inputs, what)
     output_format(checked, what=what)
     return checked
 
@@ -59,13 +71,19 @@ class AtomicTableWriter:
     groups, record batches) are encoded and written in a background thread (pyarrow releases the
     GIL), one at a time, so writing overlaps scoring while at most two pieces are held. A
     ``path`` that is a FIFO or a device (:func:`~.paths.is_stream`), or ``-`` (standard output),
-    is written through: what was written stays written.
+    is written through: what was written stays written. A remote ``path`` (``storage``) is
+    written under a temporary key, moved to ``path`` or deleted (:mod:`.uploads`).
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, storage: Storage | None = None):
         self.path = path
-        self.format = output_format(path)
-        self.partial = None if path == STDOUT or is_stream(path) else partial_path(path)
+        location = None if path == STDOUT else storage_of(storage).locate(path)
+        self.remote = location if location is not None and location.remote else None
+        self.format = output_format(path if self.remote is None else split_query(path)[0])
+        if self.remote is not None:
+            self.partial = self.remote.temporary()
+        else:
+            self.partial = None if path == STDOUT or is_stream(path) else partial_path(path)
         self._writer: TableWriter | None = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
@@ -93,7 +111,10 @@ class AtomicTableWriter:
         self._in_flight = self._thread.submit(self._writer.write, table, OUTPUT_GROUP_ROWS)
 
     def _target(self):
-        """Where the writer writes: the temporary file, or the stream written through."""
+        """Where the writer writes: the temporary file or key, or the stream written through."""
+        if self.remote is not None:
+            with storage_errors(self.remote, "write"):
+                return self.remote.filesystem.open_output_stream(self.partial.path)
         if self.partial is not None:
             return self.partial
         if self.path == STDOUT:
@@ -114,24 +135,41 @@ class AtomicTableWriter:
                 if self._writer is not None:
                     self._writer.close()
                     self._writer = None
-                    if self.partial is not None:
+                    if self.remote is not None:
+                        uploads.publish(self.partial, self.remote)
+                        self.partial = None
+                    elif self.partial is not None:
                         os.replace(self.partial, self.path)
         finally:
             with contextlib.suppress(Exception):  # the run's own error is the one to report
                 self._wait()
             self._thread.shutdown()
-            if self._writer is not None:
-                self._writer.close()
-            if self.partial is not None and os.path.exists(self.partial):
-                os.unlink(self.partial)
+            try:
+                if self._writer is not None:
+                    self._writer.close()
+            finally:
+                self._remove_partial()
+
+    def _remove_partial(self) -> None:
+        """Remove the temporary file or key of a run that failed (a written one is renamed)."""
+        if self.remote is not None:
+            if self.partial is not None:
+                uploads.discard(self.partial)
+        elif self.partial is not None and os.path.exists(self.partial):
+            os.unlink(self.partial)
 
 
-def atomic_write(path, write) -> None:
+def atomic_write(path, write, storage: Storage | None = None) -> None:
     """Call ``write(temporary_path)``, then rename the result to ``path``; remove it on failure.
 
-    A ``path`` that is a FIFO or a device is passed to ``write`` itself (written through).
+    A ``path`` that is a FIFO or a device is passed to ``write`` itself (written through); a
+    remote one (``storage``) gets a local temporary file, then is uploaded (:func:`.uploads.upload`).
     """
-    path = Path(paths.check_output_path(path, []))
+    location = storage_of(storage).locate(path)
+    if location.remote:
+        uploads.upload(location, write)
+        return
+    path = Path(paths.check_output_path(location.path, []))
     if is_stream(str(path)):
         write(path)
         return
@@ -148,11 +186,19 @@ def atomic_write(path, write) -> None:
 PART_NAME = re.compile(r"part-\d{5}\.parquet")
 
 
-def check_output_dir(path, inputs: list[str]) -> str:
+def check_output_dir(path, inputs: list[str], storage: Storage | None = None) -> str:
     """The absolute path of an output directory of ``part-NNNNN.parquet`` files, after checking
     it can be written: it may exist only as a directory holding nothing else (a previous run's
-    output, replaced whole), and hold no input."""
-    path = os.path.abspath(os.fspath(path))
+    output, replaced whole), and hold no input. It is a local (or shared) directory: an object
+    store cannot make a directory of files appear at once."""
+    storage = storage_of(storage)
+    if storage.filesystem is not None or scheme(os.fspath(path)) not in (None, "file"):
+        raise InputValueError(
+            f"cannot write the output directory '{path}': the Dask workers' losses go to a local or "
+            "shared directory, which an object store is not; give a directory on a shared filesystem, "
+            "or score with fx.score(losses_to=URI), which writes one file."
+        )
+    path = os.path.abspath(storage.locate(path).path)  # file:// as a path
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         raise InputValueError(f"cannot write '{path}': directory '{parent}' does not exist.")

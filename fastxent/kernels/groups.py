@@ -6,14 +6,11 @@ them: eight interleaved lanes, then ``((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7))`` pl
 partial block added in order. Lanes receive whole rounds of eight values (a round waits in
 ``pending`` until it is complete), so a block folded row by row across any number of batches
 gives the same bits as :func:`~.blocks.sum_block` over its rows: group results do not depend on
-batch sizes, and a group's state is 56 numbers however many rows it has. The products the
-standard error needs (:data:`~.codes.SUM_FIELDS`) are folded the same way, block values then
-added in compensated sums (:func:`add_compensated`).
+batch sizes, and a group's state is 38 numbers however many rows it has. The products the
+standard error needs are added row by row in compensated sums (:func:`add_compensated`).
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from .blocks import exact_add
 from .codes import (
@@ -25,7 +22,6 @@ from .codes import (
     MARK_IGNORED,
     MARK_NONFINITE,
     MARK_UNNORMALISED,
-    N_SUMS,
     NONFINITE,
     SCORED,
     UNNORMALISED,
@@ -37,60 +33,57 @@ LANES = 8
 
 
 @strict_jit
-def lane_total(lanes, rest):
+def lane_total(lanes, pending, npending):
     """``sum_block``'s value of a block whose full rounds are in ``lanes`` and whose last
-    values (fewer than eight) add up to ``rest``."""
+    ``npending`` (< 8) values are in ``pending``."""
+    rest = 0.0
+    for i in range(npending):
+        rest += pending[i]
     return (
         ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
     ) + rest
 
 
 @strict_jit
-def add_round(lanes, pending):
-    """Add a complete round of eight rows (``pending[0]`` losses, ``pending[1]`` denominators)
-    to a group's :data:`~.codes.SUM_FIELDS` lanes: the values and their products, as
-    :func:`~.blocks.block_sums` forms them."""
-    for lane in range(LANES):
-        a = pending[0, lane]
-        d = pending[1, lane]
-        lanes[0, lane] += a
-        lanes[1, lane] += d
-        lanes[2, lane] += a * a
-        lanes[3, lane] += a * d
-        lanes[4, lane] += d * d
-
-
-@strict_jit
-def close_lanes(lanes, pending, npending, out):
-    """A group's open block as :func:`~.blocks.block_sums` would sum its rows, into ``out``
-    (its ``N_SUMS`` values); the lanes are emptied."""
-    rests = np.zeros(N_SUMS)
-    for i in range(npending):
-        a = pending[0, i]
-        d = pending[1, i]
-        rests[0] += a
-        rests[1] += d
-        rests[2] += a * a
-        rests[3] += a * d
-        rests[4] += d * d
-    for q in range(N_SUMS):
-        out[q] = lane_total(lanes[q], rests[q])
-        lanes[q, :] = 0.0
+def add_compensated(sums, x):
+    """Add ``x`` to the compensated sum ``sums = (sum, error)`` (Neumaier's: the rounding error
+    of each addition is kept apart, so ``sum + error`` is the exact sum to about a rounding,
+    whatever the order of the additions)."""
+    s = sums[0]
+    t = s + x
+    if abs(s) >= abs(x):
+        sums[1] += (s - t) + x
+    else:
+        sums[1] += (x - t) + s
+    sums[0] = t
 
 
 @strict_jit
 def fold_rows(
-    gid, row_loss, row_den, marks, judged_per_row, lanes, pending, filled, counts, done_group, done_sums
+    gid,
+    row_loss,
+    row_den,
+    marks,
+    judged_per_row,
+    lanes,
+    pending,
+    filled,
+    counts,
+    moments,
+    done_group,
+    done_sums,
 ):
     """Fold one batch's rows (in order) into their groups' open blocks.
 
-    ``gid[i]`` is row ``i``'s group; ``lanes`` ``(G, N_SUMS, 8)`` hold each group's open block
-    (losses, denominators and their products, :func:`add_round`), ``pending`` ``(G, 2, 8)`` its
-    incomplete round of rows, ``filled[g]`` its rows so far; ``counts[g]`` gets the
+    ``gid[i]`` is row ``i``'s group; ``lanes``/``pending`` ``(G, 2, 8)`` hold each group's open
+    block (loss, denominator), ``filled[g]`` its rows so far; ``counts[g]`` gets the
     :data:`~.codes.COUNT_FIELDS` from the rows' ``marks`` (a scored row is judged
-    ``judged_per_row`` times: C for multilabel). Each block that fills up is summed into
-    ``done_group``/``done_sums`` (room for one per ``BLOCK_ROWS`` rows plus one per group);
-    returns how many.
+    ``judged_per_row`` times: C for multilabel); ``moments[g]`` (``(3, 2)``) the row's
+    ``loss**2``, ``loss * den`` and ``den**2`` in compensated sums (:func:`add_compensated`),
+    for the standard error: row by row, since blocks of products would cost every group's
+    open block three more lanes, read at the end of every unit. Each block that fills up is
+    summed into ``done_group``/``done_sums`` (room for one per ``BLOCK_ROWS`` rows plus one per
+    group); returns how many.
     """
     ndone = 0
     for i in range(gid.shape[0]):
@@ -104,16 +97,25 @@ def fold_rows(
         counts[g, NONFINITE] += (mark & MARK_NONFINITE) != 0
         counts[g, CORRECT] += mark >> MARK_CORRECT_SHIFT
         counts[g, UNNORMALISED] += (mark & MARK_UNNORMALISED) != 0
+        a = row_loss[i]
+        d = row_den[i]
+        add_compensated(moments[g, 0], a * a)
+        add_compensated(moments[g, 1], a * d)
+        add_compensated(moments[g, 2], d * d)
         f = filled[g]
         j = f % LANES
-        pending[g, 0, j] = row_loss[i]
-        pending[g, 1, j] = row_den[i]
+        pending[g, 0, j] = a
+        pending[g, 1, j] = d
         f += 1
         if j == LANES - 1:
-            add_round(lanes[g], pending[g])
+            for q in range(2):
+                for lane in range(LANES):
+                    lanes[g, q, lane] += pending[g, q, lane]
         if f == BLOCK_ROWS:
             done_group[ndone] = g
-            close_lanes(lanes[g], pending[g], 0, done_sums[ndone])
+            for q in range(2):
+                done_sums[ndone, q] = lane_total(lanes[g, q], pending[g, q], 0)
+                lanes[g, q, :] = 0.0
             ndone += 1
             f = 0
         filled[g] = f
@@ -129,27 +131,12 @@ def close_blocks(lanes, pending, filled, done_group, done_sums):
         if f == 0:
             continue
         done_group[ndone] = g
-        close_lanes(lanes[g], pending[g], f % LANES, done_sums[ndone])
+        for q in range(2):
+            done_sums[ndone, q] = lane_total(lanes[g, q], pending[g, q], f % LANES)
+            lanes[g, q, :] = 0.0
         ndone += 1
         filled[g] = 0
     return ndone
-
-
-@strict_jit
-def add_compensated(sums, groups, values):
-    """Add ``values[k]`` to group ``groups[k]``'s compensated sum ``sums[g] = (sum, error)``
-    (Neumaier's: the rounding error of each addition is kept apart, so the total is accurate to
-    a rounding of the exact sum whatever the order of the additions)."""
-    for k in range(groups.shape[0]):
-        g = groups[k]
-        s = sums[g, 0]
-        x = values[k]
-        t = s + x
-        if abs(s) >= abs(x):
-            sums[g, 1] += (s - t) + x
-        else:
-            sums[g, 1] += (x - t) + s
-        sums[g, 0] = t
 
 
 @strict_jit

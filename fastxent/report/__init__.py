@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InputValueError
+from ..io.filesystems import Storage
 from ..io.sinks import atomic_write
 from ..options import ScoreOptions
 from ..run.plan import prepare
@@ -90,16 +91,29 @@ def _entry_label(source_label: str, key, several_sources: bool) -> str:
     return f"{source_label}: {text}" if several_sources else text
 
 
-def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_options) -> dict:
+def report(
+    sources,
+    *,
+    out,
+    by=None,
+    keep=None,
+    top_k=20,
+    bins=15,
+    filesystem=None,
+    storage_options=None,
+    **score_options,
+) -> dict:
     """Score each source (or each group of ``by``) and write a model-evaluation report to ``out``.
 
     Parameters
     ----------
     sources : a path, or a list of paths / Arrow sources (one entry each)
-    out : directory for ``report.md``, ``report.json`` and the PNG plots (created if missing)
+    out : directory for ``report.md``, ``report.json`` and the PNG plots (created if missing), or
+        a URI (``s3://bucket/report``): each file uploaded whole or not at all
     by : column (or columns) whose groups become entries of their own
     keep : columns shown with the ``top_k`` highest-loss rows
     bins : bins of the reliability (calibration) table
+    filesystem, storage_options : where the sources and ``out`` are, as :func:`fastxent.score` takes them
     score_options : ``target``, ``logits``/``probs``/``logprobs`` and the rest of :func:`fastxent.score`
 
     Returns
@@ -114,14 +128,15 @@ def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_optio
     sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
     if not sources:
         raise InputValueError("`sources` is empty; pass at least one prediction file.")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputValueError(f"`out` '{out}' exists and is not a directory.")
+    storage = Storage(filesystem, storage_options)
+    target = storage.locate(out)
+    if not target.remote and os.path.exists(target.path) and not os.path.isdir(target.path):
+        raise InputValueError(f"`out` '{target.path}' exists and is not a directory.")
     options = ScoreOptions(group_by=by, keep=keep, **score_options)  # every option checked first
     entries = []
     for index, source in enumerate(sources):
         label = Path(os.fspath(source)).name if isinstance(source, (str, os.PathLike)) else f"source {index}"
-        job = prepare(source, options)
+        job = prepare(source, options, storage=storage)
         collector = _Collector(job, bins, top_k, options.ignore_index)
         result = execute(job, [collector])
         names = _class_names(job.plan)
@@ -133,7 +148,8 @@ def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_optio
         raise InputValueError("nothing was scored: every row was null or ignored.")
     entries.sort(key=lambda e: (math.isnan(e["loss"]), e["loss"]))
     entries[0]["best"] = True
-    out.mkdir(parents=True, exist_ok=True)
+    if not target.remote:  # an object store has no directories to make
+        Path(target.path).mkdir(parents=True, exist_ok=True)
     document = {"entries": entries, "options": {k: str(v) for k, v in score_options.items()}, "by": by}
     plots = {
         "loss_by_class.png": plot_per_class,
@@ -141,9 +157,11 @@ def report(sources, *, out, by=None, keep=None, top_k=20, bins=15, **score_optio
         "reliability.png": plot_reliability,
     }
     for name, draw in plots.items():
-        atomic_write(out / name, lambda path, draw=draw: draw(entries, path))
-    atomic_write(out / "report.json", lambda path: path.write_text(json.dumps(_clean(document), indent=2)))
-    atomic_write(out / "report.md", lambda path: path.write_text(markdown(document, list(plots))))
+        atomic_write(target.child(name).name, lambda path, draw=draw: draw(entries, path), storage)
+    json_text = json.dumps(_clean(document), indent=2)
+    atomic_write(target.child("report.json").name, lambda path: path.write_text(json_text), storage)
+    markdown_text = markdown(document, list(plots))
+    atomic_write(target.child("report.md").name, lambda path: path.write_text(markdown_text), storage)
     return document
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from .. import gpu
 from ..errors import InputValueError
 from ..io import columns as colmod
+from ..io.filesystems import Storage
 from ..io.part import class_names, first_batch
 from ..io.schemas import unify_part_schemas
 from ..io.sources import PARQUET_DECODE_COLUMN_BYTES, open_parts
@@ -57,16 +58,19 @@ class Job:
         )
 
 
-def prepare(source, options: ScoreOptions | None = None, **option_values) -> Job:
+def prepare(
+    source, options: ScoreOptions | None = None, *, storage: Storage | None = None, **option_values
+) -> Job:
     """Open the source and plan the run; nothing is scored yet.
 
-    ``options`` (or the keyword arguments of :func:`score` that make one) say what to score.
+    ``options`` (or the keyword arguments of :func:`score` that make one) say what to score;
+    ``storage`` where its paths and URIs are (:class:`~fastxent.io.filesystems.Storage`).
     """
     if options is None:
         options = ScoreOptions(**option_values)
     elif option_values:
         options = dataclasses.replace(options, **option_values)
-    parts = open_parts(source)
+    parts = open_parts(source, storage)
     schema = parts[0].full_schema()
     plan = colmod.plan(
         schema,
