@@ -161,17 +161,15 @@ def features_markdown(report: dict) -> str:
 def markdown(reports: list[dict]) -> str:
     """The peers table (from a ``peers`` report), then the file table (from pytest-benchmark ones)."""
     parts = [peers_markdown(r) for r in reports if "peers" in r]
-    benchmarks = [r for r in reports if "benchmarks" in r]
-    if benchmarks:
-        merged = {**benchmarks[0], "benchmarks": [b for r in benchmarks for b in r["benchmarks"]]}
-        files = "\n\n".join(t for t in (files_markdown(merged), features_markdown(merged)) if t)
-        if files:
-            info = merged["machine_info"]
+    for report in (r for r in reports if "benchmarks" in r):  # each with its own machine and date
+        tables = "\n\n".join(t for t in (files_markdown(report), features_markdown(report)) if t)
+        if tables:
+            info = report["machine_info"]
             parts.append(
-                files
-                + "\n\nFiles: medians of pytest-benchmark rounds. "
+                tables
+                + "\n\nMedians of pytest-benchmark rounds. "
                 + f"{info.get('cpu', {}).get('brand_raw', platform.processor())}, "
-                + f"Python {info.get('python_version')}, {merged.get('datetime', '')[:10]}, `make bench`."
+                + f"Python {info.get('python_version')}, {report.get('datetime', '')[:10]}, `make bench`."
             )
     return "\n\n".join(parts)
 
