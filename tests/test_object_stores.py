@@ -335,3 +335,36 @@ def test_local_files_stay_on_the_local_path(local):
     """Plain paths never go through a filesystem object (memory maps, the OS's own reads)."""
     part = sources.open_parts(str(local / "preds.arrow"))[0]
     assert part.location.filesystem is None and part.name == str(local / "preds.arrow")
+
+
+def test_http_files_through_fsspec(tmp_path, capsys):
+    """https:// and http:// go to fsspec's HTTP filesystem: read by byte ranges where the server
+    serves them; a server that cannot is one clear line, not a traceback."""
+    pytest.importorskip("aiohttp")
+    import functools
+    import http.server
+    import threading
+
+    write_table(make_table(3000, 4, seed=9), str(tmp_path / "f.parquet"), "parquet", 1000)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # the server's request log would share stderr
+            pass
+
+    class QuietServer(http.server.ThreadingHTTPServer):
+        def handle_error(self, *args):  # a client that hung up, said on stderr too
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = QuietServer(("127.0.0.1", 0), handler)  # no Range support
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/f.parquet"
+        code = main(["score", url, "--target", "label", "--logits", "logits"])
+        err = capsys.readouterr().err
+        assert code == 1 and len(err.splitlines()) == 1
+        assert "doesn't appear to support range requests" in err and url in err
+    finally:
+        server.shutdown()
+        server.server_close()

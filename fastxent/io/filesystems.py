@@ -39,8 +39,42 @@ _CLASSES = {
 
 
 def _fsspec_filesystem(fs) -> pafs.FileSystem:
-    """An fsspec filesystem as a pyarrow one (``pyarrow.fs.PyFileSystem(FSSpecHandler(fs))``)."""
-    return pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+    """An fsspec filesystem as a pyarrow one (``pyarrow.fs.PyFileSystem`` of a
+    :class:`_StorageHandler`)."""
+    return pafs.PyFileSystem(_StorageHandler(fs))
+
+
+class _StorageFile:
+    """An fsspec file whose failures are ``OSError``: fsspec's HTTP files raise ``ValueError``
+    when a server cannot serve byte ranges, which would otherwise escape as a traceback."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def __getattr__(self, name):
+        value = getattr(self._file, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            try:
+                return value(*args, **kwargs)
+            except OSError:
+                raise
+            except Exception as err:  # the storage's failure, in the words of its library
+                raise OSError(f"{type(err).__name__}: {err}") from err
+
+        return call
+
+
+class _StorageHandler(pafs.FSSpecHandler):
+    """pyarrow's ``FSSpecHandler`` with files that fail as ``OSError`` (:class:`_StorageFile`)."""
+
+    def open_input_file(self, path):
+        return pa.PythonFile(_StorageFile(self.fs.open(path, mode="rb")), mode="r")
+
+    def open_input_stream(self, path):
+        return pa.PythonFile(_StorageFile(self.fs.open(path, mode="rb")), mode="r")
 
 
 def _is_fsspec(value) -> bool:
@@ -112,7 +146,7 @@ class Storage:
     def _strip(self, text: str) -> str:
         """A URI's path on the given filesystem (its scheme dropped), or a plain path as it is."""
         handler = getattr(self.filesystem, "handler", None)
-        if isinstance(handler, pafs.FSSpecHandler):
+        if isinstance(handler, pafs.FSSpecHandler):  # _StorageHandler included
             return handler.fs._strip_protocol(text)
         found = scheme(text)
         return text[len(found) + 3 :] if found else text
