@@ -17,10 +17,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import engine, gpu, validate
+from . import backends, engine, validate
 from .exact import ExactSum
-from .kernels import tile_order
-from .kernels.blocks import block_sums
 from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS, N_SUMS
 from .spec import LossSpec
 
@@ -233,6 +231,7 @@ class Accumulator:
             )
         self.kind = kind
         self.device = device
+        self._backend = backends.select(device)
         self.spec = LossSpec(
             family=family,
             inputs=inputs,
@@ -288,23 +287,11 @@ class Accumulator:
         if offset < 0:
             raise validate.InputValueError(f"`offset` must be >= 0, got {offset}.")
         n = batch[0].shape[0]
-        if self.device == "cuda":
-            from . import gpu_engine  # only now: the GPU path imports numba-cuda
-
-            first = min((-offset) % BLOCK_ROWS, n)
-            self._add_segments(offset, n, first, gpu_engine.run_blocks(self.spec, *batch, first))
-            if row_values is not None:  # marks and predictions come from the CPU kernels
-                position = 0
-                for chunk in engine.chunks(self.spec, *batch):
-                    engine.run_blocks(chunk, 0, row_values.rows(position, position + chunk.rows))
-                    position += chunk.rows
-        else:
-            position = offset
-            for chunk in engine.chunks(self.spec, *batch):
-                at = position - offset
-                rows = None if row_values is None else row_values.rows(at, at + chunk.rows)
-                self._absorb(position, chunk, rows)
-                position += chunk.rows
+        moments = self._moments is not None
+        for position, rows, first, segments in self._backend.partials(
+            self.spec, batch, offset, row_values, moments
+        ):
+            self._add_segments(position, rows, first, segments)
         self._next_offset = offset + n
         self._rows += batch[0].shape[0]
         self._bytes += batch[0].nbytes + batch[1].nbytes
@@ -317,25 +304,12 @@ class Accumulator:
         """
         batch = self._validated(input, target, sample_weight, weight, where, input_name)
         out = np.empty(batch[0].shape[0], dtype=engine.compute_dtype(np.dtype(batch[0].dtype)))
-        if self.device == "cuda":
-            from . import gpu_engine
-
-            out[:] = gpu_engine.row_values(self.spec, *batch)[:, 0]
-            return out
-        position = 0
-        for chunk in engine.chunks(self.spec, *batch):
-            engine.run_rowwise(chunk, out[position : position + chunk.rows])
-            position += chunk.rows
+        self._backend.row_losses(self.spec, batch, out)
         return out
 
     def _validated(self, input, target, sample_weight, weight, where, input_name):
-        located = {"where": where} if where else {}
-        if self.device == "cuda" and gpu.is_device_array(input):
-            from . import gpu_validate
-
-            return gpu_validate.batch(self.spec, self.kind, input, target, sample_weight, weight, input_name)
-        return validate.batch(
-            self.spec, self.kind, input, target, sample_weight, weight, **located, input_name=input_name
+        return self._backend.validated(
+            self.spec, self.kind, input, target, sample_weight, weight, where, input_name
         )
 
     def close_blocks(self) -> None:
@@ -355,11 +329,6 @@ class Accumulator:
         self._rows += rows
         self._nulls += rows
         self._bytes += nbytes
-
-    def _absorb(self, offset: int, chunk: engine.Chunk, row_values: engine.RowValues | None) -> None:
-        first = min((-offset) % BLOCK_ROWS, chunk.rows)
-        segments = engine.run_blocks(chunk, first, row_values, moments=self._moments is not None)
-        self._add_segments(offset, chunk.rows, first, segments)
 
     def _add_segments(self, offset: int, rows: int, first: int, segments) -> None:
         """Add a batch's ``(sums, counts, edge_loss, edge_den)`` (:func:`fastxent.engine.run_blocks`
@@ -400,14 +369,10 @@ class Accumulator:
     def _add_block(self, pieces, sums: list[ExactSum]) -> None:
         """Add the block whose rows are ``pieces`` (``{start: (loss, den)}``) to ``sums``, summed
         in the order of the device that sums whole blocks, so that a block gets one value
-        whatever batches its rows came in (:mod:`.kernels.tile_order`)."""
+        whatever batches its rows came in (:meth:`~.backends.Backend.block_sums`)."""
         loss, den = self._joined(pieces)
         values = np.empty(N_SUMS)
-        if self.device == "cpu":
-            block_sums(loss, den, values)
-        else:
-            for q, rows in enumerate((loss, den, loss * loss, loss * den, den * den)):
-                values[q] = tile_order.block_sum(rows)
+        self._backend.block_sums(loss, den, values)
         for q, exact in enumerate(sums):
             exact.add(values[q : q + 1])
 
