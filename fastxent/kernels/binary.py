@@ -18,6 +18,7 @@ from .codes import (
     BINARY_PROBS_TORCH,
     MARK_CORRECT_SHIFT,
     MARK_NONFINITE,
+    NO_WEIGHT,
     PER_CLASS,
     PER_ELEMENT,
 )
@@ -59,9 +60,9 @@ def sklearn_prob_element_loss(p, y, clip_eps):
 @vector_jit
 def logit_losses(xs, ts, pos_weight, loss):
     """``loss[i]`` = :func:`logit_element_loss` of element ``i`` (single-column logits); returns
-    how many predictions are correct (:func:`is_correct`).
+    how many predictions are correct (:func:`is_correct`) and how many losses are not finite.
 
-    The element loop keeps every value in the input's precision, the count included (exact: a
+    The element loop keeps every value in the input's precision, the counts included (exact: a
     block holds far fewer than ``2**24`` rows), and writes to a scratch array of that precision:
     a float64 store or counter in the loop would make LLVM size its vectors for float64 and halve
     the float32 lanes. A second, cheap loop widens the losses into ``loss``.
@@ -69,18 +70,21 @@ def logit_losses(xs, ts, pos_weight, loss):
     wide_vectors()
     n = xs.shape[0]
     if n == 0:
-        return 0
+        return 0, 0
     values = np.empty(n, dtype=xs.dtype)
     zero = as_type_of(0.0, xs[0])
     one = as_type_of(1.0, xs[0])
     correct = zero
+    nonfinite = zero
     for i in range(n):
         x = xs[i]
-        values[i] = logit_element_loss(x, ts[i], pos_weight)
+        value = logit_element_loss(x, ts[i], pos_weight)
+        values[i] = value
         correct += one if is_correct(x, ts[i], BINARY_LOGITS) else zero  # a masked add
+        nonfinite += zero if value - value == zero else one  # NaN or infinite
     for i in range(n):
         loss[i] = values[i]
-    return np.int64(correct)
+    return np.int64(correct), np.int64(nonfinite)
 
 
 @vector_jit
@@ -137,9 +141,10 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
     xs = x[lo * num_classes : hi * num_classes]
     ts = t[lo * num_classes : hi * num_classes]
     has_pos_weight = pos_weight.shape[0] > 0
+    counted = -1  # non-finite losses counted in the element loop (-1: count them below)
     if num_classes == 1:
         if kind == BINARY_LOGITS:
-            correct = logit_losses(xs, ts, pos_weight[0] if has_pos_weight else 1.0, loss)
+            correct, counted = logit_losses(xs, ts, pos_weight[0] if has_pos_weight else 1.0, loss)
         else:
             correct = probability_losses(xs, ts, kind, clip_eps, loss)
         if weight_mode == PER_CLASS:
@@ -165,6 +170,7 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
                 value += e
             loss[r] = value
     per_row = np.float64(num_classes) if kind != BINARY_PROBS_SKLEARN else 1.0
+    weighted = weight_mode != NO_WEIGHT or sample_weight.shape[0] > 0
     if sample_weight.shape[0] > 0:
         sws = sample_weight[lo:hi]  # sliced first: indexing from 0 gives contiguous vector loads
         for r in range(n):
@@ -172,9 +178,11 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
             den[r] = per_row * sws[r]
     else:
         den[:] = per_row
-    nonfinite = 0
-    for r in range(n):
-        nonfinite += not math.isfinite(loss[r])
+    nonfinite = counted
+    if counted < 0 or weighted:  # a weight can make a finite loss infinite (or 0 * inf NaN)
+        nonfinite = 0
+        for r in range(n):
+            nonfinite += not math.isfinite(loss[r])
     if marks.shape[0] > 0:
         for r in range(n):
             hits = 0
