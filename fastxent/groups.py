@@ -23,6 +23,7 @@ from .errors import InputValueError
 from .kernels import groups as kernels
 from .kernels.blocks import expansion_value, expansion_values
 from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, EXPANSION_SIZE, N_COUNTS, N_SUMS
+from .key_table import KeyTable, is_integer_like, key_bits
 from .state import Score, standard_error
 
 #: The one NaN object every NaN key becomes, so that a dictionary finds it (``nan != nan``).
@@ -65,12 +66,16 @@ class GroupKeys:
         self._known_ids = np.empty(0, dtype=np.int32)  # the id of each value of _known
         # (the last dictionary, with a null slot if any; the id of each entry, None: its position)
         self._last_dictionary = None
+        self._table: KeyTable | None = None  # integer-like keys (see _table_ids)
 
     def ids(self, batch: pa.RecordBatch) -> np.ndarray:
         """Each row's group id (int32: half the memory traffic of int64 on every row), new keys
         numbered as they appear."""
         if len(self.names) == 1:
-            found = self._hashed_ids(batch.column(self.names[0]))
+            column = batch.column(self.names[0])
+            if is_integer_like(column.type) and (self._table is not None or not self.keys):
+                return self._table_ids(column)
+            found = self._hashed_ids(column)
             if found is not None:
                 return found
         per_column = [_column_codes(name, batch.column(name)) for name in self.names]
@@ -85,6 +90,23 @@ class GroupKeys:
                 found = self._add(key)
             mapping[code] = found
         return mapping[local]
+
+    def _table_ids(self, column: pa.Array) -> np.ndarray:
+        """Ids of one integer-like key column by a compiled hash table of its values
+        (:class:`~.key_table.KeyTable`): one probe a row; only new keys become Python objects."""
+        if self._table is None:
+            self._table = KeyTable()
+        valid = np.asarray(column.is_valid()) if column.null_count else None
+        ids, new_rows = self._table.ids(key_bits(column), valid, len(self.keys))
+        if new_rows.size:
+            for key in column.take(pa.array(new_rows)).to_pylist():
+                self._add(key)
+        if valid is not None:
+            null_id = self._ids.get(None)
+            if null_id is None:
+                null_id = self._add(None)
+            ids[~valid] = null_id
+        return ids
 
     def _add(self, key) -> int:
         self._ids[key] = len(self.keys)

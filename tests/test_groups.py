@@ -286,3 +286,41 @@ def test_dictionary_keys_whose_row_groups_order_them_differently(tmp_path, batch
         mask = pc.is_null(split) if key is None else pc.fill_null(pc.equal(split, key), False)
         assert got.groups[key].rows == pc.sum(mask).as_py()
         assert got.groups[key].loss == pytest.approx(_alone(table, mask).loss, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "typ",
+    [
+        pa.int8(),
+        pa.int64(),
+        pa.uint32(),
+        pa.uint64(),
+        pa.date32(),
+        pa.timestamp("ms"),
+        pa.time32("s"),
+        pa.duration("us"),
+    ],
+)
+def test_integer_like_keys_through_the_hash_table_match_string_keys(tmp_path, typ):
+    """Integer-like keys are looked up in a compiled hash table that grows across batches; the
+    groups (rows, bits) are those of the same keys as strings, nulls one group."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    raw = rng.integers(0, 120 if typ == pa.int8() else 5000, n)
+    if typ == pa.uint64():
+        raw = raw.astype(np.uint64) + np.uint64(2**63)  # beyond int64: keys by their bits
+    nulls = rng.random(n) < 0.05
+    if pa.types.is_integer(typ):
+        keys = pa.array(raw, pa.uint64() if typ == pa.uint64() else None, mask=nulls).cast(typ)
+    else:  # dates, times, timestamps, durations over their integer storage
+        storage = pa.array(raw.astype(np.int32 if typ.bit_width == 32 else np.int64), mask=nulls)
+        keys = storage.view(typ)
+    table = pa.table({"label": rng.integers(0, 2, n), "logits": rng.standard_normal(n), "k": keys})
+    as_text = table.set_column(2, "k", keys.cast(pa.string()))
+    got = fx.score(table, target="label", logits="logits", group_by="k", batch_rows=3000)
+    want = fx.score(as_text, target="label", logits="logits", group_by="k", batch_rows=3000)
+    assert len(got.groups) == len(want.groups) > 100
+    for key, group in got.groups.items():
+        other = want.groups[None if key is None else str(pa.scalar(key, typ).cast(pa.string()).as_py())]
+        assert (group.rows, group.total, group.weight) == (other.rows, other.total, other.weight)
+    assert got.groups[None].rows == int(nulls.sum())

@@ -1,0 +1,67 @@
+"""Group ids of integer-like keys through a compiled hash table (:mod:`.kernels.key_table`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from .kernels import key_table as kernels
+
+
+def is_integer_like(t: pa.DataType) -> bool:
+    """Whether a key column's values are integers underneath: integers, dates, times,
+    timestamps, durations (each value its own key, no NaN to gather)."""
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_date(t)
+        or pa.types.is_time(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_duration(t)
+    )
+
+
+def key_bits(column: pa.Array) -> np.ndarray:
+    """An integer-like column's values as int64 (a null's slot holds 0): the same key, the same
+    number, whatever its type (uint64 by its bits)."""
+    t = column.type
+    if pa.types.is_uint64(t) or (not pa.types.is_integer(t) and t.bit_width == 64):
+        values = column.view(pa.int64())
+    elif pa.types.is_integer(t):
+        values = column.cast(pa.int64())
+    else:  # 32-bit dates and times
+        values = column.view(pa.int32()).cast(pa.int64())
+    if values.null_count:
+        values = values.fill_null(0)
+    return np.asarray(values)
+
+
+class KeyTable:
+    """The ids of the integer keys met so far, in a table that grows to stay at most half full."""
+
+    def __init__(self):
+        self._grow_to(1 << 10)
+        self.count = 0
+
+    def _grow_to(self, slots: int) -> None:
+        keys, ids = np.zeros(slots, dtype=np.int64), np.full(slots, -1, dtype=np.int32)
+        shift = 64 - (slots.bit_length() - 1)
+        if getattr(self, "slot_ids", None) is not None:
+            kernels.rehash(self.slot_keys, self.slot_ids, shift, keys, ids)
+        self.slot_keys, self.slot_ids, self.shift = keys, ids, shift
+
+    def ids(
+        self, values: np.ndarray, valid: np.ndarray | None, next_id: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, new_rows)``: each row's id (``-1`` for a null), and the rows where keys new to
+        the table first appear (their ids are ``next_id``, ``next_id + 1``, ... in that order)."""
+        needed = 2 * (self.count + values.shape[0])
+        if needed > self.slot_keys.shape[0]:
+            self._grow_to(1 << (needed - 1).bit_length())
+        ids = np.empty(values.shape[0], dtype=np.int32)
+        new_rows = np.empty(values.shape[0], dtype=np.int64)
+        mask = np.empty(0, dtype=np.bool_) if valid is None else valid
+        added = kernels.find_ids(
+            values, mask, self.slot_keys, self.slot_ids, self.shift, next_id, ids, new_rows
+        )
+        self.count += added
+        return ids, new_rows[:added]
