@@ -157,11 +157,9 @@ def _score(args) -> int:
     results = sys.stdout
     if args.losses_to is not None:  # before any input is read: a run must not fail at its end
         if on_dask:
-            from .io.formats import check_directory_name
             from .io.sinks import check_output_dir
 
-            check_directory_name(args.losses_to, "--losses-to")
-            check_output_dir(args.losses_to, inputs)
+            check_output_dir(args.losses_to, inputs, what="--losses-to")
         else:
             from .io.sinks import check_output_path
 

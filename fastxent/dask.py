@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from .errors import FastxentError, InputTypeError, InputValueError
 from .io.filesystems import Storage
-from .io.formats import check_directory_name
 from .io.locations import Location
 from .io.sinks import AtomicDirectory, AtomicTableWriter, check_output_dir
 from .io.sources import file_part
@@ -208,9 +207,8 @@ def score(
     storage = Storage(filesystem, storage_options)
     losses_dir = None
     if losses_to is not None:
-        check_directory_name(losses_to, "`losses_to`")
         inputs = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-        losses_dir = check_output_dir(losses_to, [os.fspath(i) for i in inputs], storage)
+        losses_dir = check_output_dir(losses_to, [os.fspath(i) for i in inputs], storage, "`losses_to`")
     device = options.pop("device", "auto")
     job = prepare(source, **options, storage=storage, device="cpu" if device == "auto" else device)
     streams = [part.name for part in job.parts if part.nbytes is None]

@@ -45,16 +45,12 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
 
-def sum_tolerance(eps: float) -> float:
-    """How far from 1 a row of probabilities may sum (sklearn: ``isclose(sum, 1, rtol=sqrt(eps))``)."""
-    return 1e-8 + float(np.sqrt(eps))
-
-
 def pack(spec: LossSpec, x, target, sample_weight, element_weight, weight_mode):
     """The CPU row function's argument tuple for one chunk of ``spec`` (arrays already converted)."""
     eps = float(np.finfo(x.dtype).eps)
     sample_weight = _EMPTY if sample_weight is None else sample_weight
     if spec.family == "multiclass":
+        tolerance = 1e-8 + float(np.sqrt(eps))  # sklearn: isclose(sum, 1, rtol=sqrt(eps))
         return (
             x,
             target,
@@ -64,7 +60,7 @@ def pack(spec: LossSpec, x, target, sample_weight, element_weight, weight_mode):
             spec.label_smoothing,
             spec.kind_code(),
             eps,
-            sum_tolerance(eps),
+            tolerance,
         )
     if spec.family == "soft":
         return (
@@ -196,20 +192,13 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
     Arrays already contiguous and of a kernel dtype pass through as they are (read-only Arrow
     buffers included): one chunk, no copy. Column-major multiclass input stays column-major.
     """
-    if isinstance(x, ClassStatistics):
-        eps = float(np.finfo(x.dtype).eps)
-        sw = _converted(sample_weight, np.float64)
+    if isinstance(x, ClassStatistics):  # the statistics and argmax, then pack's arguments, then C
+        target = _converted(target, _target_dtype(spec, target, x.dtype))
+        packed = pack(spec, x, target, _converted(sample_weight, np.float64), None, 0)
         args = (
             np.ascontiguousarray(x.stats),
             np.ascontiguousarray(x.predicted),
-            _converted(target, _target_dtype(spec, target, x.dtype)),
-            spec.class_weight,
-            _EMPTY if sw is None else sw,
-            spec.ignore_index,
-            spec.label_smoothing,
-            spec.kind_code(),
-            eps,
-            sum_tolerance(eps),
+            *packed[1:],
             np.int64(x.num_classes),
         )
         yield Chunk(x.shape[0], args, multiclass.INDEX_TARGET_STATISTICS)

@@ -35,18 +35,21 @@ def key_bits(column: pa.Array) -> np.ndarray:
     return np.asarray(values)
 
 
+def _empty(slots: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """An empty table of ``slots`` (a power of two): keys, ids (-1: empty), the hash's shift."""
+    return np.zeros(slots, dtype=np.int64), np.full(slots, -1, dtype=np.int32), 64 - (slots.bit_length() - 1)
+
+
 class KeyTable:
     """The ids of the integer keys met so far, in a table that grows to stay at most half full."""
 
     def __init__(self):
-        self._grow_to(1 << 10)
+        self.slot_keys, self.slot_ids, self.shift = _empty(1 << 10)
         self.count = 0
 
     def _grow_to(self, slots: int) -> None:
-        keys, ids = np.zeros(slots, dtype=np.int64), np.full(slots, -1, dtype=np.int32)
-        shift = 64 - (slots.bit_length() - 1)
-        if getattr(self, "slot_ids", None) is not None:
-            kernels.rehash(self.slot_keys, self.slot_ids, shift, keys, ids)
+        keys, ids, shift = _empty(slots)
+        kernels.rehash(self.slot_keys, self.slot_ids, shift, keys, ids)
         self.slot_keys, self.slot_ids, self.shift = keys, ids, shift
 
     def ids(

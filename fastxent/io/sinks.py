@@ -26,7 +26,7 @@ from ..errors import InputValueError
 from . import paths, uploads
 from .failures import storage_errors
 from .filesystems import Storage, storage_of
-from .formats import STDOUT, output_format
+from .formats import STDOUT, check_directory_name, output_format
 from .locations import scheme, split_query
 from .paths import StreamFile, is_stream, partial_path, remove_stale
 from .writers import TableWriter, column_options
@@ -186,11 +186,15 @@ def atomic_write(path, write, storage: Storage | None = None) -> None:
 PART_NAME = re.compile(r"part-\d{5}\.parquet")
 
 
-def check_output_dir(path, inputs: list[str], storage: Storage | None = None) -> str:
+def check_output_dir(
+    path, inputs: list[str], storage: Storage | None = None, what: str = "the output directory"
+) -> str:
     """The absolute path of an output directory of ``part-NNNNN.parquet`` files, after checking
-    it can be written: it may exist only as a directory holding nothing else (a previous run's
-    output, replaced whole), and hold no input. It is a local (or shared) directory: an object
-    store cannot make a directory of files appear at once."""
+    it can be written: named as a directory (:func:`~.formats.check_directory_name`; ``what``
+    names it in that error), it may exist only as a directory holding nothing else (a previous
+    run's output, replaced whole), and hold no input. It is a local (or shared) directory: an
+    object store cannot make a directory of files appear at once."""
+    check_directory_name(path, what)
     storage = storage_of(storage)
     if storage.filesystem is not None or scheme(os.fspath(path)) not in (None, "file"):
         raise InputValueError(

@@ -22,12 +22,6 @@ from .finish import finish
 from .wide import UnitStatistics, unit_statistics, wide_units
 
 
-def _rows(unit: UnitStatistics, lo: int, n: int):
-    """``(ClassStatistics, input nulls)`` of rows ``[lo, lo + n)`` of a wide unit."""
-    nulls = None if unit.nulls is None else unit.nulls[lo : lo + n]
-    return unit.statistics.rows(lo, lo + n), nulls
-
-
 def _predicted(plan: colmod.ColumnPlan, values: RowValues) -> np.ndarray | None:
     if plan.kind in ("multiclass", "soft"):
         return values.predicted
@@ -154,7 +148,8 @@ class Run:
                 )
             start = part_row
             for _, batch in part.batches(others if statistics else self.plan.columns(), batch_rows, [unit]):
-                rows = None if statistics is None else _rows(statistics, part_row - start, batch.num_rows)
+                at = part_row - start
+                rows = None if statistics is None else statistics.rows(at, at + batch.num_rows)
                 self.batch(part, part_row, batch, nulls, rows)
                 part_row += batch.num_rows
             self.close_blocks()
@@ -164,10 +159,11 @@ class Run:
         if self.groups is not None:
             self.groups.close_blocks()
 
-    def batch(self, part: Part, part_row: int, batch: pa.RecordBatch, nulls: str, wide=None) -> None:
+    def batch(
+        self, part: Part, part_row: int, batch: pa.RecordBatch, nulls: str, wide: UnitStatistics | None = None
+    ) -> None:
         """Score one batch whose first row is row ``part_row`` of ``part``; ``wide``: its rows'
-        ``(ClassStatistics, nulls in the class columns)``, for a batch read without its input
-        columns (:mod:`.wide`)."""
+        statistics, for a batch read without its input columns (:mod:`.wide`)."""
         plan = self.plan
         statistics, input_nulls = wide if wide is not None else (None, None)
         n = batch.num_rows

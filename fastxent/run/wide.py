@@ -18,6 +18,8 @@ probabilities and logits); other kinds are read row by row.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,12 +60,17 @@ def wide_units(part, plan, device: str) -> set:
     return wide
 
 
-class UnitStatistics:
-    """Every row's :class:`~fastxent.engine.ClassStatistics` over one wide unit, and which rows
-    hold a null in a class column (``nulls``, ``None`` if none)."""
+class UnitStatistics(NamedTuple):
+    """Every row's :class:`~fastxent.engine.ClassStatistics` over one wide unit (or some of its
+    rows), and which rows hold a null in a class column (``nulls``, ``None`` if none)."""
 
-    def __init__(self, statistics: engine.ClassStatistics, nulls: np.ndarray | None):
-        self.statistics, self.nulls = statistics, nulls
+    statistics: engine.ClassStatistics
+    nulls: np.ndarray | None
+
+    def rows(self, lo: int, hi: int) -> UnitStatistics:
+        """Rows ``[lo, hi)``."""
+        nulls = None if self.nulls is None else self.nulls[lo:hi]
+        return UnitStatistics(self.statistics.rows(lo, hi), nulls)
 
 
 def unit_statistics(part, unit: int, plan, spec, predicting: bool, where) -> UnitStatistics:
