@@ -1,0 +1,65 @@
+"""Batches of few, large blocks are scored in pieces of blocks in parallel (kernels/blocks.py):
+the same bits, counts and per-row values as block by block."""
+
+import numba
+import numpy as np
+import pytest
+
+import fastxent as fx
+from fastxent.kernels.blocks import MIN_PIECE_ELEMENTS, PIECES, piece_count
+from fastxent.kernels.codes import BLOCK_ROWS
+
+
+def test_piece_count_only_splits_few_large_segments():
+    big = 3 * MIN_PIECE_ELEMENTS * 64
+    assert piece_count(3, big) == -(-PIECES // 3)
+    assert piece_count(PIECES, big) == 1  # enough blocks already
+    assert piece_count(3, 3 * MIN_PIECE_ELEMENTS * 2) == 2  # no piece under the minimum
+    assert piece_count(1, 1000) == 1
+
+
+#: Rows per update small enough that no batch is split (:func:`piece_count` gives 1 piece).
+UNSPLIT_ROWS = 256
+
+
+def _accumulate(x, y, threads, rows_per_update, offset=0, **options):
+    """The result of scoring ``x, y`` in updates of ``rows_per_update`` rows on ``threads``."""
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        acc = fx.Accumulator(**options)
+        for lo in range(0, len(x), rows_per_update):
+            acc.update(x[lo : lo + rows_per_update], y[lo : lo + rows_per_update], offset=offset + lo)
+        return acc.result()
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def _assert_same(a, b):
+    assert a.total == b.total and a.weight == b.weight and a.stderr == b.stderr
+    assert (a.scored, a.ignored, a.accuracy) == (b.scored, b.ignored, b.accuracy)
+
+
+@pytest.mark.parametrize("layout", ["rows", "columns"])
+@pytest.mark.parametrize("offset", [0, 700])
+def test_pieces_give_the_block_by_block_bits(layout, offset):
+    rng = np.random.default_rng(offset)
+    n, c = 2 * BLOCK_ROWS + 300, 700  # three segments of 1.4M values: scored in pieces
+    assert piece_count(3, n * c) > 1 and piece_count(1, UNSPLIT_ROWS * c) == 1
+    x = rng.normal(0, 3, (n, c)).astype(np.float32)
+    y = rng.integers(-1, c, n)
+    if layout == "columns":
+        x = np.asfortranarray(x)
+    unsplit = _accumulate(x, y, 1, UNSPLIT_ROWS, offset, ignore_index=-1)
+    for threads in (1, 2):
+        _assert_same(_accumulate(x, y, threads, n, offset, ignore_index=-1), unsplit)
+    assert unsplit.scored == np.sum(y != -1) and unsplit.total > 0
+
+
+def test_pieces_keep_multilabel_counts():
+    rng = np.random.default_rng(9)
+    x = rng.normal(0, 3, (BLOCK_ROWS + 5, 600)).astype(np.float32)  # 2 segments: scored in pieces
+    y = (rng.random(x.shape) < 0.3).astype(np.float32)
+    assert piece_count(2, x.size) > 1
+    unsplit = _accumulate(x, y, 1, UNSPLIT_ROWS, kind="multilabel")
+    for threads in (1, 2):
+        _assert_same(_accumulate(x, y, threads, len(x), kind="multilabel"), unsplit)
