@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastxent as fx
-from fastxent.kernels.blocks import MIN_PIECE_ELEMENTS, PIECES, piece_count
+from fastxent.kernels.blocks import MIN_PIECE_ELEMENTS, PIECES, denominator_sum, piece_count, sum_block
 from fastxent.kernels.codes import BLOCK_ROWS
 
 
@@ -63,3 +63,16 @@ def test_pieces_keep_multilabel_counts():
     unsplit = _accumulate(x, y, 1, UNSPLIT_ROWS, kind="multilabel")
     for threads in (1, 2):
         _assert_same(_accumulate(x, y, threads, len(x), kind="multilabel"), unsplit)
+
+
+@pytest.mark.parametrize(
+    "v", [1.0, 7.0, 100.0, 0.5, -3.0, 2.0**-1000, 0.25 * 3, 1.0 / 3, 0.1, 2.0**999, 0.0, -0.0, np.inf, np.nan]
+)
+def test_denominator_sum_is_sum_block_bit_for_bit(v):
+    rng = np.random.default_rng(1)
+    for den in (np.full(BLOCK_ROWS, v), np.where(rng.random(BLOCK_ROWS) < 0.01, 0.0, v)):
+        want, got = sum_block(den), denominator_sum(den)
+        assert np.array_equal(np.array(got), np.array(want), equal_nan=True)
+        assert np.signbit(got) == np.signbit(want)
+    weights = rng.random(BLOCK_ROWS) + 0.5  # sample weights: every value different
+    assert denominator_sum(weights) == sum_block(weights)
