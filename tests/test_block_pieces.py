@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 import fastxent as fx
-from fastxent.kernels.blocks import MIN_PIECE_ELEMENTS, PIECES, denominator_sum, piece_count, sum_block
+from fastxent.kernels.blocks import (
+    MIN_PIECE_ELEMENTS,
+    PIECES,
+    block_sums,
+    denominator_sum,
+    piece_count,
+    sum_block,
+    sum_block_products,
+)
 from fastxent.kernels.codes import BLOCK_ROWS
 
 
@@ -76,3 +84,28 @@ def test_denominator_sum_is_sum_block_bit_for_bit(v):
         assert np.signbit(got) == np.signbit(want)
     weights = rng.random(BLOCK_ROWS) + 0.5  # sample weights: every value different
     assert denominator_sum(weights) == sum_block(weights)
+
+
+def test_block_sums_of_unweighted_rows_are_the_general_sums():
+    rng = np.random.default_rng(2)
+    loss = rng.exponential(2.0, BLOCK_ROWS)
+    loss[[3, 9, 17]] = [np.inf, -0.0, 1e-300]
+    for n in (BLOCK_ROWS, 700, 1, 0):
+        for values in (loss[:n], np.where(np.arange(n) == 5, np.nan, loss[:n])):
+            ones = np.ones(n)
+            got = np.zeros(5)
+            block_sums(values, ones, got)
+            want = [
+                sum_block(values),
+                sum_block(ones),
+                sum_block_products(values, values),
+                sum_block_products(values, ones),
+                sum_block_products(ones, ones),
+            ]
+            assert np.array_equal(got, want, equal_nan=True)
+            assert np.signbit(got).tolist() == np.signbit(want).tolist()
+    weights = np.ones(BLOCK_ROWS)
+    weights[100] = 0.5  # one weighted row: the general sums
+    got = np.zeros(5)
+    block_sums(loss, weights, got)
+    assert got[1] == BLOCK_ROWS - 0.5 and got[3] == sum_block_products(loss, weights)

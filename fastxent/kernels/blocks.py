@@ -78,12 +78,31 @@ def sum_block_products(a, b):
 
 @strict_jit
 def block_sums(loss, den, out):
-    """A block's :data:`~.codes.SUM_FIELDS` from its rows' losses and denominators into ``out``."""
+    """A block's :data:`~.codes.SUM_FIELDS` from its rows' losses and denominators into ``out``.
+
+    Unweighted rows (every denominator 1, the common case) skip three of the five strict sums:
+    ``loss * 1`` and ``1 * 1`` are exact, so ``sum loss*den`` is :func:`sum_block` of the losses
+    bit for bit (NaN, infinities and ``-0.0`` included) and ``sum den`` and ``sum den^2`` are the
+    row count (exact below ``2**53``).
+    """
     out[0] = sum_block(loss)
-    out[1] = sum_block(den)
     out[2] = sum_block_products(loss, loss)
-    out[3] = sum_block_products(loss, den)
-    out[4] = sum_block_products(den, den)
+    if all_ones(den):
+        out[1] = out[4] = den.shape[0]
+        out[3] = out[0]
+    else:
+        out[1] = sum_block(den)
+        out[3] = sum_block_products(loss, den)
+        out[4] = sum_block_products(den, den)
+
+
+@strict_jit
+def all_ones(values):
+    """Whether every value is 1 (a compare per value, which vectorises; ``True`` if empty)."""
+    differ = 0
+    for i in range(values.shape[0]):
+        differ += values[i] != 1.0
+    return differ == 0
 
 
 @strict_jit
