@@ -166,6 +166,52 @@ def test_group_table_pickles_and_merges_as_one():
         assert merged.totals(g)[0] == whole.groups[key].total
 
 
+def _folded(keys, loss, den) -> GroupTable:
+    """A table of one integer key column fed ``loss``/``den`` rows, blocks closed."""
+    table = GroupTable(["k"])
+    gid = table.ids(pa.record_batch({"k": pa.array(keys, pa.int64())}))
+    table.fold(gid, loss, den, np.zeros(len(keys), np.int32))
+    table.close_blocks()
+    return table
+
+
+def test_merge_adds_every_group_as_group_by_group_adds():
+    """Merged all at once: the same expansions, specials, moments and counts as adding each
+    group's terms one by one; keys only one side has are added, and integer keys met after a
+    merge find the merged groups."""
+    rng = np.random.default_rng(11)
+    n = 3 * 2048 + 77
+    keys_a, keys_b = rng.integers(0, 500, n), rng.integers(300, 900, n)  # 300..499 on both sides
+    loss_a, loss_b = rng.exponential(1.0, n) * 1e3, rng.exponential(1.0, n)
+    loss_a[5], loss_b[9] = np.inf, np.nan
+    a, b = _folded(keys_a, loss_a, np.ones(n)), _folded(keys_b, loss_b, rng.random(n) + 0.5)
+    merged = pickle.loads(pickle.dumps(a)).merge(b)
+    assert sorted(merged.keys.keys) == sorted(set(keys_a.tolist()) | set(keys_b.tolist()))
+    one_side = set(keys_a.tolist()) ^ set(keys_b.tolist())
+    for key in rng.choice(sorted(merged.keys.keys), 60, replace=False).tolist():
+        g = merged.keys.keys.index(key)
+        sides = [(t, t.keys.keys.index(key)) for t in (a, b) if key in t.keys.keys]
+        assert (len(sides) == 1) == (key in one_side)
+        assert merged.counts[g].tolist() == np.sum([t.counts[i] for t, i in sides], axis=0).tolist()
+        for q in range(2):
+            specials = np.sum([t.specials[i, q] for t, i in sides], axis=0)
+            assert merged.specials[g, q].tolist() == specials.tolist()
+            if not specials.any():  # the exact sum of both sides' terms, correctly rounded
+                terms = [t.terms[i, q, : t.nterms[i, q]] for t, i in sides]
+                assert merged.totals(g)[q] == math.fsum(np.concatenate(terms))
+        moments = sum(t.moments[i].sum(axis=1) for t, i in sides)
+        np.testing.assert_allclose(merged.moments[g].sum(axis=1), moments, rtol=1e-15)
+    # a batch after the merge: its keys keep their merged ids, new keys get new ones
+    only_b = int(keys_b[keys_b >= 500][0])
+    gid = merged.ids(pa.record_batch({"k": pa.array([only_b, 10_000, keys_a[0]], pa.int64())}))
+    assert gid.tolist() == [
+        merged.keys.keys.index(only_b),
+        len(merged.keys.keys) - 1,
+        merged.keys.keys.index(keys_a[0]),
+    ]
+    assert merged.keys.keys[-1] == 10_000
+
+
 def test_open_blocks_cannot_merge():
     table = GroupTable(["k"])
     gid = table.ids(pa.record_batch({"k": ["a", "b", "a"]}))

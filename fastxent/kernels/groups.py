@@ -148,3 +148,14 @@ def add_exactly(terms, nterms, specials, groups, values):
         g = groups[k]
         one[0] = values[k]
         nterms[g] = exact_add(terms[g], nterms[g], specials[g], one)
+
+
+@strict_jit
+def add_moments(moments, groups, other):
+    """Add each of ``other[k]``'s compensated sums (``(N_SUMS - 2, 2)``: a sum, then its rounding
+    errors) to group ``groups[k]``'s in ``moments`` (:func:`add_compensated`, in that order)."""
+    for k in range(groups.shape[0]):
+        g = groups[k]
+        for q in range(other.shape[1]):
+            for part in range(other.shape[2]):
+                add_compensated(moments[g, q], other[k, q, part])
