@@ -22,9 +22,14 @@ import pyarrow.compute as pc
 from .errors import InputValueError
 from .kernels import groups as kernels
 from .kernels.blocks import expansion_value, expansion_values
-from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, EXPANSION_SIZE, N_COUNTS, N_SUMS
+from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS, N_SUMS
 from .key_table import KeyTable, is_integer_like, key_bits
 from .state import Score, standard_error
+
+#: Terms each group's expansions have room for at first. Sums of losses of like magnitudes hold
+#: 2-4 terms; the rows widen (doubling) when one needs more. 64 terms for every group (the
+#: total's room) took 1 KB a group: 100 MB for 100,000 keys, most of it never touched.
+FIRST_EXPANSION_TERMS = 4
 
 #: The one NaN object every NaN key becomes, so that a dictionary finds it (``nan != nan``).
 _NAN_KEY = float("nan")
@@ -241,7 +246,8 @@ class GroupTable:
                 new[: self._size] = a[: self._size]
             return new
 
-        self.terms = grown(getattr(self, "terms", None), (2, EXPANSION_SIZE), np.float64)
+        width = self.terms.shape[2] if hasattr(self, "terms") else FIRST_EXPANSION_TERMS
+        self.terms = grown(getattr(self, "terms", None), (2, width), np.float64)
         self.nterms = grown(getattr(self, "nterms", None), (2,), np.int64)
         self.specials = grown(getattr(self, "specials", None), (2, 3), np.int64)
         self.lanes = grown(getattr(self, "lanes", None), (2, kernels.LANES), np.float64)
@@ -257,6 +263,22 @@ class GroupTable:
         if size > self.terms.shape[0]:
             self._grow(max(size, 2 * self.terms.shape[0]))
         self._size = size
+
+    def _add_exactly(self, q: int, groups: np.ndarray, values: np.ndarray) -> None:
+        """Add ``values[k]`` exactly to group ``groups[k]``'s sum ``q`` (0: losses, 1:
+        denominators), widening every group's expansions when one is full."""
+        done = 0
+        while True:
+            done += kernels.add_exactly(
+                self.terms[:, q], self.nterms[:, q], self.specials[:, q], groups[done:], values[done:]
+            )
+            if done == groups.shape[0]:
+                return
+            # non-overlapping float64 terms number at most ~40: this widens a few times at most
+            width = self.terms.shape[2]
+            wider = np.zeros((self.terms.shape[0], 2, 2 * width))
+            wider[:, :, :width] = self.terms
+            self.terms = wider
 
     def ids(self, batch: pa.RecordBatch) -> np.ndarray:
         """Each row's group id (see :meth:`GroupKeys.ids`), with room made for new groups."""
@@ -299,13 +321,7 @@ class GroupTable:
 
     def _add_blocks(self, groups: np.ndarray, sums: np.ndarray) -> None:
         for q in range(2):
-            kernels.add_exactly(
-                self.terms[:, q],
-                self.nterms[:, q],
-                self.specials[:, q],
-                groups,
-                np.ascontiguousarray(sums[:, q]),
-            )
+            self._add_exactly(q, groups, np.ascontiguousarray(sums[:, q]))
 
     def merge(self, other: GroupTable) -> GroupTable:
         """Add the groups of ``other`` (same run options, blocks closed); returns self.
@@ -320,12 +336,8 @@ class GroupTable:
         for q in range(2):
             nterms = other.nterms[:size, q]
             present = np.arange(other.terms.shape[2]) < nterms[:, None]  # each group's terms, in order
-            kernels.add_exactly(
-                self.terms[:, q],
-                self.nterms[:, q],
-                self.specials[:, q],
-                np.repeat(found, nterms),
-                np.ascontiguousarray(other.terms[:size, q][present]),
+            self._add_exactly(
+                q, np.repeat(found, nterms), np.ascontiguousarray(other.terms[:size, q][present])
             )
         # ``found`` holds each group once (other's keys are distinct): plain fancy adds suffice
         self.specials[found] += other.specials[:size]

@@ -212,6 +212,27 @@ def test_merge_adds_every_group_as_group_by_group_adds():
     assert merged.keys.keys[-1] == 10_000
 
 
+def test_expansions_widen_when_a_sum_needs_more_terms():
+    """Each group's exact sums start with room for a few terms and widen when one needs more:
+    blocks of wildly different magnitudes still sum exactly, and a narrow table merges a wide one."""
+    rng = np.random.default_rng(3)
+    values = (rng.random(40) + 1) * 10.0 ** rng.integers(-300, 300, 40) * rng.choice([-1, 1], 40)
+    table = GroupTable(["k"])
+    for v in values:  # one row per unit: each row is a block of its own
+        gid = table.ids(pa.record_batch({"k": pa.array(["wide", "plain"])}))
+        table.fold(gid, np.array([v, 1.0]), np.ones(2), np.zeros(2, np.int32))
+        table.close_blocks()
+    assert table.terms.shape[2] > 4 and table.nterms[0, 0] > 4
+    assert table.totals(0) == (math.fsum(values), 40.0) and table.totals(1) == (40.0, 40.0)
+    narrow = GroupTable(["k"])
+    gid = narrow.ids(pa.record_batch({"k": pa.array(["wide", "other"])}))
+    narrow.fold(gid, np.array([1.0, 2.0]), np.ones(2), np.zeros(2, np.int32))
+    narrow.close_blocks()
+    merged = narrow.merge(pickle.loads(pickle.dumps(table)))
+    assert merged.totals(0)[0] == math.fsum([*values, 1.0])
+    assert [merged.totals(g)[0] for g in (1, 2)] == [2.0, 40.0]
+
+
 def test_open_blocks_cannot_merge():
     table = GroupTable(["k"])
     gid = table.ids(pa.record_batch({"k": ["a", "b", "a"]}))

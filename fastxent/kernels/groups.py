@@ -142,12 +142,21 @@ def close_blocks(lanes, pending, filled, done_group, done_sums):
 @strict_jit
 def add_exactly(terms, nterms, specials, groups, values):
     """Add ``values[k]`` exactly to group ``groups[k]``'s expansion (``terms[g]``, ``nterms[g]``,
-    ``specials[g]``: see :func:`~.blocks.exact_add`)."""
+    ``specials[g]``: see :func:`~.blocks.exact_add`); returns how many values were added.
+
+    An addition can lengthen an expansion by one term: the loop stops before a value whose
+    group's expansion already fills its row of ``terms``, for the caller to widen the rows and
+    add the rest.
+    """
+    width = terms.shape[1]
     one = values[:1].copy()
     for k in range(groups.shape[0]):
         g = groups[k]
+        if nterms[g] == width:
+            return k
         one[0] = values[k]
         nterms[g] = exact_add(terms[g], nterms[g], specials[g], one)
+    return groups.shape[0]
 
 
 @strict_jit
