@@ -123,12 +123,12 @@ def plan(quick: bool) -> dict[str, tuple[str, ...]]:
     return dict(QUICK) if quick else {name: w.methods for name, w in WORKLOADS.items()}
 
 
-def benchmark(quick: bool, command: str, rounds: int | None = None) -> dict:
+def benchmark(quick: bool, command: str) -> dict:
     """Every (workload, method) of the plan in a process of its own, the compile times and the
     environment, as one document. Files are written to ``$FASTXENT_BENCH_DATA`` (kept, so a later
     run reuses them; ``make bench`` uses ``bench/.data``) or to a temporary directory."""
     scale = QUICK_SCALE if quick else 1.0
-    rounds = rounds or (3 if quick else 7)
+    rounds = 3 if quick else 7
     results, notes = [], {}
     with tempfile.TemporaryDirectory(prefix="fastxent-bench-") as scratch:
         directory = Path(os.environ.get("FASTXENT_BENCH_DATA") or scratch)

@@ -70,7 +70,8 @@ def _seconds(result: dict | None, ours: float | None = None, cpu: bool = False) 
 
 def machine_line(doc: dict) -> str:
     m, threads = doc["machine"], doc["threads"]
-    return (
+    scaled = "" if doc.get("scale", 1.0) == 1.0 else f"Sizes scaled by {doc['scale']:g} (the quick run). "
+    return scaled + (
         f"CPU: {m['cpu']}, {m['cores']} cores, {m['vectors']}; {threads.get('numba_threads')} threads "
         f"(NUMBA_NUM_THREADS={threads.get('NUMBA_NUM_THREADS')}, OMP_NUM_THREADS="
         f"{threads.get('OMP_NUM_THREADS')}, OMP_WAIT_POLICY={threads.get('OMP_WAIT_POLICY')}); "
