@@ -34,21 +34,16 @@ test: $(VENV)/.test-installed
 
 # Two threads for every method (the machines this was written for have two cores), idle OpenMP
 # threads sleeping (as the fastxent command sets it) so that one library's spinning pool does not
-# slow the next. Each in-memory method (fastxent, torch.compile, JAX, optax, eager torch) runs in a
-# process of its own and writes bench/results-cpu.json; files in another process, with
-# pytest-benchmark. The README's tables are regenerated.
-BENCH_ENV := NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
-BENCH_OPTS := -q -p no:cacheprovider --benchmark-columns=median,iqr,rounds --benchmark-sort=name \
-	--benchmark-min-rounds=5
+# slow the next. `fastxent bench` times every workload and method in a process of its own (the
+# files it scores are kept in bench/.data for the next run), writes bench/report/ and regenerates
+# the README's Performance section; bench/reliability.py then prints the peak-memory and
+# integrity-check measurements of issue 18.
+BENCH_ENV := NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive FASTXENT_BENCH_DATA=bench/.data
 
 bench: $(VENV)/.test-installed
 	$(PY) -m pip install -q -e ".[bench]"
-	$(BENCH_ENV) $(PY) -m pytest bench/test_bench_cpu.py -q -p no:cacheprovider
-	$(BENCH_ENV) $(PY) -m pytest bench/test_bench_files.py $(BENCH_OPTS) --benchmark-json=bench/results-files.json
-	$(BENCH_ENV) $(PY) -m pytest bench/test_bench_features.py $(BENCH_OPTS) --benchmark-json=bench/results-features.json
-	$(BENCH_ENV) $(PY) bench/reliability.py
-	$(PY) bench/summarize.py README.md bench/results-cpu.json bench/results-files.json bench/results-features.json
 	$(BENCH_ENV) $(VENV)/bin/fastxent bench --out bench/report --readme README.md
+	$(BENCH_ENV) $(PY) bench/reliability.py
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check fastxent fastxent_launch.py tests bench data

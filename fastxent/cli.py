@@ -232,17 +232,14 @@ def _report(args) -> int:
 def _bench(args, argv) -> int:
     from pathlib import Path
 
-    from .benchmark import run, summary_ratios
+    from .bench.run import benchmark
+    from .bench.summary import headline, write
 
     command = "fastxent " + " ".join(argv if argv is not None else sys.argv[1:])
-    results = run(Path(args.out), args.quick, command)
+    doc = benchmark(args.quick, command)
+    write(doc, Path(args.out), Path(args.readme) if args.readme else None)
     print(f"wrote {args.out}/report.md")
-    if args.readme:
-        from .bench_report import splice_summary
-
-        splice_summary(Path(args.readme), results, Path(args.out) / "report.md")
-    for key, value in summary_ratios(results).items():
-        print(f"  {key:<24} {value:.2f}")
+    print(headline(doc))
     return 0
 
 

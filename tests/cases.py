@@ -1,4 +1,8 @@
-"""One shared list of cases for the tests (against the oracle and torch) and the benchmarks."""
+"""The option cases the accuracy tests share (CPU and GPU kernels against the float64 oracle).
+
+The peers the benchmarks time, and the test that each computes fastxent's value, are elsewhere:
+:mod:`fastxent.bench.cases` and ``tests/test_bench_cases.py``.
+"""
 
 from __future__ import annotations
 
