@@ -104,8 +104,7 @@ class GroupKeys:
         valid = np.asarray(column.is_valid()) if column.null_count else None
         ids, new_rows = self._table.ids(key_bits(column), valid, len(self.keys))
         if new_rows.size:
-            for key in column.take(pa.array(new_rows)).to_pylist():
-                self._add(key)
+            self._add_new(column.take(pa.array(new_rows)).to_pylist())
         if valid is not None:
             null_id = self._ids.get(None)
             if null_id is None:
@@ -125,6 +124,14 @@ class GroupKeys:
         if added:  # the hash table knows only the keys it numbered: the next batches go by Arrow
             self._table = None
         return ids
+
+    def _add_new(self, keys: list) -> None:
+        """Number ``keys`` (distinct, none known yet) as they come: the hash table meets 100,000
+        new keys in a run, one dictionary update rather than a call each."""
+        first = len(self.keys)
+        self.keys.extend(keys)
+        self._ids.update(zip(keys, range(first, len(self.keys)), strict=True))
+        self._known = None
 
     def _add(self, key) -> int:
         self._ids[key] = len(self.keys)
@@ -181,9 +188,7 @@ class GroupKeys:
             unseen = values.filter(pa.array(missing))
             new = pc.unique(unseen)
             first = len(self.keys)
-            for key in new.to_pylist():
-                self._ids[key] = len(self.keys)
-                self.keys.append(key)
+            self._add_new(new.to_pylist())
             offset = 0 if known is None else len(known)
             known = new if known is None else pa.concat_arrays([known, new])
             known_ids = np.concatenate([known_ids, np.arange(first, len(self.keys), dtype=np.int32)])
@@ -428,8 +433,9 @@ class GroupScores(Mapping):
         device: str,
         order: list | None = None,
         names: list[str] | None = None,
+        index: dict | None = None,
     ):
-        self._index = {key: g for g, key in enumerate(keys)}
+        self._index = {key: g for g, key in enumerate(keys)} if index is None else index
         self._keys = keys if order is None else order
         self._columns, self._kind, self._device = columns, kind, device
         if names is None and self._keys:
@@ -439,7 +445,9 @@ class GroupScores(Mapping):
 
     def ordered(self, keys: list) -> GroupScores:
         """The same groups, iterated in the order of ``keys``."""
-        return GroupScores(list(self._index), self._columns, self._kind, self._device, keys, self.names)
+        return GroupScores(
+            list(self._index), self._columns, self._kind, self._device, keys, self.names, self._index
+        )
 
     def __getitem__(self, key) -> Score:
         g = self._index[_canonical(key)]
