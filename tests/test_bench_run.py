@@ -1,6 +1,9 @@
-"""The benchmark harness: a method timed in a process of its own reports its time, its first
-call, its CPU seconds, its peak memory and the loss; the summary puts ratios and first calls
-apart and names the CPU."""
+"""The benchmark harness: a method timed by pytest-benchmark in a process of its own reports its
+time, its first call, its CPU seconds, its peak memory and the loss; a method whose library is
+missing is a note and one that fails raises; the summary puts ratios and first calls apart and
+names the CPU."""
+
+import os
 
 import pytest
 
@@ -8,6 +11,7 @@ from fastxent.bench.cases import CASES, comparable
 from fastxent.bench.machine import cpu
 from fastxent.bench.run import run_isolated
 from fastxent.bench.summary import features_table, files_table, in_memory_tables, tables
+from fastxent.bench.timing import rounds_within_budget
 from fastxent.bench.workloads import WORKLOADS
 
 
@@ -17,10 +21,29 @@ def test_a_method_runs_in_a_process_of_its_own(tmp_path):
     workload = WORKLOADS[name]
     x, y = workload.arrays(1e-3)
     assert result["value"] == comparable(CASES[workload.loss]["fastxent"](x, y)())  # same data, same bits
-    assert result["seconds"] > 0 and result["compile_s"] >= 0 and result["rounds"] == 2
+    # pytest-benchmark's statistics of the rounds asked for
+    assert result["rounds"] == 2 and 0 < result["min_seconds"] <= result["seconds"] < result["first_s"]
+    assert result["compile_s"] == result["first_s"] - result["seconds"] and result["cpu_s"] > 0
     assert result["bytes"] == x.nbytes and result["rows"] == len(x) and result["peak_rss_mb"] > 0
+
+
+def test_a_missing_library_is_a_note_and_a_failing_method_raises(tmp_path, monkeypatch):
+    hidden = tmp_path / "hidden" / "torch"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('torch is hidden by the test')\n")
+    path = [str(hidden.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))  # the child's, searched before site-packages
+    name = "multiclass 4M × 100"
+    note = run_isolated(name, "torch", 1e-3, 1, tmp_path)
+    assert note == "torch is not installed (torch is hidden by the test) and was left out."
     with pytest.raises(RuntimeError, match="unknown method 'no-such-method'"):
         run_isolated(name, "no-such-method", 1e-3, 1, tmp_path)
+
+
+def test_rounds_fit_the_budget_at_the_first_calls_time():
+    assert rounds_within_budget(0.0, 7) == 7 and rounds_within_budget(1.0, 7) == 7
+    assert rounds_within_budget(10.0, 7) == 3 and rounds_within_budget(11.0, 7) == 3
+    assert rounds_within_budget(100.0, 7) == 1
 
 
 def test_group_losses_are_recorded_as_their_count_and_mean(tmp_path):

@@ -13,7 +13,20 @@ import subprocess
 VECTOR_FLAGS = {"avx512f": "AVX-512", "avx2": "AVX2", "avx": "AVX", "sse4_2": "SSE4.2", "asimd": "NEON"}
 #: The settings that decide how many threads each library uses and whether idle ones spin.
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")
-PEER_MODULES = ("pyarrow", "torch", "sklearn", "polars", "duckdb", "jax", "optax", "matplotlib")
+#: The peers' libraries and the timer's (pytest-benchmark): their versions are recorded.
+RECORDED_MODULES = (
+    "pyarrow",
+    "torch",
+    "sklearn",
+    "polars",
+    "duckdb",
+    "jax",
+    "optax",
+    "matplotlib",
+    "pytest_benchmark",
+)
+#: Their distributions' names where they differ from the module's.
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "pytest_benchmark": "pytest-benchmark"}
 
 
 def _cpu_fields() -> dict[str, str]:
@@ -51,7 +64,8 @@ def cpu() -> dict:
 
 
 def versions() -> dict:
-    """fastxent's, Numba's, NumPy's and every peer's version (``None``: not installed)."""
+    """fastxent's, Numba's, NumPy's, every peer's and pytest-benchmark's version (``None``: not
+    installed)."""
     from importlib import metadata
 
     import numba
@@ -60,8 +74,8 @@ def versions() -> dict:
     from fastxent import __version__
 
     found = {"fastxent": __version__, "numba": numba.__version__, "numpy": np.__version__}
-    for module in PEER_MODULES:
-        name = {"sklearn": "scikit-learn"}.get(module, module)
+    for module in RECORDED_MODULES:
+        name = DISTRIBUTIONS.get(module, module)
         try:
             found[module] = metadata.version(name)
         except metadata.PackageNotFoundError:

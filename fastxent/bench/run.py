@@ -2,97 +2,120 @@
 
 A fresh interpreter per method keeps one library's thread pool or allocator from slowing the
 next, makes its peak memory its own, and lets a compiler's first call be reported apart from the
-steady state. ``python -m fastxent.bench.run WORKLOAD METHOD [--scale S] [--rounds R] [--data DIR]``
-times one pair in this process and prints its result as JSON (exit 3: the method's library is
-not installed); :func:`benchmark` runs that for every pair and adds the compile times and where
-it ran (:mod:`.machine`). ``fastxent bench`` and ``make bench`` both call :func:`benchmark`.
+steady state. The timer in that process is pytest-benchmark: :func:`run_isolated` starts a pytest
+session of :mod:`.timing` (one test, the first call apart, then ``benchmark.pedantic`` rounds) and
+reads back its JSON. :func:`benchmark` does that for every pair and adds the compile times and
+where it ran (:mod:`.machine`); ``fastxent bench`` and ``make bench`` both call it.
+``python -m fastxent.bench.run WORKLOAD METHOD [--scale S] [--rounds R] [--data DIR]`` runs one
+pair's process and prints its result as JSON (exit 3: the method's library is not installed).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
+from fastxent.errors import FastxentError
 
-from .cases import CASES, comparable
+from .cases import CASES
 from .machine import environment
 from .workloads import QUICK, QUICK_SCALE, WORKLOADS
 
 FORMAT = "fastxent-bench/1"
-#: Timed rounds stop early once they have taken this long (at least one round): scikit-learn and
-#: NumPy take seconds a call on the full workloads, and more rounds would not change the picture.
+#: Timed rounds are as many as fit this budget at the first call's time (at least one): scikit-learn
+#: and NumPy take seconds a call on the full workloads, and more rounds would not change the picture.
 ROUND_BUDGET_S = 30.0
-MISSING = 3  # the exit status of a child whose method's library is not installed
+MISSING = 3  # the exit status of ``python -m fastxent.bench.run`` when the method is not installed
+#: The environment variables that tell the child (:mod:`.timing`) what to time; the data directory
+#: is the one ``fastxent bench`` itself reads.
+CHILD_VARIABLES = {
+    "workload": "FASTXENT_BENCH_WORKLOAD",
+    "method": "FASTXENT_BENCH_METHOD",
+    "scale": "FASTXENT_BENCH_SCALE",
+    "rounds": "FASTXENT_BENCH_ROUNDS",
+    "data": "FASTXENT_BENCH_DATA",
+}
 
 
-def _peak_rss_mb() -> float | None:
-    """This process's peak resident memory (``VmHWM``: its own, not a parent's copied at fork)."""
-    with contextlib.suppress(OSError), open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    return None
+def child(
+    name: str, method: str, scale: float, rounds: int, data: Path | None, out: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of the process that times ``method`` on workload ``name``: a
+    pytest session of the one test in :mod:`.timing`, which is also the session's plugin, writing
+    pytest-benchmark's JSON and a JUnit XML file (it says why the test was skipped) into ``out``.
+
+    Nothing but this command line configures that session, wherever it is started (a source
+    checkout, an installed package): no ini file (``-c`` the null device), no ``conftest.py``, no
+    ``PYTEST_*`` variable, no plugin but pytest-benchmark's and :mod:`.timing` (autoload off).
+    pytest's capture of warnings is off too, so a method warns as in a plain process (once, not
+    every round).
+    """
+    if importlib.util.find_spec("pytest_benchmark") is None:
+        raise FastxentError("the benchmarks are timed by pytest-benchmark: pip install 'fastxent[bench]'")
+    session = ["-q", "--tb=short", "-rfEs", "-c", os.devnull, "--rootdir", str(out), "--noconftest"]
+    plugins = ["-p", "no:cacheprovider", "-p", "no:warnings", "-p", "pytest_benchmark.plugin"]
+    plugins += ["-p", "fastxent.bench.timing"]
+    outputs = ["--benchmark-json", str(out / "benchmark.json"), "--junitxml", str(out / "junit.xml")]
+    target = ["--pyargs", "fastxent.bench.timing"]
+    command = [sys.executable, "-m", "pytest", *session, *plugins, *outputs, *target]
+    # what to time is this call's alone (no inherited FASTXENT_BENCH_DATA when ``data`` is None)
+    inherited = {k: v for k, v in os.environ.items() if k not in CHILD_VARIABLES.values()}
+    env = {key: value for key, value in inherited.items() if not key.startswith("PYTEST_")}
+    given = {"workload": name, "method": method, "scale": scale, "rounds": rounds, "data": data}
+    env.update({CHILD_VARIABLES[key]: str(value) for key, value in given.items() if value is not None})
+    return command, {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
-def _recorded(value) -> float | dict:
-    """A loss as the JSON keeps it; group losses as their count and mean (100,000 keys are many)."""
-    if isinstance(value, dict):
-        losses = list(value.values())
-        return {"groups": len(losses), "mean": float(np.mean(losses)) if losses else None}
-    return value
+def _skipped(junit: Path) -> str | None:
+    """Why the child's test was skipped (the method's note), or ``None``."""
+    if not junit.exists():
+        return None
+    found = ET.parse(junit).find(".//skipped")
+    return None if found is None else found.get("message")
 
 
-def measure(name: str, method: str, scale: float = 1.0, rounds: int = 5, data: Path | None = None) -> dict:
-    """Time ``method`` on workload ``name`` in this process: the first call (compilation, page
-    faults, caches) apart, then the median wall and CPU seconds (all threads) of ``rounds`` calls."""
+def run_isolated(name: str, method: str, scale: float, rounds: int, data: Path | None = None) -> dict | str:
+    """Time ``method`` on workload ``name`` in a fresh interpreter (:func:`child`): its result, or
+    why it was left out (the library is not installed). A method that fails raises
+    ``RuntimeError`` with the end of the child's output.
+
+    The result's ``seconds``, ``min_seconds`` and ``rounds`` are pytest-benchmark's statistics of
+    the timed rounds; ``compile_s`` is the first call less their median."""
+    with tempfile.TemporaryDirectory(prefix="fastxent-bench-") as out:
+        command, env = child(name, method, scale, rounds, data, Path(out))
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        skipped = _skipped(Path(out) / "junit.xml")
+        report = Path(out) / "benchmark.json"
+        if done.returncode == 0 and skipped is not None:
+            return skipped
+        if done.returncode != 0 or not report.exists():
+            tail = (done.stdout + done.stderr)[-3000:]
+            raise RuntimeError(f"{method} on {name!r} failed (pytest exit status {done.returncode}):\n{tail}")
+        (timed,) = json.loads(report.read_text())["benchmarks"]
+    stats, extra = timed["stats"], timed["extra_info"]
     workload = WORKLOADS[name]
-    with tempfile.TemporaryDirectory(prefix="fastxent-bench-") as scratch:
-        fn = CASES[workload.loss][method](*workload.inputs(scale, Path(data or scratch)))
-        started = time.perf_counter()
-        value = fn()
-        first = time.perf_counter() - started
-        wall, cpu = [], []
-        while len(wall) < rounds and (not wall or sum(wall) < ROUND_BUDGET_S):
-            started, started_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall.append(time.perf_counter() - started)
-            cpu.append(time.process_time() - started_cpu)
-    median = float(np.median(wall))
     return {
         "workload": name,
         "method": method,
-        "seconds": median,
-        "min_seconds": float(min(wall)),
-        "cpu_s": float(np.median(cpu)),
-        "first_s": first,
-        "compile_s": max(0.0, first - median),
-        "rounds": len(wall),
+        "seconds": stats["median"],
+        "min_seconds": stats["min"],
+        "cpu_s": extra["cpu_s"],
+        "first_s": extra["first_s"],
+        "compile_s": max(0.0, extra["first_s"] - stats["median"]),
+        "rounds": stats["rounds"],
         "rows": workload.scaled_rows(scale),
         "bytes": workload.scaled_rows(scale) * workload.bytes_per_row,
-        "value": _recorded(comparable(value)),
-        "peak_rss_mb": _peak_rss_mb(),
+        "value": extra["value"],
+        "peak_rss_mb": extra["peak_rss_mb"],
     }
-
-
-def run_isolated(name: str, method: str, scale: float, rounds: int, data: Path) -> dict | str:
-    """:func:`measure` in a fresh interpreter: its result, or why it was left out (the library
-    is not installed). A method that fails raises ``RuntimeError`` with the child's stderr."""
-    command = [sys.executable, "-m", "fastxent.bench.run", name, method, "--scale", str(scale)]
-    command += ["--rounds", str(rounds), "--data", str(data)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode == MISSING:
-        return done.stderr.strip().splitlines()[-1]
-    if done.returncode != 0:
-        raise RuntimeError(f"{method} on {name!r} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 #: What the quick run compiles: one loss, serial, float32 (the full run compiles every kernel).
@@ -162,7 +185,10 @@ def _described(name: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description="Time one method on one workload (prints JSON).")
+    parser = argparse.ArgumentParser(
+        description="Time one method on one workload in a process of its own, as fastxent bench does "
+        "(prints the result as JSON)."
+    )
     parser.add_argument("workload", choices=list(WORKLOADS))
     parser.add_argument("method")
     parser.add_argument("--scale", type=float, default=1.0)
@@ -172,10 +198,9 @@ def main(argv: list[str]) -> int:
     methods = CASES[WORKLOADS[args.workload].loss]
     if args.method not in methods:
         parser.error(f"unknown method {args.method!r}; expected one of {', '.join(methods)}")
-    try:
-        result = measure(args.workload, args.method, args.scale, args.rounds, args.data)
-    except ImportError as missing:
-        print(f"{args.method} is not installed ({missing}) and was left out.", file=sys.stderr)
+    result = run_isolated(args.workload, args.method, args.scale, args.rounds, args.data)
+    if isinstance(result, str):
+        print(result, file=sys.stderr)
         return MISSING
     print(json.dumps(result))
     return 0
