@@ -23,3 +23,12 @@ READER_VARIABLE = "FASTXENT_PARQUET_READER"
 def pages_enabled() -> bool:
     """Whether column chunks may be read by the page reader (see the module)."""
     return os.environ.get(READER_VARIABLE, "pages").strip().lower() != "pyarrow"
+
+
+def reader_status() -> str:
+    """Which reader reads Parquet column chunks, in words (``fastxent info``)."""
+    if not pages_enabled():
+        return f"pyarrow ({READER_VARIABLE}=pyarrow)"
+    import cramjam
+
+    return f"pages (cramjam {cramjam.__version__}), pyarrow where a chunk needs it"

@@ -39,23 +39,22 @@ PYARROW = "pyarrow"
 
 
 class ReadLog:
-    """How many column chunks each reader read (``counts``: ``{"pages": n, "pyarrow": m}``), and
-    why pyarrow read the ones it did (``reasons``: ``{column: reason}``, the first per column).
-    Shared by the threads decoding row groups."""
+    """How many column chunks each reader read (``counts``: ``{"pages": n, "pyarrow": m}``; a
+    chunk that pyarrow finishes counts for both), and why pyarrow read the ones it did
+    (``reasons``: ``{column: reason}``, the first per column). Shared by the threads decoding
+    row groups; the logger ``fastxent.pages`` says at DEBUG level which reader read what, one
+    line per row group (``fastxent --debug`` shows it)."""
 
     def __init__(self):
         self.counts = collections.Counter()
         self.reasons: dict = {}
         self._lock = threading.Lock()
 
-    def add(self, name: str, column: str, unit: int, path: str, reason: str | None = None) -> None:
+    def add(self, column: str, path: str, reason: str | None = None) -> None:
         with self._lock:
             self.counts[path] += 1
             if reason is not None:
                 self.reasons.setdefault(column, reason)
-        log.debug(
-            "%s row group %d column %r: %s%s", name, unit, column, path, f" ({reason})" if reason else ""
-        )
 
 
 class _Window:
@@ -113,14 +112,21 @@ def page_columns(file, index: int, columns: list[str], layouts: dict, read_log: 
     reader reads; the others are logged as pyarrow's, with the reason. ``layouts`` is ``None``
     when the page reader is turned off."""
     group = file.meta.row_group(index)
-    chosen = {}
+    chosen, refused = {}, {}
     for name in columns:
         layout = f"{READER_VARIABLE}=pyarrow" if layouts is None else layouts[name]
         refusal = layout if isinstance(layout, str) else chunk_refusal(group.column(layout.leaf), file.size)
         if refusal is None:
             chosen[name] = layout
+            read_log.add(name, PAGES)
         else:
-            read_log.add(file.name, name, index, PYARROW, refusal)
+            refused[name] = refusal
+            read_log.add(name, PYARROW, refusal)
+    if log.isEnabledFor(logging.DEBUG):
+        why = "; ".join(f"{name!r} ({reason})" for name, reason in refused.items())
+        log.debug(
+            "'%s' row group %d: pages read %s; pyarrow read %s", file.name, index, list(chosen), why or "none"
+        )
     return chosen
 
 
@@ -151,7 +157,6 @@ def row_group_batches(
                 view, start, size, layout, codec, chunk.num_values, chunk.total_uncompressed_size
             )
             cursors[name] = ColumnCursor(pages, layout, n)
-            read_log.add(file.name, name, index, PAGES)
         streams = {}  # columns read by pyarrow: one stream for the chunks refused from the start
         if others:
             shared = _Rows(pyarrow_rows(others, 0))
@@ -166,7 +171,9 @@ def row_group_batches(
                     fields[name] = file.schema.field(name)
                 except Unsupported as why:
                     del cursors[name]
-                    read_log.add(file.name, name, index, PYARROW, f"from row {done} of the row group: {why}")
+                    reason = f"from row {done} of the row group: {why}"
+                    read_log.add(name, PYARROW, reason)
+                    log.debug("'%s' row group %d: pyarrow reads %r %s", file.name, index, name, reason)
                     streams[name] = _Rows(pyarrow_rows([name], done))
                 except CorruptPage as err:
                     raise fail(f"row group {index}, column '{name}': {err}") from None
