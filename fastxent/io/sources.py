@@ -46,8 +46,9 @@ from .ipcfile import ipc_part
 from .locations import GLOB_CHARS, Location
 from .memory import memory_parts
 from .pages import pages_enabled
+from .pages.files import MappedFile, RangedFile
 from .pages.layout import column_layouts
-from .pages.rowgroup import ReadLog, local_reader, page_columns, remote_reader, row_group_batches
+from .pages.rowgroup import ReadLog, page_columns, row_group_batches
 from .part import Part
 from .paths import check_utf8_name, special_kind
 from .prefetch import ordered_prefetch
@@ -114,10 +115,10 @@ class PageFile:
     def name(self) -> str:
         return self.location.name
 
-    def open(self):
+    def open(self) -> MappedFile | RangedFile:
         if self.location.remote:
-            return remote_reader(self.location.filesystem, self.location.path)
-        return local_reader(self.location.path)
+            return RangedFile(self.location.filesystem, self.location.path)
+        return MappedFile(self.location.path)
 
 
 def _parquet_part(location: Location, nbytes: int) -> Part:

@@ -58,8 +58,8 @@ class ColumnCursor:
             if page is None:
                 raise CorruptPage(f"the column chunk ends {n - done} rows before its row group")
             m = min(n - done, page.count - self.level)
-            if page.defs is None:
-                out[done : done + m] = page.values[self.value : self.value + m]
+            if page.full:  # no null in the page: its values are its rows
+                _copy(page.values[self.value : self.value + m], out[done : done + m])
                 self.value += m
             else:
                 defs = page.defs[self.level : self.level + m]
@@ -107,7 +107,7 @@ class ColumnCursor:
                 child = np.concatenate(
                     [child[:start], np.empty(max(elements, 2 * child.size) - start, child.dtype)]
                 )
-            child[start:elements] = page.values[self.value : self.value + got]
+            _copy(page.values[self.value : self.value + got], child[start:elements])
             self.value += got
             if self.level < page.count:  # stopped where the next row begins
                 break
@@ -116,6 +116,15 @@ class ColumnCursor:
         offsets[n] = elements
         self.per_row = max(self.per_row, elements / max(1, n))
         return _list_array(layout, n, offsets, child[:elements])
+
+
+def _copy(source: np.ndarray, target: np.ndarray) -> None:
+    """``target[:] = source``: bits copied in Numba where the types agree, cast by NumPy where
+    the Arrow type is narrower than the stored one (int8 from INT32)."""
+    if source.dtype == target.dtype:
+        decode.copy(bits(source), bits(target))
+    else:
+        target[:] = source
 
 
 def _array(typ: pa.DataType, n: int, values: np.ndarray, valid: np.ndarray | None) -> pa.Array:

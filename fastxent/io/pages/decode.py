@@ -38,13 +38,18 @@ def decode_hybrid(buf, pos, end, width, count, limit, out):
             needed = (run * width + 7) // 8
             if needed > end - pos:
                 return -1
+            # bits flow through a 64-bit accumulator, a byte in whenever it holds too few
+            held = np.uint64(0)
+            bits = 0
+            at = pos
             for j in range(run):
-                bit = j * width
-                at = pos + (bit >> 3)
-                word = np.int64(0)
-                for k in range((width + (bit & 7) + 7) // 8):
-                    word |= np.int64(buf[at + k]) << (8 * k)
-                value = (word >> (bit & 7)) & mask
+                while bits < width:
+                    held |= np.uint64(buf[at]) << np.uint64(bits)
+                    at += 1
+                    bits += 8
+                value = np.int64(held & np.uint64(mask))
+                held >>= np.uint64(width)
+                bits -= width
                 if value > limit:
                     return -1
                 out[i + j] = value
@@ -64,6 +69,28 @@ def decode_hybrid(buf, pos, end, width, count, limit, out):
                 out[i + j] = value
             i += run
     return pos
+
+
+@checked_jit
+def one_run(buf, pos, end, width, count):
+    """The value of levels that are a single RLE run of at least ``count`` values (a page without
+    nulls: no levels need decoding), or -1 if they are anything else."""
+    header, pos = varint(buf, pos, end)
+    value_bytes = (width + 7) // 8
+    if pos < 0 or header & 1 or (header >> 1) < count or value_bytes > end - pos:
+        return -1
+    value = 0
+    for k in range(value_bytes):
+        value |= np.int64(buf[pos + k]) << (8 * k)
+    return value
+
+
+@checked_jit
+def copy(source, target):
+    """``target[:] = source[:target.size]``, without the GIL (NumPy's copy holds it, and the
+    row groups are decoded in threads)."""
+    for i in range(target.shape[0]):
+        target[i] = source[i]
 
 
 @checked_jit

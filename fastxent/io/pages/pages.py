@@ -20,6 +20,8 @@ from .codecs import CodecError, Decompressor
 from .layout import ColumnLayout
 
 PLAIN, PLAIN_DICTIONARY, RLE, BIT_PACKED, RLE_DICTIONARY, BYTE_STREAM_SPLIT = 0, 2, 3, 4, 8, 9
+#: Bytes of a column chunk read before those behind the current page are released.
+RELEASE_BYTES = 16 << 20
 #: Bytes first read for a page header; more when the header (long statistics) is larger.
 HEADER_BYTES = 1 << 10
 
@@ -34,12 +36,15 @@ class CorruptPage(ValueError):
 
 class Page(NamedTuple):
     """One data page: ``count`` levels, the present ``values`` (the column's stored type), and
-    the definition and repetition levels (uint8; ``None`` where the column has none)."""
+    the definition and repetition levels (uint8; ``None`` where the column has none, and where
+    a flat column's page has no null). ``full``: every level is a present value (no null, no
+    empty list)."""
 
     count: int
     values: np.ndarray
     defs: np.ndarray | None
     reps: np.ndarray | None
+    full: bool
 
 
 def bits(values: np.ndarray) -> np.ndarray:
@@ -56,12 +61,14 @@ class ChunkPages:
     """The data pages of one column chunk, in order (see the module).
 
     ``view(offset, size)`` returns the file's bytes ``[offset, offset + size)`` as a uint8 array
-    that stays valid while the next page is read; ``codec`` is the chunk's codec number,
+    that stays valid while the next page is read, ``release(lo, hi)`` lets go of bytes read
+    (:mod:`.files`); ``codec`` is the chunk's codec number,
     ``num_values`` and ``uncompressed`` its value count and uncompressed size from the footer.
     """
 
-    def __init__(self, view, start, size, layout: ColumnLayout, codec, num_values, uncompressed):
-        self.view, self.pos, self.end = view, start, start + size
+    def __init__(self, view, release, start, size, layout: ColumnLayout, codec, num_values, uncompressed):
+        self.view, self.release, self.pos, self.end = view, release, start, start + size
+        self.released = start
         self.layout = layout
         self.decompress = Decompressor(codec)
         self.values_left = num_values
@@ -98,6 +105,9 @@ class ChunkPages:
             raise CorruptPage(f"the page header at byte {at} gives sizes outside its column chunk")
         body = self.view(body_at, size)
         self.pos = body_at + size
+        if self.pos - self.released >= RELEASE_BYTES:
+            self.release(self.released, at)  # this page's own bytes may still be viewed
+            self.released = at
         if h[thrift.HAS_CRC] == 1 and zlib.crc32(body) != h[thrift.CRC]:
             raise CorruptPage(f"the page at byte {at} fails its CRC check (its bytes are damaged)")
         if kind == thrift.INDEX_PAGE:
@@ -133,9 +143,12 @@ class ChunkPages:
             raise CorruptPage(f"the dictionary page at byte {at} holds fewer values than its header says")
         self.dictionary = data[: count * width].view(self.layout.stored).copy()
 
-    def _levels(self, data, pos, end, count, level, at, prefixed) -> tuple[np.ndarray | None, int]:
+    def _levels(
+        self, data, pos, end, count, level, at, prefixed, flat=False
+    ) -> tuple[np.ndarray | None, int]:
         """``count`` levels up to ``level`` at ``data[pos:end]`` (RLE, v1 pages with a 4-byte
-        length first); ``(None, pos)`` where the column has no such levels."""
+        length first); ``(None, pos)`` where the column has no such levels, or (``flat``: the
+        definition levels of a flat column) where every one is ``level``, one run."""
         if level == 0:
             return None, pos
         if prefixed:
@@ -146,6 +159,8 @@ class ChunkPages:
             if stop > end:
                 raise CorruptPage(f"the levels of the page at byte {at} run past the page")
             end = stop
+        if flat and decode.one_run(data, pos, end, _bit_width(level), count) == level:
+            return None, end
         out = np.empty(count, np.uint8)
         if decode.decode_hybrid(data, pos, end, _bit_width(level), count, level, out) < 0:
             raise CorruptPage(f"the levels of the page at byte {at} are not valid RLE")
@@ -159,8 +174,8 @@ class ChunkPages:
             if h[which] not in (RLE, -1):
                 raise Unsupported(f"levels of encoding {h[which]}")
         reps, pos = self._levels(data, 0, data.size, count, 1 if layout.is_list else 0, at, True)
-        defs, pos = self._levels(data, pos, data.size, count, layout.top, at, True)
-        return Page(count, self._values(h[thrift.ENCODING], data, pos, count, defs, at), defs, reps)
+        defs, pos = self._levels(data, pos, data.size, count, layout.top, at, True, not layout.is_list)
+        return self._page(h[thrift.ENCODING], data, pos, count, defs, reps, at)
 
     def _data_v2(self, h, body, full, at) -> Page:
         count = self._count(h, at)
@@ -170,14 +185,18 @@ class ChunkPages:
         levels = rep_bytes + def_bytes
         layout = self.layout
         reps, _ = self._levels(body, 0, rep_bytes, count, 1 if layout.is_list else 0, at, False)
-        defs, _ = self._levels(body, rep_bytes, levels, count, layout.top, at, False)
+        defs, _ = self._levels(body, rep_bytes, levels, count, layout.top, at, False, not layout.is_list)
         rest = body[levels:]
         data = self.decompress(rest, int(full - levels)) if h[thrift.IS_COMPRESSED] != 0 else rest
-        return Page(count, self._values(h[thrift.ENCODING], data, 0, count, defs, at), defs, reps)
+        return self._page(h[thrift.ENCODING], data, 0, count, defs, reps, at)
 
-    def _values(self, encoding, data, pos, count, defs, at) -> np.ndarray:
-        """The present values of a data page, from ``data[pos:]``."""
+    def _page(self, encoding, data, pos, count, defs, reps, at) -> Page:
         present = count if defs is None else int(np.count_nonzero(defs == self.layout.top))
+        values = self._values(encoding, data, pos, present, at)
+        return Page(count, values, defs, reps, present == count)
+
+    def _values(self, encoding, data, pos, present, at) -> np.ndarray:
+        """The ``present`` values of a data page, from ``data[pos:]``."""
         stored = self.layout.stored
         end = data.size
         if encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY):

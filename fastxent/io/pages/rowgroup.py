@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import numpy as np
 import pyarrow as pa
 
 from . import READER_VARIABLE
@@ -27,9 +25,9 @@ from .cursor import ColumnCursor
 from .layout import chunk_range, chunk_refusal
 from .pages import ChunkPages, CorruptPage, Unsupported
 
-#: Bytes read at once from a file, all of a row group's page-read columns together.
+#: Bytes read at once from a remote file, all of a row group's page-read columns together.
 WINDOW_BYTES = 8 << 20
-#: Smallest read per column (a page larger than its window is read whole).
+#: Smallest remote read per column (a page larger than its window is read whole).
 MIN_WINDOW_BYTES = 256 << 10
 
 log = logging.getLogger("fastxent.pages")
@@ -57,24 +55,6 @@ class ReadLog:
                 self.reasons.setdefault(column, reason)
 
 
-class _Window:
-    """The file's bytes through a window of ``size`` bytes, read by ``read(offset, size)``."""
-
-    def __init__(self, read: Callable, end: int, size: int):
-        self.read, self.end, self.size = read, end, size
-        self.lo = self.hi = 0
-        self.buf = np.empty(0, np.uint8)
-
-    def __call__(self, offset: int, size: int) -> np.ndarray:
-        if not (self.lo <= offset and offset + size <= self.hi):
-            data = self.read(offset, min(max(size, self.size), self.end - offset))
-            if len(data) < size:
-                raise CorruptPage("the file ends inside the column chunk (truncated?)")
-            self.buf = np.frombuffer(data, np.uint8)  # a new buffer: views of the last one stay valid
-            self.lo, self.hi = offset, offset + len(data)
-        return self.buf[offset - self.lo : offset - self.lo + size]
-
-
 class _Rows:
     """Rows of an iterator of record batches, taken ``n`` at a time as one array per column."""
 
@@ -84,7 +64,9 @@ class _Rows:
     def take(self, n: int) -> pa.RecordBatch:
         pieces, have = [], 0
         while have < n:
-            batch = self.pending.pop() if self.pending else next(self.batches)
+            batch = self.pending.pop() if self.pending else next(self.batches, None)
+            if batch is None:
+                raise CorruptPage(f"pyarrow read {n - have} rows fewer than the row group holds")
             if batch.num_rows > n - have:
                 self.pending.append(batch.slice(n - have))
                 batch = batch.slice(0, n - have)
@@ -93,18 +75,6 @@ class _Rows:
         return (
             pieces[0] if len(pieces) == 1 else pa.Table.from_batches(pieces).combine_chunks().to_batches()[0]
         )
-
-
-def local_reader(path: str):
-    """``(read(offset, size), close)`` of a local file: ``pread``, no shared file position."""
-    fd = os.open(path, os.O_RDONLY)
-    return (lambda offset, size: os.pread(fd, size, offset)), (lambda: os.close(fd))
-
-
-def remote_reader(filesystem, path: str):
-    """``(read(offset, size), close)`` of a file on a pyarrow filesystem: range reads."""
-    handle = filesystem.open_input_file(path)
-    return (lambda offset, size: handle.read_at(size, offset)), handle.close
 
 
 def page_columns(file, index: int, columns: list[str], layouts: dict, read_log: ReadLog) -> dict:
@@ -136,7 +106,7 @@ def row_group_batches(
     """The batches of row group ``index`` (see the module).
 
     ``file``: an object with ``name``, ``size``, ``meta`` and ``schema`` (the footer and its Arrow
-    schema) and ``open()`` (``(read, close)``); ``chosen``: :func:`page_columns` (not empty);
+    schema) and ``open()`` (a :mod:`.files` object); ``chosen``: :func:`page_columns` (not empty);
     ``pyarrow_rows(names, skip)``: pyarrow's batches of ``names`` in this row group from row
     ``skip``; ``fail(message)``: the error for a corrupt page. Storage failures (``OSError``)
     propagate.
@@ -144,17 +114,17 @@ def row_group_batches(
     group = file.meta.row_group(index)
     n = group.num_rows
     others = [c for c in columns if c not in chosen]
-    read, close = file.open()
+    source = file.open()
     try:
         window = max(MIN_WINDOW_BYTES, WINDOW_BYTES // len(chosen))
         cursors = {}
         for name, layout in chosen.items():
             chunk = group.column(layout.leaf)
             start, size = chunk_range(chunk)
-            view = _Window(read, start + size, window)
+            view, release = source.chunk(start, size, window)
             codec = CODEC_NAMES[chunk.compression]
             pages = ChunkPages(
-                view, start, size, layout, codec, chunk.num_values, chunk.total_uncompressed_size
+                view, release, start, size, layout, codec, chunk.num_values, chunk.total_uncompressed_size
             )
             cursors[name] = ColumnCursor(pages, layout, n)
         streams = {}  # columns read by pyarrow: one stream for the chunks refused from the start
@@ -180,7 +150,10 @@ def row_group_batches(
             taken = {}
             for name, stream in streams.items():
                 if id(stream) not in taken:
-                    taken[id(stream)] = stream.take(m)
+                    try:
+                        taken[id(stream)] = stream.take(m)
+                    except CorruptPage as err:
+                        raise fail(f"row group {index}, column '{name}': {err}") from None
                 batch = taken[id(stream)]
                 arrays[name] = batch.column(name)
                 fields[name] = batch.schema.field(name)
@@ -188,4 +161,4 @@ def row_group_batches(
             yield pa.RecordBatch.from_arrays([arrays[c] for c in columns], schema=schema)
             done += m
     finally:
-        close()
+        source.close()
