@@ -290,17 +290,24 @@ def _command(args, argv) -> int:
     return 0
 
 
+def _show_reader_log() -> None:
+    """``--debug``: which reader read each Parquet row group's columns, one line per row group on
+    stderr (the logger ``fastxent.pages``; its handler is added once per process)."""
+    pages_log = logging.getLogger("fastxent.pages")
+    if not pages_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("fastxent: %(message)s"))
+        pages_log.addHandler(handler)
+    pages_log.handlers[0].setStream(sys.stderr)  # this command's stderr (main may run again)
+    pages_log.setLevel(logging.DEBUG)
+
+
 def _run(args, argv) -> int:
     """Run the command; an error it expects is one line on stderr (a traceback with ``--debug``).
     Returning from here drops the error's traceback, and with it the frames that hold readers
     open, while the signals are still ignored: their clean-up cannot be interrupted."""
     if getattr(args, "debug", False):
-        # which reader read each Parquet row group's columns, one line per row group
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("fastxent: %(message)s"))
-        pages_log = logging.getLogger("fastxent.pages")
-        pages_log.addHandler(handler)
-        pages_log.setLevel(logging.DEBUG)
+        _show_reader_log()
     try:
         return _command(args, argv)
     except BrokenPipeError:  # the reader of stdout left (`| head`): not an error of the data

@@ -247,6 +247,7 @@ def test_remote_files_read_pages_by_range(corpus, monkeypatch):
     memory = fsspec.filesystem("memory")
     with open(corpus["snappy-v2-split-checksums"], "rb") as f:
         memory.pipe("/pages/remote.parquet", f.read())
+    monkeypatch.setenv(READER_VARIABLE, "pages")
     try:
         options = dict(target="label", logits="logits")
         remote = fx.score("memory://pages/remote.parquet", **options)
@@ -275,3 +276,35 @@ def test_page_headers_of_any_bytes_never_read_outside(data):
     buf = np.frombuffer(data, np.uint8)
     out = np.empty(thrift.SLOTS, np.int64)
     assert thrift.parse_page_header(buf, 0, buf.size, out) <= buf.size
+
+
+def test_dask_tasks_read_pages_with_the_same_bits(corpus, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    fxdask = pytest.importorskip("fastxent.dask")
+    path = corpus["brotli-v2-checksums-row-groups"]
+    options = dict(target="label", logits="lst", batch_rows=500)
+    monkeypatch.setenv(READER_VARIABLE, "pages")  # worker threads of this process see it
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    )
+    with cluster, distributed.Client(cluster) as client:
+        on_dask = fxdask.score(path, client=client, **options)
+    monkeypatch.setenv(READER_VARIABLE, "pyarrow")
+    assert_same_score(on_dask, fx.score(path, **options))
+    assert on_dask.readers == {"pages": 2 * pq.ParquetFile(path).metadata.num_row_groups}
+
+
+def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
+    from fastxent.cli import main
+
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    path = corpus["defaults"]
+    assert main(["score", path, "--target", "label", "--logits", "logits", "--debug"]) == 0
+    assert (
+        f"'{path}' row group 0: pages read ['logits', 'label']; pyarrow read none" in capsys.readouterr().err
+    )
+    assert main(["info"]) == 0
+    assert "parquet reader   pages (cramjam" in capsys.readouterr().out
+    monkeypatch.delenv(READER_VARIABLE)
+    assert main(["info"]) == 0
+    assert f"parquet reader   pyarrow ({READER_VARIABLE}=pages turns" in capsys.readouterr().out

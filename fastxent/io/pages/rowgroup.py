@@ -80,11 +80,11 @@ class _Rows:
 def page_columns(file, index: int, columns: list[str], layouts: dict, read_log: ReadLog) -> dict:
     """``{column: ColumnLayout}`` of the ``columns`` whose chunks in row group ``index`` the page
     reader reads; the others are logged as pyarrow's, with the reason. ``layouts`` is ``None``
-    when the page reader is turned off."""
+    when the page reader is off."""
     group = file.meta.row_group(index)
     chosen, refused = {}, {}
     for name in columns:
-        layout = f"{READER_VARIABLE}=pyarrow" if layouts is None else layouts[name]
+        layout = f"{READER_VARIABLE} is not 'pages'" if layouts is None else layouts[name]
         refusal = layout if isinstance(layout, str) else chunk_refusal(group.column(layout.leaf), file.size)
         if refusal is None:
             chosen[name] = layout
