@@ -6,6 +6,7 @@ Results go to stdout, progress and warnings to stderr. Exit codes: 0 success, 1 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -290,26 +291,33 @@ def _command(args, argv) -> int:
     return 0
 
 
-def _show_reader_log() -> None:
+@contextlib.contextmanager
+def _reader_log(debug: bool):
     """``--debug``: which reader read each Parquet row group's columns, one line per row group on
-    stderr (the logger ``fastxent.pages``; its handler is added once per process)."""
+    stderr (the logger ``fastxent.pages``), for this command only."""
+    if not debug:
+        yield
+        return
     pages_log = logging.getLogger("fastxent.pages")
-    if not pages_log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("fastxent: %(message)s"))
-        pages_log.addHandler(handler)
-    pages_log.handlers[0].setStream(sys.stderr)  # this command's stderr (main may run again)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fastxent: %(message)s"))
+    level = pages_log.level
+    pages_log.addHandler(handler)
     pages_log.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        pages_log.removeHandler(handler)
+        pages_log.setLevel(level)
 
 
 def _run(args, argv) -> int:
     """Run the command; an error it expects is one line on stderr (a traceback with ``--debug``).
     Returning from here drops the error's traceback, and with it the frames that hold readers
     open, while the signals are still ignored: their clean-up cannot be interrupted."""
-    if getattr(args, "debug", False):
-        _show_reader_log()
     try:
-        return _command(args, argv)
+        with _reader_log(getattr(args, "debug", False)):
+            return _command(args, argv)
     except BrokenPipeError:  # the reader of stdout left (`| head`): not an error of the data
         # stdout to /dev/null: flushing it at exit would raise again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
