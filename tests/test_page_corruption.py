@@ -13,11 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from page_corpus import corpus_table
 
 import fastxent as fx
 from fastxent.errors import InputValueError
-from fastxent.io.pages import READER_VARIABLE
+from fastxent.io.pages import READER_VARIABLE, decode
 from fastxent.io.pages.layout import chunk_range
 
 OPTIONS = dict(target="label", logits="lst")
@@ -89,3 +91,20 @@ def test_truncated_files_are_an_error(tmp_path, monkeypatch, keep):
     monkeypatch.setenv(READER_VARIABLE, "pages")
     with pytest.raises(InputValueError, match="cut.parquet"):
         fx.score(str(path), **OPTIONS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120), st.integers(0, 40), st.integers(0, 300), st.integers(-1, 300))
+def test_level_and_index_decoding_of_any_bytes_stays_inside(data, width, count, limit):
+    """Levels, dictionary indices, booleans and split streams from arbitrary bytes: a status, or
+    values within ``limit``; never a read past the bytes given (a crash) or a value past the limit."""
+    buf = np.frombuffer(data, np.uint8)
+    out = np.full(count, -7, np.int32)
+    end = decode.decode_hybrid(buf, 0, buf.size, width, count, limit, out)
+    assert end <= buf.size
+    if end >= 0:
+        assert (out <= limit).all() and (out >= 0).all()
+    assert decode.one_run(buf, 0, buf.size, min(width, 32), count) <= (1 << 32)
+    assert decode.unpack_booleans(buf, 0, buf.size, count, np.empty(count, np.uint8)) <= buf.size
+    split = np.empty(count * 4, np.uint8)
+    assert decode.unsplit(buf, 0, buf.size, 4, count, split) <= buf.size
