@@ -6,6 +6,8 @@ Results go to stdout, progress and warnings to stderr. Exit codes: 0 success, 1 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import platform
@@ -27,6 +29,7 @@ def _info() -> int:
     from . import __version__
     from .engine import threading_status
     from .gpu import status
+    from .io.pages import reader_status
     from .kernels.jit import cache_dir
 
     def gpu_status() -> str:
@@ -42,6 +45,7 @@ def _info() -> int:
         ("threads", str(numba.config.NUMBA_NUM_THREADS)),
         ("threading layer", threading_status()),
         ("cache dir", cache_dir()),
+        ("parquet reader", reader_status()),
         ("gpu", gpu_status()),
     ]
     for name, value in rows:
@@ -284,12 +288,33 @@ def _command(args, argv) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _reader_log(debug: bool):
+    """``--debug``: which reader read each Parquet row group's columns, one line per row group on
+    stderr (the logger ``fastxent.pages``), for this command only."""
+    if not debug:
+        yield
+        return
+    pages_log = logging.getLogger("fastxent.pages")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fastxent: %(message)s"))
+    level = pages_log.level
+    pages_log.addHandler(handler)
+    pages_log.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        pages_log.removeHandler(handler)
+        pages_log.setLevel(level)
+
+
 def _run(args, argv) -> int:
     """Run the command; an error it expects is one line on stderr (a traceback with ``--debug``).
     Returning from here drops the error's traceback, and with it the frames that hold readers
     open, while the signals are still ignored: their clean-up cannot be interrupted."""
     try:
-        return _command(args, argv)
+        with _reader_log(getattr(args, "debug", False)):
+            return _command(args, argv)
     except BrokenPipeError:  # the reader of stdout left (`| head`): not an error of the data
         # stdout to /dev/null: flushing it at exit would raise again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

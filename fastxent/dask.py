@@ -12,6 +12,7 @@ result is used once, when it completes).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import os
@@ -54,6 +55,7 @@ class TaskResult:
     groups: object = None  # a GroupTable with group_by
     rows: int = 0
     nbytes: int = 0
+    readers: dict | None = None  # Parquet column chunks by reader (Score.readers)
 
 
 @dataclass
@@ -143,14 +145,16 @@ def _run_task(settings: _Settings, task: Task) -> TaskResult:
     else:
         with writer:
             run.part(part, job.batch_rows, nulls, units=task.units, first_row=task.first_row)
-    return TaskResult(run.total, run.groups, run.row - task.global_row, run.nbytes)
+    return TaskResult(run.total, run.groups, run.row - task.global_row, run.nbytes, dict(run.readers))
 
 
 def _merge(a: TaskResult, b: TaskResult) -> TaskResult:
     a.total.merge(b.total)
     if a.groups is not None:
         a.groups.merge(b.groups)
-    return TaskResult(a.total, a.groups, a.rows + b.rows, a.nbytes + b.nbytes)
+    readers = collections.Counter(a.readers or {})
+    readers.update(b.readers or {})
+    return TaskResult(a.total, a.groups, a.rows + b.rows, a.nbytes + b.nbytes, dict(readers))
 
 
 def _client(client, workers):
@@ -232,9 +236,8 @@ def score(
             cluster.close()
     if merged.rows == 0:
         raise InputValueError("the source has no rows.")
-    return finish(
-        merged.total, merged.groups, job.plan, merged.rows, merged.nbytes, time.perf_counter() - started
-    )
+    elapsed = time.perf_counter() - started
+    return finish(merged.total, merged.groups, job.plan, merged.rows, merged.nbytes, elapsed, merged.readers)
 
 
 def _run(client, job, settings: _Settings, resources) -> TaskResult:

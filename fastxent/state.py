@@ -54,7 +54,8 @@ class Score:
     ``loss`` over the scored rows (:func:`standard_error`; NaN below two rows). ``groups``
     maps each group's key to its Score (a :class:`~fastxent.groups.GroupScores` from
     ``group_by``); ``classes`` lists the class names of a target of names in class-index order
-    (``None`` for class indices).
+    (``None`` for class indices). ``readers`` counts the Parquet column chunks each reader read
+    (``{"pages": n, "pyarrow": m}``, see :mod:`fastxent.io.pages`; empty for other sources).
 
     Examples
     --------
@@ -98,6 +99,7 @@ class Score:
     bytes_per_s: float = 0.0
     groups: Mapping = field(default_factory=dict)
     classes: list | None = None
+    readers: Mapping = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The statistics, the run's fields, ``classes``, and ``groups`` as a list of records
@@ -105,6 +107,7 @@ class Score:
         out = {name: getattr(self, name) for name in (*self.STATS, *self.RUN)}
         out["classes"] = None if self.classes is None else list(self.classes)
         out["groups"] = self.groups.records() if self.groups else []
+        out["readers"] = dict(self.readers)
         return out
 
     def to_json(self, **kwargs) -> str:

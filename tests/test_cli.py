@@ -64,7 +64,7 @@ def test_json_output_schema(files, capsys):
     stats = {"loss", "total", "weight", "rows", "scored", "ignored", "nulls", "nonfinite", "accuracy"}
     stats |= {"perplexity", "stderr"}
     run = {"kind", "device", "elapsed_s", "rows_per_s", "bytes_per_s"}
-    recorded = {"fastxent_version", "inputs", "options", "classes", "groups"}
+    recorded = {"fastxent_version", "inputs", "options", "classes", "groups", "readers"}
     assert set(doc) == stats | run | recorded
     # {"group": ...} until GroupTable.scores passes the group_by names to GroupScores
     assert [g["key"] for g in doc["groups"]][0] in ({"split": "test"}, {"group": "test"})

@@ -52,6 +52,8 @@ class Part:
     #: groups too wide to decode row by row a few columns at a time).
     metadata: object | None = None
     read_columns: Callable[[int, list[str]], pa.Table] | None = None
+    #: Parquet: which reader read each column chunk (:class:`~fastxent.io.pages.rowgroup.ReadLog`).
+    reads: object = None
 
     def __reduce__(self):
         if self.location is None:

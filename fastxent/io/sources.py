@@ -31,6 +31,7 @@ Which format a file is: :mod:`.formats`.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -44,6 +45,10 @@ from .formats import input_format, is_tab_separated
 from .ipcfile import ipc_part
 from .locations import GLOB_CHARS, Location
 from .memory import memory_parts
+from .pages import pages_enabled
+from .pages.files import MappedFile, RangedFile
+from .pages.layout import column_layouts
+from .pages.rowgroup import ReadLog, page_columns, row_group_batches
 from .part import Part
 from .paths import check_utf8_name, special_kind
 from .prefetch import ordered_prefetch
@@ -96,6 +101,26 @@ def _chunk_bytes(meta: pq.FileMetaData, index: int, columns: list[str]) -> int:
     )
 
 
+@dataclass(frozen=True)
+class PageFile:
+    """What the page reader (:mod:`.pages.rowgroup`) needs of a Parquet file: its name, size,
+    footer and Arrow schema, and ``open()``, its range reads."""
+
+    location: Location
+    size: int
+    meta: pq.FileMetaData
+    schema: pa.Schema
+
+    @property
+    def name(self) -> str:
+        return self.location.name
+
+    def open(self) -> MappedFile | RangedFile:
+        if self.location.remote:
+            return RangedFile(self.location.filesystem, self.location.path)
+        return MappedFile(self.location.path)
+
+
 def _parquet_part(location: Location, nbytes: int) -> Part:
     path = location.path
     # a remote file through its filesystem; a local one opened by pyarrow itself, as always
@@ -107,6 +132,9 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
     except (pa.ArrowException, OSError, UnicodeDecodeError) as err:  # a damaged name: not UTF-8
         raise _file_error(location, "Parquet", err) from None
 
+    page_file = PageFile(location, nbytes, meta, schema)
+    read_log = ReadLog()
+
     def read(columns, batch_rows, units):
         # one read buffer per column chunk: share the budget so wide files stay bounded too
         budget = REMOTE_BUFFER_BYTES if location.remote else PARQUET_BUFFER_BYTES
@@ -115,33 +143,62 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
         decode_rows = _decode_rows(len(columns), row_bytes, batch_rows)
         ahead = max(1, PARQUET_AHEAD_BYTES // (decode_rows * row_bytes))
 
+        layouts = column_layouts(meta, schema, columns) if pages_enabled() else None
+
+        def open_reader(index, names):
+            # one reader per row group (a ParquetFile is not safe to share between threads),
+            # opened on the footer parsed once: parsing it for every row group made files of many
+            # small row groups quadratic (6,000 row groups: 97 s, now linear)
+            fetch = location.remote and _chunk_bytes(meta, index, names) <= REMOTE_PREBUFFER_BYTES
+            return pq.ParquetFile(
+                path,
+                **where,
+                metadata=meta,
+                pre_buffer=fetch,
+                buffer_size=buffer_size,
+                page_checksum_verification=True,
+                # string columns (class names, group keys) as the file's dictionary pages hold
+                # them: codes into a small dictionary, not a string per row to hash again (a
+                # 20M-row key column: ~0.3 s of hashing)
+                read_dictionary=[c for c in names if _is_string(schema, c)],
+            )
+
+        def pyarrow_rows(index, names, skip=0):
+            """pyarrow's batches of ``names`` in row group ``index``, from its row ``skip``."""
+            reader = open_reader(index, names)
+            try:
+                for batch in reader.iter_batches(
+                    batch_size=decode_rows, row_groups=[index], columns=names, use_threads=False
+                ):
+                    if skip >= batch.num_rows:
+                        skip -= batch.num_rows
+                        continue
+                    yield batch.slice(skip)
+                    skip = 0
+            finally:
+                reader.close()
+
         def row_group(index):
             def batches():
-                # one reader per row group (a ParquetFile is not safe to share between threads),
-                # opened on the footer parsed once: parsing it for every row group made files
-                # of many small row groups quadratic (6,000 row groups: 97 s, now linear)
-                fetch = location.remote and _chunk_bytes(meta, index, columns) <= REMOTE_PREBUFFER_BYTES
-                reader = pq.ParquetFile(
-                    path,
-                    **where,
-                    metadata=meta,
-                    pre_buffer=fetch,
-                    buffer_size=buffer_size,
-                    page_checksum_verification=True,
-                    # string columns (class names, group keys) as the file's dictionary pages
-                    # hold them: codes into a small dictionary, not a string per row to hash
-                    # again (a 20M-row key column: ~0.3 s of hashing)
-                    read_dictionary=[c for c in columns if _is_string(schema, c)],
-                )
+                chosen = page_columns(page_file, index, columns, layouts, read_log)
                 try:
-                    for batch in reader.iter_batches(
-                        batch_size=decode_rows, row_groups=[index], columns=columns, use_threads=False
-                    ):
-                        yield index, batch
+                    if chosen:
+                        for batch in row_group_batches(
+                            page_file,
+                            index,
+                            columns,
+                            decode_rows,
+                            chosen,
+                            lambda names, skip: pyarrow_rows(index, names, skip),
+                            lambda message: _file_error(location, "Parquet", ValueError(message)),
+                            read_log,
+                        ):
+                            yield index, batch
+                    else:
+                        for batch in pyarrow_rows(index, columns):
+                            yield index, batch
                 except (pa.ArrowException, OSError) as err:
                     raise _file_error(location, "Parquet", err) from None
-                finally:
-                    reader.close()
 
             return batches
 
@@ -165,6 +222,7 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
         unit_rows=groups,
         metadata=meta,
         read_columns=read_columns,
+        reads=read_log,
     )
 
 

@@ -8,6 +8,8 @@ kernel pass that sums the total also hands back each row's values when groups or
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import pyarrow as pa
 
@@ -109,6 +111,7 @@ class Run:
         self.progress = progress
         self.row = 0  # source rows read so far, nulls included
         self.nbytes = 0
+        self.readers = collections.Counter()  # Parquet column chunks by reader (Score.readers)
         self._values: RowValues | None = None
 
     def part(self, part: Part, batch_rows: int, nulls: str, units=None, first_row: int = 0) -> None:
@@ -116,6 +119,12 @@ class Run:
 
         Each unit is summed on its own (:meth:`Accumulator.close_blocks` at its end).
         """
+        before = collections.Counter(part.reads.counts) if part.reads is not None else None
+        self._part(part, batch_rows, nulls, units, first_row)
+        if before is not None:  # planning may have read the part too: count this run's reads only
+            self.readers.update(part.reads.counts - before)
+
+    def _part(self, part: Part, batch_rows: int, nulls: str, units, first_row: int) -> None:
         wide = wide_units(part, self.plan, self.total.device)
         if wide:
             self._units(part, batch_rows, nulls, units, first_row, wide)
@@ -226,4 +235,4 @@ class Run:
 
     def finish(self, elapsed: float) -> Score:
         """The run's :class:`Score`, groups sorted by key (see :func:`finish`)."""
-        return finish(self.total, self.groups, self.plan, self.row, self.nbytes, elapsed)
+        return finish(self.total, self.groups, self.plan, self.row, self.nbytes, elapsed, self.readers)

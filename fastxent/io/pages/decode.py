@@ -1,0 +1,169 @@
+"""Page contents decoded in Numba: levels, dictionary indices, booleans, BYTE_STREAM_SPLIT values.
+
+Every function reads untrusted bytes and checks each read against the end it is given (Numba
+does not check indices): a corrupt page gives a negative status, never a read outside the page.
+Decoded values are copied bit for bit, never computed, so NaN payloads and -0.0 survive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .jitting import checked_jit
+from .thrift import varint
+
+#: Status of :func:`walk_list`: the row group holds a null list or a null element here.
+NULL_IN_LIST = -2
+
+
+@checked_jit
+def decode_hybrid(buf, pos, end, width, count, limit, out):
+    """Decode ``count`` values of the RLE/bit-packed hybrid encoding with bit width ``width``
+    from ``buf[pos:end]`` into ``out[:count]``. Returns the position after the last byte used,
+    or -1 if the bytes end first, or a value exceeds ``limit`` (a level above the column's
+    maximum, an index past the dictionary)."""
+    if width < 0 or width > 32 or out.shape[0] < count:
+        return -1
+    value_bytes = (width + 7) // 8
+    mask = (np.int64(1) << width) - 1
+    i = 0
+    while i < count:
+        header, pos = varint(buf, pos, end)
+        if pos < 0 or header < 0:
+            return -1
+        if header & 1:  # bit-packed: groups of 8 values, the least significant bit first
+            groups = header >> 1
+            run = min(groups * 8, count - i)
+            full = groups * width  # the run's bytes; a writer may leave out the unused tail
+            needed = (run * width + 7) // 8
+            if needed > end - pos:
+                return -1
+            # bits flow through a 64-bit accumulator, a byte in whenever it holds too few
+            held = np.uint64(0)
+            bits = 0
+            at = pos
+            for j in range(run):
+                while bits < width:
+                    held |= np.uint64(buf[at]) << np.uint64(bits)
+                    at += 1
+                    bits += 8
+                value = np.int64(held & np.uint64(mask))
+                held >>= np.uint64(width)
+                bits -= width
+                if value > limit:
+                    return -1
+                out[i + j] = value
+            pos += min(full, end - pos)
+            i += run
+        else:  # a run of one value, in value_bytes bytes little-endian
+            run = min(header >> 1, count - i)
+            if value_bytes > end - pos:
+                return -1
+            value = np.int64(0)
+            for k in range(value_bytes):
+                value |= np.int64(buf[pos + k]) << (8 * k)
+            pos += value_bytes
+            if value > limit:
+                return -1
+            for j in range(run):
+                out[i + j] = value
+            i += run
+    return pos
+
+
+@checked_jit
+def one_run(buf, pos, end, width, count):
+    """The value of levels that are a single RLE run of at least ``count`` values (a page without
+    nulls: no levels need decoding), or -1 if they are anything else."""
+    header, pos = varint(buf, pos, end)
+    value_bytes = (width + 7) // 8
+    if pos < 0 or header & 1 or (header >> 1) < count or value_bytes > end - pos:
+        return -1
+    value = 0
+    for k in range(value_bytes):
+        value |= np.int64(buf[pos + k]) << (8 * k)
+    return value
+
+
+@checked_jit
+def copy(source, target):
+    """``target[:] = source[:target.size]``, without the GIL (NumPy's copy holds it, and the
+    row groups are decoded in threads)."""
+    for i in range(target.shape[0]):
+        target[i] = source[i]
+
+
+@checked_jit
+def gather(dictionary, indices, count, out):
+    """``out[:count] = dictionary[indices[:count]]`` (indices already checked by the decoder)."""
+    for i in range(count):
+        out[i] = dictionary[indices[i]]
+
+
+@checked_jit
+def unpack_booleans(buf, pos, end, count, out):
+    """PLAIN booleans: one bit each, the least significant first. Returns the position after the
+    last byte used, or -1 if the bytes end first."""
+    if (count + 7) // 8 > end - pos or out.shape[0] < count:
+        return -1
+    for i in range(count):
+        out[i] = (buf[pos + (i >> 3)] >> (i & 7)) & 1
+    return pos + (count + 7) // 8
+
+
+@checked_jit
+def unsplit(buf, pos, end, width, count, out):
+    """BYTE_STREAM_SPLIT: byte ``k`` of value ``i`` is at ``k * count + i``; ``out`` holds
+    ``count * width`` bytes. Returns the position after the last byte used, or -1."""
+    if count * width > end - pos or out.shape[0] < count * width:
+        return -1
+    for k in range(width):
+        stream = pos + k * count
+        for i in range(count):
+            out[i * width + k] = buf[stream + i]
+    return pos + count * width
+
+
+@checked_jit
+def scatter(values, defs, count, top, out):
+    """Spread the present values over the rows of a nullable column: ``out[i]`` gets the next
+    value where ``defs[i] == top``, zero elsewhere. Returns the values used, or -1 if there are
+    fewer than the levels say."""
+    used = 0
+    for i in range(count):
+        if defs[i] == top:
+            if used >= values.shape[0]:
+                return -1
+            out[i] = values[used]
+            used += 1
+        else:
+            out[i] = 0
+    return used
+
+
+@checked_jit
+def walk_list(reps, defs, pos, end, wanted, rows, empty, top, offsets, elements):
+    """Walk the levels ``[pos, end)`` of a list column, starting rows until ``wanted`` rows have
+    started and the next one begins. A row starts at repetition level 0; a definition level of
+    ``top`` is an element, ``empty`` (with repetition 0) an empty list. ``offsets[r]`` gets the
+    element count at the start of row ``r``.
+
+    Returns ``(position, rows started, elements, status)``: status 0, or -1 for levels no writer
+    produces (a continuation before any row, a repetition above 1), or :data:`NULL_IN_LIST`.
+    """
+    while pos < end:
+        rep = reps[pos]
+        level = defs[pos]
+        if rep == 0:
+            if rows == wanted:
+                return pos, rows, elements, 0
+            offsets[rows] = elements
+            rows += 1
+        elif rep != 1 or rows == 0:
+            return pos, rows, elements, -1
+        if level == top:
+            elements += 1
+        elif level != empty or rep != 0:
+            return pos, rows, elements, NULL_IN_LIST
+        pos += 1
+    return pos, rows, elements, 0

@@ -1,0 +1,145 @@
+"""Which column chunks the page reader reads: decided from the footer and the Arrow schema.
+
+A column qualifies when its Arrow type is one the reader builds (float16/32/64, integers,
+booleans, or a list / large_list / fixed_size_list of floats) and its Parquet leaf agrees with
+that type (physical type, levels). A column chunk of such a column qualifies when its codec and
+encodings are ones the reader decodes. Everything else is read by pyarrow, and
+:func:`column_layouts` / :func:`chunk_refusal` say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .codecs import CODEC_NAMES
+
+#: Encodings a chunk may list (values, levels and dictionary indices the reader decodes).
+ENCODINGS = {"PLAIN", "PLAIN_DICTIONARY", "RLE_DICTIONARY", "RLE", "BYTE_STREAM_SPLIT", "BIT_PACKED"}
+
+#: Parquet physical type of each supported Arrow value type, and the NumPy type it decodes to.
+_PHYSICAL = {
+    pa.float16(): ("FIXED_LEN_BYTE_ARRAY", np.float16),
+    pa.float32(): ("FLOAT", np.float32),
+    pa.float64(): ("DOUBLE", np.float64),
+    pa.int8(): ("INT32", np.int32),
+    pa.int16(): ("INT32", np.int32),
+    pa.int32(): ("INT32", np.int32),
+    pa.uint8(): ("INT32", np.int32),
+    pa.uint16(): ("INT32", np.int32),
+    pa.uint32(): ("INT32", np.int32),
+    pa.int64(): ("INT64", np.int64),
+    pa.uint64(): ("INT64", np.int64),
+    pa.bool_(): ("BOOLEAN", np.uint8),
+}
+
+
+@dataclass(frozen=True)
+class ColumnLayout:
+    """How one column's pages become its Arrow array.
+
+    ``leaf``: the column's index among the file's leaf columns; ``field``: its Arrow field;
+    ``stored``: the NumPy type of the Parquet values (uint8 for booleans); ``values``: the NumPy
+    type of the Arrow values; ``top``: the definition level of a present value; ``nullable``:
+    whether a flat column has definition levels; ``empty``: the definition level of an empty
+    list (``None``: not a list); ``list_size``: the size of a fixed_size_list (0 otherwise).
+    """
+
+    name: str
+    leaf: int
+    field: pa.Field
+    stored: np.dtype
+    values: np.dtype
+    top: int
+    nullable: bool
+    empty: int | None = None
+    list_size: int = 0
+
+    @property
+    def is_list(self) -> bool:
+        return self.empty is not None
+
+
+def _leaves(meta: pq.FileMetaData) -> dict:
+    """``{top-level column: [leaf indices]}``."""
+    leaves: dict = {}
+    for j in range(meta.num_columns):
+        leaves.setdefault(meta.schema.column(j).path.split(".")[0], []).append(j)
+    return leaves
+
+
+def _layout(meta: pq.FileMetaData, field: pa.Field, leaf: int) -> ColumnLayout | str:
+    column = meta.schema.column(leaf)
+    typ = field.type
+    outer = None
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        outer, element = field, typ.value_field
+        field_type = element.type
+    else:
+        element, field_type = field, typ
+    if field_type not in _PHYSICAL:
+        return f"its values are {field_type}"
+    physical, stored = _PHYSICAL[field_type]
+    if column.physical_type != physical or (physical == "FIXED_LEN_BYTE_ARRAY" and column.length != 2):
+        return f"its values are stored as {column.physical_type}"
+    values = np.dtype(field_type.to_pandas_dtype()) if field_type != pa.bool_() else np.dtype(np.uint8)
+    top = column.max_definition_level
+    if outer is None:
+        if column.max_repetition_level != 0 or top != int(field.nullable):
+            return "its levels are not those of a flat column"
+        return ColumnLayout(field.name, leaf, field, np.dtype(stored), values, top, field.nullable)
+    # list (optional: 1 level) -> repeated group (1 level) -> element (optional: 1 level)
+    if column.max_repetition_level != 1 or top != int(outer.nullable) + 1 + int(element.nullable):
+        return "its levels are not those of one list level"
+    if not pa.types.is_floating(field_type):
+        return f"it is a list of {field_type}"
+    size = typ.list_size if pa.types.is_fixed_size_list(typ) else 0
+    return ColumnLayout(
+        field.name, leaf, field, np.dtype(stored), values, top, False, int(outer.nullable), size
+    )
+
+
+def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str]) -> dict:
+    """``{column: ColumnLayout}`` for the columns the page reader can read, ``{column: reason}``
+    (a string) for the others."""
+    leaves = _leaves(meta)
+    out = {}
+    for name in columns:
+        if (
+            schema.get_all_field_indices(name) != [schema.get_field_index(name)]
+            or len(leaves.get(name, [])) != 1
+        ):
+            out[name] = "it is not one leaf column"
+            continue
+        field = schema.field(name)
+        if pa.types.is_dictionary(field.type):
+            out[name] = "it is dictionary-encoded in Arrow"
+            continue
+        out[name] = _layout(meta, field, leaves[name][0])
+    return out
+
+
+def chunk_refusal(chunk: pq.ColumnChunkMetaData, file_size: int) -> str | None:
+    """Why the page reader does not read this column chunk (``None``: it does)."""
+    if chunk.compression not in CODEC_NAMES:
+        return f"its codec is {chunk.compression}"
+    unknown = set(chunk.encodings) - ENCODINGS
+    if unknown:
+        return f"it has {', '.join(sorted(unknown))} pages"
+    start, size = chunk_range(chunk)
+    if start < 4 or size <= 0 or start + size > file_size:
+        return "its offsets in the footer are outside the file"
+    return None
+
+
+def chunk_range(chunk: pq.ColumnChunkMetaData) -> tuple[int, int]:
+    """``(first byte, size)`` of a column chunk's pages. Some writers store a dictionary page
+    offset of 0 for a chunk without one: the first page is the earlier of the valid offsets."""
+    start = chunk.data_page_offset
+    dictionary = chunk.dictionary_page_offset
+    if chunk.has_dictionary_page and dictionary is not None and 0 < dictionary < start:
+        start = dictionary
+    return start, chunk.total_compressed_size

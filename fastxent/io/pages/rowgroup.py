@@ -1,0 +1,164 @@
+"""A Parquet row group read as record batches: page-read columns and pyarrow-read ones side by side.
+
+:func:`row_group_batches` yields batches of ``decode_rows`` rows (the last one shorter), each
+column from :class:`~.cursor.ColumnCursor` where :mod:`.layout` allows it, from pyarrow
+otherwise (all such columns through one ``iter_batches``). A page-read column meeting a page it
+does not decode (:class:`~.pages.Unsupported`) continues through pyarrow from the first row of
+the batch being built, so a switch never changes a value. The batches hold the same values, in
+the same rows, as pyarrow's: the scores are bit for bit the same.
+
+Every choice is recorded in a :class:`ReadLog` (``fastxent score --debug`` prints it).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from . import READER_VARIABLE
+from .codecs import CODEC_NAMES
+from .cursor import ColumnCursor
+from .layout import chunk_range, chunk_refusal
+from .pages import ChunkPages, CorruptPage, Unsupported
+
+#: Bytes read at once from a remote file, all of a row group's page-read columns together.
+WINDOW_BYTES = 8 << 20
+#: Smallest remote read per column (a page larger than its window is read whole).
+MIN_WINDOW_BYTES = 256 << 10
+
+log = logging.getLogger("fastxent.pages")
+
+PAGES = "pages"
+PYARROW = "pyarrow"
+
+
+class ReadLog:
+    """How many column chunks each reader read (``counts``: ``{"pages": n, "pyarrow": m}``; a
+    chunk that pyarrow finishes counts for both), and why pyarrow read the ones it did
+    (``reasons``: ``{column: reason}``, the first per column). Shared by the threads decoding
+    row groups; the logger ``fastxent.pages`` says at DEBUG level which reader read what, one
+    line per row group (``fastxent --debug`` shows it)."""
+
+    def __init__(self):
+        self.counts = collections.Counter()
+        self.reasons: dict = {}
+        self._lock = threading.Lock()
+
+    def add(self, column: str, path: str, reason: str | None = None) -> None:
+        with self._lock:
+            self.counts[path] += 1
+            if reason is not None:
+                self.reasons.setdefault(column, reason)
+
+
+class _Rows:
+    """Rows of an iterator of record batches, taken ``n`` at a time as one array per column."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]):
+        self.batches, self.pending = batches, []
+
+    def take(self, n: int) -> pa.RecordBatch:
+        pieces, have = [], 0
+        while have < n:
+            batch = self.pending.pop() if self.pending else next(self.batches, None)
+            if batch is None:
+                raise CorruptPage(f"pyarrow read {n - have} rows fewer than the row group holds")
+            if batch.num_rows > n - have:
+                self.pending.append(batch.slice(n - have))
+                batch = batch.slice(0, n - have)
+            pieces.append(batch)
+            have += batch.num_rows
+        return (
+            pieces[0] if len(pieces) == 1 else pa.Table.from_batches(pieces).combine_chunks().to_batches()[0]
+        )
+
+
+def page_columns(file, index: int, columns: list[str], layouts: dict, read_log: ReadLog) -> dict:
+    """``{column: ColumnLayout}`` of the ``columns`` whose chunks in row group ``index`` the page
+    reader reads; the others are logged as pyarrow's, with the reason. ``layouts`` is ``None``
+    when the page reader is off."""
+    group = file.meta.row_group(index)
+    chosen, refused = {}, {}
+    for name in columns:
+        layout = f"{READER_VARIABLE} is not 'pages'" if layouts is None else layouts[name]
+        refusal = layout if isinstance(layout, str) else chunk_refusal(group.column(layout.leaf), file.size)
+        if refusal is None:
+            chosen[name] = layout
+            read_log.add(name, PAGES)
+        else:
+            refused[name] = refusal
+            read_log.add(name, PYARROW, refusal)
+    if log.isEnabledFor(logging.DEBUG):
+        why = "; ".join(f"{name!r} ({reason})" for name, reason in refused.items())
+        log.debug(
+            "'%s' row group %d: pages read %s; pyarrow read %s", file.name, index, list(chosen), why or "none"
+        )
+    return chosen
+
+
+def row_group_batches(
+    file, index: int, columns: list[str], decode_rows: int, chosen: dict, pyarrow_rows, fail, read_log
+) -> Iterator[pa.RecordBatch]:
+    """The batches of row group ``index`` (see the module).
+
+    ``file``: an object with ``name``, ``size``, ``meta`` and ``schema`` (the footer and its Arrow
+    schema) and ``open()`` (a :mod:`.files` object); ``chosen``: :func:`page_columns` (not empty);
+    ``pyarrow_rows(names, skip)``: pyarrow's batches of ``names`` in this row group from row
+    ``skip``; ``fail(message)``: the error for a corrupt page. Storage failures (``OSError``)
+    propagate.
+    """
+    group = file.meta.row_group(index)
+    n = group.num_rows
+    others = [c for c in columns if c not in chosen]
+    source = file.open()
+    try:
+        window = max(MIN_WINDOW_BYTES, WINDOW_BYTES // len(chosen))
+        cursors = {}
+        for name, layout in chosen.items():
+            chunk = group.column(layout.leaf)
+            start, size = chunk_range(chunk)
+            view, release = source.chunk(start, size, window)
+            codec = CODEC_NAMES[chunk.compression]
+            pages = ChunkPages(
+                view, release, start, size, layout, codec, chunk.num_values, chunk.total_uncompressed_size
+            )
+            cursors[name] = ColumnCursor(pages, layout, n)
+        streams = {}  # columns read by pyarrow: one stream for the chunks refused from the start
+        if others:
+            shared = _Rows(pyarrow_rows(others, 0))
+            streams.update(dict.fromkeys(others, shared))
+        done = 0
+        while done < n:
+            m = min(decode_rows, n - done)
+            arrays, fields = {}, {}
+            for name, cursor in list(cursors.items()):
+                try:
+                    arrays[name] = cursor.take(m)
+                    fields[name] = file.schema.field(name)
+                except Unsupported as why:
+                    del cursors[name]
+                    reason = f"from row {done} of the row group: {why}"
+                    read_log.add(name, PYARROW, reason)
+                    log.debug("'%s' row group %d: pyarrow reads %r %s", file.name, index, name, reason)
+                    streams[name] = _Rows(pyarrow_rows([name], done))
+                except CorruptPage as err:
+                    raise fail(f"row group {index}, column '{name}': {err}") from None
+            taken = {}
+            for name, stream in streams.items():
+                if id(stream) not in taken:
+                    try:
+                        taken[id(stream)] = stream.take(m)
+                    except CorruptPage as err:
+                        raise fail(f"row group {index}, column '{name}': {err}") from None
+                batch = taken[id(stream)]
+                arrays[name] = batch.column(name)
+                fields[name] = batch.schema.field(name)
+            schema = pa.schema([fields[c] for c in columns])
+            yield pa.RecordBatch.from_arrays([arrays[c] for c in columns], schema=schema)
+            done += m
+    finally:
+        source.close()

@@ -1,0 +1,110 @@
+"""Issue 16: damaged Parquet pages give one clean line or pyarrow's own result, never a crash or
+another number.
+
+Bytes of the column chunks are damaged one at a time (every few bytes over page headers, levels,
+dictionaries and values; snappy and uncompressed; with and without page checksums), and each
+damaged file is scored through the page reader and through pyarrow: the page reader raises
+:class:`~fastxent.errors.InputValueError` naming the file, row group and column, or gives the
+score pyarrow gives. A checksum mismatch is reported as such; a truncated file is an error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from page_corpus import corpus_table
+
+import fastxent as fx
+from fastxent.errors import InputValueError
+from fastxent.io.pages import READER_VARIABLE, decode
+from fastxent.io.pages.layout import chunk_range
+
+OPTIONS = dict(target="label", logits="lst")
+WRITERS = {
+    "uncompressed-v1": dict(use_dictionary=["label"], compression="none", data_page_size=500),
+    "snappy-v2-checksums": dict(
+        compression="snappy", data_page_version="2.0", write_page_checksum=True, data_page_size=500
+    ),
+    "zstd-dictionary-v1-checksums": dict(compression="zstd", write_page_checksum=True),
+}
+
+
+def outcome(path: str, monkeypatch, reader: str):
+    """The score's numbers, or the error's message."""
+    monkeypatch.setenv(READER_VARIABLE, reader)
+    try:
+        score = fx.score(path, **OPTIONS)
+    except InputValueError as err:
+        return str(err)
+    return repr((score.total, score.weight, score.scored, score.nulls, score.nonfinite, score.accuracy))
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_damaged_bytes_give_an_error_or_pyarrows_result(tmp_path, writer, monkeypatch):
+    good = tmp_path / "good.parquet"
+    pq.write_table(corpus_table(400).select(["label", "lst", "x"]), good, **WRITERS[writer])
+    data = np.fromfile(good, np.uint8)
+    group = pq.ParquetFile(good).metadata.row_group(0)
+    ranges = [chunk_range(group.column(j)) for j in range(group.num_columns)]
+    start, end = min(s for s, _ in ranges), max(s + n for s, n in ranges)
+    bad = tmp_path / "bad.parquet"
+    errors = 0
+    for offset in range(start, end, max(1, (end - start) // 150)):
+        damaged = data.copy()
+        damaged[offset] ^= 0x5A
+        damaged.tofile(bad)
+        pages = outcome(str(bad), monkeypatch, "pages")
+        if pages.startswith("'"):  # an error message, naming the file
+            assert "bad.parquet" in pages and "\n" not in pages
+            errors += 1
+        else:
+            assert pages == outcome(str(bad), monkeypatch, "pyarrow"), offset
+    assert errors  # damage was found somewhere
+
+
+def test_checksum_mismatch_is_named(tmp_path, monkeypatch):
+    path = tmp_path / "crc.parquet"
+    pq.write_table(
+        corpus_table(400).select(["label", "lst"]), path, compression="none", write_page_checksum=True
+    )
+    data = np.fromfile(path, np.uint8)
+    column = pq.ParquetFile(path).metadata.row_group(0).column(1)
+    start, size = chunk_range(column)
+    data[start + size - 3] ^= 1  # the last value of the last page: its header stays valid
+    data.tofile(path)
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    with pytest.raises(
+        InputValueError, match=r"row group 0, column 'lst': the page at byte \d+ fails its CRC"
+    ):
+        fx.score(str(path), **OPTIONS)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.95])
+def test_truncated_files_are_an_error(tmp_path, monkeypatch, keep):
+    path = tmp_path / "cut.parquet"
+    pq.write_table(corpus_table(400).select(["label", "lst"]), path)
+    data = np.fromfile(path, np.uint8)
+    data[: int(keep * data.size)].tofile(path)
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    with pytest.raises(InputValueError, match="cut.parquet"):
+        fx.score(str(path), **OPTIONS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120), st.integers(0, 40), st.integers(0, 300), st.integers(-1, 300))
+def test_level_and_index_decoding_of_any_bytes_stays_inside(data, width, count, limit):
+    """Levels, dictionary indices, booleans and split streams from arbitrary bytes: a status, or
+    values within ``limit``; never a read past the bytes given (a crash) or a value past the limit."""
+    buf = np.frombuffer(data, np.uint8)
+    out = np.full(count, -7, np.int32)
+    end = decode.decode_hybrid(buf, 0, buf.size, width, count, limit, out)
+    assert end <= buf.size
+    if end >= 0:
+        assert (out <= limit).all() and (out >= 0).all()
+    assert decode.one_run(buf, 0, buf.size, min(width, 32), count) <= (1 << 32)
+    assert decode.unpack_booleans(buf, 0, buf.size, count, np.empty(count, np.uint8)) <= buf.size
+    split = np.empty(count * 4, np.uint8)
+    assert decode.unsplit(buf, 0, buf.size, 4, count, split) <= buf.size

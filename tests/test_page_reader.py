@@ -1,0 +1,310 @@
+"""Issue 16: the Parquet page reader gives pyarrow's batches, bit for bit, and says where it ran.
+
+A corpus written here by pyarrow (v1 and v2 pages, dictionary pages and the fallback to PLAIN
+within a chunk, BYTE_STREAM_SPLIT, every codec, nullable and list columns, page checksums on and
+off, small pages and row groups), by Polars and by DuckDB: every batch read through the pages
+equals pyarrow's, whole scores agree in every field, and ``Score.readers`` says which reader read
+the column chunks. Chunks the reader does not decode (other encodings, strings, nested lists, a
+null inside a list) go to pyarrow, from the start or from the row where they begin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import cramjam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from page_corpus import corpus_table
+
+import fastxent as fx
+from fastxent.io.pages import READER_VARIABLE, thrift
+from fastxent.io.pages.codecs import LZ4, Decompressor
+from fastxent.io.sources import open_parts
+
+FLOATS = ["logits", "lst", "big", "x", "h", "p"]
+
+
+WRITERS = {
+    "defaults": {},
+    "v2-zstd": dict(data_page_version="2.0", compression="zstd"),
+    "plain-none-checksums-small-pages": dict(
+        use_dictionary=False, compression="none", write_page_checksum=True, data_page_size=2000
+    ),
+    "byte-stream-split-lz4": dict(use_byte_stream_split=FLOATS, use_dictionary=["label"], compression="lz4"),
+    "dictionary-fallback-gzip": dict(dictionary_pagesize_limit=512, data_page_size=4096, compression="gzip"),
+    "brotli-v2-checksums-row-groups": dict(
+        compression="brotli", data_page_version="2.0", write_page_checksum=True, row_group_size=700
+    ),
+    "snappy-v2-split-checksums": dict(
+        compression="snappy",
+        data_page_version="2.0",
+        use_byte_stream_split=FLOATS,
+        write_page_checksum=True,
+        data_page_size=3000,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("pages")
+    table = corpus_table()
+    paths = {}
+    for name, options in WRITERS.items():
+        paths[name] = str(root / f"{name}.parquet")
+        pq.write_table(table, paths[name], **options)
+    return paths
+
+
+def read_all(path: str, columns: list[str], batch_rows: int, monkeypatch, reader: str):
+    """``(table of every batch, Part.reads counts)`` through ``reader`` ("pages" or "pyarrow")."""
+    monkeypatch.setenv(READER_VARIABLE, reader)
+    part = open_parts(path)[0]
+    batches = [batch for _, batch in part.batches(columns, batch_rows)]
+    for batch in batches:
+        assert batch.num_rows <= batch_rows
+    return pa.Table.from_batches(batches), dict(part.reads.counts)
+
+
+def assert_same_table(a: pa.Table, b: pa.Table) -> None:
+    """The same schema, nulls, list lengths and value bits (NaN payloads and -0.0 included)."""
+    assert a.schema == b.schema
+    for name in a.column_names:
+        x, y = a.column(name).combine_chunks(), b.column(name).combine_chunks()
+        assert x.is_null().equals(y.is_null()), name
+        x, y = x.filter(x.is_valid()), y.filter(y.is_valid())
+        while (
+            pa.types.is_list(x.type) or pa.types.is_large_list(x.type) or pa.types.is_fixed_size_list(x.type)
+        ):
+            assert pc.list_value_length(x).equals(pc.list_value_length(y)), name
+            x, y = x.flatten(), y.flatten()
+            assert x.is_null().equals(y.is_null()), name
+            x, y = x.filter(x.is_valid()), y.filter(y.is_valid())
+        xs, ys = x.to_numpy(zero_copy_only=False), y.to_numpy(zero_copy_only=False)
+        if xs.dtype.kind == "f":
+            xs, ys = xs.view(f"u{xs.dtype.itemsize}"), ys.view(f"u{ys.dtype.itemsize}")
+        assert np.array_equal(xs, ys), name
+
+
+def run_fields(score: fx.Score) -> dict:
+    """A score's fields, without the run's timings and readers."""
+    out = dataclasses.asdict(score)
+    for name in ("elapsed_s", "rows_per_s", "bytes_per_s", "readers", "groups"):
+        out.pop(name)
+    return out
+
+
+def assert_same_score(a: fx.Score, b: fx.Score) -> None:
+    fa, fb = run_fields(a), run_fields(b)
+    for name in fa:
+        va, vb = fa[name], fb[name]
+        if isinstance(va, float) and va != va:
+            assert vb != vb, name
+        else:
+            assert va == vb, name
+
+
+def scores(path, monkeypatch, **options) -> tuple[fx.Score, fx.Score]:
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    pages = fx.score(path, **options)
+    monkeypatch.setenv(READER_VARIABLE, "pyarrow")
+    arrow = fx.score(path, **options)
+    monkeypatch.delenv(READER_VARIABLE)
+    return pages, arrow
+
+
+ALL = list(corpus_table(1).column_names)
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+@pytest.mark.parametrize("batch_rows", [1000, 777])
+def test_batches_equal_pyarrows(corpus, writer, batch_rows, monkeypatch):
+    pages, pages_reads = read_all(corpus[writer], ALL, batch_rows, monkeypatch, "pages")
+    arrow, arrow_reads = read_all(corpus[writer], ALL, batch_rows, monkeypatch, "pyarrow")
+    assert_same_table(pages, arrow)
+    groups = pq.ParquetFile(corpus[writer]).metadata.num_row_groups
+    assert pages_reads == {"pages": groups * len(ALL)}
+    assert arrow_reads == {"pyarrow": groups * len(ALL)}
+
+
+@pytest.mark.parametrize("writer", ["defaults", "byte-stream-split-lz4", "brotli-v2-checksums-row-groups"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(target="label", logits="logits"),
+        dict(target="label", logits="lst", label_smoothing=0.1),
+        dict(target="label", logits="big"),
+        dict(target="y", logits="x"),  # binary, nulls skipped
+        dict(target="y", logits="h"),  # float16
+    ],
+    ids=["fixed-size-list", "list", "large-list", "binary-nullable", "float16"],
+)
+def test_scores_equal_and_say_which_reader(corpus, writer, options, monkeypatch):
+    pages, arrow = scores(corpus[writer], monkeypatch, **options)
+    assert_same_score(pages, arrow)
+    groups = pq.ParquetFile(corpus[writer]).metadata.num_row_groups
+    assert pages.readers == {"pages": 2 * groups}
+    assert arrow.readers == {"pyarrow": 2 * groups}
+    assert pages.to_dict()["readers"] == {"pages": 2 * groups}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch_rows=st.integers(1, 4000))
+def test_any_batch_rows_gives_the_same_bits(corpus, monkeypatch, batch_rows):
+    options = dict(target="label", logits="lst", batch_rows=batch_rows)
+    pages, arrow = scores(corpus["brotli-v2-checksums-row-groups"], monkeypatch, **options)
+    assert_same_score(pages, arrow)
+
+
+@pytest.mark.parametrize("writer", ["polars", "duckdb"])
+def test_other_writers(tmp_path, writer, monkeypatch):
+    table = corpus_table(2500, seed=3).select(["label", "logits", "lst", "x", "p", "y"])
+    path = str(tmp_path / f"{writer}.parquet")
+    if writer == "polars":
+        pl = pytest.importorskip("polars")
+        pl.from_arrow(table).write_parquet(path, row_group_size=1000)
+    else:
+        duckdb = pytest.importorskip("duckdb")
+        connection = duckdb.connect()
+        connection.register("t", table)
+        connection.execute(f"COPY t TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 1000)")
+    columns = pq.ParquetFile(path).schema_arrow.names
+    pages, reads = read_all(path, columns, 600, monkeypatch, "pages")
+    arrow, _ = read_all(path, columns, 600, monkeypatch, "pyarrow")
+    assert_same_table(pages, arrow)
+    assert reads.get("pages", 0) > 0
+    a, b = scores(path, monkeypatch, target="label", logits="lst")
+    assert_same_score(a, b)
+
+
+def _fallback(path, columns, monkeypatch):
+    pages, reads = read_all(path, columns, 500, monkeypatch, "pages")
+    arrow, _ = read_all(path, columns, 500, monkeypatch, "pyarrow")
+    assert_same_table(pages, arrow)
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    part = open_parts(path)[0]
+    for _ in part.batches(columns, 500):
+        pass
+    return reads, part.reads.reasons
+
+
+def test_other_encodings_fall_back_per_chunk(tmp_path, monkeypatch):
+    path = str(tmp_path / "delta.parquet")
+    table = corpus_table(1500).select(["label", "logits"])
+    pq.write_table(table, path, use_dictionary=False, column_encoding={"label": "DELTA_BINARY_PACKED"})
+    reads, reasons = _fallback(path, ["label", "logits"], monkeypatch)
+    assert reads == {"pages": 1, "pyarrow": 1}
+    assert "DELTA_BINARY_PACKED" in reasons["label"]
+
+
+def test_strings_and_nested_lists_fall_back(tmp_path, monkeypatch):
+    path = str(tmp_path / "types.parquet")
+    table = pa.table(
+        {
+            "name": pa.array(["cat", "dog", None] * 300),
+            "nested": pa.array([[[1.0, 2.0]], [[3.0]], []] * 300, pa.list_(pa.list_(pa.float32()))),
+            "when": pa.array(np.arange(900).astype("datetime64[s]")),
+            "x": pa.array(np.arange(900, dtype=np.float32)),
+        }
+    )
+    pq.write_table(table, path)
+    reads, reasons = _fallback(path, ["name", "nested", "when", "x"], monkeypatch)
+    assert reads == {"pages": 1, "pyarrow": 3}
+    assert set(reasons) == {"name", "nested", "when"}
+
+
+@pytest.mark.parametrize("null", ["element", "list"])
+def test_a_null_in_a_list_switches_to_pyarrow_where_it_begins(tmp_path, monkeypatch, null):
+    rows = [[float(i), float(i) + 0.5] for i in range(2000)]
+    rows[1234] = [1.0, None] if null == "element" else None
+    path = str(tmp_path / "nulls.parquet")
+    pq.write_table(pa.table({"v": pa.array(rows, pa.list_(pa.float32()))}), path, data_page_size=1000)
+    reads, reasons = _fallback(path, ["v"], monkeypatch)
+    assert reads == {"pages": 1, "pyarrow": 1}
+    first = re.match(r"from row (\d+) of the row group: a null list or a null element", reasons["v"])
+    assert first and int(first.group(1)) <= 1234  # the first row of the batch holding the null
+
+
+def test_empty_lists_are_read(tmp_path, monkeypatch):
+    rows = [[float(i)] * (i % 3) for i in range(1500)]
+    path = str(tmp_path / "empty.parquet")
+    pq.write_table(pa.table({"v": pa.array(rows, pa.list_(pa.float32()))}), path, data_page_size=700)
+    pages, reads = read_all(path, ["v"], 400, monkeypatch, "pages")
+    arrow, _ = read_all(path, ["v"], 400, monkeypatch, "pyarrow")
+    assert_same_table(pages, arrow)
+    assert reads == {"pages": 1}
+
+
+def test_remote_files_read_pages_by_range(corpus, monkeypatch):
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    with open(corpus["snappy-v2-split-checksums"], "rb") as f:
+        memory.pipe("/pages/remote.parquet", f.read())
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    try:
+        options = dict(target="label", logits="logits")
+        remote = fx.score("memory://pages/remote.parquet", **options)
+        local = fx.score(corpus["snappy-v2-split-checksums"], **options)
+    finally:
+        memory.rm("/pages", recursive=True)
+    assert_same_score(remote, local)
+    assert remote.readers == local.readers == {"pages": 2}
+
+
+def test_hadoop_framed_lz4():
+    data = np.arange(5000, dtype=np.float32).view(np.uint8)
+    framed = b""
+    for piece in (data[:7000], data[7000:]):
+        block = bytes(cramjam.lz4.compress_block(piece.tobytes(), store_size=False))
+        framed += piece.size.to_bytes(4, "big") + len(block).to_bytes(4, "big") + block
+    out = Decompressor(LZ4)(np.frombuffer(framed, np.uint8), data.size)
+    assert np.array_equal(out, data)
+    raw = bytes(cramjam.lz4.compress_block(data.tobytes(), store_size=False))
+    assert np.array_equal(Decompressor(LZ4)(np.frombuffer(raw, np.uint8), data.size), data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_page_headers_of_any_bytes_never_read_outside(data):
+    buf = np.frombuffer(data, np.uint8)
+    out = np.empty(thrift.SLOTS, np.int64)
+    assert thrift.parse_page_header(buf, 0, buf.size, out) <= buf.size
+
+
+def test_dask_tasks_read_pages_with_the_same_bits(corpus, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    fxdask = pytest.importorskip("fastxent.dask")
+    path = corpus["brotli-v2-checksums-row-groups"]
+    options = dict(target="label", logits="lst", batch_rows=500)
+    monkeypatch.setenv(READER_VARIABLE, "pages")  # worker threads of this process see it
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    )
+    with cluster, distributed.Client(cluster) as client:
+        on_dask = fxdask.score(path, client=client, **options)
+    monkeypatch.setenv(READER_VARIABLE, "pyarrow")
+    assert_same_score(on_dask, fx.score(path, **options))
+    assert on_dask.readers == {"pages": 2 * pq.ParquetFile(path).metadata.num_row_groups}
+
+
+def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
+    from fastxent.cli import main
+
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    path = corpus["defaults"]
+    assert main(["score", path, "--target", "label", "--logits", "logits", "--debug"]) == 0
+    assert (
+        f"'{path}' row group 0: pages read ['logits', 'label']; pyarrow read none" in capsys.readouterr().err
+    )
+    assert main(["info"]) == 0
+    assert "parquet reader   pages (cramjam" in capsys.readouterr().out
+    monkeypatch.delenv(READER_VARIABLE)
+    assert main(["info"]) == 0
+    assert f"parquet reader   pyarrow ({READER_VARIABLE}=pages turns" in capsys.readouterr().out
