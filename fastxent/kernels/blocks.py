@@ -87,7 +87,7 @@ def block_sums(loss, den, out):
     """
     out[0] = sum_block(loss)
     out[2] = sum_block_products(loss, loss)
-    if all_ones(den):
+    if all_equal(den, 1.0):
         out[1] = out[4] = den.shape[0]
         out[3] = out[0]
     else:
@@ -97,11 +97,12 @@ def block_sums(loss, den, out):
 
 
 @strict_jit
-def all_ones(values):
-    """Whether every value is 1 (a compare per value, which vectorises; ``True`` if empty)."""
+def all_equal(values, v):
+    """Whether every value is ``v`` (a compare per value, which vectorises, where eight strict
+    add chains do not; ``True`` if empty)."""
     differ = 0
     for i in range(values.shape[0]):
-        differ += values[i] != 1.0
+        differ += values[i] != v
     return differ == 0
 
 
@@ -256,17 +257,11 @@ def denominator_sum(den):
     in 8 zero bits, every partial sum ``j v`` (``j <= 256``) is exact, so each lane holds ``256 v``
     and their sums ``512 v, 1024 v, 2048 v``, exactly: the result is ``BLOCK_ROWS * v``. ``v = 0``
     is left to :func:`sum_block` (its lanes start from ``+0.0``, ``2048 * -0.0`` is ``-0.0``), as
-    are values within a factor 2**24 of overflow. The check is a compare per row, which
-    vectorises; :func:`sum_block`'s eight strict chains do not.
+    are values within a factor 2**24 of overflow. The check is :func:`all_equal`.
     """
     v = den[0]
-    if den.shape[0] == BLOCK_ROWS and v != 0.0 and abs(v) < 2.0**1000 and (bits_of(v) & 0xFF) == 0:
-        differ = 0
-        for i in range(den.shape[0]):
-            differ += den[i] != v
-        if differ == 0:
-            return v * BLOCK_ROWS
-    return sum_block(den)
+    exact = den.shape[0] == BLOCK_ROWS and v != 0.0 and abs(v) < 2.0**1000 and (bits_of(v) & 0xFF) == 0
+    return v * BLOCK_ROWS if exact and all_equal(den, v) else sum_block(den)
 
 
 @strict_jit
