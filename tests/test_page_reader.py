@@ -258,6 +258,27 @@ def test_remote_files_read_pages_by_range(corpus, monkeypatch):
     assert remote.readers == local.readers == {"pages": 2}
 
 
+@pytest.mark.parametrize("writer", ["defaults", "v2-zstd", "brotli-v2-checksums-row-groups"])
+def test_remote_windows_smaller_than_a_page(corpus, writer, monkeypatch):
+    """Windows of 40 bytes: every page is read by asking Python for more bytes, its header and
+    its body apart; the batches stay pyarrow's."""
+    fsspec = pytest.importorskip("fsspec")
+    from fastxent.io.pages import rowgroup
+
+    memory = fsspec.filesystem("memory")
+    with open(corpus[writer], "rb") as f:
+        memory.pipe("/windows/remote.parquet", f.read())
+    monkeypatch.setattr(rowgroup, "WINDOW_BYTES", 40)
+    monkeypatch.setattr(rowgroup, "MIN_WINDOW_BYTES", 40)
+    try:
+        remote, reads = read_all("memory://windows/remote.parquet", ALL, 999, monkeypatch, "pages")
+    finally:
+        memory.rm("/windows", recursive=True)
+    local, _ = read_all(corpus[writer], ALL, 999, monkeypatch, "pyarrow")
+    assert_same_table(remote, local)
+    assert reads == {"pages": pq.ParquetFile(corpus[writer]).metadata.num_row_groups * len(ALL)}
+
+
 def test_hadoop_framed_lz4():
     data = np.arange(5000, dtype=np.float32).view(np.uint8)
     framed = b""
@@ -304,7 +325,25 @@ def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
         f"'{path}' row group 0: pages read ['logits', 'label']; pyarrow read none" in capsys.readouterr().err
     )
     assert main(["info"]) == 0
-    assert "parquet reader   pages (cramjam" in capsys.readouterr().out
+    assert "parquet reader   pages for every column it decodes (cramjam" in capsys.readouterr().out
     monkeypatch.delenv(READER_VARIABLE)
     assert main(["info"]) == 0
-    assert f"parquet reader   pyarrow ({READER_VARIABLE}=pages turns" in capsys.readouterr().out
+    assert "parquet reader   pages for list columns (cramjam" in capsys.readouterr().out
+    monkeypatch.setenv(READER_VARIABLE, "pyarrow")
+    assert main(["info"]) == 0
+    assert f"parquet reader   pyarrow ({READER_VARIABLE}=pyarrow)" in capsys.readouterr().out
+
+
+def test_the_default_reads_list_columns_through_pages(corpus, monkeypatch):
+    """``auto``: list columns through the page reader, flat ones through pyarrow (faster there on
+    two cores), the same batches as pyarrow's."""
+    path = corpus["defaults"]
+    monkeypatch.delenv(READER_VARIABLE, raising=False)
+    part = open_parts(path)[0]
+    batches = [batch for _, batch in part.batches(["label", "lst", "x"], 700)]
+    arrow, _ = read_all(path, ["label", "lst", "x"], 700, monkeypatch, "pyarrow")
+    assert_same_table(pa.Table.from_batches(batches), arrow)
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert dict(part.reads.counts) == {"pages": groups, "pyarrow": 2 * groups}
+    assert set(part.reads.reasons) == {"label", "x"}
+    assert "flat column" in part.reads.reasons["x"]

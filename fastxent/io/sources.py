@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..errors import InputValueError
@@ -45,8 +46,8 @@ from .formats import input_format, is_tab_separated
 from .ipcfile import ipc_part
 from .locations import GLOB_CHARS, Location
 from .memory import memory_parts
-from .pages import pages_enabled
-from .pages.files import MappedFile, RangedFile
+from .pages import reader_choice
+from .pages.files import RangedFile
 from .pages.layout import column_layouts
 from .pages.rowgroup import ReadLog, page_columns, row_group_batches
 from .part import Part
@@ -115,10 +116,10 @@ class PageFile:
     def name(self) -> str:
         return self.location.name
 
-    def open(self) -> MappedFile | RangedFile:
+    def open(self) -> RangedFile:
         if self.location.remote:
             return RangedFile(self.location.filesystem, self.location.path)
-        return MappedFile(self.location.path)
+        return RangedFile(pafs.LocalFileSystem(), self.location.path)
 
 
 def _parquet_part(location: Location, nbytes: int) -> Part:
@@ -143,7 +144,8 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
         decode_rows = _decode_rows(len(columns), row_bytes, batch_rows)
         ahead = max(1, PARQUET_AHEAD_BYTES // (decode_rows * row_bytes))
 
-        layouts = column_layouts(meta, schema, columns) if pages_enabled() else None
+        choice = reader_choice()
+        layouts = None if choice == "pyarrow" else column_layouts(meta, schema, columns, choice == "auto")
 
         def open_reader(index, names):
             # one reader per row group (a ParquetFile is not safe to share between threads),

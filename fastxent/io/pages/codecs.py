@@ -1,7 +1,8 @@
-"""Page decompression through ``cramjam``, into buffers reused from page to page.
+"""Page decompression through ``cramjam`` (which releases the GIL), into buffers reused from page
+to page, for the codecs the reader does not decompress in Numba (:mod:`.snappy`).
 
-Parquet's codecs by their Thrift numbers (``CompressionCodec``): snappy (raw blocks), gzip, zstd,
-brotli, LZ4_RAW (raw blocks) and the deprecated LZ4, which writers framed as Hadoop does (a
+Parquet's codecs by their Thrift numbers (``CompressionCodec``): gzip, zstd, brotli, LZ4_RAW (raw
+blocks) and the deprecated LZ4, which writers framed as Hadoop does (a
 big-endian uncompressed and compressed length before each block; older parquet-cpp wrote raw
 blocks under the same name, so a page that is not valid Hadoop framing is read as a raw block,
 as parquet-cpp does). LZO is not supported: its column chunks are read by pyarrow.
@@ -68,10 +69,6 @@ class Decompressor:
         """``data`` (a uint8 array) decompressed: a uint8 array of exactly ``size`` bytes, valid
         until the next call. Raises :class:`CodecError` if it is not ``size`` bytes of the
         codec."""
-        if self.codec == UNCOMPRESSED:
-            if data.size != size:
-                raise CodecError(f"an uncompressed page of {data.size} bytes, its header says {size}")
-            return data
         if self._buffer.size < size:
             self._buffer = np.empty(max(size, 2 * self._buffer.size), dtype=np.uint8)
         out = self._buffer[:size]
@@ -85,8 +82,6 @@ class Decompressor:
 
     def _into(self, data: np.ndarray, out: np.ndarray) -> int:
         codec = self.codec
-        if codec == SNAPPY:
-            return cramjam.snappy.decompress_raw_into(data, out)
         if codec == ZSTD:
             return cramjam.zstd.decompress_into(data, out)
         if codec == GZIP:

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import READER_VARIABLE
 from .codecs import CODEC_NAMES
 
 #: Encodings a chunk may list (values, levels and dictionary indices the reader decodes).
@@ -102,9 +103,9 @@ def _layout(meta: pq.FileMetaData, field: pa.Field, leaf: int) -> ColumnLayout |
     )
 
 
-def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str]) -> dict:
-    """``{column: ColumnLayout}`` for the columns the page reader can read, ``{column: reason}``
-    (a string) for the others."""
+def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str], lists_only: bool) -> dict:
+    """``{column: ColumnLayout}`` for the columns the page reader reads, ``{column: reason}`` (a
+    string) for the others; with ``lists_only`` only list columns (the ``auto`` reader)."""
     leaves = _leaves(meta)
     out = {}
     for name in columns:
@@ -118,7 +119,10 @@ def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str])
         if pa.types.is_dictionary(field.type):
             out[name] = "it is dictionary-encoded in Arrow"
             continue
-        out[name] = _layout(meta, field, leaves[name][0])
+        layout = _layout(meta, field, leaves[name][0])
+        if lists_only and not isinstance(layout, str) and not layout.is_list:
+            layout = f"it is a flat column ({READER_VARIABLE}=pages reads those too)"
+        out[name] = layout
     return out
 
 

@@ -1,234 +1,371 @@
-"""The pages of one column chunk: headers parsed, CRCs checked, pages decompressed and decoded.
+"""Opening the pages of one column chunk, in Numba: headers parsed, CRCs checked, pages
+decompressed, levels and values decoded, without the GIL.
 
-:class:`ChunkPages` yields each data page as a :class:`Page` (its levels and its present values),
-having read the dictionary page where there is one. A page it cannot decode although it is valid
-(an encoding or level encoding it does not know) raises :class:`Unsupported`; bytes that are not
-a valid page raise :class:`CorruptPage`; a page whose CRC differs from its header's raises
-:class:`CorruptPage` saying so. Bounds come from the footer (which pyarrow has parsed and checked):
-no page may claim more values than its chunk holds or more bytes than its chunk spans.
+:func:`open_page` reads pages from the chunk position kept in a state array until it has opened
+a data page: a dictionary page on the way is decoded into the chunk's dictionary, an index page
+skipped. An open data page is its ``count`` levels (definition and repetition levels decoded
+into scratch arrays where the column has them) and its present values, either still in the
+page's bytes (PLAIN values of a page without nulls: copied once, straight into the batch) or
+decoded into a typed scratch array. :mod:`.takes` copies rows out of open pages.
+
+Whatever Numba cannot do itself it asks of Python and returns: bytes beyond the window of the
+file it was given (files are read in windows), the CRCs of the pages in a window checked
+(:func:`checksums` lists them, ``zlib.crc32`` computes them: twice as fast as the same sum in
+Numba), a page of a codec other than snappy decompressed (``cramjam``), both without the GIL; or
+a scratch array or the dictionary of the right size. The state is only advanced once a page is
+open, so Python answers and calls again.
+Damaged bytes give a negative status, never a read outside the arrays it is given: bounds come
+from the footer (which pyarrow has parsed and checked) and every read is checked against them.
 """
 
 from __future__ import annotations
 
-import zlib
-from typing import NamedTuple
-
 import numpy as np
 
 from . import decode, thrift
-from .codecs import CodecError, Decompressor
-from .layout import ColumnLayout
+from .jitting import checked_jit
+from .snappy import decompress as snappy_decompress
 
 PLAIN, PLAIN_DICTIONARY, RLE, BIT_PACKED, RLE_DICTIONARY, BYTE_STREAM_SPLIT = 0, 2, 3, 4, 8, 9
-#: Bytes of a column chunk read before those behind the current page are released.
-RELEASE_BYTES = 16 << 20
-#: Bytes first read for a page header; more when the header (long statistics) is larger.
+
+# Where an open page's present values are (state slot SOURCE): decoded into the typed scratch
+# array; still PLAIN bytes (at VALUES_AT of the window or the page buffer: copied once, straight
+# into the batch); dictionary indices (the dictionary's values gathered straight into the batch).
+IN_VALUES, IN_BYTES, IN_INDICES = 0, 1, 2
+
+# How a chunk's pages are decompressed (parameter CODEC).
+UNCOMPRESSED, SNAPPY, BY_PYTHON = 0, 1, 2
+
+# Slots of a column chunk's state array (int64), kept between calls.
+POS = 0  # file offset of the next page header
+END = 1  # file offset where the chunk ends
+VALUES_LEFT = 2  # values (levels) the footer gives the chunk that no page has claimed yet
+COUNT = 3  # levels of the open data page (0: none open)
+LEVEL = 4  # next level of the open page
+VALUE = 5  # next present value of the open page
+SOURCE = 6  # where the open page's values are: IN_VALUES, IN_BYTES or IN_INDICES
+IN_WINDOW = 7  # 1: those bytes are in the window, 0: in the page buffer
+VALUES_AT = 8  # index of the first value's first byte
+FULL = 9  # 1: every level of the open page is a present value
+AT = 10  # file offset of the page being opened or open (for messages)
+DICTIONARY = 11  # values of the chunk's dictionary (-1: none read yet)
+PREPARED = 12  # file offset of the page Python has decompressed into the page buffer (-1: none)
+NEED = 13  # what a NEED_* status asks for: a size or count
+NEED_AT = 14  # ... the file offset of the bytes to decompress or read
+NEED_SIZE = 15  # ... how many bytes to decompress or read
+DONE = 16  # rows of the batch being taken so far (flat columns) / rows started (lists)
+ELEMENTS = 17  # list values of the batch being taken so far
+PRESENT = 18  # present values of the open page
+VERIFIED = 19  # file offset up to which every page's CRC (where written) has been checked
+STATE_SLOTS = 20
+
+# Parameters of a chunk (int64 array): constant while it is read.
+CODEC, TOP, IS_LIST, EMPTY, WIDTH, IS_BOOL, LARGEST = 0, 1, 2, 3, 4, 5, 6
+PARAMETERS = 7
+
+# Statuses: 0 done, positive asks Python for something, negative is damage or no support.
+OK, AT_END = 0, 1
+NEED_BYTES, NEED_BUFFER, NEED_SCRATCH, NEED_DICTIONARY, NEED_DECOMPRESS, NEED_CHILD, NEED_CHECKSUMS = range(
+    2, 9
+)
+(
+    BAD_HEADER,
+    BAD_SIZES,
+    BAD_TYPE,
+    TOO_MANY_VALUES,
+    TOO_FEW_VALUES,
+    BAD_CODEC,
+    BAD_LEVELS,
+    SHORT_VALUES,
+    NO_DICTIONARY,
+    BAD_INDICES,
+    SHORT_DICTIONARY,
+    BAD_LIST,
+    SHORT_ROWS,
+    EXTRA_ROWS,
+    UNCOMPRESSED_SIZE,
+) = range(-1, -16, -1)
+UNSUPPORTED_DICTIONARY, UNSUPPORTED_LEVELS, UNSUPPORTED_VALUES, NULL_IN_LIST = -101, -102, -103, -104
+
+#: Bytes first asked for a page header; more when the header (long statistics) is larger.
 HEADER_BYTES = 1 << 10
 
 
-class Unsupported(Exception):
-    """A valid page the reader does not decode: its column chunk is read by pyarrow."""
+@checked_jit
+def _plain_bytes(window, base, page_buf, state, params, at, body, size, full):
+    """The decompressed bytes of the page body at file offset ``body`` (``size`` bytes,
+    ``full`` decompressed): ``(status, in_window, start)``, the bytes being
+    ``[start, start + full)`` of the window (uncompressed pages) or of the page buffer."""
+    codec = params[CODEC]
+    if codec == UNCOMPRESSED:
+        if size != full:
+            return UNCOMPRESSED_SIZE, 0, 0
+        return OK, 1, body - base
+    if codec == BY_PYTHON:
+        if state[PREPARED] == at:
+            return OK, 0, 0
+        state[NEED_AT] = body
+        state[NEED_SIZE] = size
+        state[NEED] = full
+        return NEED_DECOMPRESS, 0, 0
+    if page_buf.shape[0] < full:
+        state[NEED] = full
+        return NEED_BUFFER, 0, 0
+    if snappy_decompress(window, body - base, body - base + size, page_buf, 0, full) != full:
+        return BAD_CODEC, 0, 0
+    return OK, 0, 0
 
 
-class CorruptPage(ValueError):
-    """A page's bytes are not a valid page, or its CRC differs from its header's."""
+@checked_jit
+def _levels(src, pos, end, count, level, prefixed, shortcut, out):
+    """``count`` levels up to ``level`` (RLE, a 4-byte length first where ``prefixed``) at
+    ``src[pos:end]`` into ``out``: ``(position after them, 1 if every level is ``level``)``;
+    position -1 for bytes that are not such levels. With ``shortcut``, levels that are one run
+    of ``level`` (a page without nulls) are not written to ``out``."""
+    if prefixed:
+        if end - pos < 4:
+            return -1, 0
+        length = 0
+        for k in range(4):
+            length |= np.int64(src[pos + k]) << (8 * k)
+        pos += 4
+        if length > end - pos:
+            return -1, 0
+        end = pos + length
+    width = 0
+    while (1 << width) <= level:
+        width += 1
+    if shortcut and decode.one_run(src, pos, end, width, count) == level:
+        return end, 1  # a page without nulls: its levels need no decoding
+    if decode.decode_hybrid(src, pos, end, width, count, level, out) < 0:
+        return -1, 0
+    return end, 0
 
 
-class Page(NamedTuple):
-    """One data page: ``count`` levels, the present ``values`` (the column's stored type), and
-    the definition and repetition levels (uint8; ``None`` where the column has none, and where
-    a flat column's page has no null). ``full``: every level is a present value (no null, no
-    empty list)."""
-
-    count: int
-    values: np.ndarray
-    defs: np.ndarray | None
-    reps: np.ndarray | None
-    full: bool
-
-
-def bits(values: np.ndarray) -> np.ndarray:
-    """``values`` as unsigned integers of their width: Numba copies them (it has no float16) with
-    every bit kept."""
-    return values.view(f"u{values.dtype.itemsize}")
-
-
-def _bit_width(level: int) -> int:
-    return int(level).bit_length()
-
-
-class ChunkPages:
-    """The data pages of one column chunk, in order (see the module).
-
-    ``view(offset, size)`` returns the file's bytes ``[offset, offset + size)`` as a uint8 array
-    that stays valid while the next page is read, ``release(lo, hi)`` lets go of bytes read
-    (:mod:`.files`); ``codec`` is the chunk's codec number,
-    ``num_values`` and ``uncompressed`` its value count and uncompressed size from the footer.
-    """
-
-    def __init__(self, view, release, start, size, layout: ColumnLayout, codec, num_values, uncompressed):
-        self.view, self.release, self.pos, self.end = view, release, start, start + size
-        self.released = start
-        self.layout = layout
-        self.decompress = Decompressor(codec)
-        self.values_left = num_values
-        self.largest = max(0, uncompressed)  # no page decompresses to more than its whole chunk
-        self.dictionary = None
-        self.header = np.empty(thrift.SLOTS, np.int64)
-
-    def __iter__(self):
-        while self.pos < self.end:
-            page = self._next()
-            if page is not None:
-                yield page
-        if self.values_left:
-            raise CorruptPage(f"the pages end {self.values_left} values before the footer's count")
-
-    def _read_header(self) -> tuple[np.ndarray, int]:
-        """The header at ``self.pos``: its slots and its length."""
-        want = min(HEADER_BYTES, self.end - self.pos)
-        while True:
-            raw = self.view(self.pos, want)
-            length = thrift.parse_page_header(raw, 0, raw.size, self.header)
-            if length > 0:
-                return self.header, length
-            if want == self.end - self.pos:
-                raise CorruptPage(f"no valid page header at byte {self.pos}")
-            want = min(4 * want, self.end - self.pos)
-
-    def _next(self) -> Page | None:
-        h, length = self._read_header()
-        at = self.pos
-        kind, size, full = h[thrift.TYPE], h[thrift.COMPRESSED], h[thrift.UNCOMPRESSED]
-        body_at = at + length
-        if size < 0 or full < 0 or size > self.end - body_at or full > max(self.largest, size):
-            raise CorruptPage(f"the page header at byte {at} gives sizes outside its column chunk")
-        body = self.view(body_at, size)
-        self.pos = body_at + size
-        if self.pos - self.released >= RELEASE_BYTES:
-            self.release(self.released, at)  # this page's own bytes may still be viewed
-            self.released = at
-        if h[thrift.HAS_CRC] == 1 and zlib.crc32(body) != h[thrift.CRC]:
-            raise CorruptPage(f"the page at byte {at} fails its CRC check (its bytes are damaged)")
-        if kind == thrift.INDEX_PAGE:
-            return None
-        try:
-            if kind == thrift.DICTIONARY_PAGE and h[thrift.SUB_HEADER] == thrift.DICTIONARY_HEADER:
-                self._dictionary(h, body, full, at)
-                return None
-            if kind == thrift.DATA_PAGE and h[thrift.SUB_HEADER] == thrift.DATA_HEADER:
-                return self._data_v1(h, body, full, at)
-            if kind == thrift.DATA_PAGE_V2 and h[thrift.SUB_HEADER] == thrift.DATA_V2_HEADER:
-                return self._data_v2(h, body, full, at)
-        except CodecError as err:
-            raise CorruptPage(f"the page at byte {at}: {err}") from None
-        raise CorruptPage(f"the page header at byte {at} has page type {kind} and no header of that type")
-
-    def _count(self, h, at: int) -> int:
-        count = h[thrift.NUM_VALUES]
-        if count < 0 or count > self.values_left:
-            raise CorruptPage(
-                f"the page at byte {at} claims {count} values, more than its column chunk holds"
-            )
-        self.values_left -= count
-        return int(count)
-
-    def _dictionary(self, h, body, full, at) -> None:
-        if h[thrift.ENCODING] not in (PLAIN, PLAIN_DICTIONARY) or self.layout.stored == np.uint8:
-            raise Unsupported(f"a dictionary page of encoding {h[thrift.ENCODING]}")
-        count = h[thrift.NUM_VALUES]
-        data = self.decompress(body, int(full))
-        width = self.layout.stored.itemsize
-        if count < 0 or count * width > data.size:
-            raise CorruptPage(f"the dictionary page at byte {at} holds fewer values than its header says")
-        self.dictionary = data[: count * width].view(self.layout.stored).copy()
-
-    def _levels(
-        self, data, pos, end, count, level, at, prefixed, flat=False
-    ) -> tuple[np.ndarray | None, int]:
-        """``count`` levels up to ``level`` at ``data[pos:end]`` (RLE, v1 pages with a 4-byte
-        length first); ``(None, pos)`` where the column has no such levels, or (``flat``: the
-        definition levels of a flat column) where every one is ``level``, one run."""
-        if level == 0:
-            return None, pos
-        if prefixed:
-            if end - pos < 4:
-                raise CorruptPage(f"the levels of the page at byte {at} are cut short")
-            stop = pos + 4 + int(data[pos : pos + 4].view("<u4")[0])
-            pos += 4
-            if stop > end:
-                raise CorruptPage(f"the levels of the page at byte {at} run past the page")
-            end = stop
-        if flat and decode.one_run(data, pos, end, _bit_width(level), count) == level:
-            return None, end
-        out = np.empty(count, np.uint8)
-        if decode.decode_hybrid(data, pos, end, _bit_width(level), count, level, out) < 0:
-            raise CorruptPage(f"the levels of the page at byte {at} are not valid RLE")
-        return out, end
-
-    def _data_v1(self, h, body, full, at) -> Page:
-        count = self._count(h, at)
-        data = self.decompress(body, int(full))
-        layout = self.layout
-        for which in (thrift.REP_ENCODING, thrift.DEF_ENCODING):
-            if h[which] not in (RLE, -1):
-                raise Unsupported(f"levels of encoding {h[which]}")
-        reps, pos = self._levels(data, 0, data.size, count, 1 if layout.is_list else 0, at, True)
-        defs, pos = self._levels(data, pos, data.size, count, layout.top, at, True, not layout.is_list)
-        return self._page(h[thrift.ENCODING], data, pos, count, defs, reps, at)
-
-    def _data_v2(self, h, body, full, at) -> Page:
-        count = self._count(h, at)
-        rep_bytes, def_bytes = h[thrift.REP_BYTES], h[thrift.DEF_BYTES]
-        if rep_bytes < 0 or def_bytes < 0 or rep_bytes + def_bytes > min(body.size, full):
-            raise CorruptPage(f"the level lengths of the page at byte {at} run past the page")
-        levels = rep_bytes + def_bytes
-        layout = self.layout
-        reps, _ = self._levels(body, 0, rep_bytes, count, 1 if layout.is_list else 0, at, False)
-        defs, _ = self._levels(body, rep_bytes, levels, count, layout.top, at, False, not layout.is_list)
-        rest = body[levels:]
-        data = self.decompress(rest, int(full - levels)) if h[thrift.IS_COMPRESSED] != 0 else rest
-        return self._page(h[thrift.ENCODING], data, 0, count, defs, reps, at)
-
-    def _page(self, encoding, data, pos, count, defs, reps, at) -> Page:
-        present = count if defs is None else int(np.count_nonzero(defs == self.layout.top))
-        values = self._values(encoding, data, pos, present, at)
-        return Page(count, values, defs, reps, present == count)
-
-    def _values(self, encoding, data, pos, present, at) -> np.ndarray:
-        """The ``present`` values of a data page, from ``data[pos:]``."""
-        stored = self.layout.stored
-        end = data.size
-        if encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY):
-            if self.dictionary is None:
-                raise CorruptPage(f"the page at byte {at} uses a dictionary, but its chunk has none")
-            if present and (end - pos < 1):
-                raise CorruptPage(f"the dictionary indices of the page at byte {at} are missing")
-            indices = np.empty(present, np.int32)
-            width = int(data[pos]) if present else 0
-            if (
-                decode.decode_hybrid(data, pos + 1, end, width, present, self.dictionary.size - 1, indices)
-                < 0
-            ):
-                raise CorruptPage(f"the dictionary indices of the page at byte {at} are not valid")
-            out = np.empty(present, stored)
-            decode.gather(bits(self.dictionary), indices, present, bits(out))
-            return out
-        if encoding == PLAIN and stored == np.uint8:  # booleans: bits
-            out = np.empty(present, np.uint8)
-            if decode.unpack_booleans(data, pos, end, present, out) < 0:
-                raise CorruptPage(f"the page at byte {at} holds fewer values than its header says")
-            return out
-        if encoding == RLE and stored == np.uint8:  # booleans of v2 pages: a 4-byte length first
-            return self._levels(data, pos, end, present, 1, at, True)[0]
-        width = stored.itemsize
+@checked_jit
+def _values(src, pos, end, encoding, present, params, state, dictionary, idx, vals):
+    """Decode the ``present`` values at ``src[pos:end]`` of ``encoding``: into ``vals``, or
+    dictionary indices into ``idx``, or PLAIN values left where they are (``state[SOURCE]``).
+    Returns a status."""
+    width = params[WIDTH]
+    state[SOURCE] = IN_VALUES
+    if encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY):
+        if state[DICTIONARY] < 0:
+            return NO_DICTIONARY
+        if present == 0:
+            return OK
+        if end - pos < 1:
+            return BAD_INDICES
+        limit = state[DICTIONARY] - 1
+        if decode.decode_hybrid(src, pos + 1, end, np.int64(src[pos]), present, limit, idx) < 0:
+            return BAD_INDICES
+        state[SOURCE] = IN_INDICES
+        return OK
+    if params[IS_BOOL] == 1:
         if encoding == PLAIN:
-            if present * width > end - pos:
-                raise CorruptPage(f"the page at byte {at} holds fewer values than its header says")
-            return data[pos : pos + present * width].view(stored)
-        if encoding == BYTE_STREAM_SPLIT and stored != np.uint8:
-            out = np.empty(present * width, np.uint8)
-            if decode.unsplit(data, pos, end, width, present, out) < 0:
-                raise CorruptPage(f"the page at byte {at} holds fewer values than its header says")
-            return out.view(stored)
-        raise Unsupported(f"values of encoding {encoding}")
+            return OK if decode.unpack_booleans(src, pos, end, present, vals) >= 0 else SHORT_VALUES
+        if encoding == RLE:  # booleans of v2 pages: a 4-byte length first
+            return OK if _levels(src, pos, end, present, 1, True, False, vals)[0] >= 0 else BAD_LEVELS
+        return UNSUPPORTED_VALUES
+    if present * width > end - pos:
+        return SHORT_VALUES
+    if encoding == PLAIN:
+        state[SOURCE] = IN_BYTES
+        state[VALUES_AT] = pos
+        return OK
+    if encoding == BYTE_STREAM_SPLIT:
+        return OK if decode.unsplit(src, pos, end, width, present, vals.view(np.uint8)) >= 0 else SHORT_VALUES
+    return UNSUPPORTED_VALUES
+
+
+@checked_jit
+def _read_header(window, base, state, header):
+    """Parse the page header at ``state[POS]``: ``(status, length)``."""
+    pos, end = state[POS], state[END]
+    have = min(end, base + window.shape[0]) - pos
+    if pos < base or have <= 0:
+        state[NEED_AT] = pos
+        state[NEED_SIZE] = min(HEADER_BYTES, end - pos)
+        return NEED_BYTES, 0
+    length = thrift.parse_page_header(window, pos - base, pos - base + have, header)
+    if length > 0:
+        return OK, length
+    if have >= end - pos:
+        return BAD_HEADER, 0
+    state[NEED_AT] = pos
+    state[NEED_SIZE] = min(max(HEADER_BYTES, 4 * have), end - pos)
+    return NEED_BYTES, 0
+
+
+@checked_jit
+def checksums(window, base, state, out):
+    """List the pages that lie whole in the window from ``state[VERIFIED]`` on, and advance it
+    past them: ``out[k] = (header offset, body offset, body size, CRC)`` for each page with a
+    CRC. Returns how many rows it wrote; it stops early when ``out`` is full, or at a header it
+    cannot parse or a page that does not fit (:func:`open_page` reports those)."""
+    header = np.empty(thrift.SLOTS, np.int64)
+    end = min(state[END], base + window.shape[0])
+    pos = max(state[VERIFIED], base)
+    rows = 0
+    while pos < end and rows < out.shape[0]:
+        length = thrift.parse_page_header(window, pos - base, end - base, header)
+        size = header[thrift.COMPRESSED]
+        if length <= 0 or size < 0 or size > end - pos - length:
+            break
+        if header[thrift.HAS_CRC] == 1:
+            out[rows, 0], out[rows, 1], out[rows, 2], out[rows, 3] = (
+                pos,
+                pos + length,
+                size,
+                header[thrift.CRC],
+            )
+            rows += 1
+        pos += length + size
+        state[VERIFIED] = pos
+    return rows
+
+
+@checked_jit
+def _dictionary_page(window, base, state, params, page_buf, dictionary, header, body):
+    """Read the dictionary page whose body is at ``body`` into ``dictionary`` (which Python sizes
+    first) and move past it. Returns a status."""
+    count, size, full = header[thrift.NUM_VALUES], header[thrift.COMPRESSED], header[thrift.UNCOMPRESSED]
+    if header[thrift.ENCODING] not in (PLAIN, PLAIN_DICTIONARY) or params[IS_BOOL] == 1:
+        return UNSUPPORTED_DICTIONARY
+    if count < 0:
+        return SHORT_DICTIONARY
+    if dictionary.shape[0] != count:
+        state[NEED] = count
+        return NEED_DICTIONARY
+    status, in_window, start = _plain_bytes(
+        window, base, page_buf, state, params, state[AT], body, size, full
+    )
+    if status != OK:
+        return status
+    src = window if in_window == 1 else page_buf
+    nbytes = count * params[WIDTH]
+    if nbytes > full:
+        return SHORT_DICTIONARY
+    decode.copy(src[start : start + nbytes], dictionary.view(np.uint8))
+    state[DICTIONARY] = count
+    state[POS] = body + size
+    return OK
+
+
+@checked_jit
+def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary):
+    """Open the next data page of the chunk (see the module): returns :data:`OK`, :data:`AT_END`
+    when the chunk has no more pages, a NEED_* status, or a negative status."""
+    header = np.empty(thrift.SLOTS, np.int64)
+    top, is_list = params[TOP], params[IS_LIST]
+    while True:
+        state[COUNT] = state[LEVEL] = state[VALUE] = 0
+        if state[POS] >= state[END]:
+            return TOO_FEW_VALUES if state[VALUES_LEFT] != 0 else AT_END
+        at = state[POS]
+        state[AT] = at
+        status, length = _read_header(window, base, state, header)
+        if status != OK:
+            return status
+        kind, size, full = header[thrift.TYPE], header[thrift.COMPRESSED], header[thrift.UNCOMPRESSED]
+        body = at + length
+        if size < 0 or full < 0 or size > state[END] - body or full > max(params[LARGEST], size):
+            return BAD_SIZES
+        if body < base or body + size > base + window.shape[0]:
+            state[NEED_AT] = at
+            state[NEED_SIZE] = length + size
+            return NEED_BYTES
+        if body + size > state[VERIFIED]:
+            return NEED_CHECKSUMS
+        if kind == thrift.INDEX_PAGE:
+            state[POS] = body + size
+            continue
+        sub = header[thrift.SUB_HEADER]
+        count = header[thrift.NUM_VALUES]
+        if kind == thrift.DICTIONARY_PAGE and sub == thrift.DICTIONARY_HEADER:
+            status = _dictionary_page(window, base, state, params, page_buf, dictionary, header, body)
+            if status != OK:
+                return status
+            continue
+        v2 = kind == thrift.DATA_PAGE_V2 and sub == thrift.DATA_V2_HEADER
+        if not v2 and not (kind == thrift.DATA_PAGE and sub == thrift.DATA_HEADER):
+            return BAD_TYPE
+        if count < 0 or count > state[VALUES_LEFT]:
+            return TOO_MANY_VALUES
+        if defs.shape[0] < count or reps.shape[0] < count or idx.shape[0] < count or vals.shape[0] < count:
+            state[NEED] = count
+            return NEED_SCRATCH
+        full_page = 1
+        if v2:
+            rep_bytes, def_bytes = header[thrift.REP_BYTES], header[thrift.DEF_BYTES]
+            levels = rep_bytes + def_bytes
+            if rep_bytes < 0 or def_bytes < 0 or levels > min(size, full):
+                return BAD_LEVELS
+            lo = body - base
+            if is_list == 1 and _levels(window, lo, lo + rep_bytes, count, 1, False, False, reps)[0] < 0:
+                return BAD_LEVELS
+            if top > 0:
+                end_defs, full_page = _levels(
+                    window, lo + rep_bytes, lo + levels, count, top, False, True, defs
+                )
+                if end_defs < 0:
+                    return BAD_LEVELS
+            if header[thrift.IS_COMPRESSED] != 0:
+                status, in_window, start = _plain_bytes(
+                    window, base, page_buf, state, params, at, body + levels, size - levels, full - levels
+                )
+                if status != OK:
+                    return status
+                pos, stop = start, start + full - levels
+            else:
+                in_window, pos, stop = 1, lo + levels, lo + size
+        else:
+            for which in (thrift.REP_ENCODING, thrift.DEF_ENCODING):
+                if header[which] != RLE and header[which] != -1:
+                    return UNSUPPORTED_LEVELS
+            status, in_window, start = _plain_bytes(
+                window, base, page_buf, state, params, at, body, size, full
+            )
+            if status != OK:
+                return status
+            src = window if in_window == 1 else page_buf
+            pos, stop = start, start + full
+            if is_list == 1:
+                pos = _levels(src, pos, stop, count, 1, True, False, reps)[0]
+                if pos < 0:
+                    return BAD_LEVELS
+            if top > 0:
+                pos, full_page = _levels(src, pos, stop, count, top, True, True, defs)
+                if pos < 0:
+                    return BAD_LEVELS
+        if is_list == 1 and full_page == 1:
+            for i in range(count):  # lists walk their definition levels, even a page of one run
+                defs[i] = top
+        present = count
+        if full_page == 0:
+            present = 0
+            for i in range(count):
+                present += defs[i] == top
+        src = window if in_window == 1 else page_buf
+        status = _values(
+            src, pos, stop, header[thrift.ENCODING], present, params, state, dictionary, idx, vals
+        )
+        if status != OK:
+            return status
+        if full_page == 0 and is_list == 0:
+            # a flat page with nulls spreads its values over rows from the typed scratch array
+            if state[SOURCE] == IN_BYTES:
+                start = state[VALUES_AT]
+                nbytes = present * params[WIDTH]
+                decode.copy(src[start : start + nbytes], vals.view(np.uint8)[:nbytes])
+            elif state[SOURCE] == IN_INDICES:
+                decode.gather(dictionary, idx, present, vals)
+            state[SOURCE] = IN_VALUES
+        state[IN_WINDOW] = in_window
+        state[VALUES_LEFT] -= count
+        state[COUNT] = count
+        state[PRESENT] = present
+        state[FULL] = full_page
+        state[POS] = body + size
+        state[PREPARED] = -1
+        return OK

@@ -3,7 +3,7 @@
 :func:`row_group_batches` yields batches of ``decode_rows`` rows (the last one shorter), each
 column from :class:`~.cursor.ColumnCursor` where :mod:`.layout` allows it, from pyarrow
 otherwise (all such columns through one ``iter_batches``). A page-read column meeting a page it
-does not decode (:class:`~.pages.Unsupported`) continues through pyarrow from the first row of
+does not decode (:class:`~.cursor.Unsupported`) continues through pyarrow from the first row of
 the batch being built, so a switch never changes a value. The batches hold the same values, in
 the same rows, as pyarrow's: the scores are bit for bit the same.
 
@@ -21,13 +21,12 @@ import pyarrow as pa
 
 from . import READER_VARIABLE
 from .codecs import CODEC_NAMES
-from .cursor import ColumnCursor
+from .cursor import ColumnCursor, CorruptPage, Unsupported
 from .layout import chunk_range, chunk_refusal
-from .pages import ChunkPages, CorruptPage, Unsupported
 
-#: Bytes read at once from a remote file, all of a row group's page-read columns together.
+#: Bytes read at once from a file, all of a row group's page-read columns together.
 WINDOW_BYTES = 8 << 20
-#: Smallest remote read per column (a page larger than its window is read whole).
+#: Smallest read per column (a page larger than its window is read whole).
 MIN_WINDOW_BYTES = 256 << 10
 
 log = logging.getLogger("fastxent.pages")
@@ -84,7 +83,7 @@ def page_columns(file, index: int, columns: list[str], layouts: dict, read_log: 
     group = file.meta.row_group(index)
     chosen, refused = {}, {}
     for name in columns:
-        layout = f"{READER_VARIABLE} is not 'pages'" if layouts is None else layouts[name]
+        layout = f"{READER_VARIABLE}=pyarrow" if layouts is None else layouts[name]
         refusal = layout if isinstance(layout, str) else chunk_refusal(group.column(layout.leaf), file.size)
         if refusal is None:
             chosen[name] = layout
@@ -121,12 +120,11 @@ def row_group_batches(
         for name, layout in chosen.items():
             chunk = group.column(layout.leaf)
             start, size = chunk_range(chunk)
-            view, release = source.chunk(start, size, window)
+            read = source.chunk(start, size, window)
             codec = CODEC_NAMES[chunk.compression]
-            pages = ChunkPages(
-                view, release, start, size, layout, codec, chunk.num_values, chunk.total_uncompressed_size
+            cursors[name] = ColumnCursor(
+                read, start, size, layout, codec, chunk.num_values, chunk.total_uncompressed_size, n
             )
-            cursors[name] = ColumnCursor(pages, layout, n)
         streams = {}  # columns read by pyarrow: one stream for the chunks refused from the start
         if others:
             shared = _Rows(pyarrow_rows(others, 0))

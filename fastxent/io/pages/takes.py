@@ -1,0 +1,175 @@
+"""Rows of a column chunk taken from its open pages, in Numba, as many pages per call as a batch
+spans.
+
+:func:`take_flat` fills ``n`` rows of a flat column (and their validity where it is nullable),
+:func:`take_list` ``n`` rows of a list column (offsets and values; a row may span pages). Both
+open pages as they go (:func:`~.pages.open_page`) and return its NEED_* statuses to Python with
+their progress saved in the state array, so the same call continues once Python has answered.
+With ``finish`` (the row group's last batch) they also check that the chunk holds no more rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import decode
+from .jitting import checked_jit
+from .pages import (
+    AT_END,
+    BAD_LIST,
+    COUNT,
+    DONE,
+    ELEMENTS,
+    EMPTY,
+    EXTRA_ROWS,
+    FULL,
+    IN_BYTES,
+    IN_INDICES,
+    IN_WINDOW,
+    LEVEL,
+    NEED,
+    NEED_CHILD,
+    NULL_IN_LIST,
+    OK,
+    PRESENT,
+    SHORT_ROWS,
+    SHORT_VALUES,
+    SOURCE,
+    TOP,
+    VALUE,
+    VALUES_AT,
+    WIDTH,
+    open_page,
+)
+
+
+@checked_jit
+def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, out_bytes, to):
+    """Copy the open page's next ``m`` present values to ``out[to:to + m]``: bytes straight from
+    the page where they are still PLAIN bytes, the dictionary's values where they are indices,
+    else from the typed scratch array."""
+    value = state[VALUE]
+    if state[SOURCE] == IN_BYTES:
+        width = params[WIDTH]
+        src = window if state[IN_WINDOW] == 1 else page_buf
+        start = state[VALUES_AT] + value * width
+        decode.copy(src[start : start + m * width], out_bytes[to * width : (to + m) * width])
+    elif state[SOURCE] == IN_INDICES:
+        decode.gather(dictionary, idx[value : value + m], m, out[to : to + m])
+    else:
+        decode.copy(vals[value : value + m], out[to : to + m])
+    state[VALUE] = value + m
+
+
+@checked_jit
+def _no_more_data(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary):
+    """:data:`~.pages.OK` when no level is left in the chunk (pages of no values aside)."""
+    while True:
+        if state[LEVEL] < state[COUNT]:
+            return EXTRA_ROWS
+        status = open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary)
+        if status == AT_END:
+            return OK
+        if status != OK:
+            return status
+
+
+@checked_jit
+def take_flat(
+    window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, out, valid, n, finish
+):
+    """Fill ``out[:n]`` (the column's stored type, as unsigned integers of its width) with the
+    next ``n`` rows, and ``valid[:n]`` (empty for a column without nulls) with 1 where a row
+    holds a value, 0 for a null (whose ``out`` is 0). Returns a status of :mod:`.pages`."""
+    top = params[TOP]
+    out_bytes = out.view(np.uint8)
+    nullable = valid.shape[0] > 0
+    done = state[DONE]
+    while done < n:
+        if state[LEVEL] >= state[COUNT]:
+            state[DONE] = done
+            status = open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary)
+            if status == AT_END:
+                return SHORT_ROWS
+            if status != OK:
+                return status
+            continue
+        level = state[LEVEL]
+        m = min(n - done, state[COUNT] - level)
+        if state[FULL] == 1:
+            _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, out_bytes, done)
+            if nullable:
+                valid[done : done + m] = 1
+        else:
+            value = state[VALUE]
+            used = decode.scatter(vals[value : state[PRESENT]], defs[level : level + m], m, top, out[done:])
+            if used < 0:
+                return SHORT_VALUES
+            for i in range(m):
+                valid[done + i] = defs[level + i] == top
+            state[VALUE] = value + used
+        state[LEVEL] = level + m
+        done += m
+    state[DONE] = done
+    if finish:
+        return _no_more_data(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary)
+    return OK
+
+
+@checked_jit
+def take_list(
+    window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, offsets, child, n, finish
+):
+    """Fill ``offsets[:n + 1]`` and ``child`` with the next ``n`` rows of a list column: pages
+    are opened until the row after the ``n``-th begins or the chunk ends. Returns a status of
+    :mod:`.pages` (:data:`~.pages.NEED_CHILD`: ``child`` must hold ``state[NEED]`` values)."""
+    top, empty = params[TOP], params[EMPTY]
+    child_bytes = child.view(np.uint8)
+    rows, elements = state[DONE], state[ELEMENTS]
+    while True:
+        if state[LEVEL] >= state[COUNT]:
+            state[DONE], state[ELEMENTS] = rows, elements
+            status = open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary)
+            if status == AT_END:
+                break
+            if status != OK:
+                return status
+            continue
+        left = state[PRESENT] - state[VALUE]
+        if child.shape[0] - elements < left:
+            state[DONE], state[ELEMENTS] = rows, elements
+            state[NEED] = elements + left
+            return NEED_CHILD
+        start = elements
+        level, rows, elements, status = decode.walk_list(
+            reps, defs, state[LEVEL], state[COUNT], n, rows, empty, top, offsets, elements
+        )
+        if status == decode.NULL_IN_LIST:
+            return NULL_IN_LIST
+        if status < 0:
+            return BAD_LIST
+        if elements - start > left:
+            return SHORT_VALUES
+        _copy_values(
+            window,
+            page_buf,
+            state,
+            params,
+            vals,
+            idx,
+            dictionary,
+            elements - start,
+            child,
+            child_bytes,
+            start,
+        )
+        state[LEVEL] = level
+        if level < state[COUNT]:  # stopped where the row after the n-th begins
+            break
+    state[DONE], state[ELEMENTS] = rows, elements
+    if rows != n:
+        return SHORT_ROWS
+    offsets[n] = elements
+    if finish and state[LEVEL] < state[COUNT]:
+        return EXTRA_ROWS
+    return OK
