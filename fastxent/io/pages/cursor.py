@@ -210,11 +210,15 @@ class ColumnCursor:
         elif status == p.NEED_BUFFER:
             self.page_buf = _scratch("page", max(need, 2 * self.page_buf.size), np.uint8, self.owned)
         elif status == p.NEED_SCRATCH:
-            size = max(need, 2 * self.defs.size)
-            self.defs = _scratch("defs", size, np.uint8, self.owned)
-            self.reps = _scratch("reps", size, np.uint8, self.owned)
-            self.idx = _scratch("idx", size, np.int32, self.owned)
-            self.vals = _scratch("vals", size, self.bits, self.owned)
+            wanted = int(state[p.NEED_SIZE])
+            if wanted & p.DEFS:
+                self.defs = _scratch("defs", max(need, 2 * self.defs.size), np.uint8, self.owned)
+            if wanted & p.REPS:
+                self.reps = _scratch("reps", max(need, 2 * self.reps.size), np.uint8, self.owned)
+            if wanted & p.INDICES:
+                self.idx = _scratch("idx", max(need, 2 * self.idx.size), np.int32, self.owned)
+            if wanted & p.VALUES:
+                self.vals = _scratch("vals", max(need, 2 * self.vals.size), self.bits, self.owned)
         elif status == p.NEED_DICTIONARY:
             self.dictionary = _scratch("dictionary", need, self.bits, self.owned)
         else:  # NEED_DECOMPRESS: a page of a codec Numba does not decompress

@@ -87,8 +87,19 @@ NEED_BYTES, NEED_BUFFER, NEED_SCRATCH, NEED_DICTIONARY, NEED_DECOMPRESS, NEED_CH
 ) = range(-1, -16, -1)
 UNSUPPORTED_DICTIONARY, UNSUPPORTED_LEVELS, UNSUPPORTED_VALUES, NULL_IN_LIST = -101, -102, -103, -104
 
+# The scratch arrays a NEED_SCRATCH status asks for (a mask in state[NEED_SIZE]).
+DEFS, REPS, INDICES, VALUES = 1, 2, 4, 8
+
 #: Bytes first asked for a page header; more when the header (long statistics) is larger.
 HEADER_BYTES = 1 << 10
+
+
+@checked_jit
+def _need_scratch(state, count, wanted):
+    """Ask for the scratch arrays in the mask ``wanted``, ``count`` values each."""
+    state[NEED] = count
+    state[NEED_SIZE] = wanted
+    return NEED_SCRATCH
 
 
 @checked_jit
@@ -292,9 +303,16 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             return BAD_TYPE
         if count < 0 or count > state[VALUES_LEFT]:
             return TOO_MANY_VALUES
-        if defs.shape[0] < count or reps.shape[0] < count or idx.shape[0] < count or vals.shape[0] < count:
-            state[NEED] = count
-            return NEED_SCRATCH
+        encoding = header[thrift.ENCODING]
+        # the scratch arrays this page needs, each only when it does (100 columns open at once)
+        wanted = (
+            (top > 0 and defs.shape[0] < count) * DEFS
+            | (is_list == 1 and reps.shape[0] < count) * REPS
+            | (encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY) and idx.shape[0] < count) * INDICES
+            | ((encoding == BYTE_STREAM_SPLIT or params[IS_BOOL] == 1) and vals.shape[0] < count) * VALUES
+        )
+        if wanted:
+            return _need_scratch(state, count, wanted)
         full_page = 1
         if v2:
             rep_bytes, def_bytes = header[thrift.REP_BYTES], header[thrift.DEF_BYTES]
@@ -354,6 +372,8 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             return status
         if full_page == 0 and is_list == 0:
             # a flat page with nulls spreads its values over rows from the typed scratch array
+            if vals.shape[0] < count:
+                return _need_scratch(state, count, VALUES)
             if state[SOURCE] == IN_BYTES:
                 start = state[VALUES_AT]
                 nbytes = present * params[WIDTH]

@@ -26,8 +26,9 @@ from .layout import chunk_range, chunk_refusal
 
 #: Bytes read at once from a file, all of a row group's page-read columns together.
 WINDOW_BYTES = 8 << 20
-#: Smallest read per column (a page larger than its window is read whole).
-MIN_WINDOW_BYTES = 256 << 10
+#: Smallest read per column (a page larger than its window is read whole): every page-read
+#: column of a row group holds a window at once, so 10,000 columns hold 10,000 windows.
+MIN_WINDOW_BYTES = 16 << 10
 
 log = logging.getLogger("fastxent.pages")
 
