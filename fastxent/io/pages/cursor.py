@@ -17,9 +17,10 @@ import zlib
 import numpy as np
 import pyarrow as pa
 
-from . import pages as p
+from . import protocol as p
 from .codecs import SNAPPY, UNCOMPRESSED, CodecError, Decompressor
 from .layout import ColumnLayout
+from .pages import checksums
 from .takes import take_flat, take_list
 
 #: Pages whose CRCs are listed by one call.
@@ -34,7 +35,7 @@ class CorruptPage(ValueError):
     """A page's bytes are not a valid page, or its CRC differs from its header's."""
 
 
-#: What each negative status of :mod:`.pages` says, ``{at}`` being the page's file offset.
+#: What each negative status of :mod:`.protocol` says, ``{at}`` being the page's file offset.
 DAMAGE = {
     p.BAD_HEADER: "no valid page header at byte {at}",
     p.BAD_SIZES: "the page header at byte {at} gives sizes outside its column chunk",
@@ -95,12 +96,6 @@ def _scratch(name: str, n: int, dtype, owned: dict) -> np.ndarray:
     return raw[: n * dtype.itemsize].view(dtype)
 
 
-def bits(values: np.ndarray) -> np.ndarray:
-    """``values`` as unsigned integers of their width: Numba copies them (it has no float16) with
-    every bit kept."""
-    return values.view(f"u{values.dtype.itemsize}")
-
-
 class ColumnCursor:
     """The rows of one column chunk (see the module).
 
@@ -138,6 +133,7 @@ class ColumnCursor:
         )
         self.decompress = Decompressor(codec) if kind == p.BY_PYTHON else None
         self.window, self.base = _NONE, start
+        # values as unsigned integers of their width: Numba copies them (it has no float16) bit for bit
         self.bits = np.dtype(f"u{layout.stored.itemsize}")
         self.page_buf = _NONE
         self.defs = self.reps = _NONE
@@ -241,7 +237,7 @@ class ColumnCursor:
         """Check the CRCs of the pages lying whole in the window (``zlib.crc32`` releases the GIL
         and is twice as fast as the same sum in Numba)."""
         rows = self.checks
-        while (count := p.checksums(self.window, self.base, self.state, rows)) > 0:
+        while (count := checksums(self.window, self.base, self.state, rows)) > 0:
             for at, body, size, expected in rows[:count].tolist():
                 lo = body - self.base
                 if zlib.crc32(self.window[lo : lo + size]) != expected:

@@ -14,7 +14,8 @@ import numpy as np
 
 from . import decode
 from .jitting import checked_jit
-from .pages import (
+from .pages import open_page
+from .protocol import (
     AT_END,
     BAD_LIST,
     COUNT,
@@ -39,7 +40,6 @@ from .pages import (
     VALUE,
     VALUES_AT,
     WIDTH,
-    open_page,
 )
 
 
@@ -63,7 +63,7 @@ def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out,
 
 @checked_jit
 def _no_more_data(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary):
-    """:data:`~.pages.OK` when no level is left in the chunk (pages of no values aside)."""
+    """:data:`~.protocol.OK` when no level is left in the chunk (pages of no values aside)."""
     while True:
         if state[LEVEL] < state[COUNT]:
             return EXTRA_ROWS
@@ -80,7 +80,7 @@ def take_flat(
 ):
     """Fill ``out[:n]`` (the column's stored type, as unsigned integers of its width) with the
     next ``n`` rows, and ``valid[:n]`` (empty for a column without nulls) with 1 where a row
-    holds a value, 0 for a null (whose ``out`` is 0). Returns a status of :mod:`.pages`."""
+    holds a value, 0 for a null (whose ``out`` is 0). Returns a status of :mod:`.protocol`."""
     top = params[TOP]
     out_bytes = out.view(np.uint8)
     nullable = valid.shape[0] > 0
@@ -122,7 +122,7 @@ def take_list(
 ):
     """Fill ``offsets[:n + 1]`` and ``child`` with the next ``n`` rows of a list column: pages
     are opened until the row after the ``n``-th begins or the chunk ends. Returns a status of
-    :mod:`.pages` (:data:`~.pages.NEED_CHILD`: ``child`` must hold ``state[NEED]`` values)."""
+    :mod:`.protocol` (:data:`~.protocol.NEED_CHILD`: ``child`` must hold ``state[NEED]`` values)."""
     top, empty = params[TOP], params[EMPTY]
     child_bytes = child.view(np.uint8)
     rows, elements = state[DONE], state[ELEMENTS]
