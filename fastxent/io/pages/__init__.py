@@ -9,15 +9,16 @@ levels and values decoded (:mod:`.decode`)); CRCs are checked with ``zlib``. :mo
 the rows into Arrow arrays and :mod:`.rowgroup` puts a row group's columns together, pyarrow
 reading the rest. The batches are those pyarrow would give, value for value.
 
-``FASTXENT_PARQUET_READER`` chooses: ``auto`` (the default) reads list columns through the page
-reader and flat columns through pyarrow, ``pages`` every column the page reader can, ``pyarrow``
-none. Measured on two cores (AMD EPYC, 2026-12-04, ``fx.score`` of the ``make-data`` files,
-in-process medians of 5-7): the 4M x 100 list column scored in 0.98 s through pages against 1.27
-s through pyarrow; 100 float columns (one per class) 0.98-1.05 s against 1.15 s; a 100M-row
-binary column 0.38 s both ways. Flat columns stay with pyarrow unless asked: their gain is
-small, and every page-read column holds its window and its current page while a batch is built
-(peak RSS of the 100-column file: 597 MB against pyarrow's 534 MB; files of thousands of class
-columns would hold thousands).
+``FASTXENT_PARQUET_READER`` chooses: ``auto`` (the default) reads through the page reader the
+row groups of files whose read columns include a list column, and files of flat columns only
+through pyarrow; ``pages`` every column the page reader can; ``pyarrow`` none. Measured on two
+cores (AMD EPYC, 2026-12-04, ``fx.score`` of the ``make-data`` files, in-process medians of
+5-7): the 4M x 100 list column scored in 0.98-1.11 s through pages against 1.27-1.54 s through
+pyarrow; 100 float columns (one per class) 0.98-1.12 s against 1.15 s; a 100M-row binary column
+0.38 s both ways. Flat columns stay with pyarrow unless asked: their gain is small, and every
+page-read column holds its window and its current page while a batch is built (peak RSS of the
+100-column file: 597 MB against pyarrow's 534 MB; files of thousands of class columns would
+hold thousands). A row group read partly by each reader pays for both, so ``auto`` does not mix.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def reader_status() -> str:
         return f"pyarrow ({READER_VARIABLE}=pyarrow)"
     import cramjam
 
-    columns = "every column it decodes" if choice == "pages" else "list columns"
+    columns = "every column it decodes" if choice == "pages" else "files with a list column"
     return (
         f"pages for {columns} (cramjam {cramjam.__version__}), pyarrow for the rest "
         f"({READER_VARIABLE}={choice})"

@@ -62,6 +62,9 @@ NOT_DECODED = {
 }
 
 _NONE = np.empty(0, np.uint8)
+#: No bytes of the file yet: read-only like the windows read later (np.frombuffer of ``bytes``),
+#: so the Numba calls see one array type and compile once (each compile costs seconds).
+_NO_WINDOW = np.frombuffer(b"", np.uint8)
 
 
 def _empty(n: int, dtype) -> np.ndarray:
@@ -132,7 +135,7 @@ class ColumnCursor:
             max(0, uncompressed),  # no page decompresses to more than its whole chunk
         )
         self.decompress = Decompressor(codec) if kind == p.BY_PYTHON else None
-        self.window, self.base = _NONE, start
+        self.window, self.base = _NO_WINDOW, start
         # values as unsigned integers of their width: Numba copies them (it has no float16) bit for bit
         self.bits = np.dtype(f"u{layout.stored.itemsize}")
         self.page_buf = _NONE

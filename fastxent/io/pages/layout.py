@@ -105,7 +105,9 @@ def _layout(meta: pq.FileMetaData, field: pa.Field, leaf: int) -> ColumnLayout |
 
 def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str], lists_only: bool) -> dict:
     """``{column: ColumnLayout}`` for the columns the page reader reads, ``{column: reason}`` (a
-    string) for the others; with ``lists_only`` only list columns (the ``auto`` reader)."""
+    string) for the others. With ``lists_only`` (the ``auto`` reader) it reads them only when one
+    of them is a list column: a row group read partly by pyarrow pays for a pyarrow reader beside
+    the pages (a 4M x 100 list file: 1.46 s with its label read by pyarrow, 1.11 s without)."""
     leaves = _leaves(meta)
     out = {}
     for name in columns:
@@ -120,9 +122,10 @@ def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str],
             out[name] = "it is dictionary-encoded in Arrow"
             continue
         layout = _layout(meta, field, leaves[name][0])
-        if lists_only and not isinstance(layout, str) and not layout.is_list:
-            layout = f"it is a flat column ({READER_VARIABLE}=pages reads those too)"
         out[name] = layout
+    if lists_only and not any(not isinstance(v, str) and v.is_list for v in out.values()):
+        why = f"no list column is read ({READER_VARIABLE}=pages reads flat columns too)"
+        out = {name: v if isinstance(v, str) else why for name, v in out.items()}
     return out
 
 

@@ -133,15 +133,9 @@ def _levels(src, pos, end, count, level, prefixed, shortcut, out):
     position -1 for bytes that are not such levels. With ``shortcut``, levels that are one run
     of ``level`` (a page without nulls) are not written to ``out``."""
     if prefixed:
-        if end - pos < 4:
+        pos, end = _length_prefixed(src, pos, end)
+        if pos < 0:
             return -1, 0
-        length = 0
-        for k in range(4):
-            length |= np.int64(src[pos + k]) << (8 * k)
-        pos += 4
-        if length > end - pos:
-            return -1, 0
-        end = pos + length
     width = 0
     while (1 << width) <= level:
         width += 1
@@ -150,6 +144,20 @@ def _levels(src, pos, end, count, level, prefixed, shortcut, out):
     if decode.decode_hybrid(src, pos, end, width, count, level, out) < 0:
         return -1, 0
     return end, 0
+
+
+@checked_jit
+def _length_prefixed(src, pos, end):
+    """``(start, end)`` of the bytes after the 4-byte little-endian length at ``src[pos]`` (v1
+    pages' levels); ``(-1, -1)`` if they run past ``end``."""
+    if pos < 0 or end - pos < 4:
+        return -1, -1
+    length = 0
+    for k in range(4):
+        length |= np.int64(src[pos + k]) << (8 * k)
+    if length > end - pos - 4:
+        return -1, -1
+    return pos + 4, pos + 4 + length
 
 
 @checked_jit
@@ -312,49 +320,53 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
         )
         if wanted:
             return _need_scratch(state, count, wanted)
-        full_page = 1
+        lo = body - base
+        # where the compressed bytes are: v2 pages keep their levels uncompressed before them
+        compressed, comp_at, comp_size, out_size = 1, body, size, full
+        rep_bytes = levels = 0
         if v2:
             rep_bytes, def_bytes = header[thrift.REP_BYTES], header[thrift.DEF_BYTES]
             levels = rep_bytes + def_bytes
             if rep_bytes < 0 or def_bytes < 0 or levels > min(size, full):
                 return BAD_LEVELS
-            lo = body - base
-            if is_list == 1 and _levels(window, lo, lo + rep_bytes, count, 1, False, False, reps)[0] < 0:
-                return BAD_LEVELS
-            if top > 0:
-                end_defs, full_page = _levels(
-                    window, lo + rep_bytes, lo + levels, count, top, False, True, defs
-                )
-                if end_defs < 0:
-                    return BAD_LEVELS
-            if header[thrift.IS_COMPRESSED] != 0:
-                status, in_window, start = _plain_bytes(
-                    window, base, page_buf, state, params, at, body + levels, size - levels, full - levels
-                )
-                if status != OK:
-                    return status
-                pos, stop = start, start + full - levels
-            else:
-                in_window, pos, stop = 1, lo + levels, lo + size
+            compressed = 1 if header[thrift.IS_COMPRESSED] != 0 else 0
+            comp_at, comp_size, out_size = body + levels, size - levels, full - levels
         else:
             for which in (thrift.REP_ENCODING, thrift.DEF_ENCODING):
                 if header[which] != RLE and header[which] != -1:
                     return UNSUPPORTED_LEVELS
+        in_window, start = 1, comp_at - base
+        if compressed == 1:
             status, in_window, start = _plain_bytes(
-                window, base, page_buf, state, params, at, body, size, full
+                window, base, page_buf, state, params, at, comp_at, comp_size, out_size
             )
             if status != OK:
                 return status
-            src = window if in_window == 1 else page_buf
-            pos, stop = start, start + full
+        src = window if in_window == 1 else page_buf
+        pos, stop = start, start + (out_size if compressed == 1 else comp_size)
+        # the levels: v2's before the compressed bytes, v1's (each after its 4-byte length) in them
+        if v2:
+            level_src = window
+            reps_at, reps_end, defs_at, defs_end = lo, lo + rep_bytes, lo + rep_bytes, lo + levels
+        else:
+            level_src = src
+            reps_at = reps_end = pos
             if is_list == 1:
-                pos = _levels(src, pos, stop, count, 1, True, False, reps)[0]
-                if pos < 0:
-                    return BAD_LEVELS
+                reps_at, reps_end = _length_prefixed(src, pos, stop)
+                pos = reps_end
+            defs_at = defs_end = pos
             if top > 0:
-                pos, full_page = _levels(src, pos, stop, count, top, True, True, defs)
-                if pos < 0:
-                    return BAD_LEVELS
+                defs_at, defs_end = _length_prefixed(src, pos, stop)
+                pos = defs_end
+            if pos < 0:
+                return BAD_LEVELS
+        full_page = 1
+        if is_list == 1 and _levels(level_src, reps_at, reps_end, count, 1, False, False, reps)[0] < 0:
+            return BAD_LEVELS
+        if top > 0:
+            end_defs, full_page = _levels(level_src, defs_at, defs_end, count, top, False, True, defs)
+            if end_defs < 0:
+                return BAD_LEVELS
         if is_list == 1 and full_page == 1:
             for i in range(count):  # lists walk their definition levels, even a page of one run
                 defs[i] = top
