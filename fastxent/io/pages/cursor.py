@@ -3,9 +3,9 @@
 :class:`ColumnCursor` takes rows from the chunk in order: ``take(n)`` returns the next ``n``
 rows as an Arrow array of the column's type (new buffers, so a batch stays valid after the pages
 move on). The rows come from one Numba call (:mod:`.takes`), which opens as many pages as they
-span; the cursor answers what that call asks of Python (more of a remote file, a page of a codec
-Numba does not decompress, larger scratch arrays) and calls again. A list column holding a null
-list or a null element, or a fixed_size_list row of another length, raises
+span; the cursor answers what that call asks of Python (the next window of the file, CRCs, a
+page of a codec Numba does not decompress, larger scratch arrays) and calls again. A list column
+holding a null list or a null element, or a fixed_size_list row of another length, raises
 :class:`Unsupported` at that point: pyarrow reads the rest of the chunk.
 """
 
@@ -102,10 +102,9 @@ def _scratch(name: str, n: int, dtype, owned: dict) -> np.ndarray:
 class ColumnCursor:
     """The rows of one column chunk (see the module).
 
-    ``read(offset, size)`` returns the file's bytes from ``offset``, at least ``size`` of them
-    (a local file: the rest of the chunk), as a uint8 array that stays valid while the next page
-    is read. ``start``, ``size``: the chunk's bytes;
-    ``codec``: its codec number; ``num_values`` and ``uncompressed``: its value count and
+    ``read(offset, size)`` returns a window of the file's bytes from ``offset``, at least ``size``
+    of them, as a uint8 array (:mod:`.files`). ``start``, ``size``: the chunk's bytes; ``codec``:
+    its codec number; ``num_values`` and ``uncompressed``: its value count and
     uncompressed size from the footer; ``rows``: the row group's row count.
     """
 

@@ -121,8 +121,7 @@ def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str],
         if pa.types.is_dictionary(field.type):
             out[name] = "it is dictionary-encoded in Arrow"
             continue
-        layout = _layout(meta, field, leaves[name][0])
-        out[name] = layout
+        out[name] = _layout(meta, field, leaves[name][0])
     if lists_only and not any(not isinstance(v, str) and v.is_list for v in out.values()):
         why = f"no list column is read ({READER_VARIABLE}=pages reads flat columns too)"
         out = {name: v if isinstance(v, str) else why for name, v in out.items()}

@@ -1,5 +1,5 @@
-"""Opening the pages of one column chunk, in Numba: headers parsed, CRCs checked, pages
-decompressed, levels and values decoded, without the GIL.
+"""Opening the pages of one column chunk, in Numba: headers parsed, pages decompressed, levels
+and values decoded, without the GIL (CRCs are checked by Python beforehand, see below).
 
 :func:`open_page` reads pages from the chunk position kept in a state array until it has opened
 a data page: a dictionary page on the way is decoded into the chunk's dictionary, an index page

@@ -44,7 +44,7 @@ from .protocol import (
 
 
 @checked_jit
-def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, out_bytes, to):
+def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, to):
     """Copy the open page's next ``m`` present values to ``out[to:to + m]``: bytes straight from
     the page where they are still PLAIN bytes, the dictionary's values where they are indices,
     else from the typed scratch array."""
@@ -53,7 +53,7 @@ def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out,
         width = params[WIDTH]
         src = window if state[IN_WINDOW] == 1 else page_buf
         start = state[VALUES_AT] + value * width
-        decode.copy(src[start : start + m * width], out_bytes[to * width : (to + m) * width])
+        decode.copy(src[start : start + m * width], out.view(np.uint8)[to * width : (to + m) * width])
     elif state[SOURCE] == IN_INDICES:
         decode.gather(dictionary, idx[value : value + m], m, out[to : to + m])
     else:
@@ -82,7 +82,6 @@ def take_flat(
     next ``n`` rows, and ``valid[:n]`` (empty for a column without nulls) with 1 where a row
     holds a value, 0 for a null (whose ``out`` is 0). Returns a status of :mod:`.protocol`."""
     top = params[TOP]
-    out_bytes = out.view(np.uint8)
     nullable = valid.shape[0] > 0
     done = state[DONE]
     while done < n:
@@ -97,7 +96,7 @@ def take_flat(
         level = state[LEVEL]
         m = min(n - done, state[COUNT] - level)
         if state[FULL] == 1:
-            _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, out_bytes, done)
+            _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, done)
             if nullable:
                 valid[done : done + m] = 1
         else:
@@ -124,7 +123,6 @@ def take_list(
     are opened until the row after the ``n``-th begins or the chunk ends. Returns a status of
     :mod:`.protocol` (:data:`~.protocol.NEED_CHILD`: ``child`` must hold ``state[NEED]`` values)."""
     top, empty = params[TOP], params[EMPTY]
-    child_bytes = child.view(np.uint8)
     rows, elements = state[DONE], state[ELEMENTS]
     while True:
         if state[LEVEL] >= state[COUNT]:
@@ -160,7 +158,6 @@ def take_list(
             dictionary,
             elements - start,
             child,
-            child_bytes,
             start,
         )
         state[LEVEL] = level
