@@ -90,7 +90,7 @@ def _multiclass(input, target, weight, ignore_index, reduction, label_smoothing,
     label_smoothing = validate.smoothing(label_smoothing)
     input, target, weight = unwrap(input), unwrap(target), unwrap(weight)
     if gpu.is_device_array(input):
-        gpu.choose(device, 0, input)
+        gpu.choose(device, input)
         return _on_gpu(
             reduction,
             "multiclass",
@@ -126,7 +126,7 @@ def _multiclass(input, target, weight, ignore_index, reduction, label_smoothing,
         class_weight=None if weight is None else as_array("weight", weight),
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
-        device=gpu.choose(device, x.size, x, t),
+        device=gpu.choose(device, x, t),
         standard_error=False,  # a torch function returns the loss alone
     )
     out_shape = () if unbatched else x.shape[:1] + x.shape[2:]
@@ -211,7 +211,7 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules, d
     input, target, weight, pos_weight = (unwrap(v) for v in (input, target, weight, pos_weight))
     if gpu.is_device_array(input):
         shape = tuple(input.shape)
-        gpu.choose(device, 0, input)
+        gpu.choose(device, input)
         if weight is not None:
             raise InputValueError("`weight` with input on the GPU is not supported; pass it on the CPU path.")
         pw = _per_class(validate.broadcastable("pos_weight", pos_weight, shape), shape)
@@ -230,7 +230,7 @@ def _binary(input, target, weight, reduction, pos_weight, inputs, probs_rules, d
     w = validate.broadcastable("weight", weight, x.shape)
     per_element_pw = validate.broadcastable("pos_weight", pos_weight, x.shape)
     pw = _per_class(per_element_pw, x.shape)
-    chosen = gpu.choose(device, x.size, x, t)
+    chosen = gpu.choose(device, x, t)
     if pw is None:
         return elementwise.binary_logits(x, t, per_element_pw, w, reduction)
     pw = validate.vector("pos_weight", pw)

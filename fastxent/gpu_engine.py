@@ -2,9 +2,10 @@
 
 :func:`run_blocks` takes a validated batch (host NumPy arrays, or arrays already on the GPU) and
 returns what :func:`fastxent.engine.run_blocks` returns on the CPU: sums of the stream's blocks
-that the batch holds whole, counts, and the row values of the blocks it holds only part of. The
-tiles are aligned to the stream's blocks, so a block's sum does not depend on how batches cut the
-stream (:mod:`.kernels.tile_order`). :func:`row_values` gives each row's loss and denominator.
+that the batch holds whole, counts, and the row values of the blocks it holds only part of. Each
+CUDA thread block sums one of the stream's blocks, so a block's sum does not depend on how
+batches cut the stream (:mod:`.kernels.gpu_sum_order`). :func:`row_values` gives each row's loss
+and denominator.
 Host batches are cut into chunks that go through two pinned buffers on two CUDA streams: while
 the kernel of one chunk runs, the next chunk is being copied. Imported only when a GPU path is
 taken.
@@ -19,10 +20,11 @@ from .gpu import CHUNK_BYTES, device_view, is_device_array
 from .kernels import cuda as kernels
 from .kernels.blocks import segment_count
 from .kernels.codes import BLOCK_ROWS, N_SUMS, PER_ELEMENT
-from .kernels.tile_order import tiles_to_blocks
 from .spec import LossSpec
 
-#: Rows of logits at least this wide get one thread block per row instead of one thread.
+#: Rows of logits at least this wide get one thread block per row instead of one thread. Measured
+#: on an H200 (bench/gpu_bench.py): 32 threads a row (4 rows a block) scored 4M x 100 in 12.6 ms,
+#: one thread a row in 6.7 ms; a block a row, 400k x 1000 in 6.1 ms.
 WIDE_ROW_CLASSES = 512
 
 
@@ -51,10 +53,11 @@ class _Launch:
         self.wide = spec.family == "multiclass" and self.kind == 0 and num_classes >= WIDE_ROW_CLASSES
 
     def __call__(self, stream, x, t, sw, ew, per_row, sums, counts):
-        """Queue the kernels for one chunk on ``stream``."""
-        spec, tiles = self.spec, sums.shape[0]
+        """Queue the kernels for one chunk on ``stream``: ``sums`` (one row per summation block)
+        and ``counts`` (totals, added to) on the GPU."""
+        spec, blocks = self.spec, sums.shape[0]
         eps = float(np.finfo(np.float16 if x.dtype == np.float16 else x.dtype).eps)
-        if spec.family == "multiclass" and self.wide:
+        if self.wide:
             n = x.shape[0]
             row_loss = cuda.device_array(n, np.float64, stream=stream)
             row_den = cuda.device_array(n, np.float64, stream=stream)
@@ -63,19 +66,21 @@ class _Launch:
                 x, t, self.class_weight, sw, spec.ignore_index, spec.label_smoothing, self.w_total,
                 row_loss, row_den, row_flags,
             )  # fmt: skip
-            kernels.row_tiles[tiles, kernels.TPB, stream](row_loss, row_den, row_flags, per_row, sums, counts)
+            kernels.row_blocks[blocks, kernels.TPB, stream](
+                row_loss, row_den, row_flags, per_row, sums, counts
+            )
         elif spec.family == "multiclass":
             tolerance = 1e-8 + float(np.sqrt(eps))
-            kernels.index_target_tiles[tiles, kernels.TPB, stream](
+            kernels.index_target_blocks[blocks, kernels.TPB, stream](
                 x, t, self.class_weight, sw, spec.ignore_index, spec.label_smoothing, self.kind, eps,
                 tolerance, self.w_total, per_row, sums, counts,
             )  # fmt: skip
         elif spec.family == "soft":
-            kernels.soft_target_tiles[tiles, kernels.TPB, stream](
+            kernels.soft_target_blocks[blocks, kernels.TPB, stream](
                 x, t, self.class_weight, sw, spec.label_smoothing, self.kind, per_row, sums, counts
             )
         else:
-            kernels.binary_tiles[tiles, kernels.TPB, stream](
+            kernels.binary_blocks[blocks, kernels.TPB, stream](
                 x, t, ew, self.weight_mode, self.pos_weight, sw, self.kind, eps, per_row, sums, counts
             )
 
@@ -88,7 +93,8 @@ def _as_2d(a, family: str):
 
 
 def _launch_all(spec, x, target, sample_weight, element_weight, weight_mode, with_rows: bool):
-    """Score rows on the GPU: ``(tile sums (T, N_SUMS), counts, per-row (loss, den) (N, 2) or None)``."""
+    """Score rows on the GPU: ``(block sums (B, N_SUMS), counts, per-row (loss, den) (N, 2) or None)``,
+    a block being :data:`BLOCK_ROWS` rows from the first."""
     x, target = _as_2d(x, spec.family), _as_2d(target, spec.family)
     n, num_classes = x.shape[0], x.shape[1]
     launch = _Launch(spec, num_classes, weight_mode)
@@ -108,8 +114,7 @@ def run_blocks(spec, x, target, sample_weight, element_weight, weight_mode, firs
     :func:`fastxent.engine.run_blocks`: ``(sums, counts, edge_loss, edge_den)``.
 
     The rows before ``first`` and after the last whole block come back row by row (the edges);
-    the whole blocks between are scored in tiles that start at ``first``, 16 tiles a block,
-    summed by :func:`~.kernels.tile_order.tiles_to_blocks`.
+    the whole blocks between are summed on the GPU, one thread block each.
     """
     n = x.shape[0]
     head = min(first, n)
@@ -117,19 +122,19 @@ def run_blocks(spec, x, target, sample_weight, element_weight, weight_mode, firs
     per_element = element_weight is not None and weight_mode == PER_ELEMENT
     counts = np.zeros(kernels.N_COUNTS, dtype=np.int64)
     edges = []
-    block_sums = np.zeros((whole // BLOCK_ROWS, N_SUMS))
+    block_sums = np.zeros((0, N_SUMS))
     for lo, hi, rowwise in ((0, head, True), (head, head + whole, False), (head + whole, n, True)):
         if hi == lo:
             continue
         ew = _rows(element_weight, lo, hi) if per_element else element_weight
-        tiles, part_counts, per_row = _launch_all(
+        part_sums, part_counts, per_row = _launch_all(
             spec, x[lo:hi], target[lo:hi], _rows(sample_weight, lo, hi), ew, weight_mode, rowwise
         )
         counts += part_counts
         if rowwise:
             edges.append(per_row)
         else:
-            tiles_to_blocks(tiles, block_sums)
+            block_sums = part_sums
     sums = np.zeros((segment_count(n, head), N_SUMS))
     sums[(1 if head else 0) : (1 if head else 0) + block_sums.shape[0]] = block_sums
     edge = np.concatenate(edges) if edges else np.zeros((0, 2))
@@ -141,21 +146,21 @@ def row_values(spec, x, target, sample_weight, element_weight, weight_mode) -> n
     return _launch_all(spec, x, target, sample_weight, element_weight, weight_mode, True)[2]
 
 
-def _tiles(rows: int) -> int:
-    return -(-rows // kernels.TPB)
+def _blocks(rows: int) -> int:
+    return -(-rows // BLOCK_ROWS)
 
 
 def _run_resident(launch, x, target, sample_weight, element_weight, with_rows):
     n = x.shape[0]
     stream = cuda.stream()
-    sums = cuda.device_array((_tiles(n), N_SUMS), np.float64, stream=stream)
-    counts = cuda.device_array((_tiles(n), kernels.N_COUNTS), np.int64, stream=stream)
+    sums = cuda.device_array((_blocks(n), N_SUMS), np.float64, stream=stream)
+    counts = cuda.to_device(np.zeros(kernels.N_COUNTS, np.int64), stream=stream)
     per_row = cuda.device_array((n if with_rows else 0, 2), np.float64, stream=stream)
     ew = _device(None if element_weight is None else element_weight.reshape(-1), np.float64)
     launch(stream, _device(x), _device(target), _device(sample_weight, np.float64), ew, per_row, sums, counts)
     stream.synchronize()
     rows = per_row.copy_to_host() if with_rows else None
-    return sums.copy_to_host(), counts.copy_to_host().sum(axis=0), rows
+    return sums.copy_to_host(), counts.copy_to_host(), rows
 
 
 def _staged(slot: dict, name: str, host: np.ndarray, capacity: int, stream):
@@ -175,7 +180,7 @@ def _staged(slot: dict, name: str, host: np.ndarray, capacity: int, stream):
 def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode, with_rows):
     n, num_classes = x.shape[0], x.shape[1]
     row_bytes = x.itemsize * num_classes + target.itemsize * (target.size // n)
-    # whole blocks a chunk, so that tiles stay aligned to the blocks across chunks
+    # whole blocks a chunk, so that thread blocks stay aligned to the stream's blocks across chunks
     step = max(BLOCK_ROWS, CHUNK_BYTES // row_bytes // BLOCK_ROWS * BLOCK_ROWS)
     streams = [cuda.stream(), cuda.stream()]
     slots: list[dict] = [{}, {}]
@@ -198,8 +203,8 @@ def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode,
             chunk = element_weight.reshape(n, num_classes)[lo:hi].reshape(-1)
             ew = _staged(slot, "ew", chunk, step * num_classes, stream)
         rows = hi - lo
-        sums = cuda.device_array((_tiles(rows), N_SUMS), np.float64, stream=stream)
-        counts = cuda.device_array((_tiles(rows), kernels.N_COUNTS), np.int64, stream=stream)
+        sums = cuda.device_array((_blocks(rows), N_SUMS), np.float64, stream=stream)
+        counts = cuda.to_device(np.zeros(kernels.N_COUNTS, np.int64), stream=stream)
         per_row = cuda.device_array((rows if with_rows else 0, 2), np.float64, stream=stream)
         launch(stream, xs, ts, sw, ew, per_row, sums, counts)
         pending.append((lo, hi, sums, counts, per_row))
@@ -209,7 +214,7 @@ def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode,
     rows_out = np.empty((n, 2)) if with_rows else None
     for lo, hi, sums, counts, per_row in pending:
         all_sums.append(sums.copy_to_host())
-        all_counts += counts.copy_to_host().sum(axis=0)
+        all_counts += counts.copy_to_host()
         if with_rows:
             rows_out[lo:hi] = per_row.copy_to_host()
     return np.concatenate(all_sums), all_counts, rows_out

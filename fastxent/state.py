@@ -193,9 +193,9 @@ class Accumulator:
     class_weight, ignore_index, label_smoothing, pos_weight
         As the torch arguments ``weight``, ``ignore_index``, ``label_smoothing``, ``pos_weight``.
     device : {"cpu", "cuda"}
-        Where batches are scored. On the GPU, each batch's rows are summed per 128-row tile and
-        the tiles exactly, so a given sequence of batches gives the same bits on every run (but
-        not necessarily the CPU's bits: the results agree within float rounding).
+        Where batches are scored. On the GPU, each 2048-row block is summed in a fixed order
+        and the blocks exactly, so the same rows give the same bits on every run and for any
+        batches (but not the CPU's bits: the results agree within float rounding).
     standard_error : bool
         Keep the sums :attr:`Score.stderr` needs (default); without them ``stderr`` is NaN, and
         in-memory binary input scores about a third faster.

@@ -21,8 +21,10 @@ def test_a_method_runs_in_a_process_of_its_own(tmp_path):
     workload = WORKLOADS[name]
     x, y = workload.arrays(1e-3)
     assert result["value"] == comparable(CASES[workload.loss]["fastxent"](x, y)())  # same data, same bits
-    # pytest-benchmark's statistics of the rounds asked for
-    assert result["rounds"] == 2 and 0 < result["min_seconds"] <= result["seconds"] < result["first_s"]
+    # pytest-benchmark's statistics of the rounds asked for (fewer when a first call that compiled
+    # the kernels on a loaded machine leaves no time for them)
+    assert result["rounds"] == rounds_within_budget(result["first_s"], 2)
+    assert 0 < result["min_seconds"] <= result["seconds"] < result["first_s"]
     assert result["compile_s"] == result["first_s"] - result["seconds"] and result["cpu_s"] > 0
     assert result["bytes"] == x.nbytes and result["rows"] == len(x) and result["peak_rss_mb"] > 0
 

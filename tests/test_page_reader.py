@@ -332,6 +332,20 @@ def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
     monkeypatch.setenv(READER_VARIABLE, "pyarrow")
     assert main(["info"]) == 0
     assert f"parquet reader   pyarrow ({READER_VARIABLE}=pyarrow)" in capsys.readouterr().out
+    monkeypatch.setenv(READER_VARIABLE, " ")  # empty: the default
+    assert main(["info"]) == 0
+    assert f"pages for files with a list column (cramjam {cramjam.__version__}), pyarrow for the rest" in (
+        capsys.readouterr().out
+    )
+    # a misspelt choice is an error, not silently the default
+    monkeypatch.setenv(READER_VARIABLE, "Pagse")
+    wrong = f"{READER_VARIABLE} must be one of auto, pages, pyarrow, got 'Pagse'."
+    assert main(["info"]) == 0
+    assert f"parquet reader   none: {wrong}" in capsys.readouterr().out
+    assert main(["score", path, "--target", "label", "--logits", "logits"]) == 1
+    assert capsys.readouterr().err == f"fastxent: error: {wrong}\n"
+    with pytest.raises(fx.InputValueError, match="must be one of auto, pages, pyarrow"):
+        fx.score(path, target="label", logits="logits")
 
 
 def test_the_default_reads_through_pages_when_a_list_column_is_read(corpus, monkeypatch):

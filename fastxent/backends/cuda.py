@@ -1,4 +1,4 @@
-"""The CUDA backend: the tile kernels of :mod:`fastxent.kernels.cuda` (:mod:`fastxent.gpu_engine`).
+"""The CUDA backend: the block kernels of :mod:`fastxent.kernels.cuda` (:mod:`fastxent.gpu_engine`).
 
 numba-cuda is imported when a batch is first scored, never at import. Per-row marks and
 predictions come from the CPU kernels (a second pass), as the GPU kernels return losses and
@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import engine, gpu, validate
-from ..kernels import tile_order
+from ..kernels import gpu_sum_order
 from ..kernels.codes import BLOCK_ROWS
 
 
 class CudaBackend:
-    """:class:`~fastxent.backends.Backend` on an NVIDIA GPU: tiles of 128 rows aligned to the
-    stream's blocks, each block's tiles added on the host in the GPU's tree order
-    (:mod:`~fastxent.kernels.tile_order`). The sums always include the standard error's
+    """:class:`~fastxent.backends.Backend` on an NVIDIA GPU: one thread block per 2048-row block of
+    the stream; rows of blocks a batch holds in part are added on the host in the GPU's order
+    (:mod:`~fastxent.kernels.gpu_sum_order`). The sums always include the standard error's
     products (the GPU has the arithmetic to spare)."""
 
     name = "cuda"
@@ -46,7 +46,7 @@ class CudaBackend:
 
     def block_sums(self, loss: np.ndarray, den: np.ndarray, out: np.ndarray) -> None:
         for q, rows in enumerate((loss, den, loss * loss, loss * den, den * den)):
-            out[q] = tile_order.block_sum(rows)
+            out[q] = gpu_sum_order.block_sum(rows)
 
     def row_losses(self, spec, batch, out):
         from .. import gpu_engine

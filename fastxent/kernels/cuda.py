@@ -7,17 +7,21 @@ the CPU kernels inline (``formulas.multiclass_loss.py_func`` ...), compiled agai
 
 Layout of the work:
 
-- ``*_tiles`` kernels: one thread per row, :data:`TPB` rows per thread block. Each block reduces
-  its rows' losses, denominators (and their products) and counts in shared memory, in a fixed
-  tree order, to one partial per block; the host adds the partials exactly
-  (:class:`fastxent.exact.ExactSum`). The
-  same input therefore gives the same result on every run, whatever the scheduling.
+- ``*_blocks`` kernels: one thread block of :data:`TPB` threads per summation block of
+  :data:`BLOCK_ROWS` rows. Thread ``t`` scores rows ``t, t + TPB, t + 2 TPB, ...`` of the block
+  (consecutive threads, consecutive rows) and adds each row's loss, denominator and their
+  products to its own sums in that order; the block's threads are then reduced in shared memory
+  by halving strides, to one partial per summation block, which the host adds exactly
+  (:class:`fastxent.exact.ExactSum`). Counts are integers: each block adds its own to the totals
+  atomically. The same input therefore gives the same result on every run, whatever the
+  scheduling, and only one partial per 2048 rows crosses to the host.
 - :func:`index_target_row_blocks`: one thread block per row for wide rows (a language-model
-  vocabulary): threads stride over the row, then combine their maxima and sums in shared memory;
-  per-row results go to global arrays that :func:`row_tiles` reduces like the above.
+  vocabulary): threads stride over the row (coalesced reads), then combine their maxima and sums
+  in shared memory; per-row results go to global arrays that :func:`row_blocks` reduces like the
+  above.
 - ``per_row`` (an ``(N, 2)`` array, or ``(0, 2)`` for none) receives each row's loss and
   denominator: ``reduction="none"``, and the rows of blocks a batch holds only part of, which the
-  host sums in the tiles' order (:mod:`.tile_order`).
+  host sums in the threads' order (:mod:`.gpu_sum_order`).
 
 No warp shuffles: the CUDA simulator, which runs these kernels in CI, does not have them. Values
 are read in the input's dtype (float16 included) and widened to float64 in registers, where the
@@ -29,12 +33,14 @@ from __future__ import annotations
 
 import math
 
-from numba import cuda, float64, int64
+from numba import config, cuda, float64, int64
+from numba.cuda import libdevice
 
 from . import formulas
 from .codes import (
     BINARY_LOGITS,
     BINARY_PROBS_SKLEARN,
+    BLOCK_ROWS,
     CORRECT,
     IGNORED,
     JUDGED,
@@ -57,18 +63,43 @@ _bce_prob_loss = cuda.jit(device=True)(formulas.bce_prob_loss.py_func)
 _clipped_log_loss = cuda.jit(device=True)(formulas.clipped_log_loss.py_func)
 
 
+#: Rows each thread scores in a summation block.
+ROWS_PER_THREAD = BLOCK_ROWS // TPB
+
+# The products of the standard error's sums must round on their own, as the host's do when it
+# sums a block's rows (gpu_sum_order): NVVM contracts ``s += a * b`` into one fused multiply-add by
+# default, and libdevice's dmul_rn is never contracted. The simulator's libdevice functions are
+# stubs (they return None), so there a plain product stands in.
+if config.ENABLE_CUDASIM:
+
+    @cuda.jit(device=True)
+    def _product(a, b):
+        return a * b
+
+else:
+    _product = libdevice.dmul_rn
+
+
 @cuda.jit(device=True)
-def _tile_reduce(loss, den, counts, partial_sums, partial_counts):
-    """Reduce this block's rows into ``partial_*[blockIdx]`` in a fixed tree order: the
-    :data:`~.codes.SUM_FIELDS` (losses, denominators and their products) and the counts."""
+def _add_row(sums, loss, den):
+    """Add one row to a thread's :data:`~.codes.SUM_FIELDS` (losses, denominators, products)."""
+    sums[0] += loss
+    sums[1] += den
+    sums[2] += _product(loss, loss)
+    sums[3] += _product(loss, den)
+    sums[4] += _product(den, den)
+
+
+@cuda.jit(device=True)
+def _block_reduce(sums, counts, partial_sums, total_counts):
+    """Reduce the block's threads' ``sums`` into ``partial_sums[blockIdx]`` by halving strides
+    (``s[i] += s[i + stride]``, ``stride = TPB/2, ..., 1``); add their ``counts`` to
+    ``total_counts`` atomically (integers: the order does not matter)."""
     s_sums = cuda.shared.array((N_SUMS, TPB), float64)
     s_counts = cuda.shared.array((N_COUNTS, TPB), int64)
     tid = cuda.threadIdx.x
-    s_sums[0, tid] = loss
-    s_sums[1, tid] = den
-    s_sums[2, tid] = loss * loss
-    s_sums[3, tid] = loss * den
-    s_sums[4, tid] = den * den
+    for q in range(N_SUMS):
+        s_sums[q, tid] = sums[q]
     for k in range(N_COUNTS):
         s_counts[k, tid] = counts[k]
     cuda.syncthreads()
@@ -86,7 +117,7 @@ def _tile_reduce(loss, den, counts, partial_sums, partial_counts):
         for q in range(N_SUMS):
             partial_sums[block, q] = s_sums[q, 0]
         for k in range(N_COUNTS):
-            partial_counts[block, k] = s_counts[k, 0]
+            cuda.atomic.add(total_counts, k, s_counts[k, 0])
 
 
 @cuda.jit(device=True)
@@ -110,14 +141,29 @@ def _first_argmax(x, row):
 
 
 @cuda.jit(device=True)
+def _log_norm(s, ties, m):
+    """``log Z = log1p(s + (ties - 1))`` from the sum ``s`` of ``exp(x_c - m)`` over the classes
+    below the maximum ``m`` and the count ``ties`` of classes at it (each ``exp(0) = 1``): a
+    confident row's small loss keeps its relative precision (:func:`~.multiclass.excess_sum`).
+    NaN unless ``m`` is finite, as on the CPU."""
+    if m - m != 0.0:
+        return math.nan
+    return math.log1p(s + (ties - 1.0))
+
+
+@cuda.jit(device=True)
 def _normaliser(x, row, m, kind):
     """``(shift, log Z)`` as :func:`fastxent.kernels.multiclass.normaliser`."""
     if kind != LOGITS:
         return 0.0, 0.0
-    z = 0.0
+    s = ties = 0.0
     for c in range(x.shape[1]):
-        z += math.exp(float64(x[row, c]) - m)
-    return m, math.log(z)
+        v = float64(x[row, c])
+        if v == m:
+            ties += 1.0
+        else:
+            s += math.exp(v - m)
+    return m, _log_norm(s, ties, m)
 
 
 @cuda.jit(device=True)
@@ -160,7 +206,7 @@ def _index_target_row(
 
 
 @cuda.jit
-def index_target_tiles(
+def index_target_blocks(
     x,
     y,
     class_weight,
@@ -173,33 +219,57 @@ def index_target_tiles(
     w_total,
     per_row,
     partial_sums,
-    partial_counts,
+    total_counts,
 ):
     """Class-index targets, one thread per row (torch ``cross_entropy``/``nll_loss``, ``log_loss``)."""
-    row = cuda.blockIdx.x * TPB + cuda.threadIdx.x
+    sums = cuda.local.array(N_SUMS, float64)
     counts = cuda.local.array(N_COUNTS, int64)
+    for q in range(N_SUMS):
+        sums[q] = 0.0
     for k in range(N_COUNTS):
         counts[k] = 0
-    loss = den = 0.0
-    if row < x.shape[0]:
-        loss, den = _index_target_row(
-            x,
-            y,
-            row,
-            class_weight,
-            sample_weight,
-            ignore_index,
-            smoothing,
-            kind,
-            clip_eps,
-            sum_tol,
-            w_total,
-            counts,
-        )
-        if per_row.shape[0] > 0:
-            per_row[row, 0] = loss
-            per_row[row, 1] = den
-    _tile_reduce(loss, den, counts, partial_sums, partial_counts)
+    first = cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+    for step in range(ROWS_PER_THREAD):
+        row = first + step * TPB
+        if row < x.shape[0]:
+            loss, den = _index_target_row(
+                x, y, row, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol,
+                w_total, counts,
+            )  # fmt: skip
+            _add_row(sums, loss, den)
+            if per_row.shape[0] > 0:
+                per_row[row, 0] = loss
+                per_row[row, 1] = den
+    _block_reduce(sums, counts, partial_sums, total_counts)
+
+
+@cuda.jit(device=True)
+def _block_maximum(s_max, s_first, tid):
+    """Reduce the block's shared slots by halving strides to the maximum and the first class
+    holding it (NaN wins, as in :func:`_row_max`). Every thread of the block calls it."""
+    stride = TPB // 2
+    while stride > 0:
+        if tid < stride:
+            other = tid + stride
+            a, b = s_max[tid], s_max[other]
+            if a == a and (b != b or b > a or (b == a and s_first[other] < s_first[tid])):
+                s_max[tid] = b
+                s_first[tid] = s_first[other]
+        cuda.syncthreads()
+        stride //= 2
+
+
+@cuda.jit(device=True)
+def _block_sums(s_sum, s_ties, s_smooth, tid):
+    """Reduce the block's shared slots of three sums by halving strides."""
+    stride = TPB // 2
+    while stride > 0:
+        if tid < stride:
+            s_sum[tid] += s_sum[tid + stride]
+            s_ties[tid] += s_ties[tid + stride]
+            s_smooth[tid] += s_smooth[tid + stride]
+        cuda.syncthreads()
+        stride //= 2
 
 
 @cuda.jit
@@ -208,66 +278,64 @@ def index_target_row_blocks(
 ):
     """Logits with class-index targets, one thread block per row (wide rows).
 
+    The threads stride over the row's classes (consecutive threads, consecutive classes:
+    coalesced reads); each keeps the maximum and the first class holding it, then the sum of
+    ``exp(x - m)`` below the maximum, the count of classes at it (:func:`_log_norm`) and the
+    smoothing sum; the threads are reduced in shared memory by halving strides.
     ``row_flags`` gets the row's counts as bits ``1 << k`` (k in the count order).
     """
     row = cuda.blockIdx.x
     tid = cuda.threadIdx.x
     num_classes = x.shape[1]
     s_max = cuda.shared.array(TPB, float64)
+    s_first = cuda.shared.array(TPB, int64)
     s_sum = cuda.shared.array(TPB, float64)
+    s_ties = cuda.shared.array(TPB, float64)
     s_smooth = cuda.shared.array(TPB, float64)
     t = y[row]
-    if t == ignore_index:
+    if t == ignore_index:  # the whole block returns: no thread waits at a barrier
         if tid == 0:
             row_loss[row] = 0.0
             row_den[row] = 0.0
             row_flags[row] = 1 << IGNORED
         return
-    m = -math.inf
-    for c in range(tid, num_classes, TPB):
-        v = float64(x[row, c])
-        if v > m or v != v:
-            m = v if m == m else m
+    m, first = -math.inf, num_classes
+    if tid < num_classes:
+        m, first = float64(x[row, tid]), tid
+        for c in range(tid + TPB, num_classes, TPB):
+            v = float64(x[row, c])
+            if m == m and (v > m or v != v):
+                m, first = v, c
     s_max[tid] = m
+    s_first[tid] = first
     cuda.syncthreads()
-    stride = TPB // 2
-    while stride > 0:
-        if tid < stride:
-            a, b = s_max[tid], s_max[tid + stride]
-            if b > a or b != b:
-                s_max[tid] = b if a == a else a
-        cuda.syncthreads()
-        stride //= 2
+    _block_maximum(s_max, s_first, tid)
     m = s_max[0]
-    z = 0.0
-    smooth = 0.0
+    s = ties = smooth = 0.0
     for c in range(tid, num_classes, TPB):
         v = float64(x[row, c])
-        z += math.exp(v - m)
+        if v == m:
+            ties += 1.0
+        else:
+            s += math.exp(v - m)
         if smoothing > 0.0:
             w_c = class_weight[c] if class_weight.shape[0] > 0 else 1.0
             smooth += w_c * (m - v)
-    s_sum[tid] = z
+    s_sum[tid] = s
+    s_ties[tid] = ties
     s_smooth[tid] = smooth
     cuda.syncthreads()
-    stride = TPB // 2
-    while stride > 0:
-        if tid < stride:
-            s_sum[tid] += s_sum[tid + stride]
-            s_smooth[tid] += s_smooth[tid + stride]
-        cuda.syncthreads()
-        stride //= 2
+    _block_sums(s_sum, s_ties, s_smooth, tid)
     if tid == 0:
         w_t = class_weight[t] if class_weight.shape[0] > 0 else 1.0
         x_t = float64(x[row, t])
-        value = _multiclass_loss(
-            m - x_t, math.log(s_sum[0]), w_t, s_smooth[0], w_total, smoothing, num_classes
-        )
+        log_norm = _log_norm(s_sum[0], s_ties[0], m)
+        value = _multiclass_loss(m - x_t, log_norm, w_t, s_smooth[0], w_total, smoothing, num_classes)
         sw = sample_weight[row] if sample_weight.shape[0] > 0 else 1.0
         flags = (1 << SCORED) | (1 << JUDGED)
         if not math.isfinite(value):
             flags |= 1 << NONFINITE
-        if x_t == m and _first_argmax(x, row) == t:
+        if x_t == m and s_first[0] == t:
             flags |= 1 << CORRECT
         row_loss[row] = value * sw
         row_den[row] = w_t * sw
@@ -275,51 +343,70 @@ def index_target_row_blocks(
 
 
 @cuda.jit
-def row_tiles(row_loss, row_den, row_flags, per_row, partial_sums, partial_counts):
-    """Reduce per-row results (from :func:`index_target_row_blocks`) to per-tile partials."""
-    row = cuda.blockIdx.x * TPB + cuda.threadIdx.x
+def row_blocks(row_loss, row_den, row_flags, per_row, partial_sums, total_counts):
+    """Reduce per-row results (from :func:`index_target_row_blocks`) to per-block partials."""
+    sums = cuda.local.array(N_SUMS, float64)
     counts = cuda.local.array(N_COUNTS, int64)
-    loss = den = 0.0
-    flags = 0
-    if row < row_loss.shape[0]:
-        loss, den, flags = row_loss[row], row_den[row], row_flags[row]
-        if per_row.shape[0] > 0:
-            per_row[row, 0] = loss
-            per_row[row, 1] = den
+    for q in range(N_SUMS):
+        sums[q] = 0.0
     for k in range(N_COUNTS):
-        counts[k] = (flags >> k) & 1
-    _tile_reduce(loss, den, counts, partial_sums, partial_counts)
+        counts[k] = 0
+    first = cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+    for step in range(ROWS_PER_THREAD):
+        row = first + step * TPB
+        if row < row_loss.shape[0]:
+            loss, den, flags = row_loss[row], row_den[row], row_flags[row]
+            _add_row(sums, loss, den)
+            for k in range(N_COUNTS):
+                counts[k] += (flags >> k) & 1
+            if per_row.shape[0] > 0:
+                per_row[row, 0] = loss
+                per_row[row, 1] = den
+    _block_reduce(sums, counts, partial_sums, total_counts)
+
+
+@cuda.jit(device=True)
+def _soft_target_row(x, q, row, class_weight, sample_weight, smoothing, kind, counts):
+    """Loss and denominator of one row with a probability target; updates ``counts``."""
+    num_classes = x.shape[1]
+    m = _row_max(x, row)
+    shift, log_norm = _normaliser(x, row, m, kind)
+    value = 0.0
+    for c in range(num_classes):
+        w_c = class_weight[c] if class_weight.shape[0] > 0 else 1.0
+        d_c = shift - float64(x[row, c])
+        value += _soft_target_term(float64(q[row, c]), w_c, d_c, log_norm, smoothing, num_classes)
+    sw = sample_weight[row] if sample_weight.shape[0] > 0 else 1.0
+    counts[SCORED] += 1
+    counts[JUDGED] += 1
+    if not math.isfinite(value):
+        counts[NONFINITE] += 1
+    if _first_argmax(x, row) == _first_argmax(q, row):
+        counts[CORRECT] += 1
+    return value * sw, sw
 
 
 @cuda.jit
-def soft_target_tiles(
-    x, q, class_weight, sample_weight, smoothing, kind, per_row, partial_sums, partial_counts
+def soft_target_blocks(
+    x, q, class_weight, sample_weight, smoothing, kind, per_row, partial_sums, total_counts
 ):
     """Probability targets of the input's shape, one thread per row (torch soft-target CE)."""
-    row = cuda.blockIdx.x * TPB + cuda.threadIdx.x
+    sums = cuda.local.array(N_SUMS, float64)
     counts = cuda.local.array(N_COUNTS, int64)
+    for k in range(N_SUMS):
+        sums[k] = 0.0
     for k in range(N_COUNTS):
         counts[k] = 0
-    loss = den = 0.0
-    if row < x.shape[0]:
-        num_classes = x.shape[1]
-        m = _row_max(x, row)
-        shift, log_norm = _normaliser(x, row, m, kind)
-        value = 0.0
-        for c in range(num_classes):
-            w_c = class_weight[c] if class_weight.shape[0] > 0 else 1.0
-            d_c = shift - float64(x[row, c])
-            value += _soft_target_term(float64(q[row, c]), w_c, d_c, log_norm, smoothing, num_classes)
-        sw = sample_weight[row] if sample_weight.shape[0] > 0 else 1.0
-        loss, den = value * sw, sw
-        counts[SCORED] = 1
-        counts[JUDGED] = 1
-        counts[NONFINITE] = 0 if math.isfinite(value) else 1
-        counts[CORRECT] = 1 if _first_argmax(x, row) == _first_argmax(q, row) else 0
-        if per_row.shape[0] > 0:
-            per_row[row, 0] = loss
-            per_row[row, 1] = den
-    _tile_reduce(loss, den, counts, partial_sums, partial_counts)
+    first = cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+    for step in range(ROWS_PER_THREAD):
+        row = first + step * TPB
+        if row < x.shape[0]:
+            loss, den = _soft_target_row(x, q, row, class_weight, sample_weight, smoothing, kind, counts)
+            _add_row(sums, loss, den)
+            if per_row.shape[0] > 0:
+                per_row[row, 0] = loss
+                per_row[row, 1] = den
+    _block_reduce(sums, counts, partial_sums, total_counts)
 
 
 @cuda.jit(device=True)
@@ -332,8 +419,36 @@ def _binary_element(v, y, pos_weight, kind, clip_eps):
     return _bce_prob_loss(y, math.log(v) if v > 0.0 else -math.inf, math.log1p(-v) if v < 1.0 else -math.inf)
 
 
+@cuda.jit(device=True)
+def _binary_row(x, t, row, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps, counts):
+    """Loss and denominator of one binary / multilabel row; updates ``counts``."""
+    num_classes = x.shape[1]
+    threshold = 0.0 if kind == BINARY_LOGITS else 0.5
+    value = 0.0
+    for c in range(num_classes):
+        v = float64(x[row, c])
+        y = float64(t[row, c])
+        pw = pos_weight[c] if pos_weight.shape[0] > 0 else 1.0
+        e = _binary_element(v, y, pw, kind, clip_eps)
+        if weight_mode == PER_CLASS:
+            e *= weight[c]
+        elif weight_mode == PER_ELEMENT:
+            e *= weight[row * num_classes + c]
+        value += e
+        if (v > threshold) == (y > 0.5):
+            counts[CORRECT] += 1
+    per = float64(num_classes) if kind != BINARY_PROBS_SKLEARN else 1.0
+    sw = sample_weight[row] if sample_weight.shape[0] > 0 else 1.0
+    loss = value * sw
+    counts[SCORED] += 1
+    counts[JUDGED] += num_classes
+    if not math.isfinite(loss):
+        counts[NONFINITE] += 1
+    return loss, per * sw
+
+
 @cuda.jit
-def binary_tiles(
+def binary_blocks(
     x,
     t,
     weight,
@@ -344,40 +459,27 @@ def binary_tiles(
     clip_eps,
     per_row,
     partial_sums,
-    partial_counts,
+    total_counts,
 ):
     """Binary (``x`` of shape ``(N, 1)``) and multilabel ``(N, C)`` input, one thread per row."""
-    row = cuda.blockIdx.x * TPB + cuda.threadIdx.x
+    sums = cuda.local.array(N_SUMS, float64)
     counts = cuda.local.array(N_COUNTS, int64)
+    for q in range(N_SUMS):
+        sums[q] = 0.0
     for k in range(N_COUNTS):
         counts[k] = 0
-    loss = den = 0.0
-    if row < x.shape[0]:
-        num_classes = x.shape[1]
-        threshold = 0.0 if kind == BINARY_LOGITS else 0.5
-        value = 0.0
-        for c in range(num_classes):
-            v = float64(x[row, c])
-            y = float64(t[row, c])
-            pw = pos_weight[c] if pos_weight.shape[0] > 0 else 1.0
-            e = _binary_element(v, y, pw, kind, clip_eps)
-            if weight_mode == PER_CLASS:
-                e *= weight[c]
-            elif weight_mode == PER_ELEMENT:
-                e *= weight[row * num_classes + c]
-            value += e
-            if (v > threshold) == (y > 0.5):
-                counts[CORRECT] += 1
-        per = float64(num_classes) if kind != BINARY_PROBS_SKLEARN else 1.0
-        sw = sample_weight[row] if sample_weight.shape[0] > 0 else 1.0
-        loss, den = value * sw, per * sw
-        counts[SCORED] = 1
-        counts[JUDGED] = num_classes
-        counts[NONFINITE] = 0 if math.isfinite(loss) else 1
-        if per_row.shape[0] > 0:
-            per_row[row, 0] = loss
-            per_row[row, 1] = den
-    _tile_reduce(loss, den, counts, partial_sums, partial_counts)
+    first = cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+    for step in range(ROWS_PER_THREAD):
+        row = first + step * TPB
+        if row < x.shape[0]:
+            loss, den = _binary_row(
+                x, t, row, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps, counts
+            )
+            _add_row(sums, loss, den)
+            if per_row.shape[0] > 0:
+                per_row[row, 0] = loss
+                per_row[row, 1] = den
+    _block_reduce(sums, counts, partial_sums, total_counts)
 
 
 @cuda.jit

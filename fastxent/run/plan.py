@@ -88,9 +88,7 @@ def prepare(
     )
     column_types = unify_part_schemas(parts, plan.columns())  # files from several tools agree
     _check_class_vectors(plan, options.class_weight, options.pos_weight)
-    known = [p.rows for p in parts]
-    total_elements = sum(known) * max(1, plan.num_classes) if None not in known else 0
-    device = gpu.choose(options.device, total_elements)
+    device = gpu.choose(options.device)  # files are host data: the GPU only when asked for
     batch_rows = options.batch_rows
     if batch_rows is None:
         row_bytes = max(1, plan.num_classes) * 4

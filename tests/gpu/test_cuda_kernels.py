@@ -16,7 +16,7 @@ from fastxent import gpu
 from tests.cases import logits
 
 RNG = np.random.default_rng(42)
-N, C = 300, 7  # three 128-row tiles, the last one partial
+N, C = 300, 7  # 128-thread blocks: threads with three rows, two and none
 
 
 def _both(fn, *args, **kwargs):
@@ -60,12 +60,66 @@ def test_nll_loss_soft_targets_and_wide_rows():
     _close(*_both(fx.nll_loss, logp, y), 1e-6)
     q = np.random.default_rng(5).dirichlet(np.ones(C), N).astype(np.float32)
     _close(*_both(fx.cross_entropy, x, q, label_smoothing=0.1), 1e-6)
-    wide = np.random.default_rng(6).standard_normal((40, 600)).astype(np.float32) * 4
-    wide_y = np.random.default_rng(7).integers(0, 600, 40)
+    # one thread block a row, a Python thread per CUDA thread on the simulator: a few rows
+    wide = np.random.default_rng(6).standard_normal((6, 600)).astype(np.float32) * 4
+    wide_y = np.random.default_rng(7).integers(0, 600, 6)
     wide_y[3] = -100
     for kwargs in ({}, {"label_smoothing": 0.2, "weight": np.linspace(0.5, 2, 600)}):
         _close(*_both(fx.cross_entropy, wide, wide_y, **kwargs), 1e-6)
     _close(*_both(fx.cross_entropy, wide, wide_y, reduction="none"), 1e-6)
+
+
+# One thread a row (70 classes) and one thread block a row (600). The simulator takes ~40 s for
+# the wide case (a Python thread per CUDA thread, switched at each of the reductions' barriers).
+ON_A_REAL_GPU = pytest.mark.skipif(gpu.simulated(), reason="slow on the simulator; the real GPU runs it")
+
+
+@pytest.mark.parametrize(
+    "classes,dtype",
+    [(70, np.float64), (70, np.float32), pytest.param(600, np.float64, marks=ON_A_REAL_GPU)],
+)
+def test_special_rows_match_cpu(classes, dtype):
+    """Special rows: the first maximum (ties), -inf, NaN and +inf logits,
+    confident rows (losses ~1e-9, to the accuracy promise), ignored rows; losses, counts and
+    accuracy as on the CPU."""
+    rng = np.random.default_rng(21)
+    n = 23
+    x = (rng.standard_normal((n, classes)) * 3).astype(dtype)
+    y = rng.integers(0, classes, n)
+    x[0, 5] = x[0, 40] = 50.0  # a tie at the maximum: the target is the first of the two...
+    y[0] = 5
+    x[1, 5] = x[1, 40] = 50.0  # ... or the second (not a correct prediction)
+    y[1] = 40
+    x[2, :] = -np.inf  # every logit -inf: NaN, as torch
+    x[3, 7] = np.nan
+    x[4, 9] = np.inf
+    x[5, 11] = -np.inf
+    y[5] = 11  # the target's logit is -inf: an infinite loss
+    x[6:16, 3] = 30.0  # confident rows, right and wrong
+    y[6:11] = 3
+    y[[7, 18, 22]] = -100
+    x[18] = np.nan  # an ignored NaN row does not leak
+    for kwargs in ({}, {"label_smoothing": 0.1, "weight": np.linspace(0.5, 2, classes)}):
+        cpu, on_gpu = _both(fx.cross_entropy, x, y, reduction="none", **kwargs)
+        np.testing.assert_allclose(on_gpu, cpu, rtol=1e-12 if dtype == np.float64 else 1e-6)
+        results = []
+        for device in ("cpu", "cuda"):
+            acc = fx.Accumulator("multiclass", device=device, **kwargs_as_options(kwargs))
+            acc.update(x[6:], y[6:])  # finite rows only: a loss to compare
+            results.append(acc.result())
+        cpu_score, gpu_score = results
+        assert (gpu_score.scored, gpu_score.ignored, gpu_score.accuracy) == (
+            cpu_score.scored,
+            cpu_score.ignored,
+            cpu_score.accuracy,
+        )
+        _close(cpu_score.loss, gpu_score.loss, 1e-12 if dtype == np.float64 else 1e-6)
+
+
+def kwargs_as_options(kwargs):
+    """``cross_entropy``'s keyword arguments as :class:`fx.Accumulator` options."""
+    renamed = {"weight": "class_weight"}
+    return {renamed.get(k, k): v for k, v in kwargs.items()}
 
 
 @pytest.mark.parametrize("reduction", ["mean", "none"])
@@ -173,9 +227,11 @@ def test_integer_binary_labels_of_a_source_reach_the_gpu_as_read():
     _close(fx.score(pa.table({"x": x, "y": labels}), target="y", logits="x").loss, floats.loss, 1e-6)
 
 
-def test_auto_never_picks_the_simulator_and_cuda_is_accepted():
-    assert gpu.choose("auto", 10**12) == ("cuda" if not gpu.simulated() else "cpu")
-    assert gpu.choose("cuda", 1) == "cuda"
+def test_auto_takes_the_gpu_for_device_arrays_only_and_cuda_is_accepted():
+    host = np.zeros((1 << 14, 1 << 12), np.float32)  # large, but on the host: the CPU is faster
+    assert gpu.choose("auto", host) == "cpu"
+    assert gpu.choose("auto", cuda.to_device(host[:4])) == "cuda"
+    assert gpu.choose("cuda", host) == "cuda"
 
 
 def test_streaming_uses_several_chunks(monkeypatch):
@@ -203,28 +259,32 @@ def test_probabilities_on_the_gpu_outside_the_unit_interval_raise(bad):
         acc.update(cuda.to_device(p), cuda.to_device(np.zeros(N, np.int64)))
 
 
-def test_gpu_bits_do_not_depend_on_how_batches_cut_the_stream():
-    """Tiles are aligned to the stream's 2048-row blocks; a block cut by batches is summed on the
-    host in the tiles' order (kernels/tile_order.py), so every split gives the same bits."""
+@pytest.mark.parametrize("family", ["multiclass", "binary"])
+def test_gpu_bits_do_not_depend_on_how_batches_cut_the_stream(family):
+    """Thread blocks are aligned to the stream's 2048-row blocks; a block cut by batches is summed
+    on the host in the threads' order (kernels/gpu_sum_order.py), so every split gives the same
+    bits."""
     n = 2048 + 300
     x = logits(np.random.default_rng(14), n, 3)
     y = np.random.default_rng(15).integers(0, 3, n)
+    if family == "binary":  # finite logits (the multiclass rows hold -inf, which makes NaN here)
+        x, y = (np.random.default_rng(16).standard_normal(n) * 4).astype(np.float32), (y == 0) * 1.0
     results = []
     for cuts in ([n], [1000, 1348], [2048, 300], [7, 2341]):
-        acc = fx.Accumulator(device="cuda")
-        lo = 0
-        for hi in [*np.cumsum(cuts)[:-1], n] if len(cuts) > 1 else [n]:
-            acc.update(x[lo:hi], y[lo:hi])
-            lo = hi
+        acc = fx.Accumulator(family, device="cuda")
+        for part_x, part_y in zip(
+            np.split(x, np.cumsum(cuts)[:-1]), np.split(y, np.cumsum(cuts)[:-1]), strict=True
+        ):
+            acc.update(part_x, part_y)
         results.append(acc.totals())
     assert all(r == results[0] for r in results)
-    cpu = fx.Accumulator()
+    cpu = fx.Accumulator(family)
     cpu.update(x, y)
     _close(cpu.totals()[0], results[0][0], 1e-6)  # float32 rows: the GPU computes them in float64
 
 
 def test_gpu_standard_error_matches_the_cpu_for_any_batches():
-    """The tiles' products (loss², loss·den, den²) are summed like the losses: the same bits for
+    """The blocks' products (loss², loss·den, den²) are summed like the losses: the same bits for
     every split, the CPU's value within float rounding."""
     n = 2048 + 300
     x = logits(np.random.default_rng(16), n, 3)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import os
 
+from ...errors import InputValueError
+
 #: The environment variable choosing the Parquet reader: ``auto``, ``pages`` or ``pyarrow``.
 READER_VARIABLE = "FASTXENT_PARQUET_READER"
 #: Its values.
@@ -32,14 +34,21 @@ READERS = ("auto", "pages", "pyarrow")
 
 
 def reader_choice() -> str:
-    """``FASTXENT_PARQUET_READER`` (see the module); an unknown value is ``auto``."""
-    choice = os.environ.get(READER_VARIABLE, "auto").strip().lower()
-    return choice if choice in READERS else "auto"
+    """``FASTXENT_PARQUET_READER`` (see the module; unset or empty: ``auto``); any other value
+    raises :class:`~fastxent.errors.InputValueError` (a misspelt choice must not be ignored)."""
+    raw = os.environ.get(READER_VARIABLE, "")
+    choice = raw.strip().lower() or "auto"
+    if choice not in READERS:
+        raise InputValueError(f"{READER_VARIABLE} must be one of {', '.join(READERS)}, got {raw!r}.")
+    return choice
 
 
 def reader_status() -> str:
     """Which reader reads Parquet column chunks, in words (``fastxent info``)."""
-    choice = reader_choice()
+    try:
+        choice = reader_choice()
+    except InputValueError as err:
+        return f"none: {err}"
     if choice == "pyarrow":
         return f"pyarrow ({READER_VARIABLE}=pyarrow)"
     import cramjam
