@@ -112,10 +112,24 @@ def copy(source, target):
 
 
 @checked_jit
-def gather(dictionary, indices, count, out):
-    """``out[:count] = dictionary[indices[:count]]`` (indices already checked by the decoder)."""
+def _gather(dictionary, indices, count, out):
     for i in range(count):
         out[i] = dictionary[indices[i]]
+
+
+@checked_jit
+def gather(dictionary, indices, count, out, width):
+    """``out[:count] = dictionary[indices[:count]]`` for values of ``width`` bytes, ``dictionary``
+    and ``out`` being bytes (indices already checked by the decoder). The element loops are
+    typed by width inside, so the page code around compiles once for every value width."""
+    if width == 8:
+        _gather(dictionary.view(np.uint64), indices, count, out.view(np.uint64))
+    elif width == 4:
+        _gather(dictionary.view(np.uint32), indices, count, out.view(np.uint32))
+    elif width == 2:
+        _gather(dictionary.view(np.uint16), indices, count, out.view(np.uint16))
+    else:
+        _gather(dictionary, indices, count, out)
 
 
 @checked_jit
@@ -143,10 +157,21 @@ def unsplit(buf, pos, end, width, count, out):
 
 
 @checked_jit
-def scatter(values, defs, count, top, out):
-    """Spread the present values over the rows of a nullable column: ``out[i]`` gets the next
-    value where ``defs[i] == top``, zero elsewhere. Returns the values used, or -1 if there are
-    fewer than the levels say."""
+def scatter(values, defs, count, top, out, width):
+    """Spread the present values (``width`` bytes each, ``values`` and ``out`` being bytes) over
+    the rows of a nullable column: row ``i`` gets the next value where ``defs[i] == top``, zero
+    elsewhere. Returns the values used, or -1 if there are fewer than the levels say."""
+    if width == 8:
+        return _scatter(values.view(np.uint64), defs, count, top, out.view(np.uint64))
+    if width == 4:
+        return _scatter(values.view(np.uint32), defs, count, top, out.view(np.uint32))
+    if width == 2:
+        return _scatter(values.view(np.uint16), defs, count, top, out.view(np.uint16))
+    return _scatter(values, defs, count, top, out)
+
+
+@checked_jit
+def _scatter(values, defs, count, top, out):
     used = 0
     for i in range(count):
         if defs[i] == top:

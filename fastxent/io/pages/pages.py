@@ -192,7 +192,7 @@ def _values(src, pos, end, encoding, present, params, state, dictionary, idx, va
         state[VALUES_AT] = pos
         return OK
     if encoding == BYTE_STREAM_SPLIT:
-        return OK if decode.unsplit(src, pos, end, width, present, vals.view(np.uint8)) >= 0 else SHORT_VALUES
+        return OK if decode.unsplit(src, pos, end, width, present, vals) >= 0 else SHORT_VALUES
     return UNSUPPORTED_VALUES
 
 
@@ -252,7 +252,7 @@ def _dictionary_page(window, base, state, params, page_buf, dictionary, header, 
         return UNSUPPORTED_DICTIONARY
     if count < 0:
         return SHORT_DICTIONARY
-    if dictionary.shape[0] != count:
+    if dictionary.shape[0] != count * params[WIDTH]:
         state[NEED] = count
         return NEED_DICTIONARY
     status, in_window, start = _plain_bytes(
@@ -264,7 +264,7 @@ def _dictionary_page(window, base, state, params, page_buf, dictionary, header, 
     nbytes = count * params[WIDTH]
     if nbytes > full:
         return SHORT_DICTIONARY
-    decode.copy(src[start : start + nbytes], dictionary.view(np.uint8))
+    decode.copy(src[start : start + nbytes], dictionary)
     state[DICTIONARY] = count
     state[POS] = body + size
     return OK
@@ -275,7 +275,7 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
     """Open the next data page of the chunk (see the module): returns :data:`OK`, :data:`AT_END`
     when the chunk has no more pages, a NEED_* status, or a negative status."""
     header = np.empty(thrift.SLOTS, np.int64)
-    top, is_list = params[TOP], params[IS_LIST]
+    top, is_list, width = params[TOP], params[IS_LIST], params[WIDTH]
     while True:
         state[COUNT] = state[LEVEL] = state[VALUE] = 0
         if state[POS] >= state[END]:
@@ -316,7 +316,8 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             (top > 0 and defs.shape[0] < count) * DEFS
             | (is_list == 1 and reps.shape[0] < count) * REPS
             | (encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY) and idx.shape[0] < count) * INDICES
-            | ((encoding == BYTE_STREAM_SPLIT or params[IS_BOOL] == 1) and vals.shape[0] < count) * VALUES
+            | ((encoding == BYTE_STREAM_SPLIT or params[IS_BOOL] == 1) and vals.shape[0] < count * width)
+            * VALUES
         )
         if wanted:
             return _need_scratch(state, count, wanted)
@@ -382,15 +383,15 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
         if status != OK:
             return status
         if full_page == 0 and is_list == 0:
-            # a flat page with nulls spreads its values over rows from the typed scratch array
-            if vals.shape[0] < count:
+            # a flat page with nulls spreads its values over rows from the scratch array
+            if vals.shape[0] < count * width:
                 return _need_scratch(state, count, VALUES)
             if state[SOURCE] == IN_BYTES:
                 start = state[VALUES_AT]
-                nbytes = present * params[WIDTH]
-                decode.copy(src[start : start + nbytes], vals.view(np.uint8)[:nbytes])
+                nbytes = present * width
+                decode.copy(src[start : start + nbytes], vals[:nbytes])
             elif state[SOURCE] == IN_INDICES:
-                decode.gather(dictionary, idx, present, vals)
+                decode.gather(dictionary, idx, present, vals, width)
             state[SOURCE] = IN_VALUES
         state[IN_WINDOW] = in_window
         state[VALUES_LEFT] -= count

@@ -10,8 +10,6 @@ With ``finish`` (the row group's last batch) they also check that the chunk hold
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import decode
 from .jitting import checked_jit
 from .pages import open_page
@@ -45,19 +43,20 @@ from .protocol import (
 
 @checked_jit
 def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, to):
-    """Copy the open page's next ``m`` present values to ``out[to:to + m]``: bytes straight from
-    the page where they are still PLAIN bytes, the dictionary's values where they are indices,
-    else from the typed scratch array."""
-    value = state[VALUE]
+    """Copy the open page's next ``m`` present values to values ``to, ..., to + m - 1`` of
+    ``out`` (bytes, like ``vals`` and ``dictionary``): straight from the page where they are
+    still PLAIN bytes, the dictionary's values where they are indices, else from the scratch
+    array."""
+    value, width = state[VALUE], params[WIDTH]
+    target = out[to * width : (to + m) * width]
     if state[SOURCE] == IN_BYTES:
-        width = params[WIDTH]
         src = window if state[IN_WINDOW] == 1 else page_buf
         start = state[VALUES_AT] + value * width
-        decode.copy(src[start : start + m * width], out.view(np.uint8)[to * width : (to + m) * width])
+        decode.copy(src[start : start + m * width], target)
     elif state[SOURCE] == IN_INDICES:
-        decode.gather(dictionary, idx[value : value + m], m, out[to : to + m])
+        decode.gather(dictionary, idx[value : value + m], m, target, width)
     else:
-        decode.copy(vals[value : value + m], out[to : to + m])
+        decode.copy(vals[value * width : (value + m) * width], target)
     state[VALUE] = value + m
 
 
@@ -78,10 +77,10 @@ def _no_more_data(window, base, state, params, page_buf, defs, reps, idx, vals, 
 def take_flat(
     window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, out, valid, n, finish
 ):
-    """Fill ``out[:n]`` (the column's stored type, as unsigned integers of its width) with the
-    next ``n`` rows, and ``valid[:n]`` (empty for a column without nulls) with 1 where a row
-    holds a value, 0 for a null (whose ``out`` is 0). Returns a status of :mod:`.protocol`."""
-    top = params[TOP]
+    """Fill ``out`` (``n`` values of the column's stored type, as bytes) with the next ``n`` rows,
+    and ``valid[:n]`` (empty for a column without nulls) with 1 where a row holds a value, 0 for
+    a null (whose value is 0). Returns a status of :mod:`.protocol`."""
+    top, width = params[TOP], params[WIDTH]
     nullable = valid.shape[0] > 0
     done = state[DONE]
     while done < n:
@@ -101,7 +100,8 @@ def take_flat(
                 valid[done : done + m] = 1
         else:
             value = state[VALUE]
-            used = decode.scatter(vals[value : state[PRESENT]], defs[level : level + m], m, top, out[done:])
+            present = vals[value * width : state[PRESENT] * width]
+            used = decode.scatter(present, defs[level : level + m], m, top, out[done * width :], width)
             if used < 0:
                 return SHORT_VALUES
             for i in range(m):
@@ -119,10 +119,11 @@ def take_flat(
 def take_list(
     window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, offsets, child, n, finish
 ):
-    """Fill ``offsets[:n + 1]`` and ``child`` with the next ``n`` rows of a list column: pages
-    are opened until the row after the ``n``-th begins or the chunk ends. Returns a status of
-    :mod:`.protocol` (:data:`~.protocol.NEED_CHILD`: ``child`` must hold ``state[NEED]`` values)."""
-    top, empty = params[TOP], params[EMPTY]
+    """Fill ``offsets[:n + 1]`` and ``child`` (values as bytes) with the next ``n`` rows of a list
+    column: pages are opened until the row after the ``n``-th begins or the chunk ends. Returns a
+    status of :mod:`.protocol` (:data:`~.protocol.NEED_CHILD`: ``child`` must hold ``state[NEED]``
+    values)."""
+    top, empty, width = params[TOP], params[EMPTY], params[WIDTH]
     rows, elements = state[DONE], state[ELEMENTS]
     while True:
         if state[LEVEL] >= state[COUNT]:
@@ -134,7 +135,7 @@ def take_list(
                 return status
             continue
         left = state[PRESENT] - state[VALUE]
-        if child.shape[0] - elements < left:
+        if child.shape[0] // width - elements < left:
             state[DONE], state[ELEMENTS] = rows, elements
             state[NEED] = elements + left
             return NEED_CHILD
