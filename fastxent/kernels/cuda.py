@@ -91,6 +91,26 @@ def _add_row(sums, loss, den):
 
 
 @cuda.jit(device=True)
+def _start_block(sums, counts):
+    """Zero a thread's sums and counts; return its first row (its thread block's summation
+    block, then every :data:`TPB`-th row of it)."""
+    for q in range(N_SUMS):
+        sums[q] = 0.0
+    for k in range(N_COUNTS):
+        counts[k] = 0
+    return cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+
+
+@cuda.jit(device=True)
+def _keep_row(sums, per_row, row, loss, den):
+    """Add a row to the thread's sums, and write it to ``per_row`` when that is asked for."""
+    _add_row(sums, loss, den)
+    if per_row.shape[0] > 0:
+        per_row[row, 0] = loss
+        per_row[row, 1] = den
+
+
+@cuda.jit(device=True)
 def _block_reduce(sums, counts, partial_sums, total_counts):
     """Reduce the block's threads' ``sums`` into ``partial_sums[blockIdx]`` by halving strides
     (``s[i] += s[i + stride]``, ``stride = TPB/2, ..., 1``); add their ``counts`` to
@@ -224,11 +244,7 @@ def index_target_blocks(
     """Class-index targets, one thread per row (torch ``cross_entropy``/``nll_loss``, ``log_loss``)."""
     sums = cuda.local.array(N_SUMS, float64)
     counts = cuda.local.array(N_COUNTS, int64)
-    for q in range(N_SUMS):
-        sums[q] = 0.0
-    for k in range(N_COUNTS):
-        counts[k] = 0
-    first = cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+    first = _start_block(sums, counts)
     for step in range(ROWS_PER_THREAD):
         row = first + step * TPB
         if row < x.shape[0]:
@@ -236,10 +252,7 @@ def index_target_blocks(
                 x, y, row, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol,
                 w_total, counts,
             )  # fmt: skip
-            _add_row(sums, loss, den)
-            if per_row.shape[0] > 0:
-                per_row[row, 0] = loss
-                per_row[row, 1] = den
+            _keep_row(sums, per_row, row, loss, den)
     _block_reduce(sums, counts, partial_sums, total_counts)
 
 
@@ -347,21 +360,14 @@ def row_blocks(row_loss, row_den, row_flags, per_row, partial_sums, total_counts
     """Reduce per-row results (from :func:`index_target_row_blocks`) to per-block partials."""
     sums = cuda.local.array(N_SUMS, float64)
     counts = cuda.local.array(N_COUNTS, int64)
-    for q in range(N_SUMS):
-        sums[q] = 0.0
-    for k in range(N_COUNTS):
-        counts[k] = 0
-    first = cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+    first = _start_block(sums, counts)
     for step in range(ROWS_PER_THREAD):
         row = first + step * TPB
         if row < row_loss.shape[0]:
-            loss, den, flags = row_loss[row], row_den[row], row_flags[row]
-            _add_row(sums, loss, den)
+            flags = row_flags[row]
             for k in range(N_COUNTS):
                 counts[k] += (flags >> k) & 1
-            if per_row.shape[0] > 0:
-                per_row[row, 0] = loss
-                per_row[row, 1] = den
+            _keep_row(sums, per_row, row, row_loss[row], row_den[row])
     _block_reduce(sums, counts, partial_sums, total_counts)
 
 
@@ -393,19 +399,12 @@ def soft_target_blocks(
     """Probability targets of the input's shape, one thread per row (torch soft-target CE)."""
     sums = cuda.local.array(N_SUMS, float64)
     counts = cuda.local.array(N_COUNTS, int64)
-    for k in range(N_SUMS):
-        sums[k] = 0.0
-    for k in range(N_COUNTS):
-        counts[k] = 0
-    first = cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+    first = _start_block(sums, counts)
     for step in range(ROWS_PER_THREAD):
         row = first + step * TPB
         if row < x.shape[0]:
             loss, den = _soft_target_row(x, q, row, class_weight, sample_weight, smoothing, kind, counts)
-            _add_row(sums, loss, den)
-            if per_row.shape[0] > 0:
-                per_row[row, 0] = loss
-                per_row[row, 1] = den
+            _keep_row(sums, per_row, row, loss, den)
     _block_reduce(sums, counts, partial_sums, total_counts)
 
 
@@ -464,21 +463,14 @@ def binary_blocks(
     """Binary (``x`` of shape ``(N, 1)``) and multilabel ``(N, C)`` input, one thread per row."""
     sums = cuda.local.array(N_SUMS, float64)
     counts = cuda.local.array(N_COUNTS, int64)
-    for q in range(N_SUMS):
-        sums[q] = 0.0
-    for k in range(N_COUNTS):
-        counts[k] = 0
-    first = cuda.blockIdx.x * BLOCK_ROWS + cuda.threadIdx.x
+    first = _start_block(sums, counts)
     for step in range(ROWS_PER_THREAD):
         row = first + step * TPB
         if row < x.shape[0]:
             loss, den = _binary_row(
                 x, t, row, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps, counts
             )
-            _add_row(sums, loss, den)
-            if per_row.shape[0] > 0:
-                per_row[row, 0] = loss
-                per_row[row, 1] = den
+            _keep_row(sums, per_row, row, loss, den)
     _block_reduce(sums, counts, partial_sums, total_counts)
 
 
