@@ -187,7 +187,8 @@ def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode,
     per_element = element_weight is not None and weight_mode == PER_ELEMENT
     shared_weight = _device(None if per_element else element_weight, np.float64)
     no_sample_weight = cuda.device_array(0, np.float64)
-    pending = []  # (lo, hi, device sums, device counts, device per-row)
+    counts = cuda.to_device(np.zeros(kernels.N_COUNTS, np.int64))  # every chunk adds to it atomically
+    pending = []  # (lo, hi, device sums, device per-row)
     for i, lo in enumerate(range(0, n, step)):
         hi, slot, stream = min(lo + step, n), slots[i % 2], streams[i % 2]
         stream.synchronize()  # the chunk that last used this slot's buffers is done with them
@@ -204,17 +205,15 @@ def _run_streamed(launch, x, target, sample_weight, element_weight, weight_mode,
             ew = _staged(slot, "ew", chunk, step * num_classes, stream)
         rows = hi - lo
         sums = cuda.device_array((_blocks(rows), N_SUMS), np.float64, stream=stream)
-        counts = cuda.to_device(np.zeros(kernels.N_COUNTS, np.int64), stream=stream)
         per_row = cuda.device_array((rows if with_rows else 0, 2), np.float64, stream=stream)
         launch(stream, xs, ts, sw, ew, per_row, sums, counts)
-        pending.append((lo, hi, sums, counts, per_row))
+        pending.append((lo, hi, sums, per_row))
     for stream in streams:
         stream.synchronize()
-    all_sums, all_counts = [], np.zeros(kernels.N_COUNTS, dtype=np.int64)
+    all_sums = []
     rows_out = np.empty((n, 2)) if with_rows else None
-    for lo, hi, sums, counts, per_row in pending:
+    for lo, hi, sums, per_row in pending:
         all_sums.append(sums.copy_to_host())
-        all_counts += counts.copy_to_host()
         if with_rows:
             rows_out[lo:hi] = per_row.copy_to_host()
-    return np.concatenate(all_sums), all_counts, rows_out
+    return np.concatenate(all_sums), counts.copy_to_host(), rows_out

@@ -7,9 +7,11 @@ from __future__ import annotations
 #: Rows per summation block. Fixed: changing it changes results in the last bits.
 BLOCK_ROWS = 2048
 
-#: Rows per CUDA tile (threads per thread block): a power of two for the tree reduction, and a
-#: divisor of :data:`BLOCK_ROWS`, so that tiles of a block-aligned batch make whole blocks.
+#: Threads per CUDA thread block: a power of two for the tree reduction, and a divisor of
+#: :data:`BLOCK_ROWS`, so that a thread block sums one summation block, each thread
+#: :data:`ROWS_PER_THREAD` of its rows.
 TPB = 128
+ROWS_PER_THREAD = BLOCK_ROWS // TPB
 
 #: Counts each row function returns: scored, ignored, nonfinite, correct, judged, off-simplex.
 COUNT_FIELDS = ("scored", "ignored", "nonfinite", "correct", "judged", "unnormalised")

@@ -51,6 +51,7 @@ from .codes import (
     PER_CLASS,
     PER_ELEMENT,
     PROBS,
+    ROWS_PER_THREAD,
     SCORED,
     TPB,
     UNNORMALISED,
@@ -62,9 +63,6 @@ _bce_logits_loss = cuda.jit(device=True)(formulas.bce_logits_loss.py_func)
 _bce_prob_loss = cuda.jit(device=True)(formulas.bce_prob_loss.py_func)
 _clipped_log_loss = cuda.jit(device=True)(formulas.clipped_log_loss.py_func)
 
-
-#: Rows each thread scores in a summation block.
-ROWS_PER_THREAD = BLOCK_ROWS // TPB
 
 # The products of the standard error's sums must round on their own, as the host's do when it
 # sums a block's rows (gpu_sum_order): NVVM contracts ``s += a * b`` into one fused multiply-add by
@@ -141,23 +139,16 @@ def _block_reduce(sums, counts, partial_sums, total_counts):
 
 
 @cuda.jit(device=True)
-def _row_max(x, row):
-    """``max_c x[row, c]`` as float64; NaN propagates."""
-    m = float64(x[row, 0])
-    for c in range(1, x.shape[1]):
+def _max_and_first(x, row, start, step):
+    """``(m, c)``: the maximum of classes ``start, start + step, ...`` of the row as float64 and
+    the first of them holding it (``start < x.shape[1]``). NaN propagates; its class is then
+    reported as 0 (no class equals a NaN maximum)."""
+    m, first = float64(x[row, start]), start
+    for c in range(start + step, x.shape[1], step):
         v = float64(x[row, c])
-        if v > m or v != v:
-            m = v if m == m else m
-    return m
-
-
-@cuda.jit(device=True)
-def _first_argmax(x, row):
-    m = _row_max(x, row)
-    for c in range(x.shape[1]):
-        if float64(x[row, c]) == m:
-            return c
-    return 0
+        if m == m and (v > m or v != v):
+            m, first = v, c
+    return m, (first if m == m else 0)
 
 
 @cuda.jit(device=True)
@@ -197,7 +188,7 @@ def _index_target_row(
         return 0.0, 0.0
     num_classes = x.shape[1]
     w_t = class_weight[t] if class_weight.shape[0] > 0 else 1.0
-    m = _row_max(x, row)
+    m, first = _max_and_first(x, row, 0, 1)
     if kind == PROBS:
         value = _clipped_log_loss(float64(x[row, t]), clip_eps)
         total = 0.0
@@ -220,7 +211,7 @@ def _index_target_row(
     counts[JUDGED] += 1
     if not math.isfinite(value):
         counts[NONFINITE] += 1
-    if _first_argmax(x, row) == t and float64(x[row, t]) == m:
+    if first == t and float64(x[row, t]) == m:
         counts[CORRECT] += 1
     return value * sw, w_t * sw
 
@@ -259,7 +250,7 @@ def index_target_blocks(
 @cuda.jit(device=True)
 def _block_maximum(s_max, s_first, tid):
     """Reduce the block's shared slots by halving strides to the maximum and the first class
-    holding it (NaN wins, as in :func:`_row_max`). Every thread of the block calls it."""
+    holding it (NaN wins, as in :func:`_max_and_first`). Every thread of the block calls it."""
     stride = TPB // 2
     while stride > 0:
         if tid < stride:
@@ -314,11 +305,7 @@ def index_target_row_blocks(
         return
     m, first = -math.inf, num_classes
     if tid < num_classes:
-        m, first = float64(x[row, tid]), tid
-        for c in range(tid + TPB, num_classes, TPB):
-            v = float64(x[row, c])
-            if m == m and (v > m or v != v):
-                m, first = v, c
+        m, first = _max_and_first(x, row, tid, TPB)
     s_max[tid] = m
     s_first[tid] = first
     cuda.syncthreads()
@@ -375,7 +362,7 @@ def row_blocks(row_loss, row_den, row_flags, per_row, partial_sums, total_counts
 def _soft_target_row(x, q, row, class_weight, sample_weight, smoothing, kind, counts):
     """Loss and denominator of one row with a probability target; updates ``counts``."""
     num_classes = x.shape[1]
-    m = _row_max(x, row)
+    m, predicted = _max_and_first(x, row, 0, 1)
     shift, log_norm = _normaliser(x, row, m, kind)
     value = 0.0
     for c in range(num_classes):
@@ -387,7 +374,7 @@ def _soft_target_row(x, q, row, class_weight, sample_weight, smoothing, kind, co
     counts[JUDGED] += 1
     if not math.isfinite(value):
         counts[NONFINITE] += 1
-    if _first_argmax(x, row) == _first_argmax(q, row):
+    if predicted == _max_and_first(q, row, 0, 1)[1]:
         counts[CORRECT] += 1
     return value * sw, sw
 

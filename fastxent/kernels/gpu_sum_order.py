@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import BLOCK_ROWS, TPB
+from .codes import ROWS_PER_THREAD, TPB
 from .jit import strict_jit
-
-#: Rows each thread adds.
-ROWS_PER_THREAD = BLOCK_ROWS // TPB
 
 
 @strict_jit

@@ -157,7 +157,7 @@ class ColumnCursor:
         if layout.is_list:
             offsets = _empty(n + 1, np.int64)
             width = self.width
-            child = _empty((max(16, int(n * self.per_row * 1.01) + 16)) * width, np.uint8)
+            child = _empty(max(16, int(n * self.per_row * 1.01) + 16) * width, np.uint8)
             while (status := self._call(take_list, offsets, child, n, finish)) == p.NEED_CHILD:
                 grown = _empty(max(int(self.state[p.NEED]) * width, 2 * child.size), np.uint8)
                 kept = int(self.state[p.ELEMENTS]) * width
