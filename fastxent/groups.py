@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from .errors import InputValueError
 from .kernels import groups as kernels
 from .kernels.blocks import expansion_value, expansion_values
-from .kernels.codes import BLOCK_ROWS, COUNT_FIELDS, N_COUNTS, N_SUMS
+from .kernels.codes import COUNT_FIELDS, N_COUNTS, N_SUMS
 from .key_table import KeyTable, is_integer_like, key_bits
 from .state import Score, standard_error
 
@@ -30,6 +30,11 @@ from .state import Score, standard_error
 #: 2-4 terms; the rows widen (doubling) when one needs more. 64 terms for every group (the
 #: total's room) took 1 KB a group: 100 MB for 100,000 keys, most of it never touched.
 FIRST_EXPANSION_TERMS = 4
+
+#: Rows of a batch from which groups are folded in parallel (a thread per group at a time), and
+#: groups from which their blocks are closed in parallel: below, a parallel launch costs more.
+PARALLEL_FOLD_ROWS = 1 << 15
+PARALLEL_CLOSE_GROUPS = 1 << 12
 
 #: The one NaN object every NaN key becomes, so that a dictionary finds it (``nan != nan``).
 _NAN_KEY = float("nan")
@@ -230,6 +235,19 @@ class GroupKeys:
         return np.asarray(encoded.indices, dtype=np.int32), keys
 
 
+def _rows_after(gid: np.ndarray, groups: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """The positions of the rows of each of ``groups`` after its first ``done`` rows, in order."""
+    positions = np.flatnonzero(np.isin(gid, groups))
+    ids = gid[positions]
+    order = np.argsort(ids, kind="stable")
+    ranked = ids[order]
+    rank = np.empty(order.shape[0], dtype=np.int64)
+    rank[order] = np.arange(order.shape[0]) - np.searchsorted(ranked, ranked, side="left")
+    skip = np.zeros(int(groups.max()) + 1, dtype=np.int64)
+    skip[groups] = done
+    return positions[rank >= skip[ids]]
+
+
 class GroupTable:
     """Every group's scoring state, one row per group id of a :class:`GroupKeys`.
 
@@ -242,6 +260,8 @@ class GroupTable:
         self.keys = GroupKeys(names)
         self.judged_per_row = judged_per_row
         self._size = 0
+        self._open = False  # whether a group may have an open block (a batch was not a whole unit)
+        self._scratch_arrays = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int32))
         self._grow(64)
 
     def _grow(self, capacity: int) -> None:
@@ -272,18 +292,22 @@ class GroupTable:
     def _add_exactly(self, q: int, groups: np.ndarray, values: np.ndarray) -> None:
         """Add ``values[k]`` exactly to group ``groups[k]``'s sum ``q`` (0: losses, 1:
         denominators), widening every group's expansions when one is full."""
+        rows = 2 * groups + q  # the expansions' rows (see state)
         done = 0
         while True:
-            done += kernels.add_exactly(
-                self.terms[:, q], self.nterms[:, q], self.specials[:, q], groups[done:], values[done:]
-            )
-            if done == groups.shape[0]:
+            terms, nterms, specials = self.state()[5:]
+            done += kernels.add_exactly(terms, nterms, specials, rows[done:], values[done:])
+            if done == rows.shape[0]:
                 return
-            # non-overlapping float64 terms number at most ~40: this widens a few times at most
-            width = self.terms.shape[2]
-            wider = np.zeros((self.terms.shape[0], 2, 2 * width))
-            wider[:, :, :width] = self.terms
-            self.terms = wider
+            self._widen()
+
+    def _widen(self) -> None:
+        """Double every group's room for expansion terms (non-overlapping float64 terms number
+        at most ~40, and a few times the blocks of a batch: this happens a few times at most)."""
+        width = self.terms.shape[2]
+        wider = np.zeros((self.terms.shape[0], 2, 2 * width))
+        wider[:, :, :width] = self.terms
+        self.terms = wider
 
     def ids(self, batch: pa.RecordBatch) -> np.ndarray:
         """Each row's group id (see :meth:`GroupKeys.ids`), with room made for new groups."""
@@ -295,38 +319,71 @@ class GroupTable:
         """Count rows skipped for a null, in their groups."""
         self.nulls[: self._size] += np.bincount(gid, minlength=self._size)
 
-    def fold(self, gid: np.ndarray, loss: np.ndarray, den: np.ndarray, marks: np.ndarray) -> None:
-        """Add scored rows (their group ids, loss, denominator and marks), in stream order."""
-        room = gid.shape[0] // BLOCK_ROWS + self._size + 1
-        done_group = np.empty(room, dtype=np.int64)
-        done_sums = np.empty((room, 2))
-        ndone = kernels.fold_rows(
-            gid,
-            loss,
-            den,
-            marks,
-            self.judged_per_row,
-            self.lanes,
-            self.pending,
-            self.filled,
-            self.counts,
-            self.moments,
-            done_group,
-            done_sums,
-        )
-        self._add_blocks(done_group[:ndone], done_sums[:ndone])
+    def fold(
+        self, gid: np.ndarray, loss: np.ndarray, den: np.ndarray, marks: np.ndarray, whole_unit: bool = False
+    ) -> None:
+        """Add scored rows (their group ids, loss, denominator and marks), in stream order;
+        ``whole_unit``: they are all the scored rows of a unit of the source, which ends with
+        them (its blocks are summed here; the same bits as when they come in several batches)."""
+        self._open |= not whole_unit
+        while True:
+            parallel = gid.shape[0] >= PARALLEL_FOLD_ROWS
+            stopped, done = kernels.FOLD_ROWS[parallel](
+                gid,
+                loss,
+                den,
+                marks,
+                self.judged_per_row,
+                whole_unit,
+                *self.state(),
+                *self._scratch(gid.shape[0]),
+            )
+            if stopped.size == 0:
+                return
+            self._widen()
+            rows = _rows_after(gid, stopped, done)
+            gid, loss, den, marks = gid[rows], loss[rows], den[rows], marks[rows]
+
+    def _scratch(self, n: int) -> tuple:
+        """Scratch arrays for folding ``n`` rows (see :func:`~.kernels.groups.FOLD_ROWS`), kept
+        from batch to batch."""
+        index, values, marks = self._scratch_arrays
+        need = 4 * n + 3 + min(self._size, 4 * n) + 1
+        if index.shape[0] < need:
+            index = np.empty(need, dtype=np.int64)
+        if marks.shape[0] < n:
+            values, marks = np.empty(2 * n), np.empty(n, dtype=np.int32)
+        self._scratch_arrays = index, values, marks
+        return self._scratch_arrays
 
     def close_blocks(self) -> None:
         """Sum every group's open block: the unit of the source ends (see
         :meth:`fastxent.state.Accumulator.close_blocks`)."""
-        done_group = np.empty(self._size, dtype=np.int64)
-        done_sums = np.empty((self._size, 2))
-        ndone = kernels.close_blocks(self.lanes, self.pending, self.filled, done_group, done_sums)
-        self._add_blocks(done_group[:ndone], done_sums[:ndone])
+        if not self._open:  # whole units folded since the last close: nothing is open
+            return
+        self._open = False
+        parallel = self._size >= PARALLEL_CLOSE_GROUPS
+        while True:
+            lanes, pending, filled, _, _, terms, nterms, specials = self.state()
+            if kernels.CLOSE_GROUPS[parallel](lanes, pending, filled, terms, nterms, specials) == 0:
+                return
+            self._widen()
 
-    def _add_blocks(self, groups: np.ndarray, sums: np.ndarray) -> None:
-        for q in range(2):
-            self._add_exactly(q, groups, np.ascontiguousarray(sums[:, q]))
+    def state(self) -> tuple:
+        """The groups' arrays as the kernels take them (:func:`~.kernels.groups.FOLD_ROWS`): the
+        expansions as rows ``2g`` (losses) and ``2g + 1`` (denominators), views of ``terms``,
+        ``nterms`` and ``specials``."""
+        size = self._size
+        return (
+            self.lanes[:size],
+            self.pending[:size],
+            self.filled[:size],
+            self.counts[:size],
+            self.moments[:size],
+            self.terms[:size].reshape(2 * size, self.terms.shape[2]),
+            self.nterms[:size].reshape(2 * size),
+            self.specials[:size].reshape(2 * size, 3),
+        )
 
     def merge(self, other: GroupTable) -> GroupTable:
         """Add the groups of ``other`` (same run options, blocks closed); returns self.
@@ -408,6 +465,7 @@ class GroupTable:
             "nulls",
         ):
             state[name] = state[name][:size].copy()
+        state["_scratch_arrays"] = tuple(a[:0] for a in self._scratch_arrays)  # scratch is not state
         return state
 
     def __setstate__(self, state):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import fastxent as fx
 from fastxent.groups import GroupTable
+from fastxent.kernels.codes import BLOCK_ROWS, COUNT_FIELDS
 from fastxent.run.loop import Run
 from fastxent.run.plan import prepare
 
@@ -231,6 +232,28 @@ def test_expansions_widen_when_a_sum_needs_more_terms():
     merged = narrow.merge(pickle.loads(pickle.dumps(table)))
     assert merged.totals(0)[0] == math.fsum([*values, 1.0])
     assert [merged.totals(g)[0] for g in (1, 2)] == [2.0, 40.0]
+
+
+@pytest.mark.parametrize(("whole_unit", "pieces"), [(True, 1), (False, 1), (False, 3)])
+def test_a_group_filling_many_blocks_in_one_batch_stops_widens_and_folds_every_row(whole_unit, pieces):
+    """A group's rows in one batch can fill many blocks, each adding a term to its exact sum:
+    the group stops before a block its expansion has no room for, the expansions widen and its
+    other rows are folded, in order, whether the batch is a whole unit or not."""
+    blocks = 24
+    n_a = blocks * BLOCK_ROWS
+    keys = np.where(np.arange(n_a + n_a // 2) % 3 == 2, "b", "a")  # b's rows interleaved
+    loss = np.ones(keys.shape[0])
+    # a's k-th row: 2**e of its block, blocks 2**60 apart, so each block sum is a term of its own
+    loss[keys == "a"] = np.repeat(2.0 ** (60 * (np.arange(blocks) % 17) - 500), BLOCK_ROWS)
+    table = GroupTable(["k"])
+    for piece in np.array_split(np.arange(keys.shape[0]), pieces):
+        gid = table.ids(pa.record_batch({"k": pa.array(keys[piece])}))
+        table.fold(gid, loss[piece], np.ones(piece.shape[0]), np.zeros(piece.shape[0], np.int32), whole_unit)
+    table.close_blocks()
+    assert table.terms.shape[2] > 4 and table.nterms[0, 0] > 4
+    assert table.totals(0) == (math.fsum(loss[keys == "a"]), n_a)
+    assert table.totals(1) == (n_a // 2, n_a // 2)
+    assert table.counts[:2, COUNT_FIELDS.index("scored")].tolist() == [n_a, n_a // 2]
 
 
 def test_open_blocks_cannot_merge():

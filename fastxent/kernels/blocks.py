@@ -30,16 +30,23 @@ from .vmath import bits_of
 
 @strict_jit
 def sum_block(values):
-    """Sum up to one block of float64 values in a fixed order.
+    """Sum up to one block of float64 values in a fixed order (:func:`sum_range` of them all)."""
+    return sum_range(values, 0, values.shape[0])
 
-    ``s_j = sum_{i = j mod 8} v_i`` for eight lanes ``j``, then ``((s0+s1)+(s2+s3)) +
-    ((s4+s5)+(s6+s7))``. Eight independent chains keep the adder busy; strict IEEE flags
-    guarantee this exact order.
+
+@strict_jit(forceinline=True)
+def sum_range(values, lo, hi):
+    """Sum ``values[lo:hi]`` (up to one block) in a fixed order.
+
+    ``s_j = sum_{i = j mod 8} v_{lo+i}`` for eight lanes ``j``, then ``((s0+s1)+(s2+s3)) +
+    ((s4+s5)+(s6+s7))``, plus the ``(hi - lo) mod 8`` last values added in order. Eight
+    independent chains keep the adder busy; strict IEEE flags guarantee this exact order. A
+    range, not a slice: the group kernels sum 100,000 groups' ranges a batch, and a slice costs
+    its reference counting.
     """
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    n = values.shape[0]
-    full = n - n % 8
-    for i in range(0, full, 8):
+    full = lo + (hi - lo) - (hi - lo) % 8
+    for i in range(lo, full, 8):
         s0 += values[i]
         s1 += values[i + 1]
         s2 += values[i + 2]
@@ -49,7 +56,7 @@ def sum_block(values):
         s6 += values[i + 6]
         s7 += values[i + 7]
     rest = 0.0
-    for i in range(full, n):
+    for i in range(full, hi):
         rest += values[i]
     return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + rest
 
@@ -108,41 +115,50 @@ def all_equal(values, v):
 
 @strict_jit
 def exact_add(terms, count, specials, values):
-    """Add ``values`` exactly into the expansion ``terms[:count]``; return the new count.
-
-    Shewchuk's algorithm (as in Python's ``math.fsum``): ``terms`` stay non-overlapping and their
-    exact sum is the exact sum of everything added. Non-finite values are counted in
-    ``specials = [nan, +inf, -inf]`` instead (as is a finite overflow, by sign), so that
-    :func:`expansion_value` can follow IEEE rules without ever adding infinities.
-    """
+    """Add ``values`` exactly into the expansion ``terms[:count]`` (:func:`exact_add_value`, one
+    by one); return the new count. ``terms`` needs room for ``count + len(values)`` terms."""
+    rows, row_specials = terms.reshape(1, terms.shape[0]), specials.reshape(1, 3)
     for x in values:
-        if x != x:
-            specials[0] += 1
-            continue
-        if x == np.inf:
-            specials[1] += 1
-            continue
-        if x == -np.inf:
-            specials[2] += 1
-            continue
-        i = 0
-        for j in range(count):
-            y = terms[j]
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo != 0.0:
-                terms[i] = lo
-                i += 1
-            x = hi
-        if x == np.inf or x == -np.inf:  # finite terms overflowed: the total is that infinity
-            specials[1 if x > 0 else 2] += 1
-            count = 0
-            continue
-        terms[i] = x
-        count = i + 1
+        count = exact_add_value(rows, 0, count, row_specials, x)
     return count
+
+
+@strict_jit(forceinline=True)
+def exact_add_value(terms, row, count, specials, x):
+    """Add ``x`` exactly into the expansion ``terms[row, :count]``; return the new count (at most
+    ``count + 1``: the row needs room for it).
+
+    Shewchuk's algorithm (as in Python's ``math.fsum``): terms stay non-overlapping and their
+    exact sum is the exact sum of everything added. Non-finite values are counted in
+    ``specials[row] = [nan, +inf, -inf]`` instead (as is a finite overflow, by sign), so that
+    :func:`expansion_value` can follow IEEE rules without ever adding infinities. Rows are
+    indexed, not sliced: a slice in a loop of many groups costs its reference counting.
+    """
+    if x != x:
+        specials[row, 0] += 1
+        return count
+    if x == np.inf:
+        specials[row, 1] += 1
+        return count
+    if x == -np.inf:
+        specials[row, 2] += 1
+        return count
+    i = 0
+    for j in range(count):
+        y = terms[row, j]
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            terms[row, i] = lo
+            i += 1
+        x = hi
+    if x == np.inf or x == -np.inf:  # finite terms overflowed: the total is that infinity
+        specials[row, 1 if x > 0 else 2] += 1
+        return 0
+    terms[row, i] = x
+    return i + 1
 
 
 @strict_jit

@@ -203,13 +203,16 @@ def wide_vectors(typingctx):
     return numba.types.none(), codegen
 
 
-def strict_jit(func):
+def strict_jit(func=None, **options):
     """``njit`` with IEEE semantics: no reassociation, so summation order is exactly as written."""
-    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False)(func)
+    options = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": False, **options}
+    return numba.njit(**options) if func is None else numba.njit(**options)(func)
 
 
-def serial_and_parallel(body):
-    """Compile one kernel body twice: serial (small inputs) and ``parallel=True`` (``prange``).
+def serial_and_parallel(body, jit=vector_jit):
+    """Compile one kernel body twice: serial (small inputs) and ``parallel=True`` (``prange``),
+    with ``jit`` (:func:`vector_jit`, or :func:`strict_jit` for a body whose sums must keep their
+    order).
 
     A parallel launch costs up to milliseconds, so small inputs take the serial twin. The serial
     twin is a copy of the function under another qualified name because Numba's cache key does
@@ -218,4 +221,4 @@ def serial_and_parallel(body):
     serial = types.FunctionType(body.__code__, body.__globals__, body.__name__ + "_serial", body.__defaults__)
     serial.__qualname__ = body.__qualname__ + "_serial"
     serial.__doc__ = body.__doc__
-    return vector_jit(serial), vector_jit(body, parallel=True)
+    return jit(serial), jit(body, parallel=True)

@@ -134,7 +134,8 @@ class Run:
             if unit != current and current is not None:
                 self.close_blocks()
             current = unit
-            self.batch(part, part_row, batch, nulls)
+            whole = part.unit_rows is not None and batch.num_rows == part.unit_rows[unit]
+            self.batch(part, part_row, batch, nulls, whole_unit=whole)
             part_row += batch.num_rows
         self.close_blocks()
 
@@ -159,7 +160,8 @@ class Run:
             for _, batch in part.batches(others if statistics else self.plan.columns(), batch_rows, [unit]):
                 at = part_row - start
                 rows = None if statistics is None else statistics.rows(at, at + batch.num_rows)
-                self.batch(part, part_row, batch, nulls, rows)
+                whole = batch.num_rows == part.unit_rows[unit]
+                self.batch(part, part_row, batch, nulls, rows, whole_unit=whole)
                 part_row += batch.num_rows
             self.close_blocks()
 
@@ -169,10 +171,17 @@ class Run:
             self.groups.close_blocks()
 
     def batch(
-        self, part: Part, part_row: int, batch: pa.RecordBatch, nulls: str, wide: UnitStatistics | None = None
+        self,
+        part: Part,
+        part_row: int,
+        batch: pa.RecordBatch,
+        nulls: str,
+        wide: UnitStatistics | None = None,
+        whole_unit: bool = False,
     ) -> None:
         """Score one batch whose first row is row ``part_row`` of ``part``; ``wide``: its rows'
-        statistics, for a batch read without its input columns (:mod:`.wide`)."""
+        statistics, for a batch read without its input columns (:mod:`.wide`); ``whole_unit``:
+        the batch is a whole unit of the part (its groups' blocks close with it)."""
         plan = self.plan
         statistics, input_nulls = wide if wide is not None else (None, None)
         n = batch.num_rows
@@ -200,11 +209,11 @@ class Run:
                 gid = gid[kept]
         first_row, self.row = self.row, self.row + n
         if batch.num_rows:
-            self._score(part, part_row, first_row, batch, kept, gid, statistics)
+            self._score(part, part_row, first_row, batch, kept, gid, statistics, whole_unit)
         if self.progress is not None:
             self.progress.advance(n, nbytes)
 
-    def _score(self, part, part_row, first_row, batch, kept, gid, statistics) -> None:
+    def _score(self, part, part_row, first_row, batch, kept, gid, statistics, whole_unit) -> None:
         plan = self.plan
 
         def where(i: int) -> str:
@@ -216,7 +225,7 @@ class Run:
             values = self._row_values(batch.num_rows, predicted=bool(self.sinks))
         self.total.update(x, t, sw, where=where, input_name=plan.input_name, row_values=values)
         if gid is not None:
-            self.groups.fold(gid, values.loss, values.den, values.marks)
+            self.groups.fold(gid, values.loss, values.den, values.marks, whole_unit)
         if self.sinks:
             positions = np.arange(batch.num_rows, dtype=np.int64) if kept is None else kept
             groups = None if gid is None else (gid, self.groups.keys.keys)
