@@ -69,16 +69,20 @@ def add_compensated(sums, x):
 
 
 @strict_jit
-def sort_by_group(gid, ngroups, order, run_group, run_start, starts):
-    """Put the rows of a batch in order of group, each group's rows in their own order; return
+def sort_by_group(gid, ngroups, values, sorted_values, order, run_group, run_start, starts):
+    """Copy the rows of a batch in order of group, each group's rows in their own order; return
     how many groups have rows.
 
-    ``order`` gets the row numbers; run ``k`` (a group with rows) is group ``run_group[k]``, its
-    rows ``order[run_start[k]:run_start[k + 1]]``. A counting sort (two passes over the ids, with
-    ``starts``, room for ``ngroups + 1`` counts) where the groups are not many more than the rows,
-    a stable merge sort otherwise (100,000 groups met in batches of a few rows): each batch costs
-    its rows, not the groups known.
+    ``values = (loss, den, marks)`` of the rows go to ``sorted_values`` (arrays of the same
+    types); run ``k`` (a group with rows) is group ``run_group[k]``, its rows
+    ``[run_start[k], run_start[k + 1])`` of the sorted arrays. A counting sort where the groups
+    are not many more than the rows (a pass counting the rows of each group into ``starts``, room
+    for ``ngroups + 1``, then each row copied to its place), a stable merge sort of the ids into
+    ``order`` otherwise (100,000 groups met in batches of a few rows): each batch costs its rows,
+    not the groups known.
     """
+    row_loss, row_den, marks = values
+    loss, den, sorted_marks = sorted_values
     n = gid.shape[0]
     nruns = 0
     if ngroups <= 4 * n:
@@ -93,15 +97,16 @@ def sort_by_group(gid, ngroups, order, run_group, run_start, starts):
                 nruns += 1
             starts[g + 1] = starts[g] + rows
         for i in range(n):
-            g = gid[i]
-            order[starts[g]] = i
-            starts[g] += 1
+            at = starts[gid[i]]
+            loss[at], den[at], sorted_marks[at] = row_loss[i], row_den[i], marks[i]
+            starts[gid[i]] = at + 1
     else:
         order[:] = np.argsort(gid, kind="mergesort")
         for k in range(n):
-            g = gid[order[k]]
-            if nruns == 0 or run_group[nruns - 1] != g:
-                run_group[nruns] = g
+            i = order[k]
+            loss[k], den[k], sorted_marks[k] = row_loss[i], row_den[i], marks[i]
+            if nruns == 0 or run_group[nruns - 1] != gid[i]:
+                run_group[nruns] = gid[i]
                 run_start[nruns] = k
                 nruns += 1
     run_start[nruns] = n
@@ -163,11 +168,17 @@ def _fold_rows(
     order, run_group = index_scratch[:n], index_scratch[n : 2 * n + 1]
     run_start, done = index_scratch[2 * n + 1 : 3 * n + 2], index_scratch[3 * n + 2 : 4 * n + 3]
     starts = index_scratch[4 * n + 3 : 4 * n + 3 + min(ngroups, 4 * n) + 1]
-    nruns = sort_by_group(gid, ngroups, order, run_group, run_start, starts)
     loss, den, sorted_marks = value_scratch[:n], value_scratch[n : 2 * n], marks_scratch[:n]
-    for r in range(n):  # a loop: Numba's fancy indexing costs 4 ns an element more
-        i = order[r]
-        loss[r], den[r], sorted_marks[r] = row_loss[i], row_den[i], marks[i]
+    nruns = sort_by_group(
+        gid,
+        ngroups,
+        (row_loss, row_den, marks),
+        (loss, den, sorted_marks),
+        order,
+        run_group,
+        run_start,
+        starts,
+    )
     done[:nruns] = -1  # rows folded of a run stopped for room
     width = terms.shape[1]
     for k in prange(nruns):
