@@ -35,36 +35,41 @@ def key_bits(column: pa.Array) -> np.ndarray:
     return np.asarray(values)
 
 
-def _empty(slots: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """An empty table of ``slots`` (a power of two): keys, ids (-1: empty), the hash's shift."""
-    return np.zeros(slots, dtype=np.int64), np.full(slots, -1, dtype=np.int32), 64 - (slots.bit_length() - 1)
+def _empty(slots: int) -> tuple[np.ndarray, int]:
+    """An empty table of ``slots`` (a power of two): each slot's key and id (-1: empty), and the
+    hash's shift."""
+    table = np.zeros((slots, 2), dtype=np.int64)
+    table[:, 1] = -1
+    return table, 64 - (slots.bit_length() - 1)
 
 
 class KeyTable:
-    """The ids of the integer keys met so far, in a table that grows to stay at most half full."""
+    """The ids of the integer keys met so far, in a table that grows to stay at most half full
+    (sized by the keys, not the rows of a batch: 100,000 keys take 4 MB, which mostly stays in
+    the cache)."""
 
     def __init__(self):
-        self.slot_keys, self.slot_ids, self.shift = _empty(1 << 10)
+        self.slots, self.shift = _empty(1 << 10)
         self.count = 0
-
-    def _grow_to(self, slots: int) -> None:
-        keys, ids, shift = _empty(slots)
-        kernels.rehash(self.slot_keys, self.slot_ids, shift, keys, ids)
-        self.slot_keys, self.slot_ids, self.shift = keys, ids, shift
 
     def ids(
         self, values: np.ndarray, valid: np.ndarray | None, next_id: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, new_rows)``: each row's id (``-1`` for a null), and the rows where keys new to
         the table first appear (their ids are ``next_id``, ``next_id + 1``, ... in that order)."""
-        needed = 2 * (self.count + values.shape[0])
-        if needed > self.slot_keys.shape[0]:
-            self._grow_to(1 << (needed - 1).bit_length())
         ids = np.empty(values.shape[0], dtype=np.int32)
         new_rows = np.empty(values.shape[0], dtype=np.int64)
         mask = np.empty(0, dtype=np.bool_) if valid is None else valid
-        added = kernels.find_ids(
-            values, mask, self.slot_keys, self.slot_ids, self.shift, next_id, ids, new_rows
-        )
-        self.count += added
-        return ids, new_rows[:added]
+        done = total = 0
+        while True:
+            limit = self.slots.shape[0] // 2 - self.count
+            done, added = kernels.find_ids(
+                values, mask, self.slots, self.shift, done, limit, next_id + total, ids, new_rows[total:]
+            )
+            self.count += added
+            total += added
+            if done == values.shape[0]:
+                return ids, new_rows[:total]
+            slots, shift = _empty(2 * self.slots.shape[0])
+            kernels.rehash(self.slots, shift, slots)
+            self.slots, self.shift = slots, shift

@@ -23,41 +23,49 @@ def _slot(key, shift):
 
 
 @strict_jit
-def find_ids(values, valid, slot_keys, slot_ids, shift, next_id, ids, new_rows):
-    """``ids[i]``: the id of ``values[i]`` (``-1`` where ``valid`` is not empty and ``valid[i]``
-    is false: a null); a value not in the table is added with id ``next_id``, ``next_id + 1``,
-    ... and its row recorded in ``new_rows``. ``slot_ids[s] == -1`` marks an empty slot; the
-    table (``2**(64 - shift)`` slots) must have room for every row. Returns the new keys' count."""
-    mask = slot_keys.shape[0] - 1
+def find_ids(values, valid, slots, shift, start, limit, next_id, ids, new_rows):
+    """``ids[i]``: the id of ``values[i]``, from row ``start`` on (``-1`` where ``valid`` is not
+    empty and ``valid[i]`` is false: a null); a value not in the table is added with id
+    ``next_id``, ``next_id + 1``, ... and its row recorded in ``new_rows`` (from its start).
+
+    ``slots`` ``(2**(64 - shift), 2)`` holds each slot's key and id side by side (one cache line
+    a probe; ``id == -1``: empty). The table takes at most ``limit`` new keys: the loop stops
+    before the row that would add one more, for the caller to grow the table and go on from
+    there. Returns ``(rows done, keys added)``.
+    """
+    mask = slots.shape[0] - 1
     checking = valid.shape[0] > 0
     added = 0
-    for i in range(values.shape[0]):
+    for i in range(start, values.shape[0]):
         if checking and not valid[i]:
             ids[i] = -1
             continue
         key = values[i]
         s = _slot(key, shift)
-        while slot_ids[s] >= 0 and slot_keys[s] != key:
+        while slots[s, 1] >= 0 and slots[s, 0] != key:
             s = (s + 1) & mask
-        if slot_ids[s] < 0:
-            slot_keys[s] = key
-            slot_ids[s] = next_id + added
+        if slots[s, 1] < 0:
+            if added == limit:
+                return i, added
+            slots[s, 0] = key
+            slots[s, 1] = next_id + added
             new_rows[added] = i
             added += 1
-        ids[i] = slot_ids[s]
-    return added
+        ids[i] = slots[s, 1]
+    return values.shape[0], added
 
 
 @strict_jit
-def rehash(slot_keys, slot_ids, shift, new_keys, new_ids):
-    """Move every entry of a table into an empty larger one (``new_*``, ``2**(64 - shift)`` slots)."""
-    mask = new_keys.shape[0] - 1
-    for s in range(slot_keys.shape[0]):
-        if slot_ids[s] < 0:
+def rehash(slots, shift, new_slots):
+    """Move every entry of a table into an empty larger one (``new_slots``, ``2**(64 - shift)``
+    slots)."""
+    mask = new_slots.shape[0] - 1
+    for s in range(slots.shape[0]):
+        if slots[s, 1] < 0:
             continue
-        key = slot_keys[s]
+        key = slots[s, 0]
         t = _slot(key, shift)
-        while new_ids[t] >= 0:
+        while new_slots[t, 1] >= 0:
             t = (t + 1) & mask
-        new_keys[t] = key
-        new_ids[t] = slot_ids[s]
+        new_slots[t, 0] = key
+        new_slots[t, 1] = slots[s, 1]
