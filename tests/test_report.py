@@ -12,6 +12,8 @@ import pytest
 import fastxent as fx
 from fastxent.cli import main
 from fastxent.inputs import as_array
+from fastxent.kernels.tally import binade_starts, loss_bin
+from fastxent.report.stats import LOSS_EDGES
 from fastxent.synthetic import make_table, write_table
 
 pytest.importorskip("matplotlib")
@@ -210,3 +212,27 @@ def test_markdown_lists_many_classes_worst_first(tmp_path):
     assert rows[0] == "c10" and rows[-1] == "c3"  # NaN first (the worst), no rows last
     assert rows[1:6] == ["c6", "c13", "c20", "c27", "c5"]
     assert "30 classes, highest mean loss first" in text
+
+
+@pytest.mark.parametrize("edges", [LOSS_EDGES, np.logspace(-3, 2, 26), np.array([0.5, 0.75, 1.0])])
+def test_loss_bins_by_binade_equal_searchsorted(edges):
+    """The histogram's bin of a loss, found from its binade and at most two edges, is
+    ``np.searchsorted``'s: at every edge and its neighbours, zero, subnormals, negatives, huge."""
+    rng = np.random.default_rng(0)
+    near = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, np.inf)])
+    losses = np.concatenate(
+        [
+            near,
+            10.0 ** rng.uniform(-12, 8, 20_000),
+            [0.0, -0.0, 5e-324, 2.2e-308, -1.0, -1e-300, 1.7e308, 1.0, 2.0, 0.5, 4.0],
+        ]
+    )
+    padded = np.concatenate([edges, [np.inf, np.inf]])
+    starts = binade_starts(edges)
+    got = np.array([loss_bin(padded, starts, v) for v in losses])
+    assert np.array_equal(got, np.searchsorted(edges, losses))
+
+
+def test_edges_closer_than_two_a_binade_are_refused():
+    with pytest.raises(ValueError, match="two edges a binade"):
+        binade_starts(np.array([1.0, 1.1, 1.2, 1.3]))

@@ -14,11 +14,15 @@ import pyarrow as pa
 
 from ..engine import ClassStatistics
 from ..kernels.codes import LOG_PROBS, LOGITS, PROBS
-from ..kernels.tally import confidences, tally_rows
+from ..kernels.tally import binade_starts, confidences, tally_rows
 
 #: Edges of the per-row loss histogram: four bins per decade from 1e-6 to 1e3. Losses below the
 #: first edge (exact zeros included) fall in the first bin, above the last in the last.
 LOSS_EDGES = np.logspace(-6, 3, 37)
+#: The edges as :func:`~fastxent.kernels.tally.tally_rows` takes them: padded, with the count
+#: of edges below each binade.
+_PADDED_EDGES = np.concatenate([LOSS_EDGES, [np.inf, np.inf]])
+_EDGE_STARTS = binade_starts(LOSS_EDGES)
 
 #: z of the two-sided 95% normal interval.
 Z95 = 1.959963984540054
@@ -80,7 +84,8 @@ class EntryTable:
             confidence,
             predicted,
             skip,
-            LOSS_EDGES,
+            _PADDED_EDGES,
+            _EDGE_STARTS,
             self.totals,
             self.histogram,
             self.classes,
