@@ -43,10 +43,12 @@ def binade_starts(edges: np.ndarray) -> np.ndarray:
     whose top 12 bits (sign and exponent) are ``k`` (0 for negative numbers and zero), for
     :func:`loss_bin`, which checks at most two more edges: refused if a binade holds more."""
     exponents = np.arange(2048)
-    lowest = np.where(exponents == 0, 0.0, np.ldexp(1.0, exponents - 1023, dtype=np.float64))
+    with np.errstate(over="ignore"):  # exponent 2047 (infinities, NaN) starts at inf: never binned
+        lowest = np.where(exponents == 0, 0.0, np.ldexp(1.0, exponents - 1023, dtype=np.float64))
+        highest = np.ldexp(1.0, exponents - 1022)
     starts = np.zeros(4096, dtype=np.int64)
     starts[:2048] = np.searchsorted(edges, lowest, side="left")
-    within = np.searchsorted(edges, np.ldexp(1.0, exponents - 1022), side="left") - starts[:2048]
+    within = np.searchsorted(edges, highest, side="left") - starts[:2048]
     if within.max() > 2:
         raise ValueError("loss_bin looks at two edges a binade: these edges are closer than that.")
     return starts
