@@ -7,8 +7,9 @@ nulls form one group, and so do all NaNs.
 
 :class:`GroupTable` holds, for every group, what an :class:`~fastxent.state.Accumulator` holds
 for the total (exact sums, counts, the open block) as rows of arrays, and folds each batch's
-row values into them (:mod:`.kernels.groups`): the logits are scored once, whatever the number
-of groups, and 100,000 groups cost about 1.6 KB each.
+row values into them (:mod:`.kernels.groups`: the rows sorted by group, the groups folded in
+parallel): the logits are scored once, whatever the number of groups, and a group costs a few
+hundred bytes.
 """
 
 from __future__ import annotations
