@@ -304,7 +304,7 @@ class GroupTable:
 
     def _widen(self) -> None:
         """Double every group's room for expansion terms (non-overlapping float64 terms number
-        at most ~40, and a few times the blocks of a batch: this happens a few times at most)."""
+        at most ~40: this happens a few times at most)."""
         width = self.terms.shape[2]
         wider = np.zeros((self.terms.shape[0], 2, 2 * width))
         wider[:, :, :width] = self.terms

@@ -161,7 +161,7 @@ def _fold_rows(
     of a 131,072-row batch's 1.9. The loop body is written out here rather than called, and takes
     its arrays as arguments rather than in tuples: a helper taking arrays with a branch inside
     costs its calls' reference counting (8 ms a batch of 100,000 groups against 0.6 ms), and
-    Numba 0.6x's parallel loops lost writes to arrays unpacked from a tuple.
+    Numba 0.68's parallel loops lost writes to arrays unpacked from a tuple.
     """
     n = gid.shape[0]
     ngroups = filled.shape[0]
