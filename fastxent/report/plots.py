@@ -22,6 +22,15 @@ def _pyplot():
     return plt
 
 
+def _plain_log_ticks(ax) -> None:
+    """Label a log x axis in plain numbers ("1e-06"): the log axis' own labels are mathtext,
+    parsed anew for every figure (0.07 s of a report's 0.5 s of plots)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _save(fig, path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
@@ -88,6 +97,7 @@ def plot_histograms(entries, path) -> None:
         share = counts / counts.sum() if counts.sum() else counts
         ax.stairs(share, edges, label=entry["name"], linewidth=1.5)
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("per-row loss (first and last bins: below 1e-6, above 1e3)")
     ax.set_ylabel("share of rows")
     ax.set_title("Distribution of row losses" + which)
