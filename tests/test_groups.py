@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import fastxent as fx
 from fastxent.groups import GroupTable
+from fastxent.kernels.blocks import sum_block
 from fastxent.kernels.codes import BLOCK_ROWS, COUNT_FIELDS
 from fastxent.run.loop import Run
 from fastxent.run.plan import prepare
@@ -254,6 +255,48 @@ def test_a_group_filling_many_blocks_in_one_batch_stops_widens_and_folds_every_r
     assert table.totals(0) == (math.fsum(loss[keys == "a"]), n_a)
     assert table.totals(1) == (n_a // 2, n_a // 2)
     assert table.counts[:2, COUNT_FIELDS.index("scored")].tolist() == [n_a, n_a // 2]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    groups=st.sampled_from([1, 3, 40, 3000]),
+    units=st.lists(st.integers(0, 20_000), min_size=1, max_size=4),
+    cuts=st.lists(st.integers(1, 20_000), max_size=4),
+)
+def test_group_folds_equal_the_blocks_of_each_group_stream(seed, groups, units, cuts):
+    """Whatever the units and the batches within them, a group's sums are the exact sums of the
+    block sums (sum_block, eight lanes) of its own rows in each unit, cut every BLOCK_ROWS of
+    them, and its counts count its rows: whole units, carried blocks and stops for room alike."""
+    rng = np.random.default_rng(seed)
+    table = GroupTable(["k"])
+    table.ids(pa.record_batch({"k": pa.array(np.arange(groups))}))  # group g has id g
+    expected = [[[], []] for _ in range(groups)]
+    scored = np.zeros(groups, dtype=np.int64)
+    for u, rows in enumerate(units):
+        gid = rng.integers(0, groups, rows).astype(np.int32)
+        # each block of a group's rows 10**37 from the next: every block sum a term of its own,
+        # so the expansions fill up and groups stop for room
+        block = np.zeros(rows, dtype=np.int64)
+        for g in range(groups):
+            mine = np.flatnonzero(gid == g)
+            block[mine] = np.arange(mine.shape[0]) // BLOCK_ROWS
+        loss = (rng.random(rows) + 1) * 10.0 ** ((37 * (block + 3 * u)) % 300 - 150)
+        den = rng.choice([1.0, 0.5, 3.0], rows)
+        marks = np.zeros(rows, dtype=np.int32)
+        bounds = sorted({0, rows, *(c for c in cuts if c < rows)})
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+            table.fold(gid[lo:hi], loss[lo:hi], den[lo:hi], marks[lo:hi], whole_unit=len(bounds) == 2)
+        table.close_blocks()
+        for g in range(groups):
+            mine = gid == g
+            scored[g] += mine.sum()
+            for q, values in enumerate((loss[mine], den[mine])):
+                for start in range(0, values.shape[0], BLOCK_ROWS):
+                    expected[g][q].append(sum_block(values[start : start + BLOCK_ROWS]))
+    for g in range(groups):
+        assert table.totals(g) == (math.fsum(expected[g][0]), math.fsum(expected[g][1]))
+    assert table.counts[:groups, COUNT_FIELDS.index("scored")].tolist() == scored.tolist()
 
 
 def test_open_blocks_cannot_merge():
