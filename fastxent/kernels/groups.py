@@ -50,6 +50,26 @@ def lane_total(lanes, pending, g, q, npending):
 
 
 @strict_jit(forceinline=True)
+def close_block(lanes, pending, g, npending, terms, nterms, specials):
+    """Add group ``g``'s open block (:func:`lane_total` of its lanes and ``npending`` pending
+    values) to its two expansions, rows ``2g`` and ``2g + 1`` (:func:`~.blocks.exact_add_value`),
+    and empty its lanes. The caller has made sure the expansions have room (:func:`is_full`)."""
+    for q in range(2):
+        total = lane_total(lanes, pending, g, q, npending)
+        for lane in range(LANES):
+            lanes[g, q, lane] = 0.0
+        row = 2 * g + q
+        nterms[row] = exact_add_value(terms, row, nterms[row], specials, total)
+
+
+@strict_jit(forceinline=True)
+def is_full(nterms, g, width):
+    """Whether one of group ``g``'s two expansions fills its ``width`` (the next addition could
+    need one more term)."""
+    return max(nterms[2 * g], nterms[2 * g + 1]) == width
+
+
+@strict_jit(forceinline=True)
 def compensated(s, error, x):
     """``(s + x, error')``: Neumaier's compensated addition of ``x`` to the sum ``s`` whose
     rounding errors so far add up to ``error`` (kept apart, so ``sum + error`` is the exact sum to
@@ -167,7 +187,7 @@ def _fold_rows(
     ngroups = filled.shape[0]
     order, run_group = index_scratch[:n], index_scratch[n : 2 * n + 1]
     run_start, done = index_scratch[2 * n + 1 : 3 * n + 2], index_scratch[3 * n + 2 : 4 * n + 3]
-    starts = index_scratch[4 * n + 3 : 4 * n + 3 + min(ngroups, 4 * n) + 1]
+    starts = index_scratch[4 * n + 3 :]
     loss, den, sorted_marks = value_scratch[:n], value_scratch[n : 2 * n], marks_scratch[:n]
     nruns = sort_by_group(
         gid,
@@ -187,7 +207,7 @@ def _fold_rows(
         stop = hi  # the rows [lo, stop) are folded
         if whole_unit:
             for start in range(lo, hi, BLOCK_ROWS):
-                if max(nterms[2 * g], nterms[2 * g + 1]) == width:
+                if is_full(nterms, g, width):
                     stop = start
                     break
                 end = min(start + BLOCK_ROWS, hi)
@@ -198,7 +218,7 @@ def _fold_rows(
         else:
             f = filled[g]
             for i in range(lo, hi):
-                if f == BLOCK_ROWS - 1 and max(nterms[2 * g], nterms[2 * g + 1]) == width:
+                if f == BLOCK_ROWS - 1 and is_full(nterms, g, width):
                     stop = i
                     break
                 j = f % LANES
@@ -210,12 +230,7 @@ def _fold_rows(
                         for lane in range(LANES):
                             lanes[g, q, lane] += pending[g, q, lane]
                 if f == BLOCK_ROWS:
-                    for q in range(2):
-                        total = lane_total(lanes, pending, g, q, 0)
-                        for lane in range(LANES):
-                            lanes[g, q, lane] = 0.0
-                        row = 2 * g + q
-                        nterms[row] = exact_add_value(terms, row, nterms[row], specials, total)
+                    close_block(lanes, pending, g, 0, terms, nterms, specials)
                     f = 0
             filled[g] = f
         ignored = scored = judged = nonfinite = correct = unnormalised = 0
@@ -259,15 +274,10 @@ def _close_groups(lanes, pending, filled, terms, nterms, specials):
     for g in prange(ngroups):
         f = filled[g]
         if f > 0:
-            if max(nterms[2 * g], nterms[2 * g + 1]) == terms.shape[1]:
+            if is_full(nterms, g, terms.shape[1]):
                 left += 1
                 continue
-            for q in range(2):
-                total = lane_total(lanes, pending, g, q, f % LANES)
-                for lane in range(LANES):
-                    lanes[g, q, lane] = 0.0
-                row = 2 * g + q
-                nterms[row] = exact_add_value(terms, row, nterms[row], specials, total)
+            close_block(lanes, pending, g, f % LANES, terms, nterms, specials)
             filled[g] = 0
     return left
 
