@@ -178,10 +178,11 @@ def _fold_rows(
     every row's group at random (100,000 groups: 8 cache lines a row). The sort and the gathered
     values live in scratch arrays reused from batch to batch (``4n + 3 + min(G, 4n) + 1``
     integers, ``2n`` floats, ``n`` marks): fresh megabytes cost a page fault every 4 KB, 1.3 ms
-    of a 131,072-row batch's 1.9. The loop body is written out here rather than called, and takes
-    its arrays as arguments rather than in tuples: a helper taking arrays with a branch inside
-    costs its calls' reference counting (8 ms a batch of 100,000 groups against 0.6 ms), and
-    Numba 0.68's parallel loops lost writes to arrays unpacked from a tuple.
+    of a 131,072-row batch's 1.9. The loop's branches (room, block ends) are written here, its
+    helpers branch-free, and it takes its arrays as arguments rather than in tuples: a helper
+    taking arrays with a branch inside cost its calls' reference counting (8 ms a batch of
+    100,000 groups against 0.6 ms), and Numba 0.68's parallel loops lost writes to arrays
+    unpacked from a tuple.
     """
     n = gid.shape[0]
     ngroups = filled.shape[0]
