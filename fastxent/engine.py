@@ -47,7 +47,7 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
 
 def pack(spec: LossSpec, x, target, sample_weight, element_weight, weight_mode):
     """The CPU row function's argument tuple for one chunk of ``spec`` (arrays already converted)."""
-    eps = float(np.finfo(x.dtype).eps)
+    eps = float(np.finfo(compute_dtype(x.dtype)).eps)  # float16 bits (uint16): float32's
     sample_weight = _EMPTY if sample_weight is None else sample_weight
     if spec.family == "multiclass":
         tolerance = 1e-8 + float(np.sqrt(eps))  # sklearn: isclose(sum, 1, rtol=sqrt(eps))
@@ -170,6 +170,12 @@ def is_column_major(spec: LossSpec, x: np.ndarray) -> bool:
     )
 
 
+def halves_in_kernel(spec: LossSpec, x: np.ndarray) -> bool:
+    """Whether ``x`` is float16 multiclass input in row order, which the class-index kernels
+    read as its bits (``uint16``) and convert themselves."""
+    return spec.family == "multiclass" and x.dtype == np.float16 and x.ndim == 2 and x.flags.c_contiguous
+
+
 def _converted(a: np.ndarray | None, dtype, order: str = "C") -> np.ndarray | None:
     if a is None:
         return None
@@ -209,6 +215,11 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
     by_columns = is_column_major(spec, x)
     order = "F" if by_columns else "C"
     drivers = multiclass.INDEX_TARGET_COLUMNS if by_columns else FAMILIES[spec.family]
+    if halves_in_kernel(spec, x):
+        # the row kernels convert float16 rows themselves, a piece at a time in the cache
+        # (kernels.halves.rows_computed): no float32 copy of the batch goes through memory
+        x = x.view(np.uint16)
+        dtype = x.dtype
     as_is = (
         x.dtype == dtype
         and (x.flags.f_contiguous if by_columns else x.flags.c_contiguous)

@@ -16,7 +16,7 @@ from fastxent.validate import batch as validated
 def test_cpu_partials_tile_the_batch_on_the_stream_blocks(monkeypatch, offset):
     monkeypatch.setattr(engine, "CHUNK_ELEMENTS", 3 * 4096)  # float16 input: converted in chunks
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(9000, 3)).astype(np.float16)
+    x = rng.normal(size=(9000, 6)).astype(np.float16)[:, ::2]  # not in row order: converted first
     y = rng.integers(0, 3, 9000)
     spec = LossSpec("multiclass")
     batch = validated(spec, "multiclass", x, y, None, None)

@@ -1,26 +1,63 @@
 """float16 -> float32, vectorised and in parallel (Numba's CPU target has no float16 type).
 
-NumPy's ``astype`` converts half floats one at a time on one core (about 0.5 G values/s here);
-these loops read the halves as ``uint16`` and rebuild each float32 from its bits with integer
-operations and selects, which LLVM vectorises. Every half is exactly a float32, so the
-conversion is exact: signed zeros, subnormals, infinities and NaN payloads included.
+NumPy's ``astype`` converts half floats one at a time on one core (about 0.5 G values/s here).
+Kernels read halves as ``uint16`` and convert them with :func:`float_of_half_bits`: the CPU's
+own conversion (``vcvtph2ps``, 16 values an instruction) where the target has F16C, else
+integer operations and selects, which LLVM vectorises too. Every half is exactly a float32, so
+the conversion is exact: signed zeros, subnormals, infinities and NaN included (F16C quiets a
+signalling NaN, as every float conversion of the CPU does; NumPy keeps its bits).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import prange
+from llvmlite import binding, ir
+from numba import prange, types
+from numba.extending import intrinsic, overload
+from numba.np.numpy_support import as_dtype
 
-from .jit import elementwise_jit, serial_and_parallel, wide_vectors
+from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit, serial_and_parallel, wide_vectors
 from .vmath import float_of_bits
 
 _ONE = np.float32(1.0)
 _TWO_M24 = np.float32(2.0**-24)  # the value of the lowest mantissa bit of a subnormal half
 
 
+def target_has_f16c() -> bool:
+    """Whether the CPU Numba compiles for converts halves itself (F16C: every AVX2 CPU has it).
+
+    Numba targets ``NUMBA_CPU_FEATURES`` when set, else the host's features (whatever
+    ``NUMBA_CPU_NAME`` says). Without F16C, LLVM would lower the conversion to a runtime library
+    call that Numba's JIT cannot link.
+    """
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        features = binding.get_host_cpu_features().flatten()
+    return "+f16c" in features.split(",")
+
+
+@intrinsic
+def _converted_by_cpu(typingctx, bits):
+    """``fpext`` of the half whose bits are ``bits`` (``vcvtph2ps`` when vectorised)."""
+    if bits != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+
+    return types.float32(types.uint16), codegen
+
+
 @elementwise_jit
-def float_of_half_bits(h):
-    """The float32 equal to the float16 whose bits are ``h``.
+def _float_of_half_by_cpu(h):
+    """The float32 equal to the float16 whose bits are ``h`` (``uint16``), converted by F16C."""
+    return _converted_by_cpu(h)
+
+
+@elementwise_jit
+def _float_of_half_by_bits(h):
+    """The float32 equal to the float16 whose bits are ``h``, rebuilt with integer operations.
 
     Normal halves: exponent re-biased from 15 to 127 (``+112``), mantissa shifted up 13 bits;
     exponent 31 (infinity, NaN): float32 exponent 255, payload kept; exponent 0 (zero,
@@ -35,6 +72,12 @@ def float_of_half_bits(h):
     small = np.float32(mantissa) * _TWO_M24
     small = -small if sign != 0 else small
     return small if exponent == 0 else value
+
+
+#: ``float_of_half_bits(h)``: the float32 equal to the float16 whose bits are ``h`` (``uint16``),
+#: by the CPU where it can (a cache compiled for one target is never loaded on another: the
+#: target's features are part of Numba's cache key).
+float_of_half_bits = _float_of_half_by_cpu if target_has_f16c() else _float_of_half_by_bits
 
 
 def _halves_to_float32(bits, out):
@@ -53,3 +96,58 @@ def widened(values: np.ndarray) -> np.ndarray:
     out = np.empty(bits.shape[0], dtype=np.float32)
     HALVES_TO_FLOAT32[1 if bits.shape[0] >= 1 << 16 else 0](bits, out)
     return out.reshape(values.shape)
+
+
+#: Elements of float16 input converted at a time inside a kernel (:func:`rows_per_piece`):
+#: 256 KiB of float32, which stays in L2 between the conversion and the row passes.
+PIECE_ELEMENTS = 1 << 16
+
+
+def piece_buffer(x, rows):
+    """Room for ``rows`` rows of the ``(N, C)`` array ``x`` converted to float32 when it holds
+    float16 bits (``uint16``); an empty array of ``x``'s dtype for float input, which is read
+    in place (a Numba overload)."""
+
+
+@overload(piece_buffer, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _piece_buffer(x, rows):
+    if x.dtype == types.uint16:
+        return lambda x, rows: np.empty((rows, x.shape[1]), dtype=np.float32)
+    dtype = as_dtype(x.dtype)
+    return lambda x, rows: np.empty((0, x.shape[1]), dtype=dtype)
+
+
+def rows_per_piece(x, n):
+    """Rows of the ``(N, C)`` array ``x`` a kernel converts at a time when it holds float16 bits
+    (:data:`PIECE_ELEMENTS` worth, at least one row), else ``n``: float input is read in place
+    (a Numba overload)."""
+
+
+@overload(rows_per_piece, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _rows_per_piece(x, n):
+    if x.dtype == types.uint16:
+        return lambda x, n: max(1, PIECE_ELEMENTS // max(1, x.shape[1]))
+    return lambda x, n: max(1, n)
+
+
+def rows_computed(x, lo, hi, buffer):
+    """Rows ``[lo, hi)`` of the ``(N, C)`` array ``x`` as the kernels compute them: float16
+    bits (``uint16``) converted into the first rows of ``buffer`` (from :func:`piece_buffer`),
+    float input as a view (a Numba overload)."""
+
+
+@overload(rows_computed, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _rows_computed(x, lo, hi, buffer):
+    if x.dtype == types.uint16:
+        return _halves_into_buffer
+    return lambda x, lo, hi, buffer: x[lo:hi]
+
+
+def _halves_into_buffer(x, lo, hi, buffer):
+    wide_vectors()
+    out = buffer[: hi - lo]
+    halves = x[lo:hi]
+    for r in range(hi - lo):
+        for c in range(x.shape[1]):
+            out[r, c] = float_of_half_bits(halves[r, c])
+    return out

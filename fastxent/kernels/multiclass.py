@@ -37,6 +37,7 @@ from .formulas import (
     multiclass_loss,
     soft_target_term,
 )
+from .halves import piece_buffer, rows_computed, rows_per_piece
 from .jit import vector_jit, wide_vectors
 from .vmath import empty_keys, float_of_key, ordered_key
 
@@ -207,9 +208,9 @@ N_STATS = 5
 
 
 @vector_jit
-def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats, predicted):
-    """Fill ``stats[:, r]`` (:data:`D_TARGET`...) for a block of rows stored row by row, and
-    ``predicted[r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty.
+def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted):
+    """Fill ``stats[:, at + r]`` (:data:`D_TARGET`...) for a block of rows stored row by row, and
+    ``predicted[at + r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty.
 
     Logits: the maxima and sums of exponentials (:func:`partial_excess`) row by row while each
     row is in L1, over whole vectors of :data:`LANES` classes; the last ``C mod LANES`` classes
@@ -235,22 +236,22 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
         for j in range(tail):
             tail_columns[j, r] = row[body + j]
         if predicting:
-            predicted[r] = first_argmax(row, m)
+            predicted[at + r] = first_argmax(row, m)
         if t == ignore_index:
             continue
         shift = np.float64(m) if logits else 0.0
-        stats[D_TARGET, r] = np.float64(row[t]) if kind == PROBS else shift - np.float64(row[t])
+        stats[D_TARGET, at + r] = np.float64(row[t]) if kind == PROBS else shift - np.float64(row[t])
         if logits:
-            stats[LOG_NORM, r], ties[r] = partial_excess(row[:body], m)
+            stats[LOG_NORM, at + r], ties[r] = partial_excess(row[:body], m)
         if smoothing > 0.0:
-            stats[SMOOTH, r] = weighted_gaps(row, shift, class_weight)
+            stats[SMOOTH, at + r] = weighted_gaps(row, shift, class_weight)
         if kind == PROBS:
-            stats[ROW_SUM, r] = row_sum(row)
+            stats[ROW_SUM, at + r] = row_sum(row)
         if not logits:
-            stats[CORRECT, r] = is_first_max(row, t, m)
+            stats[CORRECT, at + r] = is_first_max(row, t, m)
     if n == 0 or not logits:
         return
-    log_norm = stats[LOG_NORM]
+    log_norm = stats[LOG_NORM, at : at + n]
     tail_sums(tail_columns, maxima, log_norm, ties)
     zero = as_type_of(0.0, maxima[0])
     for r in range(n):  # a NaN or infinite maximum makes Z NaN (excess_sum)
@@ -260,7 +261,7 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
         t = targets[r]
         if t != ignore_index and rows[r, t] == maxima[r]:
             # the only maximum, or the first of several (np.argmax)
-            stats[CORRECT, r] = ties[r] == 1.0 or is_first_max(rows[r], t, maxima[r])
+            stats[CORRECT, at + r] = ties[r] == 1.0 or is_first_max(rows[r], t, maxima[r])
 
 
 #: Rows per slice of :func:`sliced_statistics`: one slice of C columns must stay in L2
@@ -345,10 +346,10 @@ NARROW_CLASSES = 16
 
 @vector_jit
 def sliced_statistics(
-    x, lo, hi, by_class, targets, ignore_index, kind, class_weight, smoothing, stats, predicted
+    x, lo, hi, by_class, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted
 ):
-    """Fill ``stats[:, r]`` for rows ``[lo, hi)``, slice by slice of :data:`COLUMN_SLICE_ROWS`
-    rows, with :func:`column_slice_statistics`, whose loops run across rows.
+    """Fill ``stats[:, at + r]`` for rows ``lo + r`` in ``[lo, hi)``, slice by slice of
+    :data:`COLUMN_SLICE_ROWS` rows, with :func:`column_slice_statistics`, whose loops run across rows.
 
     ``by_class``: ``x`` is ``(C, N)`` (one file column, or one column of a Fortran-order
     input, per class) and is read in place. Otherwise ``x`` is a row-major ``(N, C)`` array with
@@ -376,7 +377,7 @@ def sliced_statistics(
             class_weight,
             smoothing,
             stats,
-            start - lo,
+            at + start - lo,
             predicted,
         )
 
@@ -518,13 +519,34 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted):
     """
     x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
-    stats = np.zeros((N_STATS, hi - lo))
-    if x.shape[1] <= NARROW_CLASSES:
-        sliced_statistics(
-            x, lo, hi, False, targets, ignore_index, kind, class_weight, smoothing, stats, predicted
-        )
-    else:
-        row_major_statistics(x[lo:hi], targets, ignore_index, kind, class_weight, smoothing, stats, predicted)
+    n = hi - lo
+    stats = np.zeros((N_STATS, n))
+    # float16 input (its bits, uint16) is converted a piece of rows at a time, into the cache;
+    # float input is one piece, read in place
+    step = rows_per_piece(x, n)
+    buffer = piece_buffer(x, step)
+    for at in range(0, n, step):
+        stop = min(at + step, n)
+        rows = rows_computed(x, lo + at, lo + stop, buffer)
+        if x.shape[1] <= NARROW_CLASSES:
+            sliced_statistics(
+                rows,
+                0,
+                stop - at,
+                False,
+                targets[at:stop],
+                ignore_index,
+                kind,
+                class_weight,
+                smoothing,
+                stats,
+                at,
+                predicted,
+            )
+        else:
+            row_major_statistics(
+                rows, targets[at:stop], ignore_index, kind, class_weight, smoothing, stats, at, predicted
+            )
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(x.shape[1]))
     return finish_index_target_rows(
         stats, targets, class_weight, sample_weight, lo, options, loss, den, marks
@@ -539,7 +561,7 @@ def index_target_columns(args, lo, hi, loss, den, marks, predicted):
     targets = y[lo:hi]
     stats = np.zeros((N_STATS, hi - lo))
     sliced_statistics(
-        columns, lo, hi, True, targets, ignore_index, kind, class_weight, smoothing, stats, predicted
+        columns, lo, hi, True, targets, ignore_index, kind, class_weight, smoothing, stats, 0, predicted
     )
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(columns.shape[0]))
     return finish_index_target_rows(

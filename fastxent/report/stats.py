@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from ..engine import ClassStatistics
 from ..kernels.codes import LOG_PROBS, LOGITS, PROBS
+from ..kernels.halves import widened
 from ..kernels.tally import binade_starts, confidences, tally_rows
 
 #: Edges of the per-row loss histogram: four bins per decade from 1e-6 to 1e3. Losses below the
@@ -38,7 +39,7 @@ def confidence_of(kind: str, inputs: str, x: np.ndarray, predicted: np.ndarray) 
     if kind != "binary" and not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)  # one row at a time: column-major input is transposed once
     code = {"logits": LOGITS, "logprobs": LOG_PROBS}.get(inputs, PROBS)
-    confidences(x if x.dtype != np.float16 else x.astype(np.float32), predicted, code, out)
+    confidences(x if x.dtype != np.float16 else widened(x), predicted, code, out)
     return out
 
 
