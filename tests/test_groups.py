@@ -457,3 +457,44 @@ def test_integer_like_keys_through_the_hash_table_match_string_keys(tmp_path, ty
         other = want.groups[None if key is None else str(pa.scalar(key, typ).cast(pa.string()).as_py())]
         assert (group.rows, group.total, group.weight) == (other.rows, other.total, other.weight)
     assert got.groups[None].rows == int(nulls.sum())
+
+
+def _dictionary_batches(rng, entries, batches=6, rows=700):
+    """Dictionary-encoded string keys: each batch its own dictionary (entries in another order,
+    a null entry in some, some entries unused), int8/int16/int32 codes, null rows, slices."""
+    names = [f"k{i}" for i in range(entries)]
+    out = []
+    for b in range(batches):
+        dictionary = list(rng.permutation(names)) + ([None] if b % 3 == 1 else [])
+        index_type = [pa.int8(), pa.int16(), pa.int32()][b % 3] if entries < 100 else pa.int32()
+        codes = rng.integers(0, len(dictionary), rows + 5)
+        nulls = rng.random(rows + 5) < (0.1 if b % 2 else 0.0)
+        indices = pa.array(codes, mask=nulls if nulls.any() else None).cast(index_type)
+        column = pa.DictionaryArray.from_arrays(indices, pa.array(dictionary, pa.string()))
+        out.append(column.slice(3, rows) if b % 2 else column[:rows])  # offsets into the bitmap
+    return out
+
+
+@pytest.mark.parametrize("entries", [3, 256, 257, 2000])
+def test_dictionary_codes_become_the_same_ids_whatever_the_batch_dictionary(entries):
+    """A key's id is the same in every batch (dictionaries of a few entries are numbered by
+    Python lookups, larger ones by Arrow's hash kernels), a null row is the null key's group."""
+    from fastxent.groups import FEW_KEYS, GroupKeys
+
+    assert (entries <= FEW_KEYS) == (entries in (3, 256))
+    keys = GroupKeys(["k"])
+    for column in _dictionary_batches(np.random.default_rng(entries), entries):
+        ids = keys.ids(pa.record_batch([column], names=["k"]))
+        assert ids.dtype == np.int32 and ids.shape == (len(column),)
+        assert [keys.keys[i] for i in ids] == column.cast(pa.string()).to_pylist()
+    assert len(keys.keys) == len(set(keys.keys))
+
+
+def test_dictionary_codes_outside_the_dictionary_are_refused():
+    from fastxent.errors import InputValueError
+    from fastxent.groups import GroupKeys
+
+    codes = pa.array([0, 1, 5, 1], pa.int32())
+    column = pa.DictionaryArray.from_arrays(codes, pa.array(["a", "b"]), safe=False)
+    with pytest.raises(InputValueError, match="outside its dictionary"):
+        GroupKeys(["k"]).ids(pa.record_batch([column], names=["k"]))

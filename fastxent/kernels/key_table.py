@@ -69,3 +69,31 @@ def rehash(slots, shift, new_slots):
             t = (t + 1) & mask
         new_slots[t, 0] = key
         new_slots[t, 1] = slots[s, 1]
+
+
+@strict_jit
+def dictionary_ids(codes, validity, offset, mapping, out):
+    """``out[i] = mapping[codes[i]]``: each row's group id from its dictionary code, in one pass.
+
+    ``validity`` is the codes' Arrow validity bitmap (bit ``offset + i``, least significant bit
+    first; empty when no code is null): a null row gets the mapping's last entry, the null
+    key's slot. Returns how many valid codes fall outside the mapping (0 unless the indices are
+    corrupt); their rows get the first entry.
+    """
+    size = np.uint64(mapping.shape[0])
+    null_code = np.int64(mapping.shape[0]) - 1
+    outside = 0
+    if validity.shape[0] == 0:
+        for i in range(codes.shape[0]):
+            code = np.int64(codes[i])
+            inside = np.uint64(code) < size  # a negative code wraps to a large one
+            outside += not inside
+            out[i] = mapping[code if inside else 0]
+    else:
+        for i in range(codes.shape[0]):
+            bit = offset + i
+            code = np.int64(codes[i]) if (validity[bit >> 3] >> (bit & 7)) & 1 else null_code
+            inside = np.uint64(code) < size
+            outside += not inside
+            out[i] = mapping[code if inside else 0]
+    return outside
