@@ -10,6 +10,8 @@ score pyarrow gives. A checksum mismatch is reported as such; a truncated file i
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -108,3 +110,42 @@ def test_level_and_index_decoding_of_any_bytes_stays_inside(data, width, count, 
     assert decode.unpack_booleans(buf, 0, buf.size, count, np.empty(count, np.uint8)) <= buf.size
     split = np.empty(count * 4, np.uint8)
     assert decode.unsplit(buf, 0, buf.size, 4, count, split) <= buf.size
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 7, 8, 9, 13, 20, 31])
+@pytest.mark.parametrize("count", [1, 8, 61, 4096, 10_001])
+def test_bit_packed_runs_decode_every_value(width, count):
+    """Bit-packed runs, widths up to 8 unpacked a group of 8 values at a time and wider ones value
+    by value, a run's last values past its last whole group, with and without spare bytes after
+    the run: each value equals the bits a reference unpacks; one above the limit is refused."""
+    rng = np.random.default_rng(width * count)
+    groups = -(-count // 8)
+    body = rng.integers(0, 256, groups * width, dtype=np.uint8)
+    want = np.unpackbits(body, bitorder="little").reshape(-1, width) @ (1 << np.arange(width, dtype=np.int64))
+    want = want[:count]
+    for spare in (0, 16):
+        buf = np.frombuffer(_varint(groups << 1 | 1) + body.tobytes() + bytes(spare), np.uint8)
+        out = np.full(count, -1, np.int32)
+        limit = (1 << width) - 1
+        assert decode.decode_hybrid(buf, 0, buf.size, width, count, limit, out) == buf.size - spare
+        np.testing.assert_array_equal(out, want)
+        if want.max() > 0:
+            assert decode.decode_hybrid(buf, 0, buf.size, width, count, int(want.max()) - 1, out) == -1
+
+
+def test_page_checksums_are_zlib_crc32():
+    from fastxent.io.pages.checksum import crc32
+
+    rng = np.random.default_rng(4)
+    data = rng.integers(0, 256, 1 << 20, dtype=np.uint8)
+    for lo, hi in [(0, 0), (0, 1), (3, 70), (5, 4096 + 13), (0, data.size), (1, data.size - 7)]:
+        assert crc32(data[lo:hi]) == zlib.crc32(data[lo:hi].tobytes())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 from .blocks import make_drivers
 from .codes import (
@@ -31,7 +33,7 @@ from .formulas import (
     flog1p,
     fsoftplus_tail,
 )
-from .jit import vector_jit, wide_vectors
+from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, vector_jit, wide_vectors
 
 
 @vector_jit
@@ -57,6 +59,27 @@ def sklearn_prob_element_loss(p, y, clip_eps):
     return clipped_log_loss(pd if y > 0.5 else 1.0 - pd, clip_eps)
 
 
+def labels_like(labels, like):
+    """``labels`` as an array of ``like``'s dtype: themselves, or a converted copy (a Numba
+    overload; a block's worth, in L1)."""
+
+
+@overload(labels_like, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _labels_like(labels, like):
+    if labels.dtype == like.dtype:
+        return lambda labels, like: labels
+    dtype = as_dtype(like.dtype)
+
+    def converted(labels, like):
+        wide_vectors()
+        out = np.empty(labels.shape[0], dtype=dtype)
+        for i in range(labels.shape[0]):
+            out[i] = labels[i]
+        return out
+
+    return converted
+
+
 @vector_jit
 def logit_losses(xs, ts, pos_weight, loss):
     """``loss[i]`` = :func:`logit_element_loss` of element ``i`` (single-column logits); returns
@@ -65,12 +88,14 @@ def logit_losses(xs, ts, pos_weight, loss):
     The element loop keeps every value in the input's precision, the counts included (exact: a
     block holds far fewer than ``2**24`` rows), and writes to a scratch array of that precision:
     a float64 store or counter in the loop would make LLVM size its vectors for float64 and halve
-    the float32 lanes. A second, cheap loop widens the losses into ``loss``.
+    the float32 lanes. For the same reason, labels of another type (int64, as files store them)
+    are converted first (:func:`labels_like`). A second, cheap loop widens the losses into ``loss``.
     """
     wide_vectors()
     n = xs.shape[0]
     if n == 0:
         return 0, 0
+    labels = labels_like(ts, xs)
     values = np.empty(n, dtype=xs.dtype)
     zero = as_type_of(0.0, xs[0])
     one = as_type_of(1.0, xs[0])
@@ -78,9 +103,9 @@ def logit_losses(xs, ts, pos_weight, loss):
     nonfinite = zero
     for i in range(n):
         x = xs[i]
-        value = logit_element_loss(x, ts[i], pos_weight)
+        value = logit_element_loss(x, labels[i], pos_weight)
         values[i] = value
-        correct += one if is_correct(x, ts[i], BINARY_LOGITS) else zero  # a masked add
+        correct += one if is_correct(x, labels[i], BINARY_LOGITS) else zero  # a masked add
         nonfinite += zero if value - value == zero else one  # NaN or infinite
     for i in range(n):
         loss[i] = values[i]

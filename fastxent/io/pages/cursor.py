@@ -12,12 +12,12 @@ holding a null list or a null element, or a fixed_size_list row of another lengt
 from __future__ import annotations
 
 import threading
-import zlib
 
 import numpy as np
 import pyarrow as pa
 
 from . import protocol as p
+from .checksum import crc32
 from .codecs import SNAPPY, UNCOMPRESSED, CodecError, Decompressor
 from .layout import ColumnLayout
 from .pages import checksums
@@ -239,13 +239,13 @@ class ColumnCursor:
         self.owned = {}
 
     def _verify(self) -> None:
-        """Check the CRCs of the pages lying whole in the window (``zlib.crc32`` releases the GIL
-        and is twice as fast as the same sum in Numba)."""
+        """Check the CRCs of the pages lying whole in the window (:func:`.checksum.crc32`, without
+        the GIL)."""
         rows = self.checks
         while (count := checksums(self.window, self.base, self.state, rows)) > 0:
             for at, body, size, expected in rows[:count].tolist():
                 lo = body - self.base
-                if zlib.crc32(self.window[lo : lo + size]) != expected:
+                if crc32(self.window[lo : lo + size]) != expected:
                     raise CorruptPage(f"the page at byte {at} fails its CRC check (its bytes are damaged)")
             if count < len(rows):
                 return

@@ -10,9 +10,9 @@ decoded into a typed scratch array. :mod:`.takes` copies rows out of open pages.
 
 Whatever Numba cannot do itself it asks of Python and returns: bytes beyond the window of the
 file it was given (files are read in windows), the CRCs of the pages in a window checked
-(:func:`checksums` lists them, ``zlib.crc32`` computes them: twice as fast as the same sum in
-Numba), a page of a codec other than snappy decompressed (``cramjam``), both without the GIL; or
-a scratch array or the dictionary of the right size. The state is only advanced once a page is
+(:func:`checksums` lists them, :func:`.checksum.crc32` computes them), a page of a codec other
+than snappy decompressed (``cramjam``), both without the GIL; or a scratch array or the
+dictionary of the right size. The state is only advanced once a page is
 open, so Python answers and calls again.
 Damaged bytes give a negative status, never a read outside the arrays it is given: bounds come
 from the footer (which pyarrow has parsed and checked) and every read is checked against them.
