@@ -348,19 +348,31 @@ def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
         fx.score(path, target="label", logits="logits")
 
 
-def test_the_default_reads_through_pages_when_a_list_column_is_read(corpus, monkeypatch):
+def test_the_default_reads_through_pages_lists_and_a_few_flat_columns(corpus, monkeypatch, tmp_path):
     """``auto``: a row group with a list column among the columns read is read through the page
-    reader whole; one of flat columns only through pyarrow. The batches are pyarrow's."""
+    reader whole, and so is one of at most 8 flat columns the page reader can all read; more
+    flat columns, or one it cannot read among them, through pyarrow whole. The batches are
+    pyarrow's either way."""
     path = corpus["defaults"]
-    groups = pq.ParquetFile(path).metadata.num_row_groups
-    for columns, counts in [
-        (["label", "lst", "x"], {"pages": 3 * groups}),
-        (["label", "x"], {"pyarrow": 2 * groups}),
-    ]:
+    wide = str(tmp_path / "wide.parquet")
+    rng = np.random.default_rng(2)
+    pq.write_table(pa.table({f"c{j}": rng.standard_normal(900) for j in range(10)}), wide, row_group_size=300)
+    text = str(tmp_path / "text.parquet")
+    pq.write_table(pa.table({"x": rng.standard_normal(900), "s": ["a", "b", "c"] * 300}), text)
+    cases = [
+        (path, ["label", "lst", "x"], "pages", None),
+        (path, ["label", "x", "h", "p", "y", "i8", "u32"], "pages", None),
+        (wide, [f"c{j}" for j in range(8)], "pages", None),
+        (wide, [f"c{j}" for j in range(9)], "pyarrow", "more than 8 flat columns are read"),
+        (text, ["x", "s"], "pyarrow", "another flat column is read by pyarrow"),
+    ]
+    for file, columns, reader, reason in cases:
         monkeypatch.delenv(READER_VARIABLE, raising=False)
-        part = open_parts(path)[0]
+        part = open_parts(file)[0]
         batches = [batch for _, batch in part.batches(columns, 700)]
-        arrow, _ = read_all(path, columns, 700, monkeypatch, "pyarrow")
+        arrow, _ = read_all(file, columns, 700, monkeypatch, "pyarrow")
         assert_same_table(pa.Table.from_batches(batches), arrow)
-        assert dict(part.reads.counts) == counts
-    assert "no list column is read" in part.reads.reasons["x"]
+        groups = pq.ParquetFile(file).metadata.num_row_groups
+        assert dict(part.reads.counts) == {reader: len(columns) * groups}
+        if reason is not None:
+            assert reason in part.reads.reasons[columns[0]]
