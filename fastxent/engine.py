@@ -171,9 +171,11 @@ def is_column_major(spec: LossSpec, x: np.ndarray) -> bool:
 
 
 def halves_in_kernel(spec: LossSpec, x: np.ndarray) -> bool:
-    """Whether ``x`` is float16 multiclass input in row order, which the class-index kernels
-    read as its bits (``uint16``) and convert themselves."""
-    return spec.family == "multiclass" and x.dtype == np.float16 and x.ndim == 2 and x.flags.c_contiguous
+    """Whether ``x`` is float16 input the kernels read as its bits (``uint16``) and convert
+    themselves: multiclass rows in row order (class-index targets), or one binary column."""
+    if x.dtype != np.float16 or not x.flags.c_contiguous:
+        return False
+    return (spec.family == "multiclass" and x.ndim == 2) or (spec.family == "binary" and x.ndim == 1)
 
 
 def _converted(a: np.ndarray | None, dtype, order: str = "C") -> np.ndarray | None:

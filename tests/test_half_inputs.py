@@ -82,14 +82,14 @@ def _halves(rng, n, c):
 
 
 #: Classes on every path of the row kernels: narrow rows (transposed slices), rows of vectors
-#: and a tail, several 512-class segments, and rows wider than one conversion piece.
-CLASSES = [2, 16, 17, 100, 1100, halves.PIECE_ELEMENTS + 3]
+#: and a tail, several 512-class segments, and rows converted one per piece.
+CLASSES = [2, 16, 17, 100, 1100, halves.PIECE_ELEMENTS // 2 + 3]
 
 
 @pytest.mark.parametrize("c", CLASSES)
 def test_float16_scores_as_its_float32_copy(c):
     rng = np.random.default_rng(c)
-    n = 5000 if c < 1000 else 7
+    n = max(5, min(5000, (engine.PARALLEL_MIN_ELEMENTS - 1) // c))  # serial kernels: compiled once
     x = _halves(rng, n, c)
     y = rng.integers(0, c, n)
     y[5] = -100
@@ -103,6 +103,26 @@ def test_float16_scores_as_its_float32_copy(c):
         logp = x - np.log(np.exp(x.astype(np.float32)).sum(1, keepdims=True)).astype(np.float16)
     np.testing.assert_array_equal(
         fx.nll_loss(logp, y, reduction="none"), fx.nll_loss(logp.astype(np.float32), y, reduction="none")
+    )
+
+
+def test_binary_float16_scores_as_its_float32_copy():
+    rng = np.random.default_rng(8)
+    n = 50_000
+    x = (rng.standard_normal(n) * 6).astype(np.float16)
+    x[:5] = [np.inf, -np.inf, np.nan, 6e-8, -65504]
+    t = (rng.random(n) < 0.4).astype(np.float32)
+    p = (1 / (1 + np.exp(-rng.standard_normal(n)))).astype(np.float16)
+    assert engine.halves_in_kernel(LossSpec("binary"), x)
+    w, pos = rng.random(n) + 0.5, np.array([2.5])
+    for kwargs in ({}, {"reduction": "none"}, {"weight": w, "pos_weight": pos, "reduction": "sum"}):
+        np.testing.assert_array_equal(
+            fx.binary_cross_entropy_with_logits(x, t, **kwargs),
+            fx.binary_cross_entropy_with_logits(x.astype(np.float32), t, **kwargs),
+        )
+    np.testing.assert_array_equal(
+        fx.binary_cross_entropy(p, t, reduction="none"),
+        fx.binary_cross_entropy(p.astype(np.float32), t, reduction="none"),
     )
 
 
@@ -120,9 +140,9 @@ def test_float16_not_in_row_order_is_converted_before_the_kernels(layout):
 
 def test_scoring_float16_rows_gives_the_float32_rows_result(tmp_path):
     rng = np.random.default_rng(5)
-    x = (rng.standard_normal((20_000, 30)) * 4).astype(np.float16)
-    y = rng.integers(0, 30, 20_000)
-    groups = np.where(np.arange(20_000) % 3 == 0, "a", "b")
+    x = (rng.standard_normal((8000, 30)) * 4).astype(np.float16)
+    y = rng.integers(0, 30, 8000)
+    groups = np.where(np.arange(8000) % 3 == 0, "a", "b")
     results, losses = {}, {}
     for dtype in (np.float16, np.float32):
         logits = pa.FixedSizeListArray.from_arrays(pa.array(x.astype(dtype).reshape(-1)), 30)
@@ -138,4 +158,4 @@ def test_scoring_float16_rows_gives_the_float32_rows_result(tmp_path):
         losses[dtype] = pq.read_table(path)
     assert results[np.float16] == results[np.float32]
     assert len(results[np.float16]["groups"]) == 2
-    assert losses[np.float16].num_rows == 20_000 and losses[np.float16].equals(losses[np.float32])
+    assert losses[np.float16].num_rows == 8000 and losses[np.float16].equals(losses[np.float32])

@@ -33,6 +33,7 @@ from .formulas import (
     flog1p,
     fsoftplus_tail,
 )
+from .halves import values_computed
 from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, vector_jit, wide_vectors
 
 
@@ -150,20 +151,21 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
     """Row losses for binary/multilabel input (torch ``binary_cross_entropy[_with_logits]``,
     sklearn binary ``log_loss``).
 
-    ``args = (x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind,
-    clip_eps)``: ``weight`` is torch's ``weight`` (scales the loss, not the denominator), laid out
-    as ``weight_mode`` says; ``pos_weight`` (``C``) torch's ``pos_weight``; ``sample_weight`` (``n``)
-    scales loss and denominator. Empty arrays mean "none". A row's loss is the sum of its
-    elements' losses; ``den`` is ``C`` (torch: mean over elements) or 1 (sklearn), times the
-    sample weight. Unless empty, ``marks[r]`` gets the row's ``MARK_*`` value (its count of
-    correct elements, whether its loss is finite) and, for single-column input,
-    ``predicted[r]`` the predicted label (``x > 0`` for logits, ``p > 0.5``): a second loop over
-    the rows, so that the element loop stays branch-free when they are not asked for.
+    ``args = (x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps)``,
+    ``x`` float32/float64 or the bits of float16 (``uint16``, converted a block at a time,
+    :func:`~.halves.values_computed`): ``weight`` is torch's ``weight`` (scales the loss, not the
+    denominator), laid out as ``weight_mode`` says; ``pos_weight`` (``C``) torch's ``pos_weight``;
+    ``sample_weight`` (``n``) scales loss and denominator. Empty arrays mean "none". A row's loss is
+    the sum of its elements' losses; ``den`` is ``C`` (torch: mean over elements) or 1 (sklearn),
+    times the sample weight. Unless empty, ``marks[r]`` gets the row's ``MARK_*`` value (its count
+    of correct elements, whether its loss is finite) and, for single-column input, ``predicted[r]``
+    the predicted label (``x > 0`` for logits, ``p > 0.5``): a second loop over the rows, so that
+    the element loop stays branch-free when they are not asked for.
     """
     wide_vectors()
     x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps = args
     n = hi - lo
-    xs = x[lo * num_classes : hi * num_classes]
+    xs = values_computed(x[lo * num_classes : hi * num_classes])  # float16 bits: float32 here
     ts = t[lo * num_classes : hi * num_classes]
     has_pos_weight = pos_weight.shape[0] > 0
     counted = -1  # non-finite losses counted in the element loop (-1: count them below)

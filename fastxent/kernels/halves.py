@@ -143,7 +143,30 @@ def _rows_computed(x, lo, hi, buffer):
     return lambda x, lo, hi, buffer: x[lo:hi]
 
 
+def values_computed(x):
+    """The values of the flat array ``x`` as the kernels compute them: float16 bits (``uint16``)
+    as a float32 copy (a block's worth of binary logits, in L1), float input itself (a Numba
+    overload)."""
+
+
+@overload(values_computed, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)
+def _values_computed(x):
+    if x.dtype == types.uint16:
+        return _halves_copied
+    return lambda x: x
+
+
+def _halves_copied(x):
+    """:func:`values_computed` of float16 bits: each converted by :func:`float_of_half_bits`."""
+    wide_vectors()
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for i in range(x.shape[0]):
+        out[i] = float_of_half_bits(x[i])
+    return out
+
+
 def _halves_into_buffer(x, lo, hi, buffer):
+    """:func:`rows_computed` of float16 bits: each converted by :func:`float_of_half_bits`."""
     wide_vectors()
     out = buffer[: hi - lo]
     halves = x[lo:hi]

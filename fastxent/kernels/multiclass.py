@@ -513,7 +513,8 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted):
     ``log_loss``), rows stored row by row.
 
     ``args = (x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps,
-    sum_tolerance)`` with ``x`` of shape ``(N, C)``; see :func:`finish_index_target_rows`.
+    sum_tolerance)`` with ``x`` of shape ``(N, C)``, float32/float64 or the bits of float16
+    (``uint16``, :mod:`.halves`); see :func:`finish_index_target_rows`.
     ``marks`` and ``predicted`` (each empty, or one per row) get the rows' ``MARK_*`` values and
     first argmax.
     """
