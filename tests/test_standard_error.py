@@ -86,29 +86,39 @@ def test_too_few_rows_or_a_nan_loss_give_nan():
     assert math.isnan(standard_error(1.0, 0.0, 1.0, 1.0, 1.0, 5))  # nothing weighed
 
 
-def test_the_same_bits_for_any_batches_and_splits(tmp_path):
+@pytest.mark.parametrize(
+    ("keys", "options"),
+    [
+        ("abc", {}),  # few groups: the rows partitioned group by group
+        ("abcdefg", {"class_weight": [0.5, 2.0, 1.0, 3.0], "ignore_index": 2}),  # a counting sort
+    ],
+)
+def test_the_same_bits_for_any_batches_and_splits(tmp_path, keys, options):
     rng = np.random.default_rng(4)
     n = 9000
     table = pa.table(
         {
             "label": rng.integers(0, 4, n),
             "logits": list(rng.normal(size=(n, 4)).astype(np.float32)),
-            "split": rng.choice(["a", "b", "c"], n),
+            "split": rng.choice(list(keys), n),
         }
     )
     pq.write_table(table, tmp_path / "f.parquet", row_group_size=3000)
     path = str(tmp_path / "f.parquet")
     runs = [
-        fx.score(path, target="label", logits="logits", group_by="split", batch_rows=b)
+        fx.score(path, target="label", logits="logits", group_by="split", batch_rows=b, **options)
         for b in (97, 2048, 9000)
     ]
     for run in runs[1:]:
         assert run.stderr == runs[0].stderr
-        for key in "abc":
+        for key in keys:
             assert run.groups[key].stderr == runs[0].groups[key].stderr
-    for key in "abc":  # a group's error is its rows' own, scored alone
-        alone = fx.score(table.filter(pa.compute.equal(table["split"], key)), target="label", logits="logits")
+            assert run.groups[key].loss == runs[0].groups[key].loss
+    for key in keys:  # a group's error is its rows' own, scored alone
+        rows = table.filter(pa.compute.equal(table["split"], key))
+        alone = fx.score(rows, target="label", logits="logits", **options)
         assert runs[0].groups[key].stderr == pytest.approx(alone.stderr, rel=1e-12)
+        assert runs[0].groups[key].loss == alone.loss
     # streams of their own (no offsets), merged in another order: the exact sums give the bits
     x = np.stack(table["logits"].to_numpy(zero_copy_only=False))
     y = table["label"].to_numpy()

@@ -65,10 +65,16 @@ def sum_range(values, lo, hi):
 def sum_block_products(a, b):
     """``sum_i a_i * b_i`` over up to one block, in :func:`sum_block`'s order (each product
     rounded, then added in the eight lanes)."""
+    return sum_range_products(a, b, 0, a.shape[0])
+
+
+@strict_jit(forceinline=True)
+def sum_range_products(a, b, lo, hi):
+    """``sum a_i * b_i`` for ``i`` in ``[lo, hi)`` (up to one block) in :func:`sum_range`'s order,
+    each product rounded before it is added."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    n = a.shape[0]
-    full = n - n % 8
-    for i in range(0, full, 8):
+    full = lo + (hi - lo) - (hi - lo) % 8
+    for i in range(lo, full, 8):
         s0 += a[i] * b[i]
         s1 += a[i + 1] * b[i + 1]
         s2 += a[i + 2] * b[i + 2]
@@ -78,7 +84,7 @@ def sum_block_products(a, b):
         s6 += a[i + 6] * b[i + 6]
         s7 += a[i + 7] * b[i + 7]
     rest = 0.0
-    for i in range(full, n):
+    for i in range(full, hi):
         rest += a[i] * b[i]
     return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + rest
 
