@@ -498,18 +498,13 @@ class GroupTable:
     def __getstate__(self):
         state = dict(self.__dict__)
         size = self._size
-        for name in (
-            "terms",
-            "nterms",
-            "specials",
-            "lanes",
-            "moments",
-            "pending",
-            "filled",
-            "counts",
-            "nulls",
-        ):
+        for name in ("terms", "nterms", "specials", "moments", "filled", "counts", "nulls"):
             state[name] = state[name][:size].copy()
+        for name in ("lanes", "pending"):  # open blocks' rows: zeros once closed, made again
+            if self._open:
+                state[name] = state[name][:size].copy()
+            else:
+                del state[name]
         state["_scratch_arrays"] = tuple(a[:0] for a in self._scratch_arrays)  # scratch is not state
         return state
 
