@@ -250,11 +250,12 @@ def _bench(args, argv) -> int:
 def _make_data(args) -> int:
     from .io.formats import output_format
     from .io.paths import check_output_path
-    from .synthetic import make_table, write_table
+    from .synthetic import check_compression, make_table, write_table
 
     if args.out != STDOUT:  # before generating anything
         check_output_path(args.out, [])
     fmt = output_format(args.out, args.format, "make-data's output")
+    check_compression(fmt, args.compression, args.out)
     classes = 1 if args.kind == "binary" else args.classes
     table = make_table(
         args.rows,
@@ -265,8 +266,9 @@ def _make_data(args) -> int:
         nulls=args.nulls,
         dtype=args.dtype,
     )
-    write_table(table, args.out, args.format, args.row_group_rows)
-    written = fmt.kind + (f" ({fmt.compression})" if fmt.compression else "")
+    write_table(table, args.out, args.format, args.row_group_rows, args.compression)
+    codec = fmt.compression or args.compression
+    written = fmt.kind + (f" ({codec})" if codec else "")
     print(f"wrote {args.out}: {args.rows:,} rows, {args.kind}, {classes} classes, {written}", file=sys.stderr)
     return 0
 

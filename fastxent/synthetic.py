@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import InputValueError
-from .io.formats import STDOUT, OutputFormat, output_format
+from .io.formats import PARQUET_CODECS, STDOUT, OutputFormat, output_format
 from .io.paths import StreamFile, is_stream
 from .io.sinks import atomic_write
 from .io.writers import TableWriter
@@ -104,23 +104,49 @@ def _check_memory(rows: int, width: int, dtype: np.dtype) -> None:
         )
 
 
-def _write(table: pa.Table, target, out_format: OutputFormat, row_group_rows: int) -> None:
+def _write(
+    table: pa.Table, target, out_format: OutputFormat, row_group_rows: int, compression: str | None
+) -> None:
     """Write ``table`` to ``target``, a path or a file object."""
     # dictionary-encoding random floats only wastes space (it falls back to plain pages)
     categorical = [f.name for f in table.schema if not pa.types.is_floating(_leaf_type(f.type))]
     options = {"use_dictionary": categorical, "write_page_checksum": True}
+    if compression is not None:
+        options["compression"] = compression
     with TableWriter(target, table.schema, out_format, options) as writer:
         writer.write(table, row_group_rows)
 
 
-def write_table(table: pa.Table, path: str, fmt: str | None = None, row_group_rows: int = 1 << 17) -> None:
+def check_compression(out_format: OutputFormat, compression: str | None, path: str) -> None:
+    """Refuse a Parquet codec for an output that is not Parquet, or a codec pyarrow lacks."""
+    if compression is None:
+        return
+    if out_format.kind != "parquet":
+        raise InputValueError(
+            f"`compression` sets the codec of Parquet pages; {path!r} is written as {out_format.kind}."
+        )
+    if compression not in PARQUET_CODECS:
+        raise InputValueError(
+            f"`compression` must be one of {', '.join(PARQUET_CODECS)}, got {compression!r}."
+        )
+
+
+def write_table(
+    table: pa.Table,
+    path: str,
+    fmt: str | None = None,
+    row_group_rows: int = 1 << 17,
+    compression: str | None = None,
+) -> None:
     """Write ``table`` as Parquet, Arrow IPC or CSV: ``fmt`` ("parquet", "ipc" or "csv"), or the
     format ``path``'s name asks for (:func:`~fastxent.io.formats.output_format`: ``.csv.gz`` is
     gzip-compressed CSV). Written via a hidden temporary name and a rename; a FIFO or a device is
-    written through (see :mod:`fastxent.io.paths`), and ``-`` is standard output."""
+    written through (see :mod:`fastxent.io.paths`), and ``-`` is standard output. ``compression``:
+    the Parquet pages' codec (one of :data:`PARQUET_CODECS`; ``None``: pyarrow's default, snappy)."""
     if fmt not in (None, "parquet", "ipc", "csv"):
         raise InputValueError(f"`format` must be parquet, ipc or csv, got {fmt!r}.")
     out_format = output_format(path, fmt)
+    check_compression(out_format, compression, path)
     if out_format.kind == "csv" and any(pa.types.is_fixed_size_list(f.type) for f in table.schema):
         raise InputValueError(
             "CSV holds flat columns only; use layout='columns' (make-data --layout columns) for "
@@ -133,7 +159,7 @@ def write_table(table: pa.Table, path: str, fmt: str | None = None, row_group_ro
             target = StreamFile(fd=os.dup(sys.stdout.fileno()))
         else:
             target = StreamFile(str(out)) if is_stream(str(out)) else str(out)
-        _write(table, target, out_format, row_group_rows)
+        _write(table, target, out_format, row_group_rows, compression)
 
     if path == STDOUT:
         write(path)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import difflib
 
+from .formats import PARQUET_CODECS
+
 
 def _floats(text: str) -> list[float]:
     try:
@@ -174,6 +176,11 @@ def _make_data_parser(commands, add) -> None:
         "--layout", default="list", choices=["list", "columns"], help="one list column or a column per class"
     )
     p.add_argument("--row-group-rows", type=int, default=1 << 17, help="rows per Parquet row group")
+    p.add_argument(
+        "--compression",
+        choices=list(PARQUET_CODECS),
+        help="codec of the Parquet pages (default: pyarrow's, snappy)",
+    )
     p.add_argument("--nulls", type=float, default=0.0, help="fraction of null targets")
     p.add_argument(
         "--dtype", default="float32", choices=["float16", "float32", "float64"], help="of the logits"

@@ -30,6 +30,8 @@ TSV_SUFFIXES = (".tsv", ".tab")
 CSV_SUFFIXES = (".csv", *TSV_SUFFIXES)
 #: Compression suffixes of CSV files, as pyarrow names their codecs.
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+#: Codecs pyarrow writes Parquet pages with (``make-data --compression``); "none": uncompressed.
+PARQUET_CODECS = ("snappy", "zstd", "lz4", "gzip", "brotli", "none")
 #: The name that stands for standard output.
 STDOUT = "-"
 
