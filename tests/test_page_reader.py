@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from page_corpus import corpus_table
 
 import fastxent as fx
-from fastxent.io.pages import READER_VARIABLE, thrift
+from fastxent.io.pages import READER_VARIABLE, layout, thrift
 from fastxent.io.pages.codecs import LZ4, Decompressor
 from fastxent.io.sources import open_parts
 
@@ -350,24 +350,33 @@ def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
 
 def test_the_default_reads_through_pages_lists_and_a_few_flat_columns(corpus, monkeypatch, tmp_path):
     """``auto``: a row group with a list column among the columns read is read through the page
-    reader whole, and so is one of at most 8 flat columns the page reader can all read; more
-    flat columns, or one it cannot read among them, through pyarrow whole. The batches are
-    pyarrow's either way."""
+    reader whole, and so is one of flat columns the page reader can all read, at most 32 of them
+    or in row groups of at most FLAT_PAGES_ROW_GROUP_BYTES; more flat columns in larger row
+    groups, or one it cannot read among them, through pyarrow whole. The batches are pyarrow's
+    either way."""
     path = corpus["defaults"]
     wide = str(tmp_path / "wide.parquet")
     rng = np.random.default_rng(2)
-    pq.write_table(pa.table({f"c{j}": rng.standard_normal(900) for j in range(10)}), wide, row_group_size=300)
+    pq.write_table(pa.table({f"c{j}": rng.standard_normal(900) for j in range(40)}), wide, row_group_size=300)
     text = str(tmp_path / "text.parquet")
     pq.write_table(pa.table({"x": rng.standard_normal(900), "s": ["a", "b", "c"] * 300}), text)
     cases = [
         (path, ["label", "lst", "x"], "pages", None),
         (path, ["label", "x", "h", "p", "y", "i8", "u32"], "pages", None),
-        (wide, [f"c{j}" for j in range(8)], "pages", None),
-        (wide, [f"c{j}" for j in range(9)], "pyarrow", "more than 8 flat columns are read"),
+        (wide, [f"c{j}" for j in range(40)], "pages", None),  # row groups of 96,000 bytes
+        (wide, [f"c{j}" for j in range(32)], "pages", 32 * 300 * 8 - 1),
+        (wide, [f"c{j}" for j in range(33)], "pyarrow", 33 * 300 * 8 - 1),
         (text, ["x", "s"], "pyarrow", "another flat column is read by pyarrow"),
     ]
     for file, columns, reader, reason in cases:
         monkeypatch.delenv(READER_VARIABLE, raising=False)
+        if isinstance(reason, int):  # a smaller limit on the row groups' bytes
+            monkeypatch.setattr(layout, "FLAT_PAGES_ROW_GROUP_BYTES", reason)
+            reason = (
+                None
+                if reader == "pages"
+                else f"more than 32 flat columns, in row groups of over {reason:,} bytes"
+            )
         part = open_parts(file)[0]
         batches = [batch for _, batch in part.batches(columns, 700)]
         arrow, _ = read_all(file, columns, 700, monkeypatch, "pyarrow")

@@ -180,7 +180,19 @@ def benchmark(quick: bool, command: str) -> dict:
 
 def _described(name: str) -> dict:
     w = WORKLOADS[name]
-    keys = ("section", "loss", "kind", "rows", "classes", "dtype", "file", "layout", "data", "feature")
+    keys = (
+        "section",
+        "loss",
+        "kind",
+        "rows",
+        "classes",
+        "dtype",
+        "file",
+        "layout",
+        "compression",
+        "data",
+        "feature",
+    )
     return {k: getattr(w, k) for k in keys}
 
 

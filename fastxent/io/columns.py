@@ -84,9 +84,10 @@ class ColumnPlan:
         elif len(self.input_columns) == 1:
             x = as_array(self.input_columns[0], batch.column(self.input_columns[0]))
         else:
-            x = _stacked(
-                [as_array(c, batch.column(c)) for c in self.input_columns], self.kind == "multiclass"
-            )
+            by_class = self.kind == "multiclass"
+            x = stacked_in_place([batch.column(c) for c in self.input_columns]) if by_class else None
+            if x is None:
+                x = _stacked([as_array(c, batch.column(c)) for c in self.input_columns], by_class)
         if statistics is None:
             x = self._checked_input(x)
         t = self.target_values(batch.column(self.target), where)
@@ -122,6 +123,38 @@ class ColumnPlan:
         if self.kind == "soft":
             return t.astype(np.float32, copy=False) if t.dtype.kind in "biu" else t
         return t.astype(np.int64) if t.dtype.kind == "b" else t
+
+
+def stacked_in_place(columns: list) -> np.ndarray | None:
+    """The ``(N, C)`` array of C Arrow columns without a copy, where their values lie one
+    stride apart in one Arrow buffer (the page reader decodes a batch's float columns into one,
+    :func:`~.pages.cursor.shared_value_buffers`): Fortran order when the stride is a column's
+    size, column-strided for a slice of such a batch. ``None`` where they do not (other readers,
+    nulls, mixed types): they are copied (:func:`_stacked`)."""
+    first = columns[0]
+    typ, n = first.type, len(first)
+    if not isinstance(first, pa.Array) or not (pa.types.is_floating(typ) or pa.types.is_integer(typ)):
+        return None
+    width = typ.bit_width // 8
+    starts, parent = [], None
+    for column in columns:
+        if not isinstance(column, pa.Array) or column.type != typ or len(column) != n or column.null_count:
+            return None
+        data = column.buffers()[1]
+        owner = data.parent
+        if owner is None or (parent is not None and owner.address != parent.address):
+            return None
+        parent = owner
+        starts.append(data.address + column.offset * width)
+    step = starts[1] - starts[0]
+    if n == 0 or step < n * width or any(s != starts[0] + k * step for k, s in enumerate(starts)):
+        return None
+    # np.ndarray checks that the strided view lies inside the buffer, which it keeps alive
+    x = np.ndarray(
+        (n, len(columns)), np.dtype(typ.to_pandas_dtype()), parent, starts[0] - parent.address, (width, step)
+    )
+    x.flags.writeable = False  # read-only, as Arrow's own views
+    return x
 
 
 def _stacked(columns: list[np.ndarray], by_class: bool) -> np.ndarray:

@@ -10,17 +10,19 @@ turns the rows into Arrow arrays and :mod:`.rowgroup` puts a row group's columns
 pyarrow reading the rest. The batches are those pyarrow would give, value for value.
 
 ``FASTXENT_PARQUET_READER`` chooses: ``auto`` (the default) reads through the page reader the
-row groups of files whose read columns include a list column or are at most
-:data:`.layout.FEW_FLAT_COLUMNS` flat columns it can all read, and other files through pyarrow;
-``pages`` every column the page reader can; ``pyarrow`` none. Measured on two cores (AMD EPYC,
-2026-12-04, ``fx.score`` of the ``make-data`` files, in-process medians of 5-7): the 4M x 100
-list column scored in 0.98-1.11 s through pages against 1.27-1.54 s through pyarrow; 100 float
-columns (one per class) 0.98-1.12 s against 1.15 s; a 100M-row binary file 0.41-0.46 s against
-0.50-0.56 s (after zlib-ng's CRC and 8-value unpacking of dictionary indices; 0.38 s both ways
-before). Many flat columns stay with pyarrow unless asked: their gain is small, and every
-page-read column holds its window and its current page while a batch is built (peak RSS of the
-100-column file: 597 MB against pyarrow's 534 MB; files of thousands of class columns would
-hold thousands). A row group read partly by each reader pays for both, so ``auto`` does not mix.
+row groups of files whose read columns include a list column or are flat columns it can all
+read, at most :data:`.layout.FEW_FLAT_COLUMNS` of them or in row groups of at most
+:data:`.layout.FLAT_PAGES_ROW_GROUP_BYTES`, and other files through pyarrow; ``pages`` every
+column the page reader can; ``pyarrow`` none. Measured on two cores (AMD EPYC, 2026-12-04,
+``fx.score`` of the ``make-data`` files, in-process medians of 3-7): the 4M x 100 list column
+scored in 0.98-1.11 s through pages against 1.27-1.54 s through pyarrow; a 100M-row binary file
+0.41-0.46 s against 0.50-0.56 s; 100 float columns (one per class) 0.87-0.93 s against
+1.33-1.42 s, but with a peak RSS of 690 MB against pyarrow's 497 MB (the page reader's larger
+batches), so ``auto`` leaves them to pyarrow (the figures for other column counts are at
+:data:`.layout.FLAT_PAGES_ROW_GROUP_BYTES`). A batch's flat columns of one type are decoded side
+by side into one buffer (:func:`.cursor.shared_value_buffers`), so class columns reach the
+kernels without a copy. A row group read partly by each reader pays for both, so ``auto`` does
+not mix.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from . import READER_VARIABLE
 from .codecs import CODEC_NAMES
-from .cursor import ColumnCursor, CorruptPage, Unsupported
+from .cursor import ColumnCursor, CorruptPage, Unsupported, shared_value_buffers
 from .layout import chunk_range, chunk_refusal
 
 #: Bytes read at once from a file, all of a row group's page-read columns together.
@@ -134,9 +134,10 @@ def row_group_batches(
         while done < n:
             m = min(decode_rows, n - done)
             arrays, fields = {}, {}
+            shared = shared_value_buffers({name: cursor.layout for name, cursor in cursors.items()}, m)
             for name, cursor in list(cursors.items()):
                 try:
-                    arrays[name] = cursor.take(m)
+                    arrays[name] = cursor.take(m, shared.get(name))
                     fields[name] = file.schema.field(name)
                 except Unsupported as why:
                     del cursors[name]
