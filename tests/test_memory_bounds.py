@@ -82,7 +82,8 @@ def test_wide_parquet_is_decoded_in_batches_bounded_in_total(tmp_path, monkeypat
     pq.write_table(pa.table({"label": y, **{n: x[:, c] for c, n in enumerate(names)}}), path)
     unbounded = fx.score(path, target="label", logits="logit_*")  # the whole file in one batch here
     limit = 1 << 20
-    monkeypatch.setattr(sources, "PARQUET_DECODE_BYTES", limit)
+    monkeypatch.setattr(sources, "PARQUET_DECODE_BYTES", limit)  # pyarrow's batches...
+    monkeypatch.setattr(sources, "PAGES_DECODE_BYTES", limit)  # ... and the page reader's
     assert sources.PARQUET_DECODE_COLUMN_BYTES * classes > 100 * limit  # the per-column rule's size
     part = sources.file_part(path)
     sizes = [batch.nbytes for _, batch in part.read(["label", *names], 1 << 16, None)]

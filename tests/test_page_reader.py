@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from page_corpus import corpus_table
 
 import fastxent as fx
+from fastxent.io import sources
 from fastxent.io.pages import READER_VARIABLE, layout, thrift
 from fastxent.io.pages.codecs import LZ4, Decompressor
 from fastxent.io.sources import open_parts
@@ -350,35 +351,43 @@ def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
 
 def test_the_default_reads_through_pages_lists_and_a_few_flat_columns(corpus, monkeypatch, tmp_path):
     """``auto``: a row group with a list column among the columns read is read through the page
-    reader whole, and so is one of flat columns the page reader can all read, at most 32 of them
-    or in row groups of at most FLAT_PAGES_ROW_GROUP_BYTES; more flat columns in larger row
-    groups, or one it cannot read among them, through pyarrow whole. The batches are pyarrow's
-    either way."""
+    reader whole, and so is one of at most MANY_FLAT_COLUMNS flat columns the page reader can all
+    read, of snappy or uncompressed pages; more flat columns, zstd ones, or one it cannot read
+    among them, through pyarrow whole. Row groups of more than FEW_FLAT_COLUMNS page-read flat
+    columns are decoded one at a time. The batches are pyarrow's either way."""
     path = corpus["defaults"]
-    wide = str(tmp_path / "wide.parquet")
     rng = np.random.default_rng(2)
+    wide = str(tmp_path / "wide.parquet")
     pq.write_table(pa.table({f"c{j}": rng.standard_normal(900) for j in range(40)}), wide, row_group_size=300)
     text = str(tmp_path / "text.parquet")
     pq.write_table(pa.table({"x": rng.standard_normal(900), "s": ["a", "b", "c"] * 300}), text)
+    packed = str(tmp_path / "zstd.parquet")
+    lists = pa.array(list(rng.standard_normal((900, 3))), type=pa.list_(pa.float64()))
+    pq.write_table(pa.table({"x": rng.standard_normal(900), "lst": lists}), packed, compression="zstd")
+    monkeypatch.setattr(layout, "MANY_FLAT_COLUMNS", 32)
+    workers = []
+    prefetch = sources.ordered_prefetch
+
+    def counted(jobs, threads, ahead):
+        workers.append(threads)
+        return prefetch(jobs, threads, ahead)
+
+    monkeypatch.setattr(sources, "ordered_prefetch", counted)
     cases = [
-        (path, ["label", "lst", "x"], "pages", None),
-        (path, ["label", "x", "h", "p", "y", "i8", "u32"], "pages", None),
-        (wide, [f"c{j}" for j in range(40)], "pages", None),  # row groups of 96,000 bytes
-        (wide, [f"c{j}" for j in range(32)], "pages", 32 * 300 * 8 - 1),
-        (wide, [f"c{j}" for j in range(33)], "pyarrow", 33 * 300 * 8 - 1),
-        (text, ["x", "s"], "pyarrow", "another flat column is read by pyarrow"),
+        (path, ["label", "lst", "x"], "pages", None, 2),
+        (path, ["label", "x", "h", "p", "y", "i8", "u32"], "pages", None, 2),
+        (wide, [f"c{j}" for j in range(8)], "pages", None, 2),
+        (wide, [f"c{j}" for j in range(32)], "pages", None, 1),
+        (wide, [f"c{j}" for j in range(33)], "pyarrow", "more than 32 flat columns are read", 2),
+        (text, ["x", "s"], "pyarrow", "another flat column is read by pyarrow", 2),
+        (packed, ["x"], "pyarrow", "its flat columns are ZSTD, which pyarrow decompresses faster", 2),
+        (packed, ["x", "lst"], "pages", None, 2),
     ]
-    for file, columns, reader, reason in cases:
+    for file, columns, reader, reason, threads in cases:
         monkeypatch.delenv(READER_VARIABLE, raising=False)
-        if isinstance(reason, int):  # a smaller limit on the row groups' bytes
-            monkeypatch.setattr(layout, "FLAT_PAGES_ROW_GROUP_BYTES", reason)
-            reason = (
-                None
-                if reader == "pages"
-                else f"more than 32 flat columns, in row groups of over {reason:,} bytes"
-            )
         part = open_parts(file)[0]
         batches = [batch for _, batch in part.batches(columns, 700)]
+        assert workers[-1] == threads
         arrow, _ = read_all(file, columns, 700, monkeypatch, "pyarrow")
         assert_same_table(pa.Table.from_batches(batches), arrow)
         groups = pq.ParquetFile(file).metadata.num_row_groups

@@ -48,7 +48,7 @@ from .locations import GLOB_CHARS, Location
 from .memory import memory_parts
 from .pages import reader_choice
 from .pages.files import RangedFile
-from .pages.layout import column_layouts
+from .pages.layout import FEW_FLAT_COLUMNS, column_layouts, flat_column_count
 from .pages.rowgroup import ReadLog, page_columns, row_group_batches
 from .part import Part
 from .paths import check_utf8_name, special_kind
@@ -211,7 +211,9 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
             return batches
 
         wanted = range(meta.num_row_groups) if units is None else units
-        yield from ordered_prefetch([row_group(i) for i in wanted], PARQUET_WORKERS, ahead)
+        # many page-read flat columns: one row group at a time (see FEW_FLAT_COLUMNS)
+        workers = 1 if flat_column_count(layouts) > FEW_FLAT_COLUMNS else PARQUET_WORKERS
+        yield from ordered_prefetch([row_group(i) for i in wanted], workers, ahead)
 
     def read_columns(unit, columns):
         try:

@@ -10,19 +10,19 @@ turns the rows into Arrow arrays and :mod:`.rowgroup` puts a row group's columns
 pyarrow reading the rest. The batches are those pyarrow would give, value for value.
 
 ``FASTXENT_PARQUET_READER`` chooses: ``auto`` (the default) reads through the page reader the
-row groups of files whose read columns include a list column or are flat columns it can all
-read, at most :data:`.layout.FEW_FLAT_COLUMNS` of them or in row groups of at most
-:data:`.layout.FLAT_PAGES_ROW_GROUP_BYTES`, and other files through pyarrow; ``pages`` every
-column the page reader can; ``pyarrow`` none. Measured on two cores (AMD EPYC, 2026-12-04,
-``fx.score`` of the ``make-data`` files, in-process medians of 3-7): the 4M x 100 list column
-scored in 0.98-1.11 s through pages against 1.27-1.54 s through pyarrow; a 100M-row binary file
-0.41-0.46 s against 0.50-0.56 s; 100 float columns (one per class) 0.87-0.93 s against
-1.33-1.42 s, but with a peak RSS of 690 MB against pyarrow's 497 MB (the page reader's larger
-batches), so ``auto`` leaves them to pyarrow (the figures for other column counts are at
-:data:`.layout.FLAT_PAGES_ROW_GROUP_BYTES`). A batch's flat columns of one type are decoded side
-by side into one buffer (:func:`.cursor.shared_value_buffers`), so class columns reach the
-kernels without a copy. A row group read partly by each reader pays for both, so ``auto`` does
-not mix.
+row groups of files whose read columns include a list column, or are at most
+:data:`.layout.MANY_FLAT_COLUMNS` flat columns it can all read whose pages are snappy or
+uncompressed, and other files through pyarrow; ``pages`` every column the page reader can;
+``pyarrow`` none. Measured on two cores (AMD EPYC, 2026-12-04, ``fx.score`` of the
+``make-data`` files, in-process medians of 3-7): the 4M x 100 list column scored in 0.98-1.11 s
+through pages against 1.27-1.54 s through pyarrow; a 100M-row binary file 0.35-0.46 s against
+0.50-0.56 s; 100 float columns (one per class) 0.77-0.85 s against 1.33-1.42 s. A batch's flat
+columns of one type are decoded side by side into one buffer
+(:func:`.cursor.shared_value_buffers`), so class columns reach the kernels without a copy, and
+row groups of many flat columns are decoded one at a time (:data:`.layout.FEW_FLAT_COLUMNS`:
+as fast, and half the memory). zstd flat columns stay with pyarrow, whose decompression is
+faster than cramjam's (:func:`.layout._python_codecs`). A row group read partly by each reader
+pays for both, so ``auto`` does not mix.
 """
 
 from __future__ import annotations

@@ -103,26 +103,36 @@ def _layout(meta: pq.FileMetaData, field: pa.Field, leaf: int) -> ColumnLayout |
     )
 
 
-#: The ``auto`` reader reads files of flat columns through pages when their row groups decode to
-#: at most this many bytes, or at most :data:`FEW_FLAT_COLUMNS` are read: the page reader
-#: decodes a row group in batches up to this large, two ahead per worker, and larger ones took
-#: the peak memory past pyarrow's. Scoring ``make-data`` files of float32 class columns in
-#: 131,072-row groups (two cores, 2026-12-04): 32 columns 0.21 s against pyarrow's 0.30 (peak
-#: RSS 405 against 417 MB), 50 columns (27 MB row groups) 0.36 against 0.52 s (473 against
-#: 487 MB); 64 columns 0.53 against 0.61 s but 616 against 448 MB, 100 columns 0.87-0.93
-#: against 1.33-1.42 s but 690 against 497 MB.
-FLAT_PAGES_ROW_GROUP_BYTES = 32 << 20
-#: ... whose batches stop at 1 MiB a column (``PAGES_DECODE_COLUMN_BYTES``) whatever the row groups.
-FEW_FLAT_COLUMNS = FLAT_PAGES_ROW_GROUP_BYTES >> 20
+#: The ``auto`` reader reads files of flat columns through pages when at most this many are
+#: read: every page-read column holds a window of the file and its current page while a batch
+#: is built, so files of thousands of class columns stay with pyarrow.
+MANY_FLAT_COLUMNS = 1024
+#: Row groups of more than this many page-read flat columns are decoded one at a time
+#: (:func:`flat_column_count`; ``fastxent.io.sources``): their decoding is mostly Python work per
+#: column and batch, which a second thread does not speed up, while every row group decoding
+#: ahead holds its batches (up to 64 MiB each). Scoring ``make-data`` files of float32 class
+#: columns, in 131,072-row groups, on two cores (2026-12-04; time, peak RSS): 100 columns 0.85 s,
+#: 492 MB one at a time; 0.93 s, 677-690 MB two at a time; through pyarrow 1.33-1.42 s, 497 MB.
+#: 256 columns (500k rows): 0.37 s, 562 MB; 0.56 s, 776 MB; pyarrow 0.54 s, 559 MB. 20 to 64
+#: columns: 5-30% faster one at a time, 50-200 MB less. A binary file (two columns) and list
+#: columns decode faster two at a time (the 4M x 100 list file 1.18 s against 1.40).
+FEW_FLAT_COLUMNS = 8
+
+
+def flat_column_count(layouts: dict | None) -> int:
+    """How many of :func:`column_layouts`' columns the page reader reads as flat columns."""
+    if layouts is None:
+        return 0
+    return sum(1 for v in layouts.values() if not isinstance(v, str) and not v.is_list)
 
 
 def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str], automatic: bool) -> dict:
     """``{column: ColumnLayout}`` for the columns the page reader reads, ``{column: reason}`` (a
     string) for the others. ``automatic`` (the ``auto`` reader): it reads them only when one of
-    them is a list column, or they are flat ones it can all read, in row groups of at most
-    :data:`FLAT_PAGES_ROW_GROUP_BYTES` or at most :data:`FEW_FLAT_COLUMNS` of them; a row group
-    read partly by pyarrow pays for a pyarrow reader beside the pages (a 4M x 100 list file:
-    1.46 s with its label read by pyarrow, 1.11 s without)."""
+    them is a list column, or they are at most :data:`MANY_FLAT_COLUMNS` flat ones it can all
+    read, of snappy or uncompressed pages (:func:`_python_codecs`); a row group read partly by
+    pyarrow pays for a pyarrow reader beside the pages (a 4M x 100 list file: 1.46 s with its
+    label read by pyarrow, 1.11 s without)."""
     leaves = _leaves(meta)
     out = {}
     for name in columns:
@@ -141,23 +151,25 @@ def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str],
         why = None
         if any(isinstance(v, str) for v in out.values()):
             why = "another flat column is read by pyarrow"
-        elif (
-            len(out) > FEW_FLAT_COLUMNS and _row_group_bytes(meta, out.values()) > FLAT_PAGES_ROW_GROUP_BYTES
-        ):
-            why = (
-                f"more than {FEW_FLAT_COLUMNS} flat columns, in row groups of over "
-                f"{FLAT_PAGES_ROW_GROUP_BYTES:,} bytes"
-            )
+        elif len(out) > MANY_FLAT_COLUMNS:
+            why = f"more than {MANY_FLAT_COLUMNS} flat columns are read"
+        elif meta.num_row_groups and (slow := _python_codecs(meta, out.values())):
+            why = f"its flat columns are {slow}, which pyarrow decompresses faster"
         if why is not None:
             why += f" ({READER_VARIABLE}=pages reads every column it can)"
             out = {name: v if isinstance(v, str) else why for name, v in out.items()}
     return out
 
 
-def _row_group_bytes(meta: pq.FileMetaData, layouts) -> int:
-    """Decoded bytes of the largest row group's ``layouts`` (flat columns)."""
-    rows = max((meta.row_group(i).num_rows for i in range(meta.num_row_groups)), default=0)
-    return rows * sum(layout.values.itemsize for layout in layouts)
+def _python_codecs(meta: pq.FileMetaData, layouts) -> str:
+    """The codecs (of the first row group) of ``layouts``' chunks that pages of Python decompress
+    (:mod:`.codecs`: all but snappy and uncompressed pages), or ``""``. Flat columns of those
+    score faster through pyarrow (zstd, 2026-12-04: binary 100M rows 0.60 s against 0.67 s, 100
+    class columns 1.98 s against 2.38 s); a list column's pages are still faster (4M x 100 zstd:
+    1.89 s against 2.16 s)."""
+    group = meta.row_group(0)
+    codecs = {group.column(layout.leaf).compression for layout in layouts}
+    return ", ".join(sorted(codecs - {"UNCOMPRESSED", "SNAPPY"}))
 
 
 def chunk_refusal(chunk: pq.ColumnChunkMetaData, file_size: int) -> str | None:
