@@ -25,6 +25,7 @@ import fastxent as fx
 from fastxent.cli import main
 from fastxent.errors import InputTypeError, InputValueError
 from fastxent.io import sinks, sources
+from fastxent.io.pages import READER_VARIABLE
 from fastxent.synthetic import make_table, write_table
 
 moto_server = pytest.importorskip("moto.server")
@@ -368,3 +369,18 @@ def test_http_files_through_fsspec(tmp_path, capsys):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_many_flat_columns_of_a_remote_file_read_by_pyarrow(local, store, tmp_path, monkeypatch):
+    """``auto`` reads a local file of 12 class columns through pages, the same file in a store
+    through pyarrow (which coalesces a row group's column chunks into few range requests, where
+    the page reader would fetch each column's pages apart): the same bits."""
+    monkeypatch.delenv(READER_VARIABLE, raising=False)
+    path = tmp_path / "wide.parquet"
+    write_table(make_table(2000, 12, layout="columns", seed=3), str(path), "parquet", 500)
+    store.create_dir("wide")
+    pafs.copy_files(str(path), "wide/wide.parquet", destination_filesystem=store)
+    options = dict(target="label", logits="logit_*")
+    near, far = fx.score(str(path), **options), fx.score("s3://wide/wide.parquet", **options)
+    _same(near, far)
+    assert dict(near.readers) == {"pages": 13 * 4} and dict(far.readers) == {"pyarrow": 13 * 4}

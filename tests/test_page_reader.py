@@ -25,7 +25,7 @@ from page_corpus import corpus_table
 
 import fastxent as fx
 from fastxent.io import sources
-from fastxent.io.pages import READER_VARIABLE, layout, thrift
+from fastxent.io.pages import READER_VARIABLE, thrift
 from fastxent.io.pages.codecs import LZ4, Decompressor
 from fastxent.io.sources import open_parts
 
@@ -364,7 +364,7 @@ def test_the_default_reads_through_pages_lists_and_a_few_flat_columns(corpus, mo
     packed = str(tmp_path / "zstd.parquet")
     lists = pa.array(list(rng.standard_normal((900, 3))), type=pa.list_(pa.float64()))
     pq.write_table(pa.table({"x": rng.standard_normal(900), "lst": lists}), packed, compression="zstd")
-    monkeypatch.setattr(layout, "MANY_FLAT_COLUMNS", 32)
+    monkeypatch.setattr(sources, "MANY_FLAT_COLUMNS", 32)
     workers = []
     prefetch = sources.ordered_prefetch
 

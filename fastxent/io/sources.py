@@ -48,7 +48,7 @@ from .locations import GLOB_CHARS, Location
 from .memory import memory_parts
 from .pages import reader_choice
 from .pages.files import RangedFile
-from .pages.layout import FEW_FLAT_COLUMNS, column_layouts, flat_column_count
+from .pages.layout import FEW_FLAT_COLUMNS, MANY_FLAT_COLUMNS, column_layouts, flat_column_count
 from .pages.rowgroup import ReadLog, page_columns, row_group_batches
 from .part import Part
 from .paths import check_utf8_name, special_kind
@@ -146,7 +146,12 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
         budget = REMOTE_BUFFER_BYTES if location.remote else PARQUET_BUFFER_BYTES
         buffer_size = max(PARQUET_MIN_BUFFER_BYTES, budget // max(1, len(columns)))
         choice = reader_choice()
-        layouts = None if choice == "pyarrow" else column_layouts(meta, schema, columns, choice == "auto")
+        flat_limit = FEW_FLAT_COLUMNS if location.remote else MANY_FLAT_COLUMNS  # see MANY_FLAT_COLUMNS
+        layouts = (
+            None
+            if choice == "pyarrow"
+            else column_layouts(meta, schema, columns, choice == "auto", flat_limit)
+        )
         paged = layouts is not None and any(not isinstance(v, str) for v in layouts.values())
         row_bytes = _decoded_row_bytes(meta, columns)
         decode_rows = _decode_rows(len(columns), row_bytes, batch_rows, paged)

@@ -11,8 +11,9 @@ pyarrow reading the rest. The batches are those pyarrow would give, value for va
 
 ``FASTXENT_PARQUET_READER`` chooses: ``auto`` (the default) reads through the page reader the
 row groups of files whose read columns include a list column, or are at most
-:data:`.layout.MANY_FLAT_COLUMNS` flat columns it can all read whose pages are snappy or
-uncompressed, and other files through pyarrow; ``pages`` every column the page reader can;
+:data:`.layout.MANY_FLAT_COLUMNS` flat columns it can all read (at most
+:data:`.layout.FEW_FLAT_COLUMNS` in a remote store) whose pages are snappy or uncompressed,
+and other files through pyarrow; ``pages`` every column the page reader can;
 ``pyarrow`` none. Measured on two cores (AMD EPYC, 2026-12-04, ``fx.score`` of the
 ``make-data`` files, in-process medians of 3-7): the 4M x 100 list column scored in 0.98-1.11 s
 through pages against 1.27-1.54 s through pyarrow; a 100M-row binary file 0.35-0.46 s against

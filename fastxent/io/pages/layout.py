@@ -103,9 +103,12 @@ def _layout(meta: pq.FileMetaData, field: pa.Field, leaf: int) -> ColumnLayout |
     )
 
 
-#: The ``auto`` reader reads files of flat columns through pages when at most this many are
-#: read: every page-read column holds a window of the file and its current page while a batch
-#: is built, so files of thousands of class columns stay with pyarrow.
+#: The ``auto`` reader reads local files of flat columns through pages when at most this many
+#: are read: every page-read column holds a window of the file and its current page while a
+#: batch is built, so files of thousands of class columns stay with pyarrow. Remote files, at
+#: most :data:`FEW_FLAT_COLUMNS`: each page-read column is fetched by range requests of its own
+#: (windows of 8 MiB shared between the columns), where pyarrow coalesces a row group's columns
+#: into few large ones.
 MANY_FLAT_COLUMNS = 1024
 #: Row groups of more than this many page-read flat columns are decoded one at a time
 #: (:func:`flat_column_count`; ``fastxent.io.sources``): their decoding is mostly Python work per
@@ -126,11 +129,13 @@ def flat_column_count(layouts: dict | None) -> int:
     return sum(1 for v in layouts.values() if not isinstance(v, str) and not v.is_list)
 
 
-def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str], automatic: bool) -> dict:
+def column_layouts(
+    meta: pq.FileMetaData, schema: pa.Schema, columns: list[str], automatic: bool, flat_limit: int
+) -> dict:
     """``{column: ColumnLayout}`` for the columns the page reader reads, ``{column: reason}`` (a
     string) for the others. ``automatic`` (the ``auto`` reader): it reads them only when one of
-    them is a list column, or they are at most :data:`MANY_FLAT_COLUMNS` flat ones it can all
-    read, of snappy or uncompressed pages (:func:`_python_codecs`); a row group read partly by
+    them is a list column, or they are at most ``flat_limit`` flat ones it can all read, of
+    snappy or uncompressed pages (:func:`_python_codecs`); a row group read partly by
     pyarrow pays for a pyarrow reader beside the pages (a 4M x 100 list file: 1.46 s with its
     label read by pyarrow, 1.11 s without)."""
     leaves = _leaves(meta)
@@ -151,8 +156,8 @@ def column_layouts(meta: pq.FileMetaData, schema: pa.Schema, columns: list[str],
         why = None
         if any(isinstance(v, str) for v in out.values()):
             why = "another flat column is read by pyarrow"
-        elif len(out) > MANY_FLAT_COLUMNS:
-            why = f"more than {MANY_FLAT_COLUMNS} flat columns are read"
+        elif len(out) > flat_limit:
+            why = f"more than {flat_limit} flat columns are read"
         elif meta.num_row_groups and (slow := _python_codecs(meta, out.values())):
             why = f"its flat columns are {slow}, which pyarrow decompresses faster"
         if why is not None:
