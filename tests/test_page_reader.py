@@ -25,7 +25,7 @@ from page_corpus import corpus_table
 
 import fastxent as fx
 from fastxent.io import sources
-from fastxent.io.pages import READER_VARIABLE, thrift
+from fastxent.io.pages import READER_VARIABLE, decode, thrift
 from fastxent.io.pages.codecs import LZ4, Decompressor
 from fastxent.io.sources import open_parts
 
@@ -278,6 +278,21 @@ def test_remote_windows_smaller_than_a_page(corpus, writer, monkeypatch):
     local, _ = read_all(corpus[writer], ALL, 999, monkeypatch, "pyarrow")
     assert_same_table(remote, local)
     assert reads == {"pages": pq.ParquetFile(corpus[writer]).metadata.num_row_groups * len(ALL)}
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.uint32, np.uint16, np.uint8])
+def test_dictionary_values_gathered_for_any_size(dtype):
+    """Dictionary indices become values for every width: two values (binary labels) by a
+    select, other dictionaries by a gather; nothing past ``count`` is written."""
+    rng = np.random.default_rng(5)
+    width = np.dtype(dtype).itemsize
+    for size in (1, 2, 3, 200):
+        values = rng.integers(0, 250, size).astype(dtype)
+        indices = rng.integers(0, size, 1000).astype(np.int32)
+        out = np.zeros(1000 * width, np.uint8)
+        decode.gather(values.view(np.uint8), indices, 997, out, width)
+        np.testing.assert_array_equal(out.view(dtype)[:997], values[indices[:997]])
+        assert not out.view(dtype)[997:].any()
 
 
 def test_hadoop_framed_lz4():

@@ -128,6 +128,13 @@ def copy(source, target):
 
 @checked_jit
 def _gather(dictionary, indices, count, out):
+    if dictionary.shape[0] == 2:
+        # two values (binary labels): a select vectorises where a gather does not (1M int64
+        # labels: 0.15 ms against 0.49); the indices are 0 or 1, checked by the decoder
+        first, second = dictionary[0], dictionary[1]
+        for i in range(count):
+            out[i] = second if indices[i] else first
+        return
     for i in range(count):
         out[i] = dictionary[indices[i]]
 
