@@ -344,13 +344,15 @@ def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
     assert "parquet reader   pages for every column it decodes (cramjam" in capsys.readouterr().out
     monkeypatch.delenv(READER_VARIABLE)
     assert main(["info"]) == 0
-    assert "parquet reader   pages for files with a list column (cramjam" in capsys.readouterr().out
+    assert "parquet reader   pages for files with a list column or up to 1,024 flat columns of snappy" in (
+        capsys.readouterr().out
+    )
     monkeypatch.setenv(READER_VARIABLE, "pyarrow")
     assert main(["info"]) == 0
     assert f"parquet reader   pyarrow ({READER_VARIABLE}=pyarrow)" in capsys.readouterr().out
     monkeypatch.setenv(READER_VARIABLE, " ")  # empty: the default
     assert main(["info"]) == 0
-    assert f"pages for files with a list column (cramjam {cramjam.__version__}), pyarrow for the rest" in (
+    assert f"(8 in a remote store) (cramjam {cramjam.__version__}), pyarrow for the rest" in (
         capsys.readouterr().out
     )
     # a misspelt choice is an error, not silently the default

@@ -58,7 +58,14 @@ def reader_status() -> str:
         return f"pyarrow ({READER_VARIABLE}=pyarrow)"
     import cramjam
 
-    columns = "every column it decodes" if choice == "pages" else "files with a list column"
+    from .layout import FEW_FLAT_COLUMNS, MANY_FLAT_COLUMNS  # imports this package: not at the top
+
+    columns = (
+        "every column it decodes"
+        if choice == "pages"
+        else f"files with a list column or up to {MANY_FLAT_COLUMNS:,} flat columns of snappy or "
+        f"uncompressed pages ({FEW_FLAT_COLUMNS} in a remote store)"
+    )
     return (
         f"pages for {columns} (cramjam {cramjam.__version__}), pyarrow for the rest "
         f"({READER_VARIABLE}={choice})"
