@@ -13,7 +13,7 @@ from fastxent.kernels.blocks import (
     denominator_sum,
     piece_count,
     sum_block,
-    sum_block_products,
+    sum_range_products,
 )
 from fastxent.kernels.codes import BLOCK_ROWS
 
@@ -98,9 +98,9 @@ def test_block_sums_of_unweighted_rows_are_the_general_sums():
             want = [
                 sum_block(values),
                 sum_block(ones),
-                sum_block_products(values, values),
-                sum_block_products(values, ones),
-                sum_block_products(ones, ones),
+                sum_range_products(values, values, 0, n),
+                sum_range_products(values, ones, 0, n),
+                sum_range_products(ones, ones, 0, n),
             ]
             assert np.array_equal(got, want, equal_nan=True)
             assert np.signbit(got).tolist() == np.signbit(want).tolist()
@@ -108,4 +108,4 @@ def test_block_sums_of_unweighted_rows_are_the_general_sums():
     weights[100] = 0.5  # one weighted row: the general sums
     got = np.zeros(5)
     block_sums(loss, weights, got)
-    assert got[1] == BLOCK_ROWS - 0.5 and got[3] == sum_block_products(loss, weights)
+    assert got[1] == BLOCK_ROWS - 0.5 and got[3] == sum_range_products(loss, weights, 0, BLOCK_ROWS)

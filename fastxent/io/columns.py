@@ -131,14 +131,15 @@ def stacked_in_place(columns: list) -> np.ndarray | None:
     :func:`~.pages.cursor.shared_value_buffers`): Fortran order when the stride is a column's
     size, column-strided for a slice of such a batch. ``None`` where they do not (other readers,
     nulls, mixed types): they are copied (:func:`_stacked`)."""
-    first = columns[0]
-    typ, n = first.type, len(first)
-    if not isinstance(first, pa.Array) or not (pa.types.is_floating(typ) or pa.types.is_integer(typ)):
+    if not all(isinstance(column, pa.Array) for column in columns):
+        return None
+    typ, n = columns[0].type, len(columns[0])
+    if not (pa.types.is_floating(typ) or pa.types.is_integer(typ)):
         return None
     width = typ.bit_width // 8
     starts, parent = [], None
     for column in columns:
-        if not isinstance(column, pa.Array) or column.type != typ or len(column) != n or column.null_count:
+        if column.type != typ or len(column) != n or column.null_count:
             return None
         data = column.buffers()[1]
         owner = data.parent

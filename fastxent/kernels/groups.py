@@ -10,7 +10,7 @@ values (a round waits in ``pending`` until it is complete), which gives the same
 results do not depend on batch sizes, and a group's state is a few dozen numbers however many
 rows it has. Block sums of the losses and denominators go into exact expansions
 (:func:`~.blocks.exact_add_value`); the blocks' sums of the products the standard error needs
-(:data:`~.codes.SUM_FIELDS`, in :func:`~.blocks.sum_block_products`' order, as plain scoring sums
+(:data:`~.codes.SUM_FIELDS`, in :func:`~.blocks.range_sums`' order, as plain scoring sums
 them) into compensated sums (:func:`compensated`).
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .blocks import all_equal, exact_add_value, sum_range, sum_range_products
+from .blocks import exact_add_value, range_sums
 from .codes import (
     BLOCK_ROWS,
     CORRECT,
@@ -47,7 +47,7 @@ FACTORS = ((0, 0), (1, 1), (0, 0), (0, 1), (1, 1))
 @strict_jit(forceinline=True)
 def add_round(lanes, pending, g):
     """Add a full round of eight pending rows of group ``g`` to its lanes: each of the
-    :data:`FACTORS` sums (a product rounded, then added, as :func:`~.blocks.sum_block_products`
+    :data:`FACTORS` sums (a product rounded, then added, as :func:`~.blocks.sum_range_products`
     does)."""
     for lane in range(LANES):
         loss, den = pending[g, 0, lane], pending[g, 1, lane]
@@ -280,18 +280,11 @@ def _fold_rows(
                     stop = start
                     break
                 end = min(start + BLOCK_ROWS, hi)
-                total = sum_range(loss, start, end)
-                if all_equal(den[start:end], 1.0):  # unweighted: three sums known exactly (see block_sums)
-                    weight = den_sq = float(end - start)
-                    loss_den = total
-                else:
-                    weight = sum_range(den, start, end)
-                    loss_den = sum_range_products(loss, den, start, end)
-                    den_sq = sum_range_products(den, den, start, end)
+                total, weight, loss_sq, loss_den, den_sq = range_sums(loss, den, start, end)
                 row = 2 * g
                 nterms[row] = exact_add_value(terms, row, nterms[row], specials, total)
                 nterms[row + 1] = exact_add_value(terms, row + 1, nterms[row + 1], specials, weight)
-                s0, e0 = compensated(s0, e0, sum_range_products(loss, loss, start, end))
+                s0, e0 = compensated(s0, e0, loss_sq)
                 s1, e1 = compensated(s1, e1, loss_den)
                 s2, e2 = compensated(s2, e2, den_sq)
             moments[g, 0, 0], moments[g, 0, 1] = s0, e0
