@@ -109,3 +109,69 @@ def test_block_sums_of_unweighted_rows_are_the_general_sums():
     got = np.zeros(5)
     block_sums(loss, weights, got)
     assert got[1] == BLOCK_ROWS - 0.5 and got[3] == sum_range_products(loss, weights, 0, BLOCK_ROWS)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("labels", [np.float32, np.int64])
+@pytest.mark.parametrize("first", [0, 1000])
+def test_fused_binary_block_sums_are_the_row_function_bits(dtype, labels, first):
+    """Full blocks of unweighted logits are summed by binary_block_sums, without row values; a
+    batch that asks for row values takes the row function and close_segment: same bits."""
+    from fastxent import engine
+    from fastxent.kernels.binary import binary_block_sums
+    from fastxent.spec import LossSpec
+
+    rng = np.random.default_rng(3)
+    n = 5 * BLOCK_ROWS + 77
+    x = (rng.standard_normal(n) * 6).astype(dtype)
+    x[[5, 2100, 4500, 7000]] = [np.inf, -np.inf, np.nan, 90.0]
+    y = (rng.random(n) < 0.4).astype(labels)
+    for pos_weight in (None, np.array([2.5])):
+        spec = LossSpec("binary") if pos_weight is None else LossSpec("binary", pos_weight=pos_weight)
+        (chunk,) = engine.chunks(spec, x, y)
+        out = np.zeros(2)
+        done, counts = binary_block_sums(chunk.args, BLOCK_ROWS, 2 * BLOCK_ROWS, out)
+        assert done and counts[0] == BLOCK_ROWS and out[1] == BLOCK_ROWS
+        fused = engine.run_blocks(chunk, first, moments=False)
+        general = engine.run_blocks(chunk, first, engine.RowValues.empty(n), moments=False)
+        for got, want in zip(fused, general, strict=True):
+            assert np.array_equal(got, want, equal_nan=True)
+        assert fused[1][:, 3].sum() > 0 and fused[1][:, 2].sum() == 3  # correct and nonfinite counts
+    weighted = engine.chunks(LossSpec("binary"), x, y, sample_weight=np.ones(n))
+    assert not binary_block_sums(next(weighted).args, 0, BLOCK_ROWS, out)[0]  # declined: the row function
+
+
+def _eight_lane_sum(values):
+    """sum_range's order in plain Python floats: eight lanes, their tree, the rest in order."""
+    terms = [float(v) for v in values]
+    full = len(terms) - len(terms) % 8
+    lanes = [0.0] * 8
+    for i in range(full):
+        lanes[i % 8] += terms[i]
+    rest = 0.0
+    for t in terms[full:]:
+        rest += t
+    s0, s1, s2, s3, s4, s5, s6, s7 = lanes
+    return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + rest
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 5, 8, 1000, BLOCK_ROWS])
+def test_vector_lanes_are_the_scalar_order_bit_for_bit(dtype, n):
+    """The eight running sums run as one vector (kernels/lanes.py) on contiguous arrays, lane by
+    lane on strided ones: both are the Python-ordered sum, -0.0, infinities and NaN included."""
+    rng = np.random.default_rng(n)
+    values = (rng.standard_normal(2 * n) * 10.0 ** rng.integers(-30, 30, 2 * n)).astype(dtype)
+    if n >= 8:
+        values[[1, 3]] = [-0.0, 1e-40]
+    for v in (values[:n], values[::2]):  # contiguous, and a strided view
+        want = _eight_lane_sum(list(v))
+        assert np.array_equal(np.float64(sum_block(v)), np.float64(want))
+    assert np.signbit(sum_block(np.full(9, -0.0, dtype))) == np.signbit(_eight_lane_sum([-0.0] * 9))
+    special = np.ones(max(n, 16), dtype)
+    special[[2, 10]] = [np.inf, -np.inf]
+    assert np.isnan(sum_block(special))
+    if dtype == np.float64 and n:
+        weights = rng.random(n) + 0.5
+        want = _eight_lane_sum(list(values[:n] * weights))
+        assert sum_range_products(values[:n], weights, 0, n) == want

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from fastxent.kernels.jit import elementwise_jit
-from fastxent.kernels.vmath import exp_difference32, exp_shifted32, log1p32, log1p_unit32, log32
+from fastxent.kernels.vmath import (
+    exp_difference32,
+    exp_shifted32,
+    log1p32,
+    log1p_unit32,
+    log32,
+    softplus_tail32,
+)
 
 
 @elementwise_jit
@@ -112,3 +119,20 @@ def test_exp_difference_special_values():
     assert out[0] == 0.0
     assert np.isnan(out[1:4]).all()  # -inf - -inf, NaN logit, NaN maximum
     assert out[4] == 1.0 and out[5] == 1.0
+
+
+@elementwise_jit
+def _tails(values, out):
+    for i in range(values.shape[0]):
+        out[i] = softplus_tail32(values[i])
+
+
+def test_softplus_tail_over_every_pattern():
+    values = VALUES[~np.isnan(VALUES)]
+    out = np.empty_like(values)
+    _tails(values, out)
+    want = np.log1p(np.exp(-np.abs(values.astype(np.float64))))
+    kept = np.abs(values) <= 87.0
+    assert (out[~kept] == 0).all()  # below 1.6e-38: flushed
+    rel = np.abs(out[kept] - want[kept]) / want[kept]
+    assert rel.max() < 4e-7

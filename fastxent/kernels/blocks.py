@@ -25,12 +25,14 @@ from numba import prange
 
 from .codes import BLOCK_ROWS, N_COUNTS
 from .jit import serial_and_parallel, strict_jit
+from .lanes import ZERO_LANES, add_lanes
 from .vmath import bits_of
 
 
 @strict_jit
 def sum_block(values):
-    """Sum up to one block of float64 values in a fixed order (:func:`sum_range` of them all)."""
+    """Sum up to one block of values (float64, or float32 widened exactly) in a fixed order
+    (:func:`sum_range` of them all)."""
     return sum_range(values, 0, values.shape[0])
 
 
@@ -38,48 +40,30 @@ def sum_block(values):
 def sum_range(values, lo, hi):
     """Sum ``values[lo:hi]`` (up to one block) in a fixed order.
 
-    ``s_j = sum_{i = j mod 8} v_{lo+i}`` for eight lanes ``j``, then ``((s0+s1)+(s2+s3)) +
-    ((s4+s5)+(s6+s7))``, plus the ``(hi - lo) mod 8`` last values added in order. Eight
-    independent chains keep the adder busy; strict IEEE flags guarantee this exact order. A
-    range, not a slice: the group kernels sum 100,000 groups' ranges a batch, and a slice costs
+    ``s_j = sum_{i = j mod 8} v_{lo+i}`` for eight lanes ``j`` (:func:`~.lanes.add_lanes`: one
+    vector addition per eight values), then ``((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7))``, plus the
+    ``(hi - lo) mod 8`` last values added in order. Strict IEEE flags guarantee this exact order.
+    A range, not a slice: the group kernels sum 100,000 groups' ranges a batch, and a slice costs
     its reference counting.
     """
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     full = lo + (hi - lo) - (hi - lo) % 8
-    for i in range(lo, full, 8):
-        s0 += values[i]
-        s1 += values[i + 1]
-        s2 += values[i + 2]
-        s3 += values[i + 3]
-        s4 += values[i + 4]
-        s5 += values[i + 5]
-        s6 += values[i + 6]
-        s7 += values[i + 7]
+    s = add_lanes(ZERO_LANES, values, None, lo, full)
     rest = 0.0
     for i in range(full, hi):
         rest += values[i]
-    return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + rest
+    return (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) + rest
 
 
 @strict_jit(forceinline=True)
 def sum_range_products(a, b, lo, hi):
     """``sum a_i * b_i`` for ``i`` in ``[lo, hi)`` (up to one block) in :func:`sum_range`'s order
     (each product rounded, then added in the eight lanes)."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     full = lo + (hi - lo) - (hi - lo) % 8
-    for i in range(lo, full, 8):
-        s0 += a[i] * b[i]
-        s1 += a[i + 1] * b[i + 1]
-        s2 += a[i + 2] * b[i + 2]
-        s3 += a[i + 3] * b[i + 3]
-        s4 += a[i + 4] * b[i + 4]
-        s5 += a[i + 5] * b[i + 5]
-        s6 += a[i + 6] * b[i + 6]
-        s7 += a[i + 7] * b[i + 7]
+    s = add_lanes(ZERO_LANES, a, b, lo, full)
     rest = 0.0
     for i in range(full, hi):
         rest += a[i] * b[i]
-    return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + rest
+    return (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) + rest
 
 
 @strict_jit
@@ -313,6 +297,9 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
     to ``edge_*`` (head rows at ``[0, first)``, tail rows after them) for the accumulator to join
     with their block.
 
+    A full block of a batch that asks for no row values and no standard error goes to the
+    family's fused ``BLOCK_SUMS`` first (:func:`make_drivers`), when it has one.
+
     In the same pass, when they are not empty, ``row_loss``/``row_den`` (float64), ``marks``
     (``MARK_*`` values) and ``predicted`` (int32) receive each of the ``n`` rows' values: groups
     and per-row outputs need no second scoring. Empty, the row values stay in per-block
@@ -335,16 +322,23 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
         if split:
             part = q % pieces
             lo, hi = lo + (hi - lo) * part // pieces, lo + (hi - lo) * (part + 1) // pieces
-        loss = loss_rows[lo:hi] if whole else np.empty(hi - lo)
-        den = den_rows[lo:hi] if whole else np.empty(hi - lo)
-        c = ROWS(args, lo, hi, loss, den, marks[lo:hi], predicted[lo:hi])  # noqa: F821 (bound by make_drivers)
-        for j in range(N_COUNTS):
-            if split:
-                piece_counts[q, j] = c[j]
-            else:
-                counts[k, j] = c[j]
-        if not split:
-            close_segment(k, lo, hi, first, loss, den, sums, edge_loss, edge_den)
+        fused = False
+        if not whole and hi - lo == BLOCK_ROWS and sums.shape[1] == 2 and marks.shape[0] == 0:
+            fused, c = BLOCK_SUMS(args, lo, hi, sums[k])  # noqa: F821 (bound by make_drivers)
+            if fused:
+                for j in range(N_COUNTS):
+                    counts[k, j] = c[j]
+        if not fused:
+            loss = loss_rows[lo:hi] if whole else np.empty(hi - lo)
+            den = den_rows[lo:hi] if whole else np.empty(hi - lo)
+            c = ROWS(args, lo, hi, loss, den, marks[lo:hi], predicted[lo:hi])  # noqa: F821 (bound by make_drivers)
+            for j in range(N_COUNTS):
+                if split:
+                    piece_counts[q, j] = c[j]
+                else:
+                    counts[k, j] = c[j]
+            if not split:
+                close_segment(k, lo, hi, first, loss, den, sums, edge_loss, edge_den)
     if split:
         for k in range(nseg):
             lo, hi = segment_rows(k, first, n)
@@ -364,10 +358,16 @@ def _rowwise_template(args, n, out):
         ROWS(args, lo, hi, out[lo:hi], den, none, none)  # noqa: F821 (bound by make_drivers)
 
 
-def _bind(template, rows, family):
+@strict_jit
+def no_block_sums(args, lo, hi, out):
+    """The fused block sums of a family that has none (:func:`make_drivers`): no block is done."""
+    return False, (0, 0, 0, 0, 0, 0)
+
+
+def _bind(template, rows, block_sums, family):
     func = types.FunctionType(
         template.__code__,
-        {**template.__globals__, "ROWS": rows},
+        {**template.__globals__, "ROWS": rows, "BLOCK_SUMS": block_sums},
         f"{family}{template.__name__.removeprefix('_').removesuffix('_template')}",
     )
     func.__qualname__ = func.__name__
@@ -379,14 +379,21 @@ class Drivers(types.SimpleNamespace):
     """The compiled drivers of one loss family: ``blocks``/``rowwise``, each serial or parallel."""
 
 
-def make_drivers(rows, family: str) -> Drivers:
+def make_drivers(rows, family: str, block_sums=no_block_sums) -> Drivers:
     """Compile the block and row-wise drivers for a family's row function ``rows``.
 
     ``rows(args, lo, hi, loss, den, marks, predicted)`` fills ``loss[:hi-lo]`` and
     ``den[:hi-lo]`` (and ``marks``/``predicted`` unless they are empty) for rows ``[lo, hi)`` of
-    the arrays packed in the tuple ``args`` and returns the :data:`COUNT_FIELDS` counts. Each
-    driver gets its own qualified name so Numba caches them separately.
+    the arrays packed in the tuple ``args`` and returns the :data:`COUNT_FIELDS` counts.
+    ``block_sums(args, lo, hi, out)`` may sum a full block straight into ``out[:2]`` (the loss
+    and the denominator; no row values asked for, no standard error) with the bits the row
+    function and :func:`close_segment` would give, returning ``(True, counts)``, or decline with
+    ``(False, ...)``. Each driver gets its own qualified name so Numba caches them separately.
     """
-    blocks_serial, blocks_parallel = serial_and_parallel(_bind(_blocks_template, rows, f"{family}_"))
-    rowwise_serial, rowwise_parallel = serial_and_parallel(_bind(_rowwise_template, rows, f"{family}_"))
+    blocks_serial, blocks_parallel = serial_and_parallel(
+        _bind(_blocks_template, rows, block_sums, f"{family}_")
+    )
+    rowwise_serial, rowwise_parallel = serial_and_parallel(
+        _bind(_rowwise_template, rows, block_sums, f"{family}_")
+    )
     return Drivers(blocks=(blocks_serial, blocks_parallel), rowwise=(rowwise_serial, rowwise_parallel))

@@ -19,7 +19,7 @@ from numba import types
 from numba.extending import overload
 
 from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit
-from .vmath import exp_difference32, exp_shifted32, log1p32, log1p_unit32, log32
+from .vmath import exp_difference32, log1p32, log32, softplus_tail32
 
 #: torch clamps each log of ``binary_cross_entropy`` at -100 so that ``0 * log 0`` is 0.
 BCE_LOG_FLOOR = -100.0
@@ -39,9 +39,8 @@ def fsoftplus_tail(x):
     """``log1p(exp(-|x|))``, the part of ``softplus(x) = max(x, 0) + log1p(exp(-|x|))`` that is
     not exact.
 
-    float32: :func:`~.vmath.exp_shifted32` then :func:`~.vmath.log1p_unit32` (tails below
-    1.6e-38, i.e. ``|x| > 87``, flushed to 0: float32 cannot hold them to 1e-6 anyway);
-    float64: libm.
+    float32: :func:`~.vmath.softplus_tail32` (tails below 1.6e-38, i.e. ``|x| > 87``, flushed to
+    0: float32 cannot hold them to 1e-6 anyway); float64: libm.
     """
     return math.log1p(math.exp(-abs(x)))
 
@@ -111,13 +110,9 @@ def _flog_of_excess(s, like):
     return None
 
 
-def _softplus_tail32(x):
-    return log1p_unit32(exp_shifted32(-abs(x)))
-
-
 for _generic, _float32_impl, _libm_impl in (
     (flog, log32, math.log),
-    (fsoftplus_tail, elementwise_jit(_softplus_tail32), elementwise_jit(fsoftplus_tail)),
+    (fsoftplus_tail, softplus_tail32, elementwise_jit(fsoftplus_tail)),
     (flog1p, log1p32, math.log1p),
 ):
     overload(_generic, jit_options=ELEMENTWISE_OVERLOAD_OPTIONS)(_by_precision(_float32_impl, _libm_impl))

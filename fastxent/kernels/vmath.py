@@ -30,8 +30,11 @@ _LN2_HI = _F(0.693359375)
 _LN2_LO = _F(-2.12194440e-4)
 _SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: the flush point of exp_shifted32
 _ROUNDER = _F(1.5 * 2**23)  # t = y + 1.5*2**23 rounds y to an integer held in t's low mantissa bits
-_E0, _E1, _E2 = _F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3)
-_E3, _E4, _E5 = _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1)
+# exp(r) = 1 + r + r^2 P(r), P of degree 3 fitted (minimax, relative) on |r| <= ln2/2: 1.1e-7 before
+# rounding, 1.9e-7 evaluated in float32. Cephes' degree 5 reaches 1e-10, which float32 cannot
+# hold, for two more multiply-adds in the hot loop of every kernel.
+_E0, _E1 = _F(0.499992311000824), _F(0.16667111217975616)
+_E2, _E3 = _F(0.04189004749059677), _F(0.008312858641147614)
 
 # log: x = m * 2**e with m in [sqrt(1/2), sqrt(2)); log(x) = e*ln2 + log1p(m - 1).
 _SQRT_HALF = _F(0.707106781186547524)
@@ -39,6 +42,11 @@ _SQRT_TWO_M1 = _F(0.414213562373095049)
 _L0, _L1, _L2 = _F(7.0376836292e-2), _F(-1.1514610310e-1), _F(1.1676998740e-1)
 _L3, _L4, _L5 = _F(-1.2420140846e-1), _F(1.4249322787e-1), _F(-1.6668057665e-1)
 _L6, _L7, _L8 = _F(2.0000714765e-1), _F(-2.4999993993e-1), _F(3.3333331174e-1)
+# log1p(f) = f - f^2/2 + f^3 Q(f) on the same interval, Q of degree 6 fitted (minimax, relative):
+# 3.2e-8 before rounding, 2.1e-7 evaluated in float32 (Cephes' degree 8 above: 1.8e-7).
+_U0, _U1, _U2 = _F(0.333339124917984), _F(-0.25001347064971924), _F(0.19963055849075317)
+_U3, _U4, _U5 = _F(-0.16577231884002686), _F(0.14914396405220032), _F(-0.1427013874053955)
+_U6 = _F(0.08705088496208191)
 _FLT_MIN = _F(1.17549435e-38)
 _TWO_23 = _F(8388608.0)
 
@@ -84,27 +92,36 @@ def float_of_bits(typingctx, bits, like):
 
 
 @elementwise_jit
+def exp_reduced32(x):
+    """``exp(x)`` for finite ``-87 <= x <= 0``, in float32, vectorisable: no special values.
+
+    ``x = n ln2 + r`` with ``n = round(x / ln2)`` by the ``1.5 * 2**23`` trick, so ``2**n``
+    comes from the bits of ``t`` without a float -> int conversion; ``exp(r) = 1 + r + r^2 P(r)``,
+    ``P`` of degree 3 (1.9e-7 relative).
+    """
+    t = x * _LOG2E + _ROUNDER
+    n = t - _ROUNDER
+    r = x - n * _LN2_HI
+    r = r - n * _LN2_LO
+    p = ((_E3 * r + _E2) * r + _E1) * r + _E0
+    p = p * (r * r) + r + _ONE
+    # bits(t) = bits(1.5 * 2**23) + n, and bits(1.5 * 2**23) << 23 vanishes in 32 bits.
+    return float_of_bits(bits_of(p) + (bits_of(t) << 23), _ONE)
+
+
+@elementwise_jit
 def exp_shifted32(x):
     """``exp(x)`` for ``x <= 0`` or NaN (a logit minus its row maximum), in float32, vectorisable.
 
     Used only inside ``Z = sum_c exp(x_c - m)``, where the term ``exp(0) = 1`` is always present:
     a term below ``exp(-87) = 1.6e-38`` changes ``Z`` by less than float64 resolves, so it is
-    flushed to 0 and neither overflow nor subnormal results need a path of their own. The
-    rounding ``n = round(x / ln 2)`` uses the ``1.5 * 2**23`` trick, so ``2**n`` comes from the
-    bits of ``t`` without a float -> int conversion (which is undefined on NaN). Cephes degree-6
-    polynomial, a few ulp; ``exp(-inf) = 0``, NaN in gives NaN out.
+    flushed to 0 and neither overflow nor subnormal results need a path of their own
+    (:func:`exp_reduced32` of the rest). ``exp(-inf) = 0``, NaN in gives NaN out.
     """
-    xc = _SHIFTED_MIN if x < _SHIFTED_MIN else x  # a select that keeps NaN
-    t = xc * _LOG2E + _ROUNDER
-    n = t - _ROUNDER
-    r = xc - n * _LN2_HI
-    r = r - n * _LN2_LO
-    p = ((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5
-    p = p * (r * r) + r + _ONE
-    # bits(t) = bits(1.5 * 2**23) + n, and bits(1.5 * 2**23) << 23 vanishes in 32 bits.
-    y = float_of_bits(bits_of(p) + (bits_of(t) << 23), _ONE)
-    y = _ZERO if x < _SHIFTED_MIN else y
-    return x if x != x else y  # a NaN's payload bits would land in the exponent above
+    below = x < _SHIFTED_MIN
+    y = exp_reduced32(_SHIFTED_MIN if below else x)  # a select that keeps NaN
+    y = _ZERO if below else y
+    return x if x != x else y  # a NaN's payload bits would land in the exponent
 
 
 @elementwise_jit
@@ -167,11 +184,26 @@ def log1p_unit32(e):
     f = ((_ONE + e) * _HALF - _ONE) if big else e
     ef = _ONE if big else _ZERO
     z = f * f
-    y = (((((((_L0 * f + _L1) * f + _L2) * f + _L3) * f + _L4) * f + _L5) * f + _L6) * f + _L7) * f
-    y = (y + _L8) * f * z
+    y = (((((_U6 * f + _U5) * f + _U4) * f + _U3) * f + _U2) * f + _U1) * f + _U0
+    y = y * f * z
     y = y + ef * _LN2_LO
     y = y - _HALF * z
     return f + y + ef * _LN2_HI
+
+
+@elementwise_jit
+def softplus_tail32(x):
+    """``log1p(exp(-|x|))`` in float32 (the softplus tail), vectorisable: :func:`exp_reduced32`
+    then :func:`log1p_unit32`, 3e-7 relative.
+
+    Tails below ``exp(-87) = 1.6e-38`` (``|x| > 87``) are flushed to 0: float32 cannot hold
+    them to 1e-6 anyway. A NaN ``x`` gives a meaningless tail: the loss it goes into is NaN
+    through its ``x`` term, so no select is spent on it.
+    """
+    a = -abs(x)
+    below = a < _SHIFTED_MIN
+    e = exp_reduced32(_SHIFTED_MIN if below else a)
+    return log1p_unit32(_ZERO if below else e)
 
 
 @elementwise_jit
