@@ -129,13 +129,15 @@ def test_fused_binary_block_sums_are_the_row_function_bits(dtype, labels, first)
     for pos_weight in (None, np.array([2.5])):
         spec = LossSpec("binary") if pos_weight is None else LossSpec("binary", pos_weight=pos_weight)
         (chunk,) = engine.chunks(spec, x, y)
-        out = np.zeros(2)
+        out = np.zeros(5)
         done, counts = binary_block_sums(chunk.args, BLOCK_ROWS, 2 * BLOCK_ROWS, out)
-        assert done and counts[0] == BLOCK_ROWS and out[1] == BLOCK_ROWS
-        fused = engine.run_blocks(chunk, first, moments=False)
-        general = engine.run_blocks(chunk, first, engine.RowValues.empty(n), moments=False)
-        for got, want in zip(fused, general, strict=True):
-            assert np.array_equal(got, want, equal_nan=True)
+        assert done and counts[0] == BLOCK_ROWS and out[1] == out[4] == BLOCK_ROWS
+        assert np.array_equal(out[3], out[0], equal_nan=True)
+        for moments in (False, True):  # the loss and denominator, or all five sums
+            fused = engine.run_blocks(chunk, first, moments=moments)
+            general = engine.run_blocks(chunk, first, engine.RowValues.empty(n), moments=moments)
+            for got, want in zip(fused, general, strict=True):
+                assert np.array_equal(got, want, equal_nan=True)
         assert fused[1][:, 3].sum() > 0 and fused[1][:, 2].sum() == 3  # correct and nonfinite counts
     weighted = engine.chunks(LossSpec("binary"), x, y, sample_weight=np.ones(n))
     assert not binary_block_sums(next(weighted).args, 0, BLOCK_ROWS, out)[0]  # declined: the row function

@@ -13,7 +13,7 @@ import numpy as np
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from .blocks import make_drivers, sum_block
+from .blocks import make_drivers, sum_block, sum_range_products
 from .codes import (
     BINARY_LOGITS,
     BINARY_PROBS_SKLEARN,
@@ -126,15 +126,16 @@ def logit_losses(xs, ts, pos_weight, loss):
 
 @vector_jit
 def binary_block_sums(args, lo, hi, out):
-    """The loss and denominator sums of the full block ``[lo, hi)`` into ``out[:2]``, fused,
-    for the commonest input: one column of logits, no weights of any kind, no standard error.
-    Returns ``(done, counts)``; ``done`` is False (nothing written) for any other input, which
-    :func:`binary_rows` scores.
+    """The sums of the full block ``[lo, hi)`` into ``out`` (the loss and the denominator, and
+    the standard error's products when ``out`` has room for them), fused, for the commonest
+    input: one column of logits, no weights of any kind. Returns ``(done, counts)``; ``done`` is
+    False (nothing written) for any other input, which :func:`binary_rows` scores.
 
     The row values stay in the input's precision (:func:`logit_values`) and are summed from
-    there by :func:`~.blocks.sum_block`: widening each to float64 first is exact, so these are
-    the bits of the general path, which widens them into a float64 array, fills a denominator
-    array with ones and checks it before summing (a quarter of the time of a block).
+    there by :func:`~.blocks.sum_block` (and :func:`~.blocks.sum_range_products`): widening each
+    to float64 first is exact, so these are the bits of the general path, which widens them into
+    a float64 array, fills a denominator array with ones and checks it before summing (a quarter
+    of the time of a block).
     """
     x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps = args
     if num_classes != 1 or kind != BINARY_LOGITS or weight_mode != NO_WEIGHT or sample_weight.shape[0] > 0:
@@ -145,8 +146,10 @@ def binary_block_sums(args, lo, hi, out):
     correct, nonfinite = logit_values(
         xs, labels_like(t[lo:hi], xs), pos_weight[0] if pos_weight.shape[0] > 0 else 1.0, values
     )
-    out[0] = sum_block(values)
-    out[1] = np.float64(n)  # n denominators of 1: denominator_sum's exact shortcut
+    total = sum_block(values)
+    out[0], out[1] = total, np.float64(n)  # n denominators of 1: denominator_sum's exact shortcut
+    if out.shape[0] > 2:  # the standard error's products, as range_sums' unweighted shortcut
+        out[2], out[3], out[4] = sum_range_products(values, values, 0, n), total, np.float64(n)
     return True, (n, 0, nonfinite, correct, n, 0)
 
 

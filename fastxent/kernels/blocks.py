@@ -297,8 +297,8 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
     to ``edge_*`` (head rows at ``[0, first)``, tail rows after them) for the accumulator to join
     with their block.
 
-    A full block of a batch that asks for no row values and no standard error goes to the
-    family's fused ``BLOCK_SUMS`` first (:func:`make_drivers`), when it has one.
+    A full block of a batch that asks for no row values goes to the family's fused
+    ``BLOCK_SUMS`` first (:func:`make_drivers`), when it has one.
 
     In the same pass, when they are not empty, ``row_loss``/``row_den`` (float64), ``marks``
     (``MARK_*`` values) and ``predicted`` (int32) receive each of the ``n`` rows' values: groups
@@ -323,7 +323,7 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
             part = q % pieces
             lo, hi = lo + (hi - lo) * part // pieces, lo + (hi - lo) * (part + 1) // pieces
         fused = False
-        if not whole and hi - lo == BLOCK_ROWS and sums.shape[1] == 2 and marks.shape[0] == 0:
+        if not whole and hi - lo == BLOCK_ROWS and marks.shape[0] == 0:
             fused, c = BLOCK_SUMS(args, lo, hi, sums[k])  # noqa: F821 (bound by make_drivers)
             if fused:
                 for j in range(N_COUNTS):
@@ -385,9 +385,9 @@ def make_drivers(rows, family: str, block_sums=no_block_sums) -> Drivers:
     ``rows(args, lo, hi, loss, den, marks, predicted)`` fills ``loss[:hi-lo]`` and
     ``den[:hi-lo]`` (and ``marks``/``predicted`` unless they are empty) for rows ``[lo, hi)`` of
     the arrays packed in the tuple ``args`` and returns the :data:`COUNT_FIELDS` counts.
-    ``block_sums(args, lo, hi, out)`` may sum a full block straight into ``out[:2]`` (the loss
-    and the denominator; no row values asked for, no standard error) with the bits the row
-    function and :func:`close_segment` would give, returning ``(True, counts)``, or decline with
+    ``block_sums(args, lo, hi, out)`` may sum a full block (no row values asked for) straight
+    into ``out`` (its 2 or :data:`~.codes.N_SUMS` sums) with the bits the row function and
+    :func:`close_segment` would give, returning ``(True, counts)``, or decline with
     ``(False, ...)``. Each driver gets its own qualified name so Numba caches them separately.
     """
     blocks_serial, blocks_parallel = serial_and_parallel(
