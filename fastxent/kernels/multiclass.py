@@ -208,6 +208,21 @@ N_STATS = 5
 
 
 @vector_jit
+def statistics_rows(n, kind, smoothing):
+    """The ``(N_STATS, n)`` statistics of a block, zeroed where the passes add to them or read
+    what they did not write: :data:`CORRECT` (the row-major pass marks only correct rows),
+    :data:`SMOOTH` (with label smoothing) and :data:`ROW_SUM` (probabilities); the rows every
+    scored row gets are left as allocated (zeroing all five cost 0.3 ns a row at C = 10)."""
+    stats = np.empty((N_STATS, n))
+    stats[CORRECT] = 0.0
+    if smoothing > 0.0:
+        stats[SMOOTH] = 0.0
+    if kind == PROBS:
+        stats[ROW_SUM] = 0.0
+    return stats
+
+
+@vector_jit
 def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted):
     """Fill ``stats[:, at + r]`` (:data:`D_TARGET`...) for a block of rows stored row by row, and
     ``predicted[at + r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty.
@@ -363,9 +378,10 @@ def sliced_statistics(
         columns, first, last = x, start, stop
         if not by_class:
             rows = x[start:stop]
-            for r in range(stop - start):
-                for c in range(num_classes):
-                    buffer[c, r] = rows[r, c]
+            for c in range(num_classes):  # class by class: row by row, the copy took 44% of C = 10
+                column = buffer[c]
+                for r in range(stop - start):
+                    column[r] = rows[r, c]
             columns, first, last = buffer, 0, stop - start
         column_slice_statistics(
             columns,
@@ -521,7 +537,7 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted):
     x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
     n = hi - lo
-    stats = np.zeros((N_STATS, n))
+    stats = statistics_rows(n, kind, smoothing)
     # float16 input (its bits, uint16) is converted a piece of rows at a time, into the cache;
     # float input is one piece, read in place
     step = rows_per_piece(x, n)
@@ -560,7 +576,7 @@ def index_target_columns(args, lo, hi, loss, den, marks, predicted):
     the transpose of a Fortran-order ``(N, C)`` input (:func:`sliced_statistics`)."""
     columns, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
-    stats = np.zeros((N_STATS, hi - lo))
+    stats = statistics_rows(hi - lo, kind, smoothing)
     sliced_statistics(
         columns, lo, hi, True, targets, ignore_index, kind, class_weight, smoothing, stats, 0, predicted
     )
