@@ -25,7 +25,7 @@ from numba import prange
 
 from .codes import BLOCK_ROWS, N_COUNTS
 from .jit import serial_and_parallel, strict_jit
-from .lanes import ZERO_LANES, add_lanes
+from .lanes import ordered_sum
 from .vmath import bits_of
 
 
@@ -40,30 +40,20 @@ def sum_block(values):
 def sum_range(values, lo, hi):
     """Sum ``values[lo:hi]`` (up to one block) in a fixed order.
 
-    ``s_j = sum_{i = j mod 8} v_{lo+i}`` for eight lanes ``j`` (:func:`~.lanes.add_lanes`: one
+    :func:`~.lanes.ordered_sum`: ``s_j = sum_{i = j mod 8} v_{lo+i}`` for eight lanes ``j`` (one
     vector addition per eight values), then ``((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7))``, plus the
     ``(hi - lo) mod 8`` last values added in order. Strict IEEE flags guarantee this exact order.
     A range, not a slice: the group kernels sum 100,000 groups' ranges a batch, and a slice costs
     its reference counting.
     """
-    full = lo + (hi - lo) - (hi - lo) % 8
-    s = add_lanes(ZERO_LANES, values, None, lo, full)
-    rest = 0.0
-    for i in range(full, hi):
-        rest += values[i]
-    return (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) + rest
+    return ordered_sum(values, None, lo, hi)
 
 
 @strict_jit(forceinline=True)
 def sum_range_products(a, b, lo, hi):
     """``sum a_i * b_i`` for ``i`` in ``[lo, hi)`` (up to one block) in :func:`sum_range`'s order
-    (each product rounded, then added in the eight lanes)."""
-    full = lo + (hi - lo) - (hi - lo) % 8
-    s = add_lanes(ZERO_LANES, a, b, lo, full)
-    rest = 0.0
-    for i in range(full, hi):
-        rest += a[i] * b[i]
-    return (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) + rest
+    (each product rounded, then added in the eight lanes: :func:`~.lanes.ordered_sum`)."""
+    return ordered_sum(a, b, lo, hi)
 
 
 @strict_jit

@@ -48,26 +48,37 @@ def _add_lanes(lanes, a, b, lo, hi):
     products = not isinstance(b, types.NoneType)
     if _is_contiguous_float(a) and (not products or _is_contiguous_float(b)):
         return lambda lanes, a, b, lo, hi: _vector_lanes(lanes, a, b, lo, hi)
-    return _scalar_lanes(products)
+    return _scalar_lanes
 
 
-def _scalar_lanes(products: bool):
+def _scalar_lanes(lanes, a, b, lo, hi):
     """The same sums, lane by lane, for arrays of other layouts (strided views)."""
+    s0, s1, s2, s3, s4, s5, s6, s7 = lanes
+    for i in range(lo, hi, LANES):
+        s0 += _term(a, b, i)
+        s1 += _term(a, b, i + 1)
+        s2 += _term(a, b, i + 2)
+        s3 += _term(a, b, i + 3)
+        s4 += _term(a, b, i + 4)
+        s5 += _term(a, b, i + 5)
+        s6 += _term(a, b, i + 6)
+        s7 += _term(a, b, i + 7)
+    return s0, s1, s2, s3, s4, s5, s6, s7
 
-    def scalar(lanes, a, b, lo, hi):
-        s0, s1, s2, s3, s4, s5, s6, s7 = lanes
-        for i in range(lo, hi, LANES):
-            s0 += _term(a, b, i)
-            s1 += _term(a, b, i + 1)
-            s2 += _term(a, b, i + 2)
-            s3 += _term(a, b, i + 3)
-            s4 += _term(a, b, i + 4)
-            s5 += _term(a, b, i + 5)
-            s6 += _term(a, b, i + 6)
-            s7 += _term(a, b, i + 7)
-        return s0, s1, s2, s3, s4, s5, s6, s7
 
-    return scalar
+@strict_jit(forceinline=True)
+def ordered_sum(a, b, lo, hi):
+    """``sum a_i * b_i`` (``b`` ``None``: ``sum a_i``) over ``[lo, hi)`` in float64, in the
+    order every block sum uses: eight lanes ``s_j`` of the terms ``i = j mod 8``
+    (:func:`add_lanes`), then ``((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7))``, plus the
+    ``(hi - lo) mod 8`` last terms added in order. Each term is widened to float64 and each
+    product rounded before it is added, in the lanes and in the rest alike."""
+    full = lo + (hi - lo) - (hi - lo) % LANES
+    s = add_lanes(ZERO_LANES, a, b, lo, full)
+    rest = 0.0
+    for i in range(full, hi):
+        rest += _term(a, b, i)
+    return (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) + rest
 
 
 @strict_jit(forceinline=True)

@@ -110,18 +110,26 @@ def exp_reduced32(x):
 
 
 @elementwise_jit
+def exp_flushed32(x):
+    """``exp(x)`` for ``x <= 0``, values below ``exp(-87)`` (``-inf`` included) flushed to 0:
+    :func:`exp_reduced32` of ``x`` clamped at -87. A NaN ``x`` gives a meaningless result: its
+    callers decide whether it needs a select (:func:`exp_shifted32`) or not
+    (:func:`softplus_tail32`)."""
+    below = x < _SHIFTED_MIN
+    y = exp_reduced32(_SHIFTED_MIN if below else x)
+    return _ZERO if below else y
+
+
+@elementwise_jit
 def exp_shifted32(x):
     """``exp(x)`` for ``x <= 0`` or NaN (a logit minus its row maximum), in float32, vectorisable.
 
     Used only inside ``Z = sum_c exp(x_c - m)``, where the term ``exp(0) = 1`` is always present:
     a term below ``exp(-87) = 1.6e-38`` changes ``Z`` by less than float64 resolves, so it is
     flushed to 0 and neither overflow nor subnormal results need a path of their own
-    (:func:`exp_reduced32` of the rest). ``exp(-inf) = 0``, NaN in gives NaN out.
+    (:func:`exp_flushed32`). ``exp(-inf) = 0``, NaN in gives NaN out.
     """
-    below = x < _SHIFTED_MIN
-    y = exp_reduced32(_SHIFTED_MIN if below else x)  # a select that keeps NaN
-    y = _ZERO if below else y
-    return x if x != x else y  # a NaN's payload bits would land in the exponent
+    return x if x != x else exp_flushed32(x)  # a NaN's payload bits would land in the exponent
 
 
 @elementwise_jit
@@ -193,17 +201,14 @@ def log1p_unit32(e):
 
 @elementwise_jit
 def softplus_tail32(x):
-    """``log1p(exp(-|x|))`` in float32 (the softplus tail), vectorisable: :func:`exp_reduced32`
+    """``log1p(exp(-|x|))`` in float32 (the softplus tail), vectorisable: :func:`exp_flushed32`
     then :func:`log1p_unit32`, 3e-7 relative.
 
     Tails below ``exp(-87) = 1.6e-38`` (``|x| > 87``) are flushed to 0: float32 cannot hold
     them to 1e-6 anyway. A NaN ``x`` gives a meaningless tail: the loss it goes into is NaN
     through its ``x`` term, so no select is spent on it.
     """
-    a = -abs(x)
-    below = a < _SHIFTED_MIN
-    e = exp_reduced32(_SHIFTED_MIN if below else a)
-    return log1p_unit32(_ZERO if below else e)
+    return log1p_unit32(exp_flushed32(-abs(x)))
 
 
 @elementwise_jit
