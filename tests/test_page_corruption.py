@@ -124,9 +124,10 @@ def _varint(value: int) -> bytes:
 @pytest.mark.parametrize("width", [1, 2, 3, 5, 7, 8, 9, 13, 20, 31])
 @pytest.mark.parametrize("count", [1, 8, 61, 4096, 10_001])
 def test_bit_packed_runs_decode_every_value(width, count):
-    """Bit-packed runs, widths up to 8 unpacked a group of 8 values at a time and wider ones value
-    by value, a run's last values past its last whole group, with and without spare bytes after
-    the run: each value equals the bits a reference unpacks; one above the limit is refused."""
+    """Bit-packed runs, width 1 a byte at a time, widths up to 8 a group of 8 values at a time
+    and wider ones value by value, a run's last values past its last whole group, with and
+    without spare bytes after the run: each value equals the bits a reference unpacks; one above
+    the limit is refused."""
     rng = np.random.default_rng(width * count)
     groups = -(-count // 8)
     body = rng.integers(0, 256, groups * width, dtype=np.uint8)

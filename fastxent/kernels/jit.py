@@ -129,13 +129,16 @@ def _cache_probe():
     """A function of this directory, so Numba's locator tells where the kernels are cached."""
 
 
-def _refresh_cache() -> None:
+def refresh_cache(probe=_cache_probe, package_dir: Path = _PACKAGE_DIR) -> None:
+    """:func:`drop_stale_cache` for the directory of compiled sources ``package_dir``, whose
+    cache Numba's locator finds from ``probe``, a function defined there (the page decoders of
+    :mod:`fastxent.io.pages` call each other across files too)."""
     # A read-only cache keeps Numba's own per-file checks; never fail the import over it.
     with contextlib.suppress(OSError):
-        drop_stale_cache(Path(FunctionCache(_cache_probe)._cache_path), sources_digest())
+        drop_stale_cache(Path(FunctionCache(probe)._cache_path), sources_digest(package_dir), package_dir)
 
 
-_refresh_cache()
+refresh_cache()
 
 
 def vector_jit(func=None, **options):

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numba
 
-from ...kernels import jit  # noqa: F401  (imported first: it points Numba at a writable cache)
+from ...kernels import jit  # imported first: it points Numba at a writable cache
+
+
+def _cache_probe():
+    """A function of this directory, so Numba's locator tells where the decoders are cached."""
+
+
+# the decoders call each other across files, which Numba's per-file checks do not see
+jit.refresh_cache(_cache_probe, Path(__file__).resolve().parent)
 
 
 def checked_jit(func):
