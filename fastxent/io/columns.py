@@ -65,6 +65,17 @@ class ColumnPlan:
         names += [c for c in (self.weight, *self.group_by, *self.keep) if c]
         return list(dict.fromkeys(names))
 
+    def float_labels(self) -> frozenset:
+        """The columns a reader may give as float32 where they hold integers: the target of
+        binary logits, scored as floats (torch's ``binary_cross_entropy_with_logits``), when no
+        other role (kept, grouped by, a weight) shows its values as they are stored."""
+        others = {self.weight, *self.group_by, *self.keep, *self.input_columns}
+        if self.kind != "binary" or self.inputs != "logits" or self.classes is not None:
+            return frozenset()
+        if self.target in others:
+            return frozenset()
+        return frozenset([self.target])
+
     def null_rows(self, batch: pa.RecordBatch, inputs: bool = True) -> np.ndarray | None:
         """Boolean mask of rows with a null in the input (unless ``inputs`` is false: a batch
         without its input columns), target or weight (a null row, or a null inside a row's

@@ -54,6 +54,9 @@ class Part:
     read_columns: Callable[[int, list[str]], pa.Table] | None = None
     #: Parquet: which reader read each column chunk (:class:`~fastxent.io.pages.rowgroup.ReadLog`).
     reads: object = None
+    #: Parquet: ``read`` takes ``as_floats``, integer label columns it may give as float32 (the
+    #: page reader does, :func:`~fastxent.io.pages.layout.as_float`).
+    float_labels: bool = False
 
     def __reduce__(self):
         if self.location is None:
@@ -73,13 +76,15 @@ class Part:
                 schema = schema.append(pa.field(key, value.type))
         return schema
 
-    def batches(self, columns: list[str], batch_rows: int, units: list | None = None):
+    def batches(self, columns: list[str], batch_rows: int, units: list | None = None, as_floats=frozenset()):
         """``(unit, batch)`` pairs, batches with ``columns`` in that order and at most
-        ``batch_rows`` rows, for the given units (default: all)."""
+        ``batch_rows`` rows, for the given units (default: all). ``as_floats``: integer label
+        columns the part may give as float32 (:attr:`float_labels`), batch by batch."""
         names = set(self.schema.names)  # a set: 10,000 class columns made a list's lookups cost 5 s
         file_columns = [c for c in columns if c in names]
         casts = self._label_casts(file_columns)
-        for unit, batch in self.read(file_columns, batch_rows, units):
+        floats = {"as_floats": frozenset(as_floats)} if as_floats and self.float_labels else {}
+        for unit, batch in self.read(file_columns, batch_rows, units, **floats):
             # whole decoded batches are rearranged once, then sliced: rebuilding every slice
             # column by column cost 1.6 ms a batch on 100-column files
             if len(file_columns) == len(columns):

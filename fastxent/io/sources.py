@@ -141,7 +141,7 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
     page_file = PageFile(location, nbytes, meta, schema)
     read_log = ReadLog()
 
-    def read(columns, batch_rows, units):
+    def read(columns, batch_rows, units, as_floats=frozenset()):
         # one read buffer per column chunk: share the budget so wide files stay bounded too
         budget = REMOTE_BUFFER_BYTES if location.remote else PARQUET_BUFFER_BYTES
         buffer_size = max(PARQUET_MIN_BUFFER_BYTES, budget // max(1, len(columns)))
@@ -150,7 +150,7 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
         layouts = (
             None
             if choice == "pyarrow"
-            else column_layouts(meta, schema, columns, choice == "auto", flat_limit)
+            else column_layouts(meta, schema, columns, choice == "auto", flat_limit, as_floats)
         )
         paged = layouts is not None and any(not isinstance(v, str) for v in layouts.values())
         row_bytes = _decoded_row_bytes(meta, columns)
@@ -238,6 +238,7 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
         metadata=meta,
         read_columns=read_columns,
         reads=read_log,
+        float_labels=True,
     )
 
 

@@ -130,7 +130,8 @@ class Run:
             self._units(part, batch_rows, nulls, units, first_row, wide)
             return
         part_row, current = first_row, None
-        for unit, batch in part.batches(self.plan.columns(), batch_rows, units):
+        floats = self.plan.float_labels()
+        for unit, batch in part.batches(self.plan.columns(), batch_rows, units, floats):
             if unit != current and current is not None:
                 self.close_blocks()
             current = unit

@@ -58,6 +58,7 @@ NOT_DECODED = {
     p.UNSUPPORTED_DICTIONARY: "a dictionary page of an encoding other than PLAIN",
     p.UNSUPPORTED_LEVELS: "levels of an encoding other than RLE",
     p.UNSUPPORTED_VALUES: "values of an encoding the reader does not decode",
+    p.NOT_AS_FLOAT: "a page of labels not given as float32 (plain values, nulls or values above 2**24)",
     p.NULL_IN_LIST: "a null list or a null element",
 }
 
@@ -124,7 +125,7 @@ class ColumnCursor:
         )
         self.params = np.zeros(p.PARAMETERS, np.int64)
         kind = {UNCOMPRESSED: p.UNCOMPRESSED, SNAPPY: p.SNAPPY}.get(codec, p.BY_PYTHON)
-        self.params[[p.CODEC, p.TOP, p.IS_LIST, p.EMPTY, p.WIDTH, p.IS_BOOL, p.LARGEST]] = (
+        self.params[[p.CODEC, p.TOP, p.IS_LIST, p.EMPTY, p.WIDTH, p.IS_BOOL, p.LARGEST, p.AS_FLOAT]] = (
             kind,
             layout.top,
             layout.is_list,
@@ -132,6 +133,7 @@ class ColumnCursor:
             layout.stored.itemsize,
             layout.stored == np.uint8,
             max(0, uncompressed),  # no page decompresses to more than its whole chunk
+            layout.as_float,
         )
         self.decompress = Decompressor(codec) if kind == p.BY_PYTHON else None
         self.window, self.base = _NO_WINDOW, start
@@ -139,6 +141,8 @@ class ColumnCursor:
         # has no float16), and the page code compiles once for every width (cold, reading columns of
         # four widths compiled for 31.6 s when each width had its own specialisation, 18.7 s now)
         self.width = layout.stored.itemsize
+        # what a flat column's values become: the stored type, or float32 (layout.as_float)
+        self.decoded = np.dtype(np.float32) if layout.as_float else layout.stored
         self.page_buf = _NONE
         self.defs = self.reps = _NONE
         self.idx = np.empty(0, np.int32)
@@ -170,10 +174,10 @@ class ColumnCursor:
             self.per_row = max(self.per_row, elements / max(1, n))
             array = _list_array(layout, n, offsets, child[: elements * width].view(layout.stored))
         else:
-            data, out = room if room is not None else (None, _empty(n * self.width, np.uint8))
+            data, out = room if room is not None else (None, _empty(n * self.decoded.itemsize, np.uint8))
             valid = _empty(n, np.uint8) if layout.nullable else _NONE
             self._check(self._call(take_flat, out, valid, n, finish))
-            array = _array(layout, n, out.view(layout.stored), valid if layout.nullable else None, data)
+            array = _array(layout, n, out.view(self.decoded), valid if layout.nullable else None, data)
         if finish:
             self._give_back()
         return array
@@ -222,8 +226,9 @@ class ColumnCursor:
                 self.idx = _scratch("idx", max(need, 2 * self.idx.size), np.int32, self.owned)
             if wanted & p.VALUES:
                 self.vals = _scratch("vals", max(need * self.width, 2 * self.vals.size), np.uint8, self.owned)
-        elif status == p.NEED_DICTIONARY:
-            self.dictionary = _scratch("dictionary", need * self.width, np.uint8, self.owned)
+        elif status == p.NEED_DICTIONARY:  # a column given as floats: their float32 copy after them
+            size = need * (self.width + 4 * self.layout.as_float)
+            self.dictionary = _scratch("dictionary", size, np.uint8, self.owned)
         else:  # NEED_DECOMPRESS: a page of a codec Numba does not decompress
             lo = int(state[p.NEED_AT]) - self.base
             try:

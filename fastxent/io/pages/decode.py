@@ -179,6 +179,34 @@ def gather(dictionary, indices, count, out, width):
         _gather(dictionary, indices, count, out)
 
 
+#: The largest integer magnitude below which every integer is a float32 (2**24).
+FLOAT32_EXACT = 1 << 24
+
+
+@checked_jit
+def _exact_floats(values, floats):
+    for k in range(values.shape[0]):
+        if abs(np.int64(values[k])) > FLOAT32_EXACT:
+            return False
+    for k in range(values.shape[0]):
+        floats[k] = np.float32(values[k])
+    return True
+
+
+@checked_jit
+def integers_as_floats(dictionary, count, width):
+    """Write the ``count`` signed integers of ``width`` bytes (4 or 8) at the start of
+    ``dictionary`` (bytes) after them as float32. Returns whether each is exactly that float
+    (at most 2**24 in magnitude); writes nothing if one is not."""
+    nbytes = count * width
+    floats = dictionary[nbytes : nbytes + 4 * count].view(np.float32)
+    if width == 8:
+        return _exact_floats(dictionary[:nbytes].view(np.int64), floats)
+    if width == 4:
+        return _exact_floats(dictionary[:nbytes].view(np.int32), floats)
+    return False
+
+
 @checked_jit
 def unpack_booleans(buf, pos, end, count, out):
     """PLAIN booleans: one bit each, the least significant first. Returns the position after the

@@ -9,7 +9,7 @@ encodings are ones the reader decodes. Everything else is read by pyarrow, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,7 @@ class ColumnLayout:
     type of the Arrow values; ``top``: the definition level of a present value; ``nullable``:
     whether a flat column has definition levels; ``empty``: the definition level of an empty
     list (``None``: not a list); ``list_size``: the size of a fixed_size_list (0 otherwise).
+    ``as_float``: an integer column given as float32 (binary labels, :func:`column_layouts`).
     """
 
     name: str
@@ -58,6 +59,7 @@ class ColumnLayout:
     nullable: bool
     empty: int | None = None
     list_size: int = 0
+    as_float: bool = False
 
     @property
     def is_list(self) -> bool:
@@ -103,6 +105,28 @@ def _layout(meta: pq.FileMetaData, field: pa.Field, leaf: int) -> ColumnLayout |
     )
 
 
+#: Signed integer types whose columns :func:`as_float` gives as float32.
+_SIGNED = (pa.int8(), pa.int16(), pa.int32(), pa.int64())
+
+
+def as_float(layout: ColumnLayout) -> ColumnLayout:
+    """``layout`` of a flat signed integer column given as float32, the type binary labels are
+    scored in: 4 bytes a label decoded and read by the kernel instead of 8 (100M int64 labels:
+    800 MB written and read again). The reader gives it so from dictionary pages whose values
+    float32 holds exactly (|v| <= 2**24), as a float32 dictionary gathered like any other;
+    any other page (PLAIN values, nulls, larger values) makes pyarrow read the rest of the
+    chunk, as int64 (:class:`~.cursor.Unsupported`). Other layouts are returned as they are."""
+    if layout.is_list or layout.field.type not in _SIGNED:
+        return layout
+    field = layout.field.with_type(pa.float32())
+    return replace(layout, field=field, values=np.dtype(np.float32), as_float=True)
+
+
+def as_stored(layout: ColumnLayout, field: pa.Field) -> ColumnLayout:
+    """``layout`` given :func:`as_float` read as its column's ``field`` is stored again."""
+    return replace(layout, field=field, values=np.dtype(field.type.to_pandas_dtype()), as_float=False)
+
+
 #: The ``auto`` reader reads local files of flat columns through pages when at most this many
 #: are read: every page-read column holds a window of the file and its current page while a
 #: batch is built, so files of thousands of class columns stay with pyarrow. Remote files, at
@@ -130,14 +154,20 @@ def flat_column_count(layouts: dict | None) -> int:
 
 
 def column_layouts(
-    meta: pq.FileMetaData, schema: pa.Schema, columns: list[str], automatic: bool, flat_limit: int
+    meta: pq.FileMetaData,
+    schema: pa.Schema,
+    columns: list[str],
+    automatic: bool,
+    flat_limit: int,
+    as_floats=frozenset(),
 ) -> dict:
     """``{column: ColumnLayout}`` for the columns the page reader reads, ``{column: reason}`` (a
     string) for the others. ``automatic`` (the ``auto`` reader): it reads them only when one of
     them is a list column, or they are at most ``flat_limit`` flat ones it can all read, of
     snappy or uncompressed pages (:func:`_python_codecs`); a row group read partly by
     pyarrow pays for a pyarrow reader beside the pages (a 4M x 100 list file: 1.46 s with its
-    label read by pyarrow, 1.11 s without)."""
+    label read by pyarrow, 1.11 s without). ``as_floats``: columns that may be given as
+    float32 where they are signed integers (:func:`as_float`)."""
     leaves = _leaves(meta)
     out = {}
     for name in columns:
@@ -151,7 +181,8 @@ def column_layouts(
         if pa.types.is_dictionary(field.type):
             out[name] = "it is dictionary-encoded in Arrow"
             continue
-        out[name] = _layout(meta, field, leaves[name][0])
+        layout = _layout(meta, field, leaves[name][0])
+        out[name] = as_float(layout) if name in as_floats and not isinstance(layout, str) else layout
     if automatic and not any(not isinstance(v, str) and v.is_list for v in out.values()):
         why = None
         if any(isinstance(v, str) for v in out.values()):

@@ -25,6 +25,7 @@ import numpy as np
 from . import decode, thrift
 from .jitting import checked_jit
 from .protocol import (
+    AS_FLOAT,
     AT,
     AT_END,
     BAD_CODEC,
@@ -60,6 +61,7 @@ from .protocol import (
     NEED_SCRATCH,
     NEED_SIZE,
     NO_DICTIONARY,
+    NOT_AS_FLOAT,
     OK,
     PLAIN,
     PLAIN_DICTIONARY,
@@ -179,6 +181,8 @@ def _values(src, pos, end, encoding, present, params, state, dictionary, idx, va
             return BAD_INDICES
         state[SOURCE] = IN_INDICES
         return OK
+    if params[AS_FLOAT] == 1:  # given as float32 from its dictionary only (layout.as_float)
+        return NOT_AS_FLOAT
     if params[IS_BOOL] == 1:
         if encoding == PLAIN:
             return OK if decode.unpack_booleans(src, pos, end, present, vals) >= 0 else SHORT_VALUES
@@ -246,13 +250,14 @@ def checksums(window, base, state, out):
 @checked_jit
 def _dictionary_page(window, base, state, params, page_buf, dictionary, header, body):
     """Read the dictionary page whose body is at ``body`` into ``dictionary`` (which Python sizes
-    first) and move past it. Returns a status."""
+    first: its values, then with ``params[AS_FLOAT]`` the same values as float32) and move past
+    it. Returns a status."""
     count, size, full = header[thrift.NUM_VALUES], header[thrift.COMPRESSED], header[thrift.UNCOMPRESSED]
     if header[thrift.ENCODING] not in (PLAIN, PLAIN_DICTIONARY) or params[IS_BOOL] == 1:
         return UNSUPPORTED_DICTIONARY
     if count < 0:
         return SHORT_DICTIONARY
-    if dictionary.shape[0] != count * params[WIDTH]:
+    if dictionary.shape[0] != count * (params[WIDTH] + 4 * params[AS_FLOAT]):
         state[NEED] = count
         return NEED_DICTIONARY
     status, in_window, start = _plain_bytes(
@@ -264,7 +269,9 @@ def _dictionary_page(window, base, state, params, page_buf, dictionary, header, 
     nbytes = count * params[WIDTH]
     if nbytes > full:
         return SHORT_DICTIONARY
-    decode.copy(src[start : start + nbytes], dictionary)
+    decode.copy(src[start : start + nbytes], dictionary[:nbytes])
+    if params[AS_FLOAT] == 1 and not decode.integers_as_floats(dictionary, count, params[WIDTH]):
+        return NOT_AS_FLOAT
     state[DICTIONARY] = count
     state[POS] = body + size
     return OK
@@ -383,6 +390,8 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
         if status != OK:
             return status
         if full_page == 0 and is_list == 0:
+            if params[AS_FLOAT] == 1:  # nulls: not given as floats (layout.as_float)
+                return NOT_AS_FLOAT
             # a flat page with nulls spreads its values over rows from the scratch array
             if vals.shape[0] < count * width:
                 return _need_scratch(state, count, VALUES)

@@ -39,9 +39,10 @@ PRESENT = 18  # present values of the open page
 VERIFIED = 19  # file offset up to which every page's CRC (where written) has been checked
 STATE_SLOTS = 20
 
-# Parameters of a chunk (int64 array): constant while it is read.
-CODEC, TOP, IS_LIST, EMPTY, WIDTH, IS_BOOL, LARGEST = 0, 1, 2, 3, 4, 5, 6
-PARAMETERS = 7
+# Parameters of a chunk (int64 array): constant while it is read. AS_FLOAT: 1 for integer labels
+# given as float32 (:attr:`~.layout.ColumnLayout.as_float`).
+CODEC, TOP, IS_LIST, EMPTY, WIDTH, IS_BOOL, LARGEST, AS_FLOAT = 0, 1, 2, 3, 4, 5, 6, 7
+PARAMETERS = 8
 
 # Statuses: 0 done, positive asks Python for something, negative is damage or no support.
 OK, AT_END = 0, 1
@@ -66,6 +67,7 @@ NEED_BYTES, NEED_BUFFER, NEED_SCRATCH, NEED_DICTIONARY, NEED_DECOMPRESS, NEED_CH
     UNCOMPRESSED_SIZE,
 ) = range(-1, -16, -1)
 UNSUPPORTED_DICTIONARY, UNSUPPORTED_LEVELS, UNSUPPORTED_VALUES, NULL_IN_LIST = -101, -102, -103, -104
+NOT_AS_FLOAT = -105
 
 # The scratch arrays a NEED_SCRATCH status asks for (a mask in state[NEED_SIZE]).
 DEFS, REPS, INDICES, VALUES = 1, 2, 4, 8

@@ -22,7 +22,7 @@ import pyarrow as pa
 from . import READER_VARIABLE
 from .codecs import CODEC_NAMES
 from .cursor import ColumnCursor, CorruptPage, Unsupported, shared_value_buffers
-from .layout import chunk_range, chunk_refusal
+from .layout import as_stored, chunk_range, chunk_refusal
 
 #: Bytes read at once from a file, all of a row group's page-read columns together.
 WINDOW_BYTES = 8 << 20
@@ -117,15 +117,17 @@ def row_group_batches(
     source = file.open()
     try:
         window = max(MIN_WINDOW_BYTES, WINDOW_BYTES // len(chosen))
-        cursors = {}
-        for name, layout in chosen.items():
+
+        def cursor_of(layout) -> ColumnCursor:
             chunk = group.column(layout.leaf)
             start, size = chunk_range(chunk)
             read = source.chunk(start, size, window)
             codec = CODEC_NAMES[chunk.compression]
-            cursors[name] = ColumnCursor(
+            return ColumnCursor(
                 read, start, size, layout, codec, chunk.num_values, chunk.total_uncompressed_size, n
             )
+
+        cursors = {name: cursor_of(layout) for name, layout in chosen.items()}
         streams = {}  # columns read by pyarrow: one stream for the chunks refused from the start
         if others:
             shared = _Rows(pyarrow_rows(others, 0))
@@ -137,8 +139,15 @@ def row_group_batches(
             shared = shared_value_buffers({name: cursor.layout for name, cursor in cursors.items()}, m)
             for name, cursor in list(cursors.items()):
                 try:
-                    arrays[name] = cursor.take(m, shared.get(name))
-                    fields[name] = file.schema.field(name)
+                    try:
+                        arrays[name] = cursor.take(m, shared.get(name))
+                    except Unsupported:
+                        if not (cursor.layout.as_float and done == 0):
+                            raise
+                        # labels the chunk cannot give as floats from its first row: as stored
+                        cursor = cursors[name] = cursor_of(as_stored(cursor.layout, file.schema.field(name)))
+                        arrays[name] = cursor.take(m, shared.get(name))
+                    fields[name] = cursor.layout.field  # float32 for labels given as floats
                 except Unsupported as why:
                     del cursors[name]
                     reason = f"from row {done} of the row group: {why}"

@@ -14,9 +14,11 @@ from . import decode
 from .jitting import checked_jit
 from .pages import open_page
 from .protocol import (
+    AS_FLOAT,
     AT_END,
     BAD_LIST,
     COUNT,
+    DICTIONARY,
     DONE,
     ELEMENTS,
     EMPTY,
@@ -45,9 +47,17 @@ from .protocol import (
 def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, to):
     """Copy the open page's next ``m`` present values to values ``to, ..., to + m - 1`` of
     ``out`` (bytes, like ``vals`` and ``dictionary``): straight from the page where they are
-    still PLAIN bytes, the dictionary's values where they are indices, else from the scratch
+    still PLAIN bytes, the dictionary's values where they are indices (its float32 values for a
+    column given as floats, ``out`` then holding 4 bytes a value), else from the scratch
     array."""
     value, width = state[VALUE], params[WIDTH]
+    if params[AS_FLOAT] == 1:
+        # integer labels as float32: indices only (pages.py refuses others), gathered from the
+        # dictionary's float32 copy after its values
+        floats = dictionary[state[DICTIONARY] * width :]
+        decode.gather(floats, idx[value : value + m], m, out[to * 4 : (to + m) * 4], 4)
+        state[VALUE] = value + m
+        return
     target = out[to * width : (to + m) * width]
     if state[SOURCE] == IN_BYTES:
         src = window if state[IN_WINDOW] == 1 else page_buf
@@ -77,7 +87,8 @@ def _no_more_data(window, base, state, params, page_buf, defs, reps, idx, vals, 
 def take_flat(
     window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, out, valid, n, finish
 ):
-    """Fill ``out`` (``n`` values of the column's stored type, as bytes) with the next ``n`` rows,
+    """Fill ``out`` (``n`` values of the column's stored type, or float32 for a column given as
+    floats, as bytes) with the next ``n`` rows,
     and ``valid[:n]`` (empty for a column without nulls) with 1 where a row holds a value, 0 for
     a null (whose value is 0). Returns a status of :mod:`.protocol`."""
     top, width = params[TOP], params[WIDTH]
