@@ -141,3 +141,18 @@ def test_dictionary_values_as_exact_floats(dtype):
     for above in (limit + 1, -limit - 1):
         raw[: values.nbytes] = np.array([0, above, 1, 2, 3, 4], dtype).view(np.uint8)
         assert not decode.integers_as_floats(raw, values.size, values.itemsize)
+
+
+def test_debug_says_which_labels_are_read_as_floats(tmp_path, monkeypatch, capsys):
+    from fastxent.cli import main
+
+    path = str(tmp_path / "labels.parquet")
+    pq.write_table(_table(np.random.default_rng(4).integers(0, 2, ROWS)), path)
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    assert main(["score", path, "--target", "label", "--logits", "logit", "--debug"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"'{path}' row group 0: pages read ['logit', 'label (as float32 labels)']; pyarrow read none" in err
+    )
+    assert main(["score", path, "--target", "label", "--logits", "logit", "--keep", "label", "--debug"]) == 0
+    assert "pages read ['logit', 'label']" in capsys.readouterr().err

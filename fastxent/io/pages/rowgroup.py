@@ -94,9 +94,8 @@ def page_columns(file, index: int, columns: list[str], layouts: dict, read_log: 
             read_log.add(name, PYARROW, refusal)
     if log.isEnabledFor(logging.DEBUG):
         why = "; ".join(f"{name!r} ({reason})" for name, reason in refused.items())
-        log.debug(
-            "'%s' row group %d: pages read %s; pyarrow read %s", file.name, index, list(chosen), why or "none"
-        )
+        read = [f"{name} (as float32 labels)" if v.as_float else name for name, v in chosen.items()]
+        log.debug("'%s' row group %d: pages read %s; pyarrow read %s", file.name, index, read, why or "none")
     return chosen
 
 
