@@ -352,9 +352,8 @@ def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
     assert f"parquet reader   pyarrow ({READER_VARIABLE}=pyarrow)" in capsys.readouterr().out
     monkeypatch.setenv(READER_VARIABLE, " ")  # empty: the default
     assert main(["info"]) == 0
-    assert f"(8 in a remote store) (cramjam {cramjam.__version__}), pyarrow for the rest" in (
-        capsys.readouterr().out
-    )
+    said = "(8 in a remote store), or up to 8 of any codec but brotli"
+    assert f"{said} (cramjam {cramjam.__version__}), pyarrow for the rest" in capsys.readouterr().out
     # a misspelt choice is an error, not silently the default
     monkeypatch.setenv(READER_VARIABLE, "Pagse")
     wrong = f"{READER_VARIABLE} must be one of auto, pages, pyarrow, got 'Pagse'."
@@ -369,7 +368,8 @@ def test_debug_and_info_say_which_reader(corpus, monkeypatch, capsys):
 def test_the_default_reads_through_pages_lists_and_a_few_flat_columns(corpus, monkeypatch, tmp_path):
     """``auto``: a row group with a list column among the columns read is read through the page
     reader whole, and so is one of at most MANY_FLAT_COLUMNS flat columns the page reader can all
-    read, of snappy or uncompressed pages; more flat columns, zstd ones, or one it cannot read
+    read, of snappy or uncompressed pages or (up to FEW_FLAT_COLUMNS) of any codec but brotli;
+    more flat columns, more than FEW_FLAT_COLUMNS zstd ones, brotli ones, or one it cannot read
     among them, through pyarrow whole. Row groups of more than FEW_FLAT_COLUMNS page-read flat
     columns are decoded one at a time. The batches are pyarrow's either way."""
     path = corpus["defaults"]
@@ -381,6 +381,9 @@ def test_the_default_reads_through_pages_lists_and_a_few_flat_columns(corpus, mo
     packed = str(tmp_path / "zstd.parquet")
     lists = pa.array(list(rng.standard_normal((900, 3))), type=pa.list_(pa.float64()))
     pq.write_table(pa.table({"x": rng.standard_normal(900), "lst": lists}), packed, compression="zstd")
+    wide_zstd, brotli = str(tmp_path / "wide-zstd.parquet"), str(tmp_path / "brotli.parquet")
+    pq.write_table(pq.read_table(wide), wide_zstd, row_group_size=300, compression="zstd")
+    pq.write_table(pa.table({"x": rng.standard_normal(900)}), brotli, compression="brotli")
     monkeypatch.setattr(sources, "MANY_FLAT_COLUMNS", 32)
     workers = []
     prefetch = sources.ordered_prefetch
@@ -397,8 +400,11 @@ def test_the_default_reads_through_pages_lists_and_a_few_flat_columns(corpus, mo
         (wide, [f"c{j}" for j in range(32)], "pages", None, 1),
         (wide, [f"c{j}" for j in range(33)], "pyarrow", "more than 32 flat columns are read", 2),
         (text, ["x", "s"], "pyarrow", "another flat column is read by pyarrow", 2),
-        (packed, ["x"], "pyarrow", "its flat columns are ZSTD, which pyarrow decompresses faster", 2),
+        (packed, ["x"], "pages", None, 2),
         (packed, ["x", "lst"], "pages", None, 2),
+        (wide_zstd, [f"c{j}" for j in range(8)], "pages", None, 2),
+        (wide_zstd, [f"c{j}" for j in range(9)], "pyarrow", "are ZSTD, which pyarrow decompresses faster", 2),
+        (brotli, ["x"], "pyarrow", "its flat columns are BROTLI, which pyarrow decompresses faster", 2),
     ]
     for file, columns, reader, reason, threads in cases:
         monkeypatch.delenv(READER_VARIABLE, raising=False)

@@ -12,8 +12,10 @@ pyarrow reading the rest. The batches are those pyarrow would give, value for va
 ``FASTXENT_PARQUET_READER`` chooses: ``auto`` (the default) reads through the page reader the
 row groups of files whose read columns include a list column, or are at most
 :data:`.layout.MANY_FLAT_COLUMNS` flat columns it can all read (at most
-:data:`.layout.FEW_FLAT_COLUMNS` in a remote store) whose pages are snappy or uncompressed,
-and other files through pyarrow; ``pages`` every column the page reader can;
+:data:`.layout.FEW_FLAT_COLUMNS` in a remote store) whose pages it decompresses as fast as
+pyarrow (:func:`.layout._slower_codecs`: snappy and uncompressed pages, and of up to
+:data:`.layout.FEW_FLAT_COLUMNS` flat columns any codec but brotli), and other files through
+pyarrow; ``pages`` every column the page reader can;
 ``pyarrow`` none. Measured on two cores (AMD EPYC, 2026-12-04, ``fx.score`` of the
 ``make-data`` files, in-process medians of 3-7): the 4M x 100 list column scored in 0.98-1.11 s
 through pages against 1.27-1.54 s through pyarrow; a 100M-row binary file 0.35-0.46 s against
@@ -21,8 +23,7 @@ through pages against 1.27-1.54 s through pyarrow; a 100M-row binary file 0.35-0
 columns of one type are decoded side by side into one buffer
 (:func:`.cursor.shared_value_buffers`), so class columns reach the kernels without a copy, and
 row groups of many flat columns are decoded one at a time (:data:`.layout.FEW_FLAT_COLUMNS`:
-as fast, and half the memory). zstd flat columns stay with pyarrow, whose decompression is
-faster than cramjam's (:func:`.layout._python_codecs`). A row group read partly by each reader
+as fast, and half the memory). A row group read partly by each reader
 pays for both, so ``auto`` does not mix.
 """
 
@@ -64,7 +65,8 @@ def reader_status() -> str:
         "every column it decodes"
         if choice == "pages"
         else f"files with a list column or up to {MANY_FLAT_COLUMNS:,} flat columns of snappy or "
-        f"uncompressed pages ({FEW_FLAT_COLUMNS} in a remote store)"
+        f"uncompressed pages ({FEW_FLAT_COLUMNS} in a remote store), or up to {FEW_FLAT_COLUMNS} of any "
+        "codec but brotli"
     )
     return (
         f"pages for {columns} (cramjam {cramjam.__version__}), pyarrow for the rest "

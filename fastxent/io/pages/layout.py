@@ -164,7 +164,7 @@ def column_layouts(
     """``{column: ColumnLayout}`` for the columns the page reader reads, ``{column: reason}`` (a
     string) for the others. ``automatic`` (the ``auto`` reader): it reads them only when one of
     them is a list column, or they are at most ``flat_limit`` flat ones it can all read, of
-    snappy or uncompressed pages (:func:`_python_codecs`); a row group read partly by
+    codecs it decompresses as fast as pyarrow (:func:`_slower_codecs`); a row group read partly by
     pyarrow pays for a pyarrow reader beside the pages (a 4M x 100 list file: 1.46 s with its
     label read by pyarrow, 1.11 s without). ``as_floats``: columns that may be given as
     float32 where they are signed integers (:func:`as_float`)."""
@@ -189,7 +189,7 @@ def column_layouts(
             why = "another flat column is read by pyarrow"
         elif len(out) > flat_limit:
             why = f"more than {flat_limit} flat columns are read"
-        elif meta.num_row_groups and (slow := _python_codecs(meta, out.values())):
+        elif meta.num_row_groups and (slow := _slower_codecs(meta, list(out.values()))):
             why = f"its flat columns are {slow}, which pyarrow decompresses faster"
         if why is not None:
             why += f" ({READER_VARIABLE}=pages reads every column it can)"
@@ -197,15 +197,19 @@ def column_layouts(
     return out
 
 
-def _python_codecs(meta: pq.FileMetaData, layouts) -> str:
-    """The codecs (of the first row group) of ``layouts``' chunks that pages of Python decompress
-    (:mod:`.codecs`: all but snappy and uncompressed pages), or ``""``. Flat columns of those
-    score faster through pyarrow (zstd, 2026-12-04: binary 100M rows 0.60 s against 0.67 s, 100
-    class columns 1.98 s against 2.38 s); a list column's pages are still faster (4M x 100 zstd:
-    1.89 s against 2.16 s)."""
+def _slower_codecs(meta: pq.FileMetaData, layouts) -> str:
+    """The codecs (of the first row group) of ``layouts``' chunks that pyarrow decompresses
+    faster than the pages would, or ``""``. Pages decompress snappy in Numba, the others through
+    cramjam in Python (:mod:`.codecs`). Measured on two cores (2026-12-05, ``fx.score``,
+    medians of 3; pages against pyarrow): up to :data:`FEW_FLAT_COLUMNS` flat columns (two row
+    groups decoded at once), binary 20M rows gzip 0.218 s against 0.243, lz4 0.063 against
+    0.080, zstd 0.099 against 0.109 (100M rows: 0.445 against 0.545), brotli 0.478 against
+    0.338; more flat columns (decoded one row group at a time), zstd 100 class columns 2.27
+    against 1.95; a list column's pages stay faster (4M x 100 zstd: 1.89 s against 2.16 s)."""
     group = meta.row_group(0)
     codecs = {group.column(layout.leaf).compression for layout in layouts}
-    return ", ".join(sorted(codecs - {"UNCOMPRESSED", "SNAPPY"}))
+    slower = {"BROTLI"} if len(layouts) <= FEW_FLAT_COLUMNS else codecs - {"UNCOMPRESSED", "SNAPPY"}
+    return ", ".join(sorted(codecs & slower))
 
 
 def chunk_refusal(chunk: pq.ColumnChunkMetaData, file_size: int) -> str | None:
