@@ -179,7 +179,7 @@ def gather(dictionary, indices, count, out, width):
         _gather(dictionary, indices, count, out)
 
 
-#: The largest integer magnitude below which every integer is a float32 (2**24).
+#: Every integer of at most this magnitude (2**24) is exactly a float32.
 FLOAT32_EXACT = 1 << 24
 
 

@@ -113,9 +113,10 @@ def as_float(layout: ColumnLayout) -> ColumnLayout:
     """``layout`` of a flat signed integer column given as float32, the type binary labels are
     scored in: 4 bytes a label decoded and read by the kernel instead of 8 (100M int64 labels:
     800 MB written and read again). The reader gives it so from dictionary pages whose values
-    float32 holds exactly (|v| <= 2**24), as a float32 dictionary gathered like any other;
-    any other page (PLAIN values, nulls, larger values) makes pyarrow read the rest of the
-    chunk, as int64 (:class:`~.cursor.Unsupported`). Other layouts are returned as they are."""
+    float32 holds exactly (|v| <= 2**24), as a float32 dictionary gathered like any other. A
+    chunk that cannot be given so from its first row (PLAIN values, nulls, larger values) is
+    read as stored (:func:`as_stored`); one that stops later, by pyarrow from the batch where it
+    stops (:class:`~.cursor.Unsupported`). Other layouts are returned as they are."""
     if layout.is_list or layout.field.type not in _SIGNED:
         return layout
     field = layout.field.with_type(pa.float32())
