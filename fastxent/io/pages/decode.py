@@ -211,11 +211,11 @@ def integers_as_floats(dictionary, count, width):
 def unpack_booleans(buf, pos, end, count, out):
     """PLAIN booleans: one bit each, the least significant first. Returns the position after the
     last byte used, or -1 if the bytes end first."""
-    if (count + 7) // 8 > end - pos or out.shape[0] < count:
+    nbytes = (count + 7) // 8
+    if nbytes > end - pos or out.shape[0] < count:
         return -1
-    for i in range(count):
-        out[i] = (buf[pos + (i >> 3)] >> (i & 7)) & 1
-    return pos + (count + 7) // 8
+    unpack_bits(buf[pos : pos + nbytes], count, out[:count])
+    return pos + nbytes
 
 
 @checked_jit
