@@ -115,10 +115,11 @@ def test_block_sums_of_unweighted_rows_are_the_general_sums():
 @pytest.mark.parametrize("labels", [np.float32, np.int64])
 @pytest.mark.parametrize("first", [0, 1000])
 def test_fused_binary_block_sums_are_the_row_function_bits(dtype, labels, first):
-    """Full blocks of unweighted logits are summed by binary_block_sums, without row values; a
-    batch that asks for row values takes the row function and close_segment: same bits."""
+    """Full blocks of unweighted logits are summed by binary_block_sums, with their row values
+    where asked: the bits of the row function (binary_rows) and block_sums, row values included;
+    and the same sums whether a batch asks for row values or not."""
     from fastxent import engine
-    from fastxent.kernels.binary import binary_block_sums
+    from fastxent.kernels.binary import binary_block_sums, binary_rows
     from fastxent.spec import LossSpec
 
     rng = np.random.default_rng(3)
@@ -129,18 +130,27 @@ def test_fused_binary_block_sums_are_the_row_function_bits(dtype, labels, first)
     for pos_weight in (None, np.array([2.5])):
         spec = LossSpec("binary") if pos_weight is None else LossSpec("binary", pos_weight=pos_weight)
         (chunk,) = engine.chunks(spec, x, y)
+        lo, hi = BLOCK_ROWS, 2 * BLOCK_ROWS
         out = np.zeros(5)
-        done, counts = binary_block_sums(chunk.args, BLOCK_ROWS, 2 * BLOCK_ROWS, out)
+        fused_rows = engine.RowValues.empty(BLOCK_ROWS, predicted=True)
+        done, counts = binary_block_sums(chunk.args, lo, hi, out, *fused_rows)
         assert done and counts[0] == BLOCK_ROWS and out[1] == out[4] == BLOCK_ROWS
         assert np.array_equal(out[3], out[0], equal_nan=True)
+        general_rows = engine.RowValues.empty(BLOCK_ROWS, predicted=True)
+        assert binary_rows(chunk.args, lo, hi, *general_rows) == counts
+        want = np.zeros(5)
+        block_sums(general_rows.loss, general_rows.den, want)
+        assert np.array_equal(out, want, equal_nan=True)
+        for got, expected in zip(fused_rows, general_rows, strict=True):
+            assert got.tobytes() == expected.tobytes()
         for moments in (False, True):  # the loss and denominator, or all five sums
             fused = engine.run_blocks(chunk, first, moments=moments)
-            general = engine.run_blocks(chunk, first, engine.RowValues.empty(n), moments=moments)
-            for got, want in zip(fused, general, strict=True):
-                assert np.array_equal(got, want, equal_nan=True)
+            with_rows = engine.run_blocks(chunk, first, engine.RowValues.empty(n), moments=moments)
+            for got, expected in zip(fused, with_rows, strict=True):
+                assert np.array_equal(got, expected, equal_nan=True)
         assert fused[1][:, 3].sum() > 0 and fused[1][:, 2].sum() == 3  # correct and nonfinite counts
     weighted = engine.chunks(LossSpec("binary"), x, y, sample_weight=np.ones(n))
-    assert not binary_block_sums(next(weighted).args, 0, BLOCK_ROWS, out)[0]  # declined: the row function
+    assert not binary_block_sums(next(weighted).args, 0, BLOCK_ROWS, out, *engine.RowValues.empty(0))[0]
 
 
 def _eight_lane_sum(values):

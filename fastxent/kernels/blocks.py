@@ -287,8 +287,8 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
     to ``edge_*`` (head rows at ``[0, first)``, tail rows after them) for the accumulator to join
     with their block.
 
-    A full block of a batch that asks for no row values goes to the family's fused
-    ``BLOCK_SUMS`` first (:func:`make_drivers`), when it has one.
+    A full block goes to the family's fused ``BLOCK_SUMS`` first (:func:`make_drivers`), when it
+    has one, with the row values' slices (empty when not asked for).
 
     In the same pass, when they are not empty, ``row_loss``/``row_den`` (float64), ``marks``
     (``MARK_*`` values) and ``predicted`` (int32) receive each of the ``n`` rows' values: groups
@@ -313,8 +313,11 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
             part = q % pieces
             lo, hi = lo + (hi - lo) * part // pieces, lo + (hi - lo) * (part + 1) // pieces
         fused = False
-        if not whole and hi - lo == BLOCK_ROWS and marks.shape[0] == 0:
-            fused, c = BLOCK_SUMS(args, lo, hi, sums[k])  # noqa: F821 (bound by make_drivers)
+        if hi - lo == BLOCK_ROWS and not split:
+            # row values too where asked (``row_loss`` not empty): the slices are empty otherwise
+            fused, c = BLOCK_SUMS(  # noqa: F821 (bound by make_drivers)
+                args, lo, hi, sums[k], row_loss[lo:hi], row_den[lo:hi], marks[lo:hi], predicted[lo:hi]
+            )
             if fused:
                 for j in range(N_COUNTS):
                     counts[k, j] = c[j]
@@ -349,7 +352,7 @@ def _rowwise_template(args, n, out):
 
 
 @strict_jit
-def no_block_sums(args, lo, hi, out):
+def no_block_sums(args, lo, hi, out, loss, den, marks, predicted):
     """The fused block sums of a family that has none (:func:`make_drivers`): no block is done."""
     return False, (0, 0, 0, 0, 0, 0)
 
@@ -375,10 +378,11 @@ def make_drivers(rows, family: str, block_sums=no_block_sums) -> Drivers:
     ``rows(args, lo, hi, loss, den, marks, predicted)`` fills ``loss[:hi-lo]`` and
     ``den[:hi-lo]`` (and ``marks``/``predicted`` unless they are empty) for rows ``[lo, hi)`` of
     the arrays packed in the tuple ``args`` and returns the :data:`COUNT_FIELDS` counts.
-    ``block_sums(args, lo, hi, out)`` may sum a full block (no row values asked for) straight
+    ``block_sums(args, lo, hi, out, loss, den, marks, predicted)`` may sum a full block straight
     into ``out`` (its 2 or :data:`~.codes.N_SUMS` sums) with the bits the row function and
-    :func:`close_segment` would give, returning ``(True, counts)``, or decline with
-    ``(False, ...)``. Each driver gets its own qualified name so Numba caches them separately.
+    :func:`close_segment` would give, filling the row values the row function would where they
+    are not empty, returning ``(True, counts)``, or decline with ``(False, ...)``. Each driver
+    gets its own qualified name so Numba caches them separately.
     """
     blocks_serial, blocks_parallel = serial_and_parallel(
         _bind(_blocks_template, rows, block_sums, f"{family}_")
