@@ -107,7 +107,7 @@ class AtomicTableWriter:
         self._wait()  # the previous row group is written (and its errors raised) first
         if self._writer is None:
             options = column_options(table.schema)
-            self._writer = TableWriter(self._target(), table.schema, self.format, options)
+            self._writer = TableWriter(self._target(), table.schema, self.format, options, rows_writer=True)
         self._in_flight = self._thread.submit(self._writer.write, table, OUTPUT_GROUP_ROWS)
 
     def _target(self):
