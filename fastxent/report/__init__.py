@@ -9,9 +9,11 @@ in ``out``, each written under a temporary name and renamed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,13 @@ from .stats import EntryTable, confidence_of
 
 
 class _Collector:
-    """Row sink: adds each scored row to the statistics of its entry (the group's id, or 0)."""
+    """Row sink: adds each scored row to the statistics of its entry (the group's id, or 0).
+
+    A batch's statistics are taken in a thread of their own while the next batch is scored (the
+    compiled tally releases the GIL), one batch at a time and in order: the same sums as in the
+    scoring thread. Binary 20M rows by split: the tally and confidences cost 0.25 s of the
+    scoring thread's 0.55. :meth:`close` waits for the last batch, and raises what it raised.
+    """
 
     def __init__(self, job, bins: int, top_k: int, ignore_index: int):
         self.plan = job.plan
@@ -36,8 +44,36 @@ class _Collector:
         self.table = EntryTable(1 if self.plan.kind == "multilabel" else width, bins, top_k)
         self.ignore_index = ignore_index
         self.keys: list | None = None  # each entry's group key (None: one entry, the source)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="fastxent-report")
+        self._in_flight: Future | None = None
 
     def add(self, batch, rows, x, t, values, groups, part_name=None, part_rows=None) -> None:
+        entry = None
+        if groups is not None:
+            entry, self.keys = groups
+        # the scoring pass reuses its loss buffer for the next batch; the rest is the batch's own
+        values = values._replace(loss=values.loss.copy())
+        self._wait()
+        self._in_flight = self._thread.submit(self._add, batch, rows, x, t, values, entry)
+
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
+
+    def close(self, raising: bool = True) -> None:
+        """Wait for the last batch's statistics (raising its error, unless the run already
+        failed with its own) and end the thread."""
+        try:
+            if raising:
+                self._wait()
+            else:
+                with contextlib.suppress(Exception):
+                    self._wait()
+        finally:
+            self._thread.shutdown()
+
+    def _add(self, batch, rows, x, t, values, entry) -> None:
         plan = self.plan
         losses = values.loss
         if plan.kind == "multilabel":
@@ -47,9 +83,8 @@ class _Collector:
             predicted = values.predicted.astype(np.int64)
             confidence = confidence_of(plan.kind, plan.inputs, x, predicted)
             truth = np.argmax(t, axis=1) if plan.kind == "soft" else np.asarray(t).astype(np.int64)
-        entry = np.zeros(len(losses), dtype=np.int64)
-        if groups is not None:
-            entry, self.keys = groups
+        if entry is None:
+            entry = np.zeros(len(losses), dtype=np.int64)
         # ignored rows are not part of any statistic
         skip = truth == self.ignore_index if plan.kind == "multiclass" else np.zeros(len(losses), np.bool_)
 
@@ -138,7 +173,12 @@ def report(
         label = Path(os.fspath(source)).name if isinstance(source, (str, os.PathLike)) else f"source {index}"
         job = prepare(source, options, storage=storage)
         collector = _Collector(job, bins, top_k, options.ignore_index)
-        result = execute(job, [collector])
+        try:
+            result = execute(job, [collector])
+        except BaseException:
+            collector.close(raising=False)
+            raise
+        collector.close()
         names = _class_names(job.plan)
         for key, e in sorted(collector.entries(), key=lambda item: str(item[0])):
             score = result if key is None else result.groups[key]
