@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from .errors import InputValueError
 from .kernels import groups as kernels
-from .kernels.blocks import expansion_value, expansion_values
+from .kernels.blocks import all_equal, expansion_value, expansion_values
 from .kernels.codes import COUNT_FIELDS, N_COUNTS, N_SUMS
 from .kernels.key_table import dictionary_ids
 from .key_table import KeyTable, is_integer_like, key_bits
@@ -257,6 +257,8 @@ class GroupKeys:
 
 
 _NO_NULLS = np.empty(0, dtype=np.uint8)
+#: No sorted denominators given: the fold copies the rows' (:func:`~.kernels.groups.FOLD_ROWS`).
+_NO_ONES = np.empty(0)
 
 
 def _ids_of_codes(codes: pa.Array, mapping: np.ndarray, identity: bool) -> np.ndarray:
@@ -307,6 +309,7 @@ class GroupTable:
         self._size = 0
         self._open = False  # whether a group may have an open block (a batch was not a whole unit)
         self._scratch_arrays = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int32))
+        self._ones_array = _NO_ONES
         self._grow(64)
 
     def _grow(self, capacity: int) -> None:
@@ -382,12 +385,20 @@ class GroupTable:
                 whole_unit,
                 *self.state(),
                 *self._scratch(gid.shape[0]),
+                self._ones(gid.shape[0] + 1) if all_equal(den, 1.0) else _NO_ONES,
             )
             if stopped.size == 0:
                 return
             self._widen()
             rows = _rows_after(gid, stopped, done)
             gid, loss, den, marks = gid[rows], loss[rows], den[rows], marks[rows]
+
+    def _ones(self, n: int) -> np.ndarray:
+        """``n`` ones (or more), kept from batch to batch: the sorted denominators of unweighted
+        rows."""
+        if self._ones_array.shape[0] < n:
+            self._ones_array = np.ones(n)
+        return self._ones_array
 
     def _scratch(self, n: int) -> tuple:
         """Scratch arrays for folding ``n`` rows (see :func:`~.kernels.groups.FOLD_ROWS`), kept
@@ -506,6 +517,7 @@ class GroupTable:
             else:
                 del state[name]
         state["_scratch_arrays"] = tuple(a[:0] for a in self._scratch_arrays)  # scratch is not state
+        state["_ones_array"] = _NO_ONES
         return state
 
     def __setstate__(self, state):
