@@ -111,8 +111,9 @@ class GroupKeys:
         return mapping[local]
 
     def _table_ids(self, column: pa.Array) -> np.ndarray:
-        """Ids of one integer-like key column by a compiled hash table of its values
-        (:class:`~.key_table.KeyTable`): one probe a row; only new keys become Python objects."""
+        """Ids of one integer-like key column by a compiled table of its values
+        (:class:`~.key_table.KeyTable`, direct or hashed): one lookup a row; only new keys become
+        Python objects."""
         if self._table is None:
             self._table = KeyTable()
         valid = np.asarray(column.is_valid()) if column.null_count else None
@@ -135,12 +136,12 @@ class GroupKeys:
             if found is None:
                 found, added = self._add(key), True
             ids[i] = found
-        if added:  # the hash table knows only the keys it numbered: the next batches go by Arrow
+        if added:  # the key table knows only the keys it numbered: the next batches go by Arrow
             self._table = None
         return ids
 
     def _add_new(self, keys: list) -> None:
-        """Number ``keys`` (distinct, none known yet) as they come: the hash table meets 100,000
+        """Number ``keys`` (distinct, none known yet) as they come: the key table meets 100,000
         new keys in a run, one dictionary update rather than a call each."""
         first = len(self.keys)
         self.keys.extend(keys)
