@@ -236,3 +236,35 @@ def test_loss_bins_by_binade_equal_searchsorted(edges):
 def test_edges_closer_than_two_a_binade_are_refused():
     with pytest.raises(ValueError, match="two edges a binade"):
         binade_starts(np.array([1.0, 1.1, 1.2, 1.3]))
+
+
+@pytest.mark.parametrize("batch_rows", [None, 170])
+def test_rows_skipped_for_nulls_keep_their_source_numbers(tmp_path, batch_rows):
+    """With null rows skipped, the worst rows of a report and the ``row`` column of a losses
+    file are the rows' numbers in the source (within each file for a directory's losses)."""
+    rng = np.random.default_rng(7)
+    n = 1200
+    x = rng.standard_normal(n) * 4
+    y = rng.integers(0, 2, n)
+    null = rng.random(n) < 0.15
+    table = pa.table({"label": y, "logits": pa.array(x, mask=null), "id": np.arange(n) * 10})
+    pq.write_table(table, tmp_path / "one.parquet", row_group_size=500)
+    options = dict(target="label", logits="logits", nulls="skip", batch_rows=batch_rows)
+    entry = fx.report(str(tmp_path / "one.parquet"), out=tmp_path / "r", keep=["id"], top_k=9, **options)
+    losses = fx.binary_cross_entropy_with_logits(x, y.astype(np.float64), reduction="none")
+    worst = np.flatnonzero(~null)[np.argsort(-losses[~null], kind="stable")[:9]]
+    rows = entry["entries"][0]["worst_rows"]
+    assert [r["row"] for r in rows] == worst.tolist()
+    assert [r["id"] for r in rows] == (worst * 10).tolist()
+
+    (tmp_path / "d").mkdir()
+    for i in range(2):
+        pq.write_table(table.slice(600 * i, 600), tmp_path / "d" / f"p{i}.parquet", row_group_size=250)
+    out = tmp_path / "losses.parquet"
+    fx.score(str(tmp_path / "d"), losses_to=str(out), keep="id", **options)
+    written = pq.read_table(out)
+    kept = np.flatnonzero(~null)
+    assert written["row"].to_pylist() == (kept % 600).tolist()
+    assert written["file"].to_pylist() == [str(tmp_path / "d" / f"p{i}.parquet") for i in kept // 600]
+    assert written["id"].to_pylist() == (kept * 10).tolist()
+    np.testing.assert_allclose(written["loss"].to_numpy(), losses[~null], rtol=1e-12)

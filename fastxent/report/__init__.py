@@ -47,7 +47,7 @@ class _Collector:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="fastxent-report")
         self._in_flight: Future | None = None
 
-    def add(self, batch, rows, x, t, values, groups, part_name=None, part_rows=None) -> None:
+    def add(self, batch, rows, x, t, values, groups) -> None:
         entry = None
         if groups is not None:
             entry, self.keys = groups
@@ -80,9 +80,12 @@ class _Collector:
             truth = np.zeros(len(losses), dtype=np.int64)  # one "class": per-row losses only
             confidence, predicted = np.full(len(losses), np.nan), truth
         else:
-            predicted = values.predicted.astype(np.int64)
+            predicted = values.predicted  # int32: the compiled tally takes it as it is
             confidence = confidence_of(plan.kind, plan.inputs, x, predicted)
-            truth = np.argmax(t, axis=1) if plan.kind == "soft" else np.asarray(t).astype(np.int64)
+            if plan.kind == "soft":
+                truth = np.argmax(t, axis=1)
+            else:
+                truth = np.asarray(t).astype(np.int64, copy=False)
         if entry is None:
             entry = np.zeros(len(losses), dtype=np.int64)
         # ignored rows are not part of any statistic
@@ -92,10 +95,10 @@ class _Collector:
 
         def table(idx: np.ndarray) -> pa.Table:
             """The shown columns of the rows ``idx`` (an entry's worst-row candidates)."""
-            columns = {"row": pa.array(rows[idx])}
+            columns = {"row": pa.array(rows.in_source(idx))}
             for name in plan.keep:
                 columns[name] = batch.column(name).take(pa.array(idx))
-            for name, classes in (("target", truth[idx]), ("predicted", predicted[idx])):
+            for name, classes in (("target", truth[idx]), ("predicted", predicted[idx].astype(np.int64))):
                 # class names where the target has them: the worst rows read as the data does
                 columns[name] = pa.array(classes) if names is None else names.take(pa.array(classes))
             columns["confidence"] = pa.array(confidence[idx])
