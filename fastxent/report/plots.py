@@ -31,8 +31,19 @@ def _plain_log_ticks(ax) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _save(fig, path) -> None:
-    fig.tight_layout()
+#: Margins of the figures whose labels do not vary (ticks 0 to 1 or powers of ten, set axis
+#: titles): ``tight_layout`` measures every label in a layout pass of its own, 35-40 ms a figure
+#: of a report's 0.37 s of plots. The per-class chart, whose class names and legend vary, keeps it.
+FIXED_MARGINS = {"left": 0.11, "right": 0.97, "bottom": 0.13, "top": 0.92}
+
+
+def _save(fig, path, margins: dict | None = None) -> None:
+    """Write the figure as a PNG, laid out by ``margins`` (figure fractions) or, without them, by
+    ``tight_layout``."""
+    if margins is None:
+        fig.tight_layout()
+    else:
+        fig.subplots_adjust(**margins)
     fig.savefig(path, format="png", dpi=110)
     fig.clf()
 
@@ -102,7 +113,7 @@ def plot_histograms(entries, path) -> None:
     ax.set_ylabel("share of rows")
     ax.set_title("Distribution of row losses" + which)
     ax.legend(fontsize="small")
-    _save(fig, path)
+    _save(fig, path, FIXED_MARGINS)
     plt.close(fig)
 
 
@@ -128,5 +139,5 @@ def plot_reliability(entries, path) -> None:
     ax.set_ylabel("accuracy")
     ax.set_title("Reliability" + which, fontsize="medium")
     ax.legend(fontsize="small", loc="upper left")
-    _save(fig, path)
+    _save(fig, path, FIXED_MARGINS)
     plt.close(fig)
