@@ -257,21 +257,32 @@ def test_a_group_filling_many_blocks_in_one_batch_stops_widens_and_folds_every_r
     assert table.counts[:2, COUNT_FIELDS.index("scored")].tolist() == [n_a, n_a // 2]
 
 
+def neumaier(s: float, error: float, x: float) -> tuple[float, float]:
+    """Neumaier's compensated addition of ``x`` to ``s`` (rounding errors so far: ``error``)."""
+    t = s + x
+    error += (s - t) + x if abs(s) >= abs(x) else (x - t) + s
+    return t, error
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     groups=st.sampled_from([1, 3, 40, 3000]),
     units=st.lists(st.integers(0, 20_000), min_size=1, max_size=4),
     cuts=st.lists(st.integers(1, 20_000), max_size=4),
+    unweighted=st.booleans(),
 )
-def test_group_folds_equal_the_blocks_of_each_group_stream(seed, groups, units, cuts):
+def test_group_folds_equal_the_blocks_of_each_group_stream(seed, groups, units, cuts, unweighted):
     """Whatever the units and the batches within them, a group's sums are the exact sums of the
     block sums (sum_block, eight lanes) of its own rows in each unit, cut every BLOCK_ROWS of
-    them, and its counts count its rows: whole units, carried blocks and stops for room alike."""
+    them, its moments the compensated sums of the blocks' products in order, and its counts
+    count its rows: whole units, carried blocks and stops for room alike, weighted rows and
+    unweighted ones (whose denominators the fold does not copy)."""
     rng = np.random.default_rng(seed)
     table = GroupTable(["k"])
     table.ids(pa.record_batch({"k": pa.array(np.arange(groups))}))  # group g has id g
     expected = [[[], []] for _ in range(groups)]
+    moments = np.zeros((groups, 3, 2))
     scored = np.zeros(groups, dtype=np.int64)
     for u, rows in enumerate(units):
         gid = rng.integers(0, groups, rows).astype(np.int32)
@@ -282,7 +293,7 @@ def test_group_folds_equal_the_blocks_of_each_group_stream(seed, groups, units, 
             mine = np.flatnonzero(gid == g)
             block[mine] = np.arange(mine.shape[0]) // BLOCK_ROWS
         loss = (rng.random(rows) + 1) * 10.0 ** ((37 * (block + 3 * u)) % 300 - 150)
-        den = rng.choice([1.0, 0.5, 3.0], rows)
+        den = np.ones(rows) if unweighted else rng.choice([1.0, 0.5, 3.0], rows)
         marks = np.zeros(rows, dtype=np.int32)
         bounds = sorted({0, rows, *(c for c in cuts if c < rows)})
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
@@ -294,8 +305,13 @@ def test_group_folds_equal_the_blocks_of_each_group_stream(seed, groups, units, 
             for q, values in enumerate((loss[mine], den[mine])):
                 for start in range(0, values.shape[0], BLOCK_ROWS):
                     expected[g][q].append(sum_block(values[start : start + BLOCK_ROWS]))
+            products = (loss[mine] ** 2, loss[mine] * den[mine], den[mine] ** 2)
+            for start in range(0, mine.sum(), BLOCK_ROWS):
+                for q, values in enumerate(products):
+                    moments[g, q] = neumaier(*moments[g, q], sum_block(values[start : start + BLOCK_ROWS]))
     for g in range(groups):
         assert table.totals(g) == (math.fsum(expected[g][0]), math.fsum(expected[g][1]))
+    np.testing.assert_array_equal(table.moments[:groups], moments)
     assert table.counts[:groups, COUNT_FIELDS.index("scored")].tolist() == scored.tolist()
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .blocks import exact_add_value, range_sums, sum_range, sum_range_products
+from .blocks import exact_add_value, range_sums
 from .codes import (
     BLOCK_ROWS,
     CORRECT,
@@ -299,12 +299,7 @@ def _fold_rows(
                     stop = start
                     break
                 end = min(start + BLOCK_ROWS, hi)
-                if copy_den:
-                    total, weight, loss_sq, loss_den, den_sq = range_sums(loss, den, start, end)
-                else:
-                    total = sum_range(loss, start, end)
-                    loss_sq = sum_range_products(loss, loss, start, end)
-                    weight = den_sq = float(end - start)
+                total, weight, loss_sq, loss_den, den_sq = range_sums(loss, den, start, end)
                 row = 2 * g
                 nterms[row] = exact_add_value(terms, row, nterms[row], specials, total)
                 nterms[row + 1] = exact_add_value(terms, row + 1, nterms[row + 1], specials, weight)
