@@ -309,7 +309,7 @@ class GroupTable:
         self.judged_per_row = judged_per_row
         self._size = 0
         self._open = False  # whether a group may have an open block (a batch was not a whole unit)
-        self._scratch_arrays = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int32))
+        self._scratch_arrays = (np.empty(0, dtype=np.int32), np.empty(0), np.empty(0, dtype=np.int32))
         self._ones_array = _NO_ONES
         self._grow(64)
 
@@ -407,7 +407,7 @@ class GroupTable:
         index, values, marks = self._scratch_arrays
         need = 4 * n + 3 + min(self._size, 4 * n) + 1
         if index.shape[0] < need:
-            index = np.empty(need, dtype=np.int64)
+            index = np.empty(need, dtype=np.int32)
         if marks.shape[0] < n + 1:  # a spare row (see sort_by_group)
             values, marks = np.empty(2 * n + 2), np.empty(n + 1, dtype=np.int32)
         self._scratch_arrays = index, values, marks
