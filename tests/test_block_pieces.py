@@ -12,7 +12,9 @@ from fastxent.kernels.blocks import (
     block_sums,
     denominator_sum,
     piece_count,
+    range_sums,
     sum_block,
+    sum_range,
     sum_range_products,
 )
 from fastxent.kernels.codes import BLOCK_ROWS
@@ -109,6 +111,29 @@ def test_block_sums_of_unweighted_rows_are_the_general_sums():
     got = np.zeros(5)
     block_sums(loss, weights, got)
     assert got[1] == BLOCK_ROWS - 0.5 and got[3] == sum_range_products(loss, weights, 0, BLOCK_ROWS)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ranges_of_fewer_rows_than_lanes_give_the_lanes_bits(weighted):
+    """range_sums sums fewer than eight rows in one loop: the bits of the eight-lane sums
+    (sum_range, sum_range_products) for every length and start, signed zeros, NaN, infinities,
+    subnormals and cancellations included, unweighted rows and weighted ones."""
+    rng = np.random.default_rng(5)
+    specials = [-0.0, np.nan, np.inf, -np.inf, 5e-324, 1e308, -1e308, 0.0, -1.5, 1e-300]
+    loss = np.concatenate([rng.exponential(2.0, 40), specials, -rng.exponential(1.0, 30), [-0.0] * 9])
+    rng.shuffle(loss[:50])
+    den = rng.choice([0.5, 1.0, 3.0, 1e-200], loss.shape[0]) if weighted else np.ones(loss.shape[0])
+    for lo in range(loss.shape[0]):
+        for hi in range(lo, min(lo + 12, loss.shape[0]) + 1):
+            got = range_sums(loss, den, lo, hi)
+            want = (
+                sum_range(loss, lo, hi),
+                sum_range(den, lo, hi),
+                sum_range_products(loss, loss, lo, hi),
+                sum_range_products(loss, den, lo, hi),
+                sum_range_products(den, den, lo, hi),
+            )
+            assert np.array(got).view(np.int64).tolist() == np.array(want).view(np.int64).tolist(), (lo, hi)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])

@@ -25,7 +25,7 @@ from numba import prange
 
 from .codes import BLOCK_ROWS, N_COUNTS
 from .jit import serial_and_parallel, strict_jit
-from .lanes import ordered_sum
+from .lanes import LANES, ordered_sum
 from .vmath import bits_of
 
 
@@ -73,7 +73,22 @@ def range_sums(loss, den, lo, hi):
     bit for bit (NaN, infinities and ``-0.0`` included) and ``sum den`` and ``sum den^2`` are the
     row count (exact below ``2**53``). Rows of a range, as :func:`sum_range` sums them: the group
     kernels sum the blocks of 100,000 groups' rows a batch (:mod:`.groups`).
+
+    Fewer rows than :data:`~.lanes.LANES` (100,000 groups' blocks hold one to six rows of a
+    131,072-row batch) are summed in one loop: the lanes stay zero, so each sum is ``+0.0`` plus
+    its terms added in order, as :func:`~.lanes.ordered_sum` adds them, bit for bit (73,000 such
+    ranges in 0.9 ms rather than 1.6).
     """
+    if hi - lo < LANES:
+        total = weight = loss_sq = loss_den = den_sq = 0.0
+        for i in range(lo, hi):
+            x, d = np.float64(loss[i]), np.float64(den[i])
+            total += x
+            weight += d
+            loss_sq += x * x
+            loss_den += x * d
+            den_sq += d * d
+        return 0.0 + total, 0.0 + weight, 0.0 + loss_sq, 0.0 + loss_den, 0.0 + den_sq
     total = sum_range(loss, lo, hi)
     squares = sum_range_products(loss, loss, lo, hi)
     if all_equal(den[lo:hi], 1.0):  # a slice: indices from 0 vectorise the compare (a range: +10%)
