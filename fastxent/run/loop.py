@@ -42,16 +42,18 @@ class BatchRows(NamedTuple):
 
     def in_source(self, idx: np.ndarray | None = None) -> np.ndarray:
         """The source's row numbers of the rows ``idx`` of the batch (all rows: ``None``)."""
-        return self.first + self._positions(idx)
+        return self._numbers(self.first, idx)
 
     def in_part(self, idx: np.ndarray | None = None) -> np.ndarray:
         """The part's row numbers of the rows ``idx`` of the batch (all rows: ``None``)."""
-        return self.part_first + self._positions(idx)
+        return self._numbers(self.part_first, idx)
 
-    def _positions(self, idx) -> np.ndarray:
+    def _numbers(self, first: int, idx) -> np.ndarray:
         if self.positions is not None:
-            return self.positions if idx is None else self.positions[idx]
-        return np.arange(self.count, dtype=np.int64) if idx is None else np.asarray(idx, dtype=np.int64)
+            return first + (self.positions if idx is None else self.positions[idx])
+        if idx is None:  # every row of the batch: one array, not a range and its sum
+            return np.arange(first, first + self.count, dtype=np.int64)
+        return first + np.asarray(idx, dtype=np.int64)
 
 
 def _predicted(plan: colmod.ColumnPlan, values: RowValues) -> np.ndarray | None:
