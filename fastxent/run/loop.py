@@ -18,6 +18,7 @@ from ..engine import RowValues, compute_dtype
 from ..errors import InputValueError
 from ..groups import GroupTable
 from ..io import columns as colmod
+from ..io.pool import pooled_copy, pooled_empty, pooled_range
 from ..io.sinks import AtomicTableWriter
 from ..io.sources import Part
 from ..state import Score
@@ -51,8 +52,8 @@ class BatchRows(NamedTuple):
     def _numbers(self, first: int, idx) -> np.ndarray:
         if self.positions is not None:
             return first + (self.positions if idx is None else self.positions[idx])
-        if idx is None:  # every row of the batch: one array, not a range and its sum
-            return np.arange(first, first + self.count, dtype=np.int64)
+        if idx is None:  # every row of the batch
+            return pooled_range(first, self.count)
         return first + np.asarray(idx, dtype=np.int64)
 
 
@@ -60,7 +61,7 @@ def _predicted(plan: colmod.ColumnPlan, values: RowValues) -> np.ndarray | None:
     if plan.kind in ("multiclass", "soft"):
         return values.predicted
     if plan.kind == "binary":
-        return values.predicted.astype(np.int8)
+        return pooled_copy(values.predicted, np.int8)
     return None  # multilabel: one prediction per class, none per row
 
 
@@ -115,7 +116,7 @@ class LossesFile:
         for name in self.plan.keep:
             column = batch.column(name)
             out[name] = column.cast(self.keep_types[name]) if name in self.keep_types else column
-        out["loss"] = pa.array(values.loss.astype(self.loss_dtype or compute_dtype(x.dtype)))
+        out["loss"] = pa.array(pooled_copy(values.loss, self.loss_dtype or compute_dtype(x.dtype)))
         predicted = _predicted(self.plan, values)
         if predicted is not None:
             if self.class_names is not None:
@@ -273,11 +274,12 @@ class Run:
         """Room for a batch's row values. The loss, denominator and marks, which the groups and
         sinks read before the next batch, reuse one buffer: fresh megabytes each batch cost a
         page fault every 4 KB (20M binary rows grouped: 0.15 s of 0.58). The predictions, which a
-        sink may hand on to Arrow as they are, are new each batch."""
+        sink may hand on to Arrow as they are, are new each batch, from Arrow's memory pool
+        (:mod:`~fastxent.io.pool`), as are the columns a losses file makes."""
         if self._values is None or self._values.loss.shape[0] < n:
             self._values = RowValues.empty(n)
         reused = self._values.rows(0, n)
-        return reused._replace(predicted=np.empty(n if predicted else 0, dtype=np.int32))
+        return reused._replace(predicted=pooled_empty(n if predicted else 0, np.int32))
 
     def finish(self, elapsed: float) -> Score:
         """The run's :class:`Score`, groups sorted by key (see :func:`finish`)."""

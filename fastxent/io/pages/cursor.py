@@ -16,6 +16,7 @@ import threading
 import numpy as np
 import pyarrow as pa
 
+from ..pool import pooled_empty
 from . import protocol as p
 from .checksum import crc32
 from .codecs import SNAPPY, UNCOMPRESSED, CodecError, Decompressor
@@ -68,15 +69,6 @@ _NONE = np.empty(0, np.uint8)
 _NO_WINDOW = np.frombuffer(b"", np.uint8)
 
 
-def _empty(n: int, dtype) -> np.ndarray:
-    """``np.empty`` from Arrow's memory pool (mimalloc or jemalloc), which keeps freed memory for
-    the next batch: NumPy's large arrays come from the system allocator, which hands them back
-    to the kernel, to be zeroed again for the next (PLAIN pages of 100 columns, 1M rows: 0.135 s
-    with NumPy's arrays, 0.090 s with these)."""
-    dtype = np.dtype(dtype)
-    return np.frombuffer(pa.allocate_buffer(n * dtype.itemsize), dtype)
-
-
 class _Spares(threading.local):
     """Each thread's scratch buffers (raw bytes, by name) kept from one column chunk to the next:
     allocating them again for each chunk (100 columns, 7 pages each) had the kernel zero fresh
@@ -95,7 +87,7 @@ def _scratch(name: str, n: int, dtype, owned: dict) -> np.ndarray:
     dtype = np.dtype(dtype)
     raw = _spares.buffers.pop(name, _NONE)
     if raw.size < n * dtype.itemsize:
-        raw = _empty(n * dtype.itemsize, np.uint8)
+        raw = pooled_empty(n * dtype.itemsize, np.uint8)
     owned[name] = raw
     return raw[: n * dtype.itemsize].view(dtype)
 
@@ -161,11 +153,11 @@ class ColumnCursor:
         self.state[p.DONE] = self.state[p.ELEMENTS] = 0
         layout = self.layout
         if layout.is_list:
-            offsets = _empty(n + 1, np.int64)
+            offsets = pooled_empty(n + 1, np.int64)
             width = self.width
-            child = _empty(max(16, int(n * self.per_row * 1.01) + 16) * width, np.uint8)
+            child = pooled_empty(max(16, int(n * self.per_row * 1.01) + 16) * width, np.uint8)
             while (status := self._call(take_list, offsets, child, n, finish)) == p.NEED_CHILD:
-                grown = _empty(max(int(self.state[p.NEED]) * width, 2 * child.size), np.uint8)
+                grown = pooled_empty(max(int(self.state[p.NEED]) * width, 2 * child.size), np.uint8)
                 kept = int(self.state[p.ELEMENTS]) * width
                 grown[:kept] = child[:kept]
                 child = grown
@@ -174,8 +166,9 @@ class ColumnCursor:
             self.per_row = max(self.per_row, elements / max(1, n))
             array = _list_array(layout, n, offsets, child[: elements * width].view(layout.stored))
         else:
-            data, out = room if room is not None else (None, _empty(n * self.decoded.itemsize, np.uint8))
-            valid = _empty(n, np.uint8) if layout.nullable else _NONE
+            size = n * self.decoded.itemsize
+            data, out = room if room is not None else (None, pooled_empty(size, np.uint8))
+            valid = pooled_empty(n, np.uint8) if layout.nullable else _NONE
             self._check(self._call(take_flat, out, valid, n, finish))
             array = _array(layout, n, out.view(self.decoded), valid if layout.nullable else None, data)
         if finish:
@@ -289,7 +282,7 @@ def shared_value_buffers(layouts: dict, n: int) -> dict:
     out = {}
     for dtype, names in by_type.items():
         size = n * dtype.itemsize
-        whole = pa.allocate_buffer(len(names) * size)  # from Arrow's pool, as _empty
+        whole = pa.allocate_buffer(len(names) * size)  # from Arrow's pool, as pooled_empty
         writable = np.frombuffer(whole, np.uint8)  # a slice of ``whole`` would be read-only
         for k, name in enumerate(names):
             out[name] = whole.slice(k * size, size), writable[k * size : (k + 1) * size]
