@@ -26,14 +26,16 @@ def pooled_copy(values: np.ndarray, dtype) -> np.ndarray:
     return out
 
 
-_COUNTING = np.arange(0, dtype=np.int64)
+#: Row numbers are made from a kept range of this many, a piece at a time: a batch of any size,
+#: 1 MB kept, and nothing to update, so threads share it.
+COUNTING_ROWS = 1 << 17
+_COUNTING = np.arange(COUNTING_ROWS, dtype=np.int64)
 
 
 def pooled_range(first: int, count: int) -> np.ndarray:
     """``np.arange(first, first + count)`` (int64) in Arrow's memory pool."""
-    global _COUNTING
-    if _COUNTING.shape[0] < count:
-        _COUNTING = np.arange(count, dtype=np.int64)
     out = pooled_empty(count, np.int64)
-    np.add(_COUNTING[:count], first, out=out)
+    for at in range(0, count, COUNTING_ROWS):
+        m = min(COUNTING_ROWS, count - at)
+        np.add(_COUNTING[:m], first + at, out=out[at : at + m])
     return out
