@@ -28,7 +28,7 @@ _F = np.float32
 _LOG2E = _F(1.44269504088896341)
 _LN2_HI = _F(0.693359375)
 _LN2_LO = _F(-2.12194440e-4)
-_SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: the flush point of exp_shifted32
+_SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: where exps are flushed to 0
 _ROUNDER = _F(1.5 * 2**23)  # t = y + 1.5*2**23 rounds y to an integer held in t's low mantissa bits
 # exp(r) = 1 + r + r^2 P(r), P of degree 3 fitted (minimax, relative) on |r| <= ln2/2: 1.1e-7 before
 # rounding, 1.9e-7 evaluated in float32. Cephes' degree 5 reaches 1e-10, which float32 cannot
@@ -113,41 +113,38 @@ def exp_reduced32(x):
 def exp_flushed32(x):
     """``exp(x)`` for ``x <= 0``, values below ``exp(-87)`` (``-inf`` included) flushed to 0:
     :func:`exp_reduced32` of ``x`` clamped at -87. A NaN ``x`` gives a meaningless result: its
-    callers decide whether it needs a select (:func:`exp_shifted32`) or not
-    (:func:`softplus_tail32`)."""
+    caller does not need it to be NaN (:func:`softplus_tail32`)."""
     below = x < _SHIFTED_MIN
     y = exp_reduced32(_SHIFTED_MIN if below else x)
     return _ZERO if below else y
 
 
 @elementwise_jit
-def exp_shifted32(x):
-    """``exp(x)`` for ``x <= 0`` or NaN (a logit minus its row maximum), in float32, vectorisable.
+def exp_difference32(x, m):
+    """``exp(x - m)`` for ``x <= m`` (a logit and its row maximum), with the rounding of
+    ``x - m`` corrected, in float32, vectorisable.
 
     Used only inside ``Z = sum_c exp(x_c - m)``, where the term ``exp(0) = 1`` is always present:
     a term below ``exp(-87) = 1.6e-38`` changes ``Z`` by less than float64 resolves, so it is
-    flushed to 0 and neither overflow nor subnormal results need a path of their own
-    (:func:`exp_flushed32`). ``exp(-inf) = 0``, NaN in gives NaN out.
-    """
-    return x if x != x else exp_flushed32(x)  # a NaN's payload bits would land in the exponent
-
-
-@elementwise_jit
-def exp_difference32(x, m):
-    """``exp(x - m)`` for ``x <= m`` (a logit and its row maximum), with the rounding of
-    ``x - m`` corrected.
+    flushed to 0 (as :func:`exp_flushed32` does) and neither overflow nor subnormal results
+    need a path of their own; ``exp(-inf) = 0``.
 
     ``d = fl(x - m)`` is off by up to half an ulp of ``d``, which moves ``exp(d)`` by ``|d|``
     times that: 1e-6 relative at ``d = -17``, the whole loss of a confident row. The exact
     error ``e`` of the subtraction (Knuth's TwoSum, strict IEEE flags so LLVM keeps it) gives
-    ``exp(x - m) = exp(d) (1 + e)`` to a few ulp. Non-finite ``d`` (``-inf`` logits, NaN) have no
-    error term and keep :func:`exp_shifted32`'s result.
+    ``exp(x - m) = exp(d) (1 + e)`` to a few ulp. It is applied to every term without a test:
+    where ``d`` is finite, so is ``e``; a flushed term (``-inf`` logits too, whose ``e`` is NaN)
+    is set to 0 after it; and a NaN ``x`` or ``m`` (or ``-inf - -inf``) makes ``e`` NaN, so the
+    result is NaN whatever :func:`exp_reduced32` made of ``d``. Two selects in all: the hot loop
+    of every multiclass kernel runs this.
     """
     d = x - m
     back = d - x
     e = (x - (d - back)) + (-m - back)
-    y = exp_shifted32(d)
-    return y + y * e if e - e == _ZERO else y
+    below = d < _SHIFTED_MIN
+    y = exp_reduced32(_SHIFTED_MIN if below else d)
+    y = y + y * e
+    return _ZERO if below else y
 
 
 @elementwise_jit
