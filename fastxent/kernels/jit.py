@@ -166,6 +166,9 @@ def elementwise_jit(func):
 #: ``jit_options`` for ``@overload`` implementations of element-wise helpers.
 ELEMENTWISE_OVERLOAD_OPTIONS = {"fastmath": set(ELEMENTWISE_FLAGS), "forceinline": True}
 
+#: ``jit_options`` for ``@overload`` implementations of reductions (:func:`vector_jit`'s flags).
+VECTOR_OVERLOAD_OPTIONS = {"fastmath": set(VECTOR_FLAGS), "forceinline": True}
+
 
 #: The LLVM function attribute that lets the loop vectoriser use the widest vectors the target has.
 WIDE_VECTORS = '"prefer-vector-width"="512"'

@@ -6,7 +6,8 @@ dependency does not vectorise. No N x C temporary.
 
 The sum of exponentials runs in the row's precision, so that a float32 row fills every lane of
 the machine's vectors (16 with AVX-512: a float64 accumulator would halve them): partial sums of
-at most :data:`SEGMENT_CLASSES` classes, each added to a float64 total. The row maximum's own
+at most :data:`SEGMENT_CLASSES` classes, each added to a float64 total. Float32 rows run both
+passes as explicit 16-lane vectors (:mod:`.row_vectors`). The row maximum's own
 ``exp(0) = 1`` is kept out of those sums, so they hold ``Z - 1`` to float32's relative precision
 however confident the row, and ``log Z`` is ``log1p(Z - 1)`` (:func:`~.formulas.flog_of_excess`).
 """
@@ -39,6 +40,7 @@ from .formulas import (
 )
 from .halves import piece_buffer, rows_computed, rows_per_piece
 from .jit import vector_jit, wide_vectors
+from .row_vectors import excess_terms, max_key
 from .vmath import empty_keys, float_of_key, ordered_key
 
 
@@ -46,15 +48,11 @@ from .vmath import empty_keys, float_of_key, ordered_key
 def row_max(row):
     """``max_c x_c`` in the row's dtype; a (positive) NaN is the maximum, so it propagates.
 
-    Floats are compared as order-preserving integers (:func:`~.vmath.ordered_key`): LLVM
-    vectorises an integer max reduction, but not a float one without the ``nnan`` flag.
+    Floats are compared as order-preserving integers (:func:`~.vmath.ordered_key`,
+    :func:`~.row_vectors.max_key`): an integer max reduction vectorises, a float one does not
+    without the ``nnan`` flag.
     """
-    wide_vectors()
-    k = ordered_key(row[0])
-    for c in range(1, row.shape[0]):  # indexed loops vectorise; ``for v in row`` does not
-        kc = ordered_key(row[c])
-        k = kc if kc > k else k
-    return float_of_key(k, row[0])
+    return float_of_key(max_key(row), row[0])
 
 
 @vector_jit
@@ -69,16 +67,10 @@ def sum_exp_shifted(row, m):
 
 
 #: Classes per partial sum of :func:`partial_excess`. A float32 sum of ``k`` positive terms is
-#: off by at most ``(k/L + log2 L) * 2**-24`` relative when LLVM spreads it over ``L`` lanes;
-#: 512 classes keep that, with the exponentials' own 3e-7, inside the 1e-6 promise.
-SEGMENT_CLASSES = 512
-
-#: float32 lanes of the widest vector (AVX-512). A row loop whose length is not a multiple of
-#: the vector LLVM chose ends in scalar iterations, and a scalar ``exp`` costs as much as a
-#: vector one: at C = 100 the last 4 classes cost 60 of a row's 170 cycles. Row-major kernels
-#: sum the first ``C - C mod LANES`` classes row by row and the last ``C mod LANES`` class by
-#: class across the rows (:func:`tail_sums`), where every lane is a row.
-LANES = 16
+#: off by at most ``(k/L + log2 L) * 2**-24`` relative when its terms are spread over ``L``
+#: lanes (:mod:`.row_vectors`: ``L = 16``): 256 classes keep that (1.2e-6 at worst, a few 1e-8
+#: in practice), with the exponentials' own 3e-7, near the 1e-6 promise.
+SEGMENT_CLASSES = 256
 
 
 @vector_jit
@@ -87,29 +79,19 @@ def partial_excess(values, m):
     values other than ``m``, and ``ties`` the count of values equal to ``m``, both float64.
 
     Ties (``exp(0) = 1`` exactly) are counted, not added, so each partial sum of
-    :data:`SEGMENT_CLASSES` exponentials in the row's precision holds only the other terms: for
-    a confident row (``Z - 1 = 1e-8``) they keep their own relative precision, which a float32
-    sum that starts from 1 would round away. ``m`` must be finite for ``s`` to mean anything.
+    :data:`SEGMENT_CLASSES` exponentials in the row's precision
+    (:func:`~.row_vectors.excess_terms`) holds only the other terms: for a confident row
+    (``Z - 1 = 1e-8``) they keep their own relative precision, which a float32 sum that starts
+    from 1 would round away. ``m`` must be finite for ``s`` to mean anything.
     """
-    wide_vectors()
-    zero = as_type_of(0.0, m)
-    one = as_type_of(1.0, m)
     total = 0.0
-    ties = zero
+    ties = 0.0
     n = values.shape[0]
     for start in range(0, n, SEGMENT_CLASSES):
-        segment = values[start : min(start + SEGMENT_CLASSES, n)]  # indexed from 0: vector loads
-        s = zero
-        for c in range(segment.shape[0]):
-            v = segment[c]
-            tie = v == m
-            e = fexp_difference(v, m)
-            s += zero if tie else e
-            # a second select on ``v == m`` became a branch that LLVM did not vectorise;
-            # ``v >= m`` is the same test (no value exceeds its maximum), a masked add
-            ties += one if v >= m else zero
+        s, count = excess_terms(values[start : min(start + SEGMENT_CLASSES, n)], m)
         total += np.float64(s)
-    return total, np.float64(ties)
+        ties += np.float64(count)
+    return total, ties
 
 
 @vector_jit
@@ -121,34 +103,6 @@ def excess_sum(row, m):
         return np.nan
     s, ties = partial_excess(row, m)
     return excess_of(s, ties)
-
-
-@vector_jit
-def tail_sums(columns, maxima, sums, ties):
-    """Add :func:`partial_excess`'s ``(s, ties)`` of the classes in ``columns`` (``(k, n)``: one
-    row per class, one column per row of the block) to ``sums[r]`` and ``ties[r]``.
-
-    Sweeps one class at a time over the rows, so the loop is contiguous with one lane per row;
-    the ``k < LANES`` terms of a row are summed in its precision, in class order.
-    """
-    wide_vectors()
-    n = maxima.shape[0]
-    if n == 0 or columns.shape[0] == 0:
-        return
-    zero = as_type_of(0.0, maxima[0])
-    one = as_type_of(1.0, maxima[0])
-    partial = np.zeros(n, dtype=columns.dtype)
-    counts = np.zeros(n, dtype=columns.dtype)
-    for j in range(columns.shape[0]):
-        column = columns[j]
-        for r in range(n):
-            v = column[r]
-            m = maxima[r]
-            partial[r] += zero if v == m else fexp_difference(v, m)
-            counts[r] += one if v >= m else zero  # as in partial_excess
-    for r in range(n):
-        sums[r] += np.float64(partial[r])
-        ties[r] += np.float64(counts[r])
 
 
 @vector_jit
@@ -228,28 +182,22 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
     ``predicted[at + r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty.
 
     Logits: the maxima and sums of exponentials (:func:`partial_excess`) row by row while each
-    row is in L1, over whole vectors of :data:`LANES` classes; the last ``C mod LANES`` classes
-    of each row are copied aside and summed across the rows (:func:`tail_sums`); then all the
-    logs in one loop that vectorises across rows (:func:`~.formulas.flog_of_excess`): with few
-    classes, a libm ``log`` per row cost as much as the row's exponentials. Ignored rows are
+    row is in L1; then all the logs in one loop that vectorises across rows
+    (:func:`~.formulas.flog_of_excess`): with few classes, a libm ``log`` per row cost as much
+    as the row's exponentials. Ignored rows are
     not summed (but still predicted: a losses file has a prediction on every row).
     """
     wide_vectors()
     n, num_classes = rows.shape
     predicting = predicted.shape[0] > 0
     logits = kind == LOGITS
-    tail = num_classes % LANES if logits else 0
-    body = num_classes - tail
     maxima = np.empty(n, dtype=rows.dtype)
     ties = np.zeros(n)
-    tail_columns = np.empty((tail, n), dtype=rows.dtype)
     for r in range(n):
         t = targets[r]
         row = rows[r]
         m = row_max(row)
         maxima[r] = m
-        for j in range(tail):
-            tail_columns[j, r] = row[body + j]
         if predicting:
             predicted[at + r] = first_argmax(row, m)
         if t == ignore_index:
@@ -257,7 +205,7 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
         shift = np.float64(m) if logits else 0.0
         stats[D_TARGET, at + r] = np.float64(row[t]) if kind == PROBS else shift - np.float64(row[t])
         if logits:
-            stats[LOG_NORM, at + r], ties[r] = partial_excess(row[:body], m)
+            stats[LOG_NORM, at + r], ties[r] = partial_excess(row, m)
         if smoothing > 0.0:
             stats[SMOOTH, at + r] = weighted_gaps(row, shift, class_weight)
         if kind == PROBS:
@@ -267,7 +215,6 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
     if n == 0 or not logits:
         return
     log_norm = stats[LOG_NORM, at : at + n]
-    tail_sums(tail_columns, maxima, log_norm, ties)
     zero = as_type_of(0.0, maxima[0])
     for r in range(n):  # a NaN or infinite maximum makes Z NaN (excess_sum)
         excess = excess_of(log_norm[r], ties[r]) if maxima[r] - maxima[r] == zero else np.nan

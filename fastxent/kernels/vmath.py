@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit
@@ -91,22 +92,74 @@ def float_of_bits(typingctx, bits, like):
     return like(bits, like), codegen
 
 
-@elementwise_jit
-def exp_reduced32(x):
-    """``exp(x)`` for finite ``-87 <= x <= 0``, in float32, vectorisable: no special values.
+def splat(value, ty):
+    """The constant ``value`` of the LLVM type ``ty``: a scalar, or every lane of a vector."""
+    if isinstance(ty, ir.VectorType):
+        return ir.Constant(ty, [ir.Constant(ty.element, value)] * ty.count)
+    return ir.Constant(ty, value)
+
+
+def _fma(builder, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma``), for float32 scalars or vectors."""
+    ty = a.type
+    suffix = f"v{ty.count}f32" if isinstance(ty, ir.VectorType) else "f32"
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), f"llvm.fma.{suffix}")
+    return builder.call(fma, [a, b, c])
+
+
+def _integers_like(ty):
+    """The int32 type of the float32 (or vector of float32) type ``ty``."""
+    if isinstance(ty, ir.VectorType):
+        return ir.VectorType(ir.IntType(32), ty.count)
+    return ir.IntType(32)
+
+
+def emit_exp_reduced(builder, x):
+    """IR of :func:`exp_reduced32` for a float32 value or a vector of them (every lane alike).
 
     ``x = n ln2 + r`` with ``n = round(x / ln2)`` by the ``1.5 * 2**23`` trick, so ``2**n``
     comes from the bits of ``t`` without a float -> int conversion; ``exp(r) = 1 + r + r^2 P(r)``,
-    ``P`` of degree 3 (1.9e-7 relative).
+    ``P`` of degree 3 (1.9e-7 relative). The fused multiply-adds are written out, so scalar
+    callers and the vector loops of :mod:`.row_vectors` round alike.
     """
-    t = x * _LOG2E + _ROUNDER
-    n = t - _ROUNDER
-    r = x - n * _LN2_HI
-    r = r - n * _LN2_LO
-    p = ((_E3 * r + _E2) * r + _E1) * r + _E0
-    p = p * (r * r) + r + _ONE
+    ty = x.type
+    ints = _integers_like(ty)
+    t = _fma(builder, x, splat(float(_LOG2E), ty), splat(float(_ROUNDER), ty))
+    n = builder.fsub(t, splat(float(_ROUNDER), ty))
+    r = _fma(builder, builder.fneg(n), splat(float(_LN2_HI), ty), x)
+    r = _fma(builder, builder.fneg(n), splat(float(_LN2_LO), ty), r)
+    p = _fma(builder, splat(float(_E3), ty), r, splat(float(_E2), ty))
+    p = _fma(builder, p, r, splat(float(_E1), ty))
+    p = _fma(builder, p, r, splat(float(_E0), ty))
+    p = builder.fadd(_fma(builder, p, builder.fmul(r, r), r), splat(1.0, ty))
     # bits(t) = bits(1.5 * 2**23) + n, and bits(1.5 * 2**23) << 23 vanishes in 32 bits.
-    return float_of_bits(bits_of(p) + (bits_of(t) << 23), _ONE)
+    power = builder.shl(builder.bitcast(t, ints), splat(23, ints))
+    return builder.bitcast(builder.add(builder.bitcast(p, ints), power), ty)
+
+
+def emit_exp_difference(builder, x, m):
+    """IR of :func:`exp_difference32` for float32 values or vectors of them (every lane alike)."""
+    ty = x.type
+    d = builder.fsub(x, m)
+    back = builder.fsub(d, x)
+    error = builder.fadd(builder.fsub(x, builder.fsub(d, back)), builder.fsub(builder.fneg(m), back))
+    floor = splat(float(_SHIFTED_MIN), ty)
+    below = builder.fcmp_ordered("<", d, floor)
+    y = emit_exp_reduced(builder, builder.select(below, floor, d))
+    return builder.select(below, splat(0.0, ty), _fma(builder, y, error, y))
+
+
+@intrinsic
+def exp_reduced32(typingctx, x):
+    """``exp(x)`` for finite ``-87 <= x <= 0``, in float32, vectorisable: no special values
+    (:func:`emit_exp_reduced`)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return emit_exp_reduced(builder, args[0])
+
+    return types.float32(x), codegen
 
 
 @elementwise_jit
@@ -119,8 +172,8 @@ def exp_flushed32(x):
     return _ZERO if below else y
 
 
-@elementwise_jit
-def exp_difference32(x, m):
+@intrinsic
+def exp_difference32(typingctx, x, m):
     """``exp(x - m)`` for ``x <= m`` (a logit and its row maximum), with the rounding of
     ``x - m`` corrected, in float32, vectorisable.
 
@@ -136,15 +189,16 @@ def exp_difference32(x, m):
     where ``d`` is finite, so is ``e``; a flushed term (``-inf`` logits too, whose ``e`` is NaN)
     is set to 0 after it; and a NaN ``x`` or ``m`` (or ``-inf - -inf``) makes ``e`` NaN, so the
     result is NaN whatever :func:`exp_reduced32` made of ``d``. Two selects in all: the hot loop
-    of every multiclass kernel runs this.
+    of every multiclass kernel runs this
+    (:func:`emit_exp_difference`; the row-major kernel's vectors in :mod:`.row_vectors`).
     """
-    d = x - m
-    back = d - x
-    e = (x - (d - back)) + (-m - back)
-    below = d < _SHIFTED_MIN
-    y = exp_reduced32(_SHIFTED_MIN if below else d)
-    y = y + y * e
-    return _ZERO if below else y
+    if x != types.float32 or m != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return emit_exp_difference(builder, *args)
+
+    return types.float32(x, m), codegen
 
 
 @elementwise_jit

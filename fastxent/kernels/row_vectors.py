@@ -1,0 +1,204 @@
+"""A row of float32 logits run as explicit 16-lane vectors: the row maximum and the sums of
+exponentials of the row-major multiclass kernel (:mod:`.multiclass`).
+
+Written as loops, these were vectorised by LLVM as it saw fit, and a row of ``C`` classes ended
+in remainders: at ``C = 100`` the maximum ran 64 classes on four vectors, 32 on 8-lane vectors
+and 4 one at a time; the exponentials ran two vectors a step, re-loaded their constants every
+step (two vectors of live values left too few registers) and the last ``C mod 16`` classes
+had to be summed apart, across rows. Emitted here as IR, each loop takes one ``<16 x float>``
+vector (16 classes) a step and ends in one masked load of the last ``C mod 16`` classes, whose
+missing lanes read as values that change nothing (the smallest key for the maximum, ``-inf``
+for the sums): every class of a row runs vector code and a row pays one horizontal reduction
+per loop. On AVX2 the backend splits each vector into two ``ymm`` halves, the same arithmetic.
+In cache (2,048 rows, one thread, AMD Zen 4) the maximum and sums of a row of 100 classes
+took 0.426 ns a class against 0.582 for the loops.
+
+:func:`max_key` and :func:`excess_terms` take any row: float32 rows contiguous in memory run
+the vectors, other rows (float64, strided views) the loops.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from .formulas import as_type_of, fexp_difference
+from .jit import VECTOR_OVERLOAD_OPTIONS, wide_vectors
+from .vmath import emit_exp_difference, ordered_key, splat
+
+#: float32 lanes of one vector (AVX-512's widest).
+LANES = 16
+
+_INT32 = ir.IntType(32)
+_FLOATS = ir.VectorType(ir.FloatType(), LANES)
+_KEYS = ir.VectorType(_INT32, LANES)
+_SMALLEST_KEY = -(2**31)  # ordered_key of a NaN with every bit set: below every other key
+
+
+def max_key(row):
+    """The largest :func:`~.vmath.ordered_key` of a row's values (a Numba overload: callable
+    from compiled code only); a positive NaN has the largest key, so it is the maximum."""
+    raise NotImplementedError("max_key is only callable from jitted code")
+
+
+def excess_terms(segment, m):
+    """``(s, ties)`` in the row's precision for values of a row whose maximum is ``m``:
+    ``s = sum exp(v - m)`` (:func:`~.formulas.fexp_difference`) over the values other than
+    ``m``, ``ties`` the count of values equal to it (a Numba overload: callable from compiled
+    code only)."""
+    raise NotImplementedError("excess_terms is only callable from jitted code")
+
+
+def _is_vector_row(row) -> bool:
+    return isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C" and row.dtype == types.float32
+
+
+@overload(max_key, jit_options=VECTOR_OVERLOAD_OPTIONS)
+def _max_key(row):
+    if _is_vector_row(row):
+        return lambda row: _max_key_vectors(row)
+    return _max_key_by_loop
+
+
+@overload(excess_terms, jit_options=VECTOR_OVERLOAD_OPTIONS)
+def _excess_terms(segment, m):
+    if _is_vector_row(segment) and m == types.float32:
+        return lambda segment, m: _excess_vectors(segment, m)
+    return _excess_by_loop
+
+
+def _max_key_by_loop(row):
+    """:func:`max_key` as a loop (LLVM vectorises an integer max reduction, not a float one
+    without the ``nnan`` flag)."""
+    wide_vectors()
+    k = ordered_key(row[0])
+    for c in range(1, row.shape[0]):  # indexed loops vectorise; ``for v in row`` does not
+        kc = ordered_key(row[c])
+        k = kc if kc > k else k
+    return k
+
+
+def _excess_by_loop(segment, m):
+    """:func:`excess_terms` as a loop."""
+    wide_vectors()
+    zero = as_type_of(0.0, m)
+    one = as_type_of(1.0, m)
+    s = zero
+    ties = zero
+    for c in range(segment.shape[0]):
+        v = segment[c]
+        tie = v == m
+        e = fexp_difference(v, m)
+        s += zero if tie else e
+        # a second select on ``v == m`` became a branch that LLVM did not vectorise;
+        # ``v >= m`` is the same test (no value exceeds its maximum), a masked add
+        ties += one if v >= m else zero
+    return s, ties
+
+
+def _broadcast(builder, value, ty):
+    """A vector of type ``ty`` with ``value`` in every lane."""
+    first = builder.insert_element(ir.Constant(ty, ir.Undefined), value, ir.Constant(_INT32, 0))
+    return builder.shuffle_vector(first, ir.Constant(ty, ir.Undefined), ir.Constant(_KEYS, [0] * LANES))
+
+
+def _tail_mask(builder, rest):
+    """Lanes ``j < rest`` of a vector (``0 < rest < LANES``)."""
+    lanes = ir.Constant(_KEYS, list(range(LANES)))
+    return builder.icmp_signed("<", lanes, _broadcast(builder, builder.trunc(rest, _INT32), _KEYS))
+
+
+def _vector_at(builder, data, index):
+    """The 16 floats from ``data[index]`` on (unaligned)."""
+    return builder.load(builder.bitcast(builder.gep(data, [index]), _FLOATS.as_pointer()), align=4)
+
+
+def _masked_vector_at(builder, data, index, rest, passthru):
+    """The ``rest`` floats from ``data[index]`` on, the other lanes ``passthru`` (nothing read
+    past the row: ``llvm.masked.load``)."""
+    pointer = builder.bitcast(builder.gep(data, [index]), _FLOATS.as_pointer())
+    signature = ir.FunctionType(_FLOATS, [pointer.type, _INT32, ir.VectorType(ir.IntType(1), LANES), _FLOATS])
+    load = cgutils.get_or_insert_function(builder.module, signature, "llvm.masked.load.v16f32.p0")
+    return builder.call(load, [pointer, ir.Constant(_INT32, 4), _tail_mask(builder, rest), passthru])
+
+
+def _reduced(builder, vector, combine):
+    """``combine`` of the lanes of ``vector`` as a tree: halves, then quarters... (a fixed
+    order, so the same row gives the same bits)."""
+    count = vector.type.count
+    while count > 1:
+        half = count // 2
+        lanes = ir.VectorType(_INT32, half)
+        low = builder.shuffle_vector(vector, vector, ir.Constant(lanes, list(range(half))))
+        high = builder.shuffle_vector(vector, vector, ir.Constant(lanes, list(range(half, count))))
+        vector = combine(low, high)
+        count = half
+    return builder.extract_element(vector, ir.Constant(_INT32, 0))
+
+
+def _over_vectors(context, builder, array_type, array_value, passthru, step):
+    """Run ``step(vector)`` over a contiguous float32 row: whole vectors, then the last
+    ``n mod 16`` values in one masked vector whose other lanes are ``passthru``."""
+    array = context.make_array(array_type)(context, builder, array_value)
+    n = builder.extract_value(array.shape, 0)
+    zero, lanes = ir.Constant(n.type, 0), ir.Constant(n.type, LANES)
+    whole = builder.and_(n, ir.Constant(n.type, -LANES))
+    with cgutils.for_range_slice(builder, zero, whole, lanes) as (i, _):
+        step(_vector_at(builder, array.data, i))
+    rest = builder.sub(n, whole)
+    with builder.if_then(builder.icmp_signed(">", rest, zero)):
+        step(_masked_vector_at(builder, array.data, whole, rest, passthru))
+
+
+@intrinsic
+def _max_key_vectors(typingctx, row):
+    """:func:`max_key` of a contiguous float32 row, 16 keys a step (``max_c ordered_key(x_c)``)."""
+    if not _is_vector_row(row):
+        return None
+
+    def codegen(context, builder, signature, args):
+        running = cgutils.alloca_once_value(builder, splat(_SMALLEST_KEY, _KEYS))  # a register
+
+        def larger(a, b):
+            return builder.select(builder.icmp_signed(">", a, b), a, b)
+
+        def step(values):
+            bits = builder.bitcast(values, _KEYS)
+            magnitude = builder.and_(builder.ashr(bits, splat(31, _KEYS)), splat(0x7FFFFFFF, _KEYS))
+            builder.store(larger(builder.xor(bits, magnitude), builder.load(running)), running)
+
+        nan_bits = builder.bitcast(splat(-1, _KEYS), _FLOATS)
+        _over_vectors(context, builder, signature.args[0], args[0], nan_bits, step)
+        return _reduced(builder, builder.load(running), larger)
+
+    return types.int32(row), codegen
+
+
+@intrinsic
+def _excess_vectors(typingctx, segment, m):
+    """:func:`excess_terms` of a contiguous float32 segment, 16 terms a step: lane ``j`` sums
+    the terms of classes ``j mod 16`` in order, then the lanes are added as a tree."""
+    if not _is_vector_row(segment) or m != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        maximum = _broadcast(builder, args[1], _FLOATS)
+        zeros, ones = splat(0.0, _FLOATS), splat(1.0, _FLOATS)
+        sums = cgutils.alloca_once_value(builder, zeros)
+        ties = cgutils.alloca_once_value(builder, zeros)
+
+        def step(values):
+            term = emit_exp_difference(builder, values, maximum)
+            tie = builder.fcmp_ordered("==", values, maximum)
+            builder.store(builder.fadd(builder.load(sums), builder.select(tie, zeros, term)), sums)
+            at_max = builder.fcmp_ordered(">=", values, maximum)  # as in _excess_by_loop
+            builder.store(builder.fadd(builder.load(ties), builder.select(at_max, ones, zeros)), ties)
+
+        _over_vectors(context, builder, signature.args[0], args[0], splat(float("-inf"), _FLOATS), step)
+        total = _reduced(builder, builder.load(sums), builder.fadd)
+        count = _reduced(builder, builder.load(ties), builder.fadd)
+        return context.make_tuple(builder, signature.return_type, [total, count])
+
+    return types.UniTuple(types.float32, 2)(segment, m), codegen
