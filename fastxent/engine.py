@@ -218,8 +218,9 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
     order = "F" if by_columns else "C"
     drivers = multiclass.INDEX_TARGET_COLUMNS if by_columns else FAMILIES[spec.family]
     if halves_in_kernel(spec, x):
-        # the row kernels convert float16 rows themselves, a piece at a time in the cache
-        # (kernels.halves.rows_computed): no float32 copy of the batch goes through memory
+        # the row kernels convert float16 rows themselves, a row (kernels.halves.row_values)
+        # or a piece of narrow rows (rows_computed) at a time in the cache: no float32 copy of
+        # the batch goes through memory
         x = x.view(np.uint16)
         dtype = x.dtype
     as_is = (

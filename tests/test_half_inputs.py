@@ -55,10 +55,19 @@ def test_each_conversion_is_exact_for_every_half(path):
 CHILD = """
 import json, sys
 import numpy as np
+import fastxent as fx
 from fastxent.kernels import halves
 bits = np.arange(2**16, dtype=np.uint16)
 got = halves.widened(bits.view(np.float16))
-print(json.dumps({"f16c": halves.target_has_f16c(), "bits": got.view(np.uint32).tolist()}))
+rows = (np.random.default_rng(0).standard_normal((40, 37)) * 4).astype(np.float16)
+rows[0, 36], rows[1, 0] = np.inf, np.nan
+targets = np.arange(40) % 37
+scores = [fx.cross_entropy(x, targets, reduction="none") for x in (rows, rows.astype(np.float32))]
+print(json.dumps({
+    "f16c": halves.target_has_f16c(),
+    "bits": got.view(np.uint32).tolist(),
+    "rows_equal": bool(np.array_equal(scores[0], scores[1], equal_nan=True)),
+}))
 """
 
 #: x86-64's baseline features: no F16C, so the conversion must not be left to the CPU.
@@ -71,6 +80,7 @@ def test_a_target_without_f16c_converts_with_integer_operations(tmp_path):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["f16c"] is False
     _assert_exact(np.array(out["bits"], dtype=np.uint32).view(np.float32), ALL_HALVES)
+    assert out["rows_equal"]  # rows of halves converted one by one score as their float32 copy
 
 
 def _halves(rng, n, c):

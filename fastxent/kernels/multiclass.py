@@ -38,7 +38,7 @@ from .formulas import (
     multiclass_loss,
     soft_target_term,
 )
-from .halves import piece_buffer, rows_computed, rows_per_piece
+from .halves import piece_buffer, row_buffer, row_values, rows_computed, rows_per_piece, value_at
 from .jit import vector_jit, wide_vectors
 from .row_vectors import excess_terms, max_key
 from .vmath import empty_keys, float_of_key, ordered_key
@@ -180,6 +180,8 @@ def statistics_rows(n, kind, smoothing):
 def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted):
     """Fill ``stats[:, at + r]`` (:data:`D_TARGET`...) for a block of rows stored row by row, and
     ``predicted[at + r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty.
+    float16 rows (their bits, ``uint16``) are converted one at a time as they are scored
+    (:func:`~.halves.row_values`).
 
     Logits: the maxima and sums of exponentials (:func:`partial_excess`) row by row while each
     row is in L1; then all the logs in one loop that vectorises across rows
@@ -191,11 +193,12 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
     n, num_classes = rows.shape
     predicting = predicted.shape[0] > 0
     logits = kind == LOGITS
-    maxima = np.empty(n, dtype=rows.dtype)
+    buffer = row_buffer(rows)
+    maxima = np.empty(n, dtype=buffer.dtype)
     ties = np.zeros(n)
     for r in range(n):
         t = targets[r]
-        row = rows[r]
+        row = row_values(rows, r, buffer)
         m = row_max(row)
         maxima[r] = m
         if predicting:
@@ -221,9 +224,9 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
         log_norm[r] = flog_of_excess(excess, maxima[0])
     for r in range(n):
         t = targets[r]
-        if t != ignore_index and rows[r, t] == maxima[r]:
+        if t != ignore_index and value_at(rows, r, t) == maxima[r]:
             # the only maximum, or the first of several (np.argmax)
-            stats[CORRECT, at + r] = ties[r] == 1.0 or is_first_max(rows[r], t, maxima[r])
+            stats[CORRECT, at + r] = ties[r] == 1.0 or is_first_max(row_values(rows, r, buffer), t, maxima[r])
 
 
 #: Rows per slice of :func:`sliced_statistics`: one slice of C columns must stay in L2
@@ -485,14 +488,17 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted):
     targets = y[lo:hi]
     n = hi - lo
     stats = statistics_rows(n, kind, smoothing)
-    # float16 input (its bits, uint16) is converted a piece of rows at a time, into the cache;
-    # float input is one piece, read in place
-    step = rows_per_piece(x, n)
-    buffer = piece_buffer(x, step)
-    for at in range(0, n, step):
-        stop = min(at + step, n)
-        rows = rows_computed(x, lo + at, lo + stop, buffer)
-        if x.shape[1] <= NARROW_CLASSES:
+    if x.shape[1] > NARROW_CLASSES:
+        rows = x[lo:hi]
+        row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats, 0, predicted)
+    else:
+        # float16 input (its bits, uint16) is converted a piece of rows at a time, into the
+        # cache, before the piece is transposed; float input is one piece, read in place
+        step = rows_per_piece(x, n)
+        buffer = piece_buffer(x, step)
+        for at in range(0, n, step):
+            stop = min(at + step, n)
+            rows = rows_computed(x, lo + at, lo + stop, buffer)
             sliced_statistics(
                 rows,
                 0,
@@ -506,10 +512,6 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted):
                 stats,
                 at,
                 predicted,
-            )
-        else:
-            row_major_statistics(
-                rows, targets[at:stop], ignore_index, kind, class_weight, smoothing, stats, at, predicted
             )
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(x.shape[1]))
     return finish_index_target_rows(

@@ -32,7 +32,8 @@ from .vmath import emit_exp_difference, ordered_key, splat
 LANES = 16
 
 _INT32 = ir.IntType(32)
-_FLOATS = ir.VectorType(ir.FloatType(), LANES)
+#: One vector of float32 values.
+FLOATS = ir.VectorType(ir.FloatType(), LANES)
 _KEYS = ir.VectorType(_INT32, LANES)
 _SMALLEST_KEY = -(2**31)  # ordered_key of a NaN with every bit set: below every other key
 
@@ -110,18 +111,38 @@ def _tail_mask(builder, rest):
     return builder.icmp_signed("<", lanes, _broadcast(builder, builder.trunc(rest, _INT32), _KEYS))
 
 
-def _vector_at(builder, data, index):
-    """The 16 floats from ``data[index]`` on (unaligned)."""
-    return builder.load(builder.bitcast(builder.gep(data, [index]), _FLOATS.as_pointer()), align=4)
+def _llvm_name(ty):
+    """LLVM's overload suffix of a vector type (``v16f32``, ``v16i16``)."""
+    element = ty.element
+    kind = "f32" if isinstance(element, ir.FloatType) else f"i{element.width}"
+    return f"v{ty.count}{kind}"
 
 
-def _masked_vector_at(builder, data, index, rest, passthru):
-    """The ``rest`` floats from ``data[index]`` on, the other lanes ``passthru`` (nothing read
-    past the row: ``llvm.masked.load``)."""
-    pointer = builder.bitcast(builder.gep(data, [index]), _FLOATS.as_pointer())
-    signature = ir.FunctionType(_FLOATS, [pointer.type, _INT32, ir.VectorType(ir.IntType(1), LANES), _FLOATS])
-    load = cgutils.get_or_insert_function(builder.module, signature, "llvm.masked.load.v16f32.p0")
-    return builder.call(load, [pointer, ir.Constant(_INT32, 4), _tail_mask(builder, rest), passthru])
+def vector_at(builder, data, index, ty=FLOATS):
+    """The ``ty.count`` values from ``data[index]`` on (unaligned), as the vector type ``ty``."""
+    return builder.load(builder.bitcast(builder.gep(data, [index]), ty.as_pointer()), align=1)
+
+
+def masked_vector_at(builder, data, index, rest, passthru):
+    """The ``rest`` values from ``data[index]`` on (``0 < rest < LANES``), the other lanes
+    ``passthru``: nothing is read past them (``llvm.masked.load``)."""
+    ty = passthru.type
+    pointer = builder.bitcast(builder.gep(data, [index]), ty.as_pointer())
+    signature = ir.FunctionType(ty, [pointer.type, _INT32, ir.VectorType(ir.IntType(1), LANES), ty])
+    load = cgutils.get_or_insert_function(builder.module, signature, f"llvm.masked.load.{_llvm_name(ty)}.p0")
+    return builder.call(load, [pointer, ir.Constant(_INT32, 1), _tail_mask(builder, rest), passthru])
+
+
+def over_vectors(builder, n, step):
+    """Call ``step(i, rest)`` for ``i = 0, 16, ...``: ``rest`` is ``None`` for whole vectors,
+    then the count of the last ``n mod 16`` values when there are any."""
+    zero, lanes = ir.Constant(n.type, 0), ir.Constant(n.type, LANES)
+    whole = builder.and_(n, ir.Constant(n.type, -LANES))
+    with cgutils.for_range_slice(builder, zero, whole, lanes) as (i, _):
+        step(i, None)
+    rest = builder.sub(n, whole)
+    with builder.if_then(builder.icmp_signed(">", rest, zero)):
+        step(whole, rest)
 
 
 def _reduced(builder, vector, combine):
@@ -138,18 +159,18 @@ def _reduced(builder, vector, combine):
     return builder.extract_element(vector, ir.Constant(_INT32, 0))
 
 
-def _over_vectors(context, builder, array_type, array_value, passthru, step):
+def _over_row(context, builder, array_type, array_value, passthru, step):
     """Run ``step(vector)`` over a contiguous float32 row: whole vectors, then the last
     ``n mod 16`` values in one masked vector whose other lanes are ``passthru``."""
     array = context.make_array(array_type)(context, builder, array_value)
-    n = builder.extract_value(array.shape, 0)
-    zero, lanes = ir.Constant(n.type, 0), ir.Constant(n.type, LANES)
-    whole = builder.and_(n, ir.Constant(n.type, -LANES))
-    with cgutils.for_range_slice(builder, zero, whole, lanes) as (i, _):
-        step(_vector_at(builder, array.data, i))
-    rest = builder.sub(n, whole)
-    with builder.if_then(builder.icmp_signed(">", rest, zero)):
-        step(_masked_vector_at(builder, array.data, whole, rest, passthru))
+
+    def load(i, rest):
+        if rest is None:
+            step(vector_at(builder, array.data, i))
+        else:
+            step(masked_vector_at(builder, array.data, i, rest, passthru))
+
+    over_vectors(builder, builder.extract_value(array.shape, 0), load)
 
 
 @intrinsic
@@ -169,8 +190,8 @@ def _max_key_vectors(typingctx, row):
             magnitude = builder.and_(builder.ashr(bits, splat(31, _KEYS)), splat(0x7FFFFFFF, _KEYS))
             builder.store(larger(builder.xor(bits, magnitude), builder.load(running)), running)
 
-        nan_bits = builder.bitcast(splat(-1, _KEYS), _FLOATS)
-        _over_vectors(context, builder, signature.args[0], args[0], nan_bits, step)
+        nan_bits = builder.bitcast(splat(-1, _KEYS), FLOATS)
+        _over_row(context, builder, signature.args[0], args[0], nan_bits, step)
         return _reduced(builder, builder.load(running), larger)
 
     return types.int32(row), codegen
@@ -184,8 +205,8 @@ def _excess_vectors(typingctx, segment, m):
         return None
 
     def codegen(context, builder, signature, args):
-        maximum = _broadcast(builder, args[1], _FLOATS)
-        zeros, ones = splat(0.0, _FLOATS), splat(1.0, _FLOATS)
+        maximum = _broadcast(builder, args[1], FLOATS)
+        zeros, ones = splat(0.0, FLOATS), splat(1.0, FLOATS)
         sums = cgutils.alloca_once_value(builder, zeros)
         ties = cgutils.alloca_once_value(builder, zeros)
 
@@ -196,7 +217,7 @@ def _excess_vectors(typingctx, segment, m):
             at_max = builder.fcmp_ordered(">=", values, maximum)  # as in _excess_by_loop
             builder.store(builder.fadd(builder.load(ties), builder.select(at_max, ones, zeros)), ties)
 
-        _over_vectors(context, builder, signature.args[0], args[0], splat(float("-inf"), _FLOATS), step)
+        _over_row(context, builder, signature.args[0], args[0], splat(float("-inf"), FLOATS), step)
         total = _reduced(builder, builder.load(sums), builder.fadd)
         count = _reduced(builder, builder.load(ties), builder.fadd)
         return context.make_tuple(builder, signature.return_type, [total, count])
