@@ -1,7 +1,7 @@
 """float16 input: every half is a float32, so scoring float16 must give the bits of scoring its
 float32 copy, whichever way the halves are converted (by the CPU's F16C instructions or by
-integer operations) and wherever (in the row kernels a piece of rows at a time, or a chunk of
-the batch before them)."""
+integer operations) and wherever (in the row kernels a row at a time, or a piece of narrow rows
+at a time, or a chunk of the batch before them)."""
 
 from __future__ import annotations
 
@@ -91,8 +91,9 @@ def _halves(rng, n, c):
     return x
 
 
-#: Classes on every path of the row kernels: narrow rows (transposed slices), rows of vectors
-#: and a tail, several 512-class segments, and rows converted one per piece.
+#: Classes on every path of the row kernels: narrow rows (transposed slices, converted a piece
+#: at a time), rows of whole vectors and a masked last one (converted a row at a time), several
+#: 256-class segments, and rows longer than a narrow piece.
 CLASSES = [2, 16, 17, 100, 1100, halves.PIECE_ELEMENTS // 2 + 3]
 
 

@@ -1,7 +1,7 @@
 """The float32 kernels on the rows that stress them, and on every vector width the CPU may offer.
 
 Multiclass rows sum ``exp(x - m)`` in float32 partial sums that leave out the maximum's own
-``exp(0)``, in whole 16-class vectors with the last ``C mod 16`` classes summed across rows; the
+``exp(0)``, in whole 16-class vectors and a masked last one (kernels/row_vectors.py); the
 binary loop keeps its losses in float32. Each row must still be within 1e-6 relative of the exact
 loss (1e-12 for float64 input), however confident, whatever C and wherever its maxima, ties and
 non-finite values fall; and so on an AVX2-only CPU and with Intel's AVX-512 tuning, compiled in

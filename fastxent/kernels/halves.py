@@ -208,7 +208,8 @@ def _halves_of_row(rows, r, buffer):
 @intrinsic
 def _halves_by_vectors(typingctx, halves, out):
     """:func:`row_values` of a contiguous row of float16 bits into ``out`` (as long), 16 at a
-    time (``vcvtph2ps``) and the last ``C mod 16`` by masked loads and stores; returns ``out``."""
+    time (``vcvtph2ps``), the last ``C mod 16`` by a masked load; ``out`` has room for whole
+    vectors (:func:`row_buffer`); returns it."""
     if not (isinstance(halves, types.Array) and halves.dtype == types.uint16 and halves.layout == "C"):
         return None
 

@@ -11,7 +11,8 @@ missing lanes read as values that change nothing (the smallest key for the maxim
 for the sums): every class of a row runs vector code and a row pays one horizontal reduction
 per loop. On AVX2 the backend splits each vector into two ``ymm`` halves, the same arithmetic.
 In cache (2,048 rows, one thread, AMD Zen 4) the maximum and sums of a row of 100 classes
-took 0.426 ns a class against 0.582 for the loops.
+took 0.426 ns a class against 0.582 for the loops; the whole kernel 0.55 against 0.62.
+float16 rows are converted into a float32 buffer with the same loads (:mod:`.halves`).
 
 :func:`max_key` and :func:`excess_terms` take any row: float32 rows contiguous in memory run
 the vectors, other rows (float64, strided views) the loops.
