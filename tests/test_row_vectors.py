@@ -115,3 +115,19 @@ def test_a_tie_in_the_masked_vector_is_counted():
     s, ties = _excess_of(row, np.float32(2.0))
     assert ties == 1
     assert abs(float(s) - 20 * np.exp(-3.0)) <= 1e-6 * 20 * np.exp(-3.0)
+
+
+@pytest.mark.parametrize("n", [2, 17, 100])
+def test_each_subtraction_is_corrected(n):
+    """``fl(x - m)`` is off by up to half its ulp; the TwoSum error term corrects each term, in
+    the vectors as in the loops (a kernel's fast-math flags on this IR would fold it to 0)."""
+    x, m = np.float32(-8.62711), np.float32(8.870252)  # fl(x - m) 8e-7 off the exact difference
+    row = np.full(n, -np.inf, dtype=np.float32)
+    row[0], row[n - 1] = m, x
+    want = np.exp(np.float64(x) - np.float64(m))
+    uncorrected = np.exp(np.float64(np.float32(x - m)))
+    assert abs(uncorrected - want) / want > 5e-7
+    for values in (row, _strided(row)):
+        s, ties = _excess_of(values, m)
+        assert ties == 1
+        assert abs(float(s) - want) / want < 2e-7

@@ -20,7 +20,6 @@ import numpy as np
 
 from .blocks import make_drivers
 from .class_passes import (
-    finish_excess,
     finish_statistics,
     fold_maxima,
     fold_row_sums,
@@ -29,6 +28,7 @@ from .class_passes import (
     gather_targets,
 )
 from .codes import LOGITS, MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED, PROBS
+from .column_vectors import column_sums
 from .formulas import (
     as_type_of,
     clipped_log_loss,
@@ -267,16 +267,18 @@ def column_slice_statistics(
     wide_vectors()
     n = hi - lo
     num_classes = columns.shape[0]
-    maxima = slice_maxima(columns, lo, hi)
-    summing = kind == LOGITS
-    excess = np.zeros(n if summing else 0)
-    partial = np.zeros(n if summing else 0, dtype=columns.dtype)
-    ties = np.zeros(n if summing else 0, dtype=columns.dtype)
     first_max = np.empty(n, dtype=np.int32)
-    for r in range(n):
-        first_max[r] = num_classes
-    fold_sums(columns, 0, lo, hi, maxima, partial, ties, excess, first_max)
-    finish_excess(maxima, ties, excess)
+    if kind == LOGITS:
+        maxima = np.empty(n, dtype=columns.dtype)
+        excess = np.empty(n)
+        column_sums(columns, lo, hi, maxima, excess, first_max)
+    else:  # the first argmax only
+        maxima = slice_maxima(columns, lo, hi)
+        excess = np.zeros(0)
+        for r in range(n):
+            first_max[r] = num_classes
+        empty = np.zeros(0, dtype=columns.dtype)
+        fold_sums(columns, 0, lo, hi, maxima, empty, empty, excess, first_max)
     chosen = predicted[at : at + n]
     first_nan = np.zeros(chosen.shape[0], dtype=np.int32)
     for r in range(chosen.shape[0]):
