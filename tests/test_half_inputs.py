@@ -93,7 +93,7 @@ def _halves(rng, n, c):
 
 #: Classes on every path of the row kernels: narrow rows (transposed slices, converted a piece
 #: at a time), rows of whole vectors and a masked last one (converted a row at a time), several
-#: 256-class segments, and rows longer than a narrow piece.
+#: 128-class segments, and rows longer than a narrow piece.
 CLASSES = [2, 16, 17, 100, 1100, halves.PIECE_ELEMENTS // 2 + 3]
 
 

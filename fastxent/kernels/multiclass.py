@@ -68,9 +68,10 @@ def sum_exp_shifted(row, m):
 
 #: Classes per partial sum of :func:`partial_excess`. A float32 sum of ``k`` positive terms is
 #: off by at most ``(k/L + log2 L) * 2**-24`` relative when its terms are spread over ``L``
-#: lanes (:mod:`.row_vectors`: ``L = 16``): 256 classes keep that (1.2e-6 at worst, a few 1e-8
-#: in practice), with the exponentials' own 3e-7, near the 1e-6 promise.
-SEGMENT_CLASSES = 256
+#: lanes (:mod:`.row_vectors`: ``L = 16``): 128 classes keep that to ``12 * 2**-24 = 7.2e-7``
+#: at worst (a few 1e-8 in practice), with the exponentials' own 1.9e-7 inside the 1e-6
+#: promise; a segment costs one more horizontal sum, 0.3% of a row of 1,000 classes.
+SEGMENT_CLASSES = 128
 
 
 @vector_jit
