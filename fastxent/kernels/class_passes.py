@@ -25,7 +25,7 @@ from numba import prange
 from .codes import LOGITS, PROBS
 from .formulas import as_type_of, excess_of, fexp_difference, flog_of_excess
 from .jit import serial_and_parallel, vector_jit, wide_vectors
-from .vmath import float_of_key, ordered_key
+from .vmath import empty_keys, float_of_key, ordered_key
 
 #: Classes per partial sum of the class-by-class sweeps (:func:`fold_sums`), where each row's
 #: sum runs down one lane in class order: ``k`` terms in a row are off by up to ``(k-1) 2**-24``
@@ -267,6 +267,20 @@ def _terms_pass(columns, first_class, kind, class_weight, smoothing, shifts, row
             fold_row_sums(columns, lo, hi, row_sums[lo:hi])
         if smoothing > 0.0:
             fold_smoothing(columns, first_class, lo, hi, class_weight, shifts[lo:hi], smooth[lo:hi])
+
+
+@vector_jit
+def slice_maxima(columns, lo, hi, maxima):
+    """``maxima[i] = max_c x_rc`` for rows ``r = lo + i`` in ``[lo, hi)`` of a ``(C, N)`` array,
+    as :func:`~.multiclass.row_max` orders values (:func:`fold_maxima`)."""
+    wide_vectors()
+    n = hi - lo
+    first = columns[0, lo:hi]
+    keys = empty_keys(n, columns[0, 0])
+    for r in range(n):
+        keys[r] = ordered_key(first[r])
+    fold_maxima(columns, lo, hi, keys)
+    maxima_of_keys(keys, maxima)
 
 
 @vector_jit

@@ -21,20 +21,23 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .class_passes import COLUMN_SEGMENT_CLASSES, finish_excess, fold_maxima, fold_sums, maxima_of_keys
+from .class_passes import COLUMN_SEGMENT_CLASSES, finish_excess, fold_sums, slice_maxima
 from .jit import VECTOR_OVERLOAD_OPTIONS, strict_jit
 from .row_vectors import (
     FLOATS,
     KEYS,
     LANES,
+    SMALLEST_KEY,
     broadcast,
     masked_store_at,
     masked_vector_at,
+    ordered_keys,
     over_vectors,
+    store_vector_at,
     tail_mask,
     vector_at,
 )
-from .vmath import emit_exp_difference, empty_keys, ordered_key, splat
+from .vmath import emit_exp_difference, splat
 
 _DOUBLES = ir.VectorType(ir.DoubleType(), LANES // 2)
 _HALF_LANES = (list(range(LANES // 2)), list(range(LANES // 2, LANES)))
@@ -71,11 +74,7 @@ def _column_sums(columns, lo, hi, maxima, excess, first_max):
 def _column_sums_by_passes(columns, lo, hi, maxima, excess, first_max):
     """:func:`column_sums` by the class-by-class sweeps (float64 columns)."""
     n = hi - lo
-    keys = empty_keys(n, columns[0, 0])
-    for r in range(n):
-        keys[r] = ordered_key(columns[0, lo + r])
-    fold_maxima(columns, lo, hi, keys)
-    maxima_of_keys(keys, maxima)
+    slice_maxima(columns, lo, hi, maxima)
     partial = np.zeros(n, dtype=columns.dtype)
     ties = np.zeros(n, dtype=columns.dtype)
     for r in range(n):
@@ -83,11 +82,6 @@ def _column_sums_by_passes(columns, lo, hi, maxima, excess, first_max):
         excess[r] = 0.0
     fold_sums(columns, 0, lo, hi, maxima, partial, ties, excess, first_max)
     finish_excess(maxima, ties, excess)
-
-
-def _keys_of(builder, bits):
-    """:func:`~.vmath.ordered_key` of float32 bits, lane by lane (its own inverse)."""
-    return builder.xor(bits, builder.and_(builder.ashr(bits, splat(31, KEYS)), splat(0x7FFFFFFF, KEYS)))
 
 
 def _half(builder, vector, k):
@@ -99,7 +93,7 @@ def _half(builder, vector, k):
 def _store(builder, vector, data, index, rest, count=LANES, offset=0):
     """Store ``vector`` from ``data[index]`` on: whole, or its lanes ``offset + j < rest``."""
     if rest is None:
-        builder.store(vector, builder.bitcast(builder.gep(data, [index]), vector.type.as_pointer()), align=1)
+        store_vector_at(builder, vector, data, index)
     else:
         masked_store_at(builder, vector, data, index, tail_mask(builder, rest, count, offset))
 
@@ -131,12 +125,12 @@ def _column_vectors(typingctx, columns, lo, hi, maxima, excess, first_max):
                     return vector_at(builder, data.data, at)
                 return masked_vector_at(builder, data.data, at, rest, zeros)
 
-            builder.store(splat(-(2**31), KEYS), key)
+            builder.store(splat(SMALLEST_KEY, KEYS), key)
             with cgutils.for_range(builder, num_classes) as loop:
-                keys = _keys_of(builder, builder.bitcast(load(loop.index), KEYS))
+                keys = ordered_keys(builder, builder.bitcast(load(loop.index), KEYS))
                 best = builder.load(key)
                 builder.store(builder.select(builder.icmp_signed(">", keys, best), keys, best), key)
-            maximum = builder.bitcast(_keys_of(builder, builder.load(key)), FLOATS)
+            maximum = builder.bitcast(ordered_keys(builder, builder.load(key)), FLOATS)  # its own inverse
             builder.store(zeros, sums)
             builder.store(zeros, ties)
             builder.store(broadcast(builder, builder.trunc(num_classes, ir.IntType(32)), KEYS), first)

@@ -19,7 +19,7 @@ from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
 from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit, serial_and_parallel, wide_vectors
-from .row_vectors import FLOATS, LANES, masked_vector_at, over_vectors, vector_at
+from .row_vectors import FLOATS, LANES, masked_vector_at, over_vectors, store_vector_at, vector_at
 from .vmath import float_of_bits, splat
 
 _ONE = np.float32(1.0)
@@ -226,8 +226,7 @@ def _halves_by_vectors(typingctx, halves, out):
             floats = builder.fpext(builder.bitcast(loaded, ir.VectorType(ir.HalfType(), LANES)), FLOATS)
             # whole vectors, also the last (its spare lanes 0): a masked store would not be
             # forwarded to the loads of the row's passes, which would wait for it to retire
-            pointer = builder.bitcast(builder.gep(target.data, [i]), FLOATS.as_pointer())
-            builder.store(floats, pointer, align=1)
+            store_vector_at(builder, floats, target.data, i)
 
         over_vectors(builder, builder.extract_value(source.shape, 0), convert)
         return impl_ret_borrowed(context, builder, signature.return_type, args[1])

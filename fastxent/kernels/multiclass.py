@@ -21,11 +21,11 @@ import numpy as np
 from .blocks import make_drivers
 from .class_passes import (
     finish_statistics,
-    fold_maxima,
     fold_row_sums,
     fold_smoothing,
     fold_sums,
     gather_targets,
+    slice_maxima,
 )
 from .codes import LOGITS, MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED, PROBS
 from .column_vectors import column_sums
@@ -41,7 +41,7 @@ from .formulas import (
 from .halves import piece_buffer, row_buffer, row_values, rows_computed, rows_per_piece, value_at
 from .jit import vector_jit, wide_vectors
 from .row_vectors import excess_terms, max_key
-from .vmath import empty_keys, float_of_key, ordered_key
+from .vmath import float_of_key
 
 
 @vector_jit
@@ -236,23 +236,6 @@ COLUMN_SLICE_ROWS = 512
 
 
 @vector_jit
-def slice_maxima(columns, lo, hi):
-    """``m_r = max_c x_rc`` for rows ``[lo, hi)`` of a ``(C, N)`` array, as :func:`row_max`
-    (:func:`~.class_passes.fold_maxima`)."""
-    wide_vectors()
-    n = hi - lo
-    first = columns[0, lo:hi]
-    keys = empty_keys(n, columns[0, 0])
-    for r in range(n):
-        keys[r] = ordered_key(first[r])
-    fold_maxima(columns, lo, hi, keys)
-    maxima = np.empty(n, dtype=columns.dtype)
-    for r in range(n):
-        maxima[r] = float_of_key(keys[r], first[r])
-    return maxima
-
-
-@vector_jit
 def column_slice_statistics(
     columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted
 ):
@@ -269,12 +252,12 @@ def column_slice_statistics(
     n = hi - lo
     num_classes = columns.shape[0]
     first_max = np.empty(n, dtype=np.int32)
+    maxima = np.empty(n, dtype=columns.dtype)
     if kind == LOGITS:
-        maxima = np.empty(n, dtype=columns.dtype)
         excess = np.empty(n)
         column_sums(columns, lo, hi, maxima, excess, first_max)
     else:  # the first argmax only
-        maxima = slice_maxima(columns, lo, hi)
+        slice_maxima(columns, lo, hi, maxima)
         excess = np.zeros(0)
         for r in range(n):
             first_max[r] = num_classes

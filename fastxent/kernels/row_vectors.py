@@ -36,7 +36,8 @@ _INT32 = ir.IntType(32)
 #: One vector of float32 values.
 FLOATS = ir.VectorType(ir.FloatType(), LANES)
 KEYS = ir.VectorType(_INT32, LANES)
-_SMALLEST_KEY = -(2**31)  # ordered_key of a NaN with every bit set: below every other key
+#: The ordered key of a NaN with every bit set: below every other key.
+SMALLEST_KEY = -(2**31)
 
 
 def max_key(row):
@@ -103,18 +104,21 @@ def _excess_by_loop(segment, m):
 def broadcast(builder, value, ty):
     """A vector of type ``ty`` with ``value`` in every lane."""
     first = builder.insert_element(ir.Constant(ty, ir.Undefined), value, ir.Constant(_INT32, 0))
-    return builder.shuffle_vector(first, ir.Constant(ty, ir.Undefined), ir.Constant(KEYS, [0] * LANES))
+    zeros = ir.Constant(ir.VectorType(_INT32, ty.count), [0] * ty.count)
+    return builder.shuffle_vector(first, ir.Constant(ty, ir.Undefined), zeros)
 
 
 def tail_mask(builder, rest, count=LANES, offset=0):
     """Lanes ``j`` of a ``count``-lane vector with ``offset + j < rest`` (``0 < rest < LANES``)."""
     lanes = ir.Constant(ir.VectorType(_INT32, count), [offset + j for j in range(count)])
-    limit = builder.trunc(rest, _INT32)
-    bound = builder.insert_element(ir.Constant(lanes.type, ir.Undefined), limit, ir.Constant(_INT32, 0))
-    bound = builder.shuffle_vector(
-        bound, ir.Constant(lanes.type, ir.Undefined), ir.Constant(lanes.type, [0] * count)
-    )
-    return builder.icmp_signed("<", lanes, bound)
+    return builder.icmp_signed("<", lanes, broadcast(builder, builder.trunc(rest, _INT32), lanes.type))
+
+
+def ordered_keys(builder, bits):
+    """:func:`~.vmath.ordered_key` of a vector of float32 bits, lane by lane (it is its own
+    inverse: the bits of the float whose keys they are)."""
+    magnitude = builder.and_(builder.ashr(bits, splat(31, KEYS)), splat(0x7FFFFFFF, KEYS))
+    return builder.xor(bits, magnitude)
 
 
 def _llvm_name(ty):
@@ -130,6 +134,11 @@ def _llvm_name(ty):
 def vector_at(builder, data, index, ty=FLOATS):
     """The ``ty.count`` values from ``data[index]`` on (unaligned), as the vector type ``ty``."""
     return builder.load(builder.bitcast(builder.gep(data, [index]), ty.as_pointer()), align=1)
+
+
+def store_vector_at(builder, vector, data, index):
+    """Store ``vector`` from ``data[index]`` on (unaligned)."""
+    builder.store(vector, builder.bitcast(builder.gep(data, [index]), vector.type.as_pointer()), align=1)
 
 
 def masked_vector_at(builder, data, index, rest, passthru):
@@ -202,15 +211,14 @@ def _max_key_vectors(typingctx, row):
         return None
 
     def codegen(context, builder, signature, args):
-        running = cgutils.alloca_once_value(builder, splat(_SMALLEST_KEY, KEYS))  # a register
+        running = cgutils.alloca_once_value(builder, splat(SMALLEST_KEY, KEYS))  # a register
 
         def larger(a, b):
             return builder.select(builder.icmp_signed(">", a, b), a, b)
 
         def step(values):
-            bits = builder.bitcast(values, KEYS)
-            magnitude = builder.and_(builder.ashr(bits, splat(31, KEYS)), splat(0x7FFFFFFF, KEYS))
-            builder.store(larger(builder.xor(bits, magnitude), builder.load(running)), running)
+            keys = ordered_keys(builder, builder.bitcast(values, KEYS))
+            builder.store(larger(keys, builder.load(running)), running)
 
         nan_bits = builder.bitcast(splat(-1, KEYS), FLOATS)
         _over_row(context, builder, signature.args[0], args[0], nan_bits, step)
