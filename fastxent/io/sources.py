@@ -47,7 +47,7 @@ from .ipcfile import ipc_part
 from .locations import GLOB_CHARS, Location
 from .memory import memory_parts
 from .pages import reader_choice
-from .pages.files import RangedFile
+from .pages.files import LocalFile, RangedFile
 from .pages.layout import FEW_FLAT_COLUMNS, MANY_FLAT_COLUMNS, column_layouts, flat_column_count
 from .pages.rowgroup import ReadLog, page_columns, row_group_batches
 from .part import Part
@@ -121,10 +121,11 @@ class PageFile:
     def name(self) -> str:
         return self.location.name
 
-    def open(self) -> RangedFile:
-        if self.location.remote:
-            return RangedFile(self.location.filesystem, self.location.path)
-        return RangedFile(pafs.LocalFileSystem(), self.location.path)
+    def open(self) -> RangedFile | LocalFile:
+        if self.location.remote or not hasattr(os, "preadv"):
+            filesystem = self.location.filesystem if self.location.remote else pafs.LocalFileSystem()
+            return RangedFile(filesystem, self.location.path)
+        return LocalFile(self.location.path)
 
 
 def _parquet_part(location: Location, nbytes: int) -> Part:
