@@ -405,7 +405,7 @@ class GroupTable:
         """Scratch arrays for folding ``n`` rows (see :func:`~.kernels.groups.FOLD_ROWS`), kept
         from batch to batch."""
         index, values, marks = self._scratch_arrays
-        need = 4 * n + 3 + min(self._size, 4 * n) + 1
+        need = 4 * n + 3 + min(self._size, kernels.COUNTING_GROUPS_PER_ROW * n) + 1
         if index.shape[0] < need:
             index = np.empty(need, dtype=np.int32)
         if marks.shape[0] < n + 1:  # a spare row (see sort_by_group)

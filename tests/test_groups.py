@@ -514,3 +514,34 @@ def test_dictionary_codes_outside_the_dictionary_are_refused():
     column = pa.DictionaryArray.from_arrays(codes, pa.array(["a", "b"]), safe=False)
     with pytest.raises(InputValueError, match="outside its dictionary"):
         GroupKeys(["k"]).ids(pa.record_batch([column], names=["k"]))
+
+
+@pytest.mark.parametrize("n", [1, 7, 64, 1000])
+@pytest.mark.parametrize("per_row", [0.5, 1.0, 1.01, 3.0])
+@pytest.mark.parametrize("copy_den", [True, False])
+def test_every_sort_gives_each_groups_rows_in_order(n, per_row, copy_den):
+    """The partition (a few groups), the counting sort (up to COUNTING_GROUPS_PER_ROW groups a
+    row) and the merge sort (more) put the rows in the order of a stable sort by group, and
+    name each group's run: groups around each switch."""
+    from fastxent.kernels import groups as kernels
+
+    rng = np.random.default_rng(n)
+    for ngroups in {1, 4, 5, int(per_row * kernels.COUNTING_GROUPS_PER_ROW * n) + 1}:
+        gid = rng.integers(0, ngroups, n).astype(np.int32)
+        loss, den = rng.random(n), rng.random(n)
+        marks = rng.integers(0, 100, n).astype(np.int32)
+        index = np.empty(4 * n + 3 + min(ngroups, kernels.COUNTING_GROUPS_PER_ROW * n) + 1, np.int32)
+        order, run_group = index[:n], index[n : 2 * n + 1]
+        run_start, starts = index[2 * n + 1 : 3 * n + 2], index[4 * n + 3 :]
+        out = (np.empty(n + 1), np.full(n + 1, 7.0), np.empty(n + 1, np.int32))
+        nruns = kernels.sort_by_group(
+            gid, ngroups, (loss, den, marks), out, order, run_group, run_start, starts, copy_den
+        )
+        stable = np.argsort(gid, kind="stable")
+        present = np.unique(gid)
+        assert nruns == present.size
+        assert run_group[:nruns].tolist() == present.tolist()
+        assert run_start[: nruns + 1].tolist() == np.searchsorted(gid[stable], [*present, ngroups]).tolist()
+        np.testing.assert_array_equal(out[0][:n], loss[stable])
+        np.testing.assert_array_equal(out[2][:n], marks[stable])
+        np.testing.assert_array_equal(out[1][:n], den[stable] if copy_den else np.full(n, 7.0))

@@ -118,6 +118,10 @@ def add_compensated(sums, x):
 
 #: Up to this many groups, :func:`sort_by_group` partitions the rows group by group.
 PARTITION_GROUPS = 4
+#: Up to this many groups a row of the batch, :func:`sort_by_group` sorts by counting: a pass
+#: over the groups costs a few ns a group, a merge sort ~50 ns a row (20,480 rows into 100,000
+#: groups, the default batch of 100 classes in a list: 1.8-2.9 ms with four a row, 0.6-1.0 ms).
+COUNTING_GROUPS_PER_ROW = 16
 
 
 @strict_jit
@@ -157,7 +161,7 @@ def sort_by_group(gid, ngroups, values, sorted_values, order, run_group, run_sta
     :data:`PARTITION_GROUPS` groups, one pass per group copies every row to the group's next place
     and moves that place on by one if the row is the group's (no branch, no counter in memory: a
     split's three groups in 0.34 ms a 131,072-row batch rather than 0.5-0.7); a counting sort
-    where the groups are not many more than the rows (a pass counting the rows of each group into
+    up to :data:`COUNTING_GROUPS_PER_ROW` groups a row (a pass counting the rows of each group into
     ``starts``, room for ``ngroups + 1``, then each row copied to its place); a stable merge sort
     of the ids into ``order`` otherwise (100,000 groups met in batches of a few rows): each batch
     costs its rows, not the groups known. The integer arrays are int32 (half the cache lines of
@@ -178,7 +182,7 @@ def sort_by_group(gid, ngroups, values, sorted_values, order, run_group, run_sta
                 run_start[nruns] = at
                 nruns += 1
             at = k
-    elif ngroups <= 4 * n:
+    elif ngroups <= COUNTING_GROUPS_PER_ROW * n:
         starts[: ngroups + 1] = 0
         for i in range(n):
             starts[gid[i] + 1] += 1
