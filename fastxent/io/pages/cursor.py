@@ -214,7 +214,8 @@ class ColumnCursor:
             if wanted & p.DEFS:
                 self.defs = _scratch("defs", max(need, 2 * self.defs.size), np.uint8, self.owned)
             if wanted & p.REPS:
-                self.reps = _scratch("reps", max(need, 2 * self.reps.size), np.uint8, self.owned)
+                # a list page's levels as bytes, or its row starts as int32 (pages.row_start_room)
+                self.reps = _scratch("reps", max(4 * need, 2 * self.reps.size), np.uint8, self.owned)
             if wanted & p.INDICES:
                 self.idx = _scratch("idx", max(need, 2 * self.idx.size), np.int32, self.owned)
             if wanted & p.VALUES:

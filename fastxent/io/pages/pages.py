@@ -4,7 +4,8 @@ and values decoded, without the GIL (CRCs are checked by Python beforehand, see 
 :func:`open_page` reads pages from the chunk position kept in a state array until it has opened
 a data page: a dictionary page on the way is decoded into the chunk's dictionary, an index page
 skipped. An open data page is its ``count`` levels (definition and repetition levels decoded
-into scratch arrays where the column has them) and its present values, either still in the
+into scratch arrays where the column has them; of a list page without nulls or empty lists,
+only the levels where rows start: :func:`.decode.row_starts`) and its present values, either still in the
 page's bytes (PLAIN values of a page without nulls: copied once, straight into the batch) or
 decoded into a typed scratch array. :mod:`.takes` copies rows out of open pages.
 
@@ -60,6 +61,7 @@ from .protocol import (
     NEED_DICTIONARY,
     NEED_SCRATCH,
     NEED_SIZE,
+    NEXT_START,
     NO_DICTIONARY,
     NOT_AS_FLOAT,
     OK,
@@ -74,6 +76,7 @@ from .protocol import (
     SHORT_DICTIONARY,
     SHORT_VALUES,
     SOURCE,
+    STARTS,
     TOO_FEW_VALUES,
     TOO_MANY_VALUES,
     TOP,
@@ -93,6 +96,13 @@ from .snappy import decompress as snappy_decompress
 
 #: Bytes first asked for a page header; more when the header (long statistics) is larger.
 HEADER_BYTES = 1 << 10
+
+
+@checked_jit
+def row_start_room(reps):
+    """The repetition levels' scratch array as int32 row starts (:func:`decode.row_starts`):
+    a list page asks for 4 bytes a level."""
+    return reps[: reps.shape[0] // 4 * 4].view(np.int32)
 
 
 @checked_jit
@@ -321,7 +331,7 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
         # the scratch arrays this page needs, each only when it does (100 columns open at once)
         wanted = (
             (top > 0 and defs.shape[0] < count) * DEFS
-            | (is_list == 1 and reps.shape[0] < count) * REPS
+            | (is_list == 1 and reps.shape[0] < 4 * count) * REPS  # levels, or row starts (int32)
             | (encoding in (PLAIN_DICTIONARY, RLE_DICTIONARY) and idx.shape[0] < count) * INDICES
             | ((encoding == BYTE_STREAM_SPLIT or params[IS_BOOL] == 1) and vals.shape[0] < count * width)
             * VALUES
@@ -369,15 +379,18 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             if pos < 0:
                 return BAD_LEVELS
         full_page = 1
-        if is_list == 1 and _levels(level_src, reps_at, reps_end, count, 1, False, False, reps)[0] < 0:
-            return BAD_LEVELS
         if top > 0:
             end_defs, full_page = _levels(level_src, defs_at, defs_end, count, top, False, True, defs)
             if end_defs < 0:
                 return BAD_LEVELS
         if is_list == 1 and full_page == 1:
-            for i in range(count):  # lists walk their definition levels, even a page of one run
-                defs[i] = top
+            # every level an element: only where rows start matters (decode.walk_starts)
+            found = decode.row_starts(level_src, reps_at, reps_end, count, row_start_room(reps))
+            if found < 0:
+                return BAD_LEVELS
+            state[STARTS], state[NEXT_START] = found, 0
+        elif is_list == 1 and _levels(level_src, reps_at, reps_end, count, 1, False, False, reps)[0] < 0:
+            return BAD_LEVELS
         present = count
         if full_page == 0:
             present = 0

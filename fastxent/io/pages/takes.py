@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import decode
 from .jitting import checked_jit
-from .pages import open_page
+from .pages import open_page, row_start_room
 from .protocol import (
     AS_FLOAT,
     AT_END,
@@ -30,12 +30,14 @@ from .protocol import (
     LEVEL,
     NEED,
     NEED_CHILD,
+    NEXT_START,
     NULL_IN_LIST,
     OK,
     PRESENT,
     SHORT_ROWS,
     SHORT_VALUES,
     SOURCE,
+    STARTS,
     TOP,
     VALUE,
     VALUES_AT,
@@ -151,9 +153,23 @@ def take_list(
             state[NEED] = elements + left
             return NEED_CHILD
         start = elements
-        level, rows, elements, status = decode.walk_list(
-            reps, defs, state[LEVEL], state[COUNT], n, rows, empty, top, offsets, elements
-        )
+        if state[FULL] == 1:  # no null, no empty list: the page's row starts
+            level, k, rows, elements, status = decode.walk_starts(
+                row_start_room(reps),
+                state[NEXT_START],
+                state[STARTS],
+                state[LEVEL],
+                state[COUNT],
+                n,
+                rows,
+                offsets,
+                elements,
+            )
+            state[NEXT_START] = k
+        else:
+            level, rows, elements, status = decode.walk_list(
+                reps, defs, state[LEVEL], state[COUNT], n, rows, empty, top, offsets, elements
+            )
         if status == decode.NULL_IN_LIST:
             return NULL_IN_LIST
         if status < 0:
