@@ -150,7 +150,7 @@ class ColumnCursor:
             raise CorruptPage(f"asked for {n} rows, the row group has {self.rows_left} left")
         self.rows_left -= n
         finish = self.rows_left == 0
-        self.state[p.DONE] = self.state[p.ELEMENTS] = 0
+        self.state[p.DONE] = self.state[p.ELEMENTS] = self.state[p.NULLS] = 0
         layout = self.layout
         if layout.is_list:
             offsets = pooled_empty(n + 1, np.int64)
@@ -170,7 +170,8 @@ class ColumnCursor:
             data, out = room if room is not None else (None, pooled_empty(size, np.uint8))
             valid = pooled_empty(n, np.uint8) if layout.nullable else _NONE
             self._check(self._call(take_flat, out, valid, n, finish))
-            array = _array(layout, n, out.view(self.decoded), valid if layout.nullable else None, data)
+            nulls = int(self.state[p.NULLS])
+            array = _array(layout, n, out.view(self.decoded), valid if nulls else None, data)
         if finish:
             self._give_back()
         return array
@@ -294,7 +295,7 @@ def _array(
     layout: ColumnLayout, n: int, values: np.ndarray, valid: np.ndarray | None, data: pa.Buffer | None = None
 ) -> pa.Array:
     """An Arrow array of the column's type over ``values`` (booleans as bytes), nulls where not
-    ``valid``; ``data``: the Arrow buffer ``values`` lie in, if they lie in one."""
+    ``valid`` (``None``: no null); ``data``: the Arrow buffer ``values`` lie in, if they lie in one."""
     typ = layout.field.type
     if values.dtype != layout.values:  # an Arrow type narrower than the stored one (int8 from INT32)
         values = values.astype(layout.values)

@@ -39,7 +39,8 @@ PRESENT = 18  # present values of the open page
 VERIFIED = 19  # file offset up to which every page's CRC (where written) has been checked
 STARTS = 20  # rows starting in the open list page without nulls (their levels in the reps scratch)
 NEXT_START = 21  # ... the next of them to take
-STATE_SLOTS = 22
+NULLS = 22  # nulls of the flat batch being taken so far (its validity is written from the first)
+STATE_SLOTS = 23
 
 # Parameters of a chunk (int64 array): constant while it is read. AS_FLOAT: 1 for integer labels
 # given as float32 (:attr:`~.layout.ColumnLayout.as_float`).

@@ -32,6 +32,7 @@ from .protocol import (
     NEED_CHILD,
     NEXT_START,
     NULL_IN_LIST,
+    NULLS,
     OK,
     PRESENT,
     SHORT_ROWS,
@@ -90,11 +91,11 @@ def take_flat(
     window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, out, valid, n, finish
 ):
     """Fill ``out`` (``n`` values of the column's stored type, or float32 for a column given as
-    floats, as bytes) with the next ``n`` rows,
-    and ``valid[:n]`` (empty for a column without nulls) with 1 where a row holds a value, 0 for
-    a null (whose value is 0). Returns a status of :mod:`.protocol`."""
+    floats, as bytes) with the next ``n`` rows, and count their nulls in ``state[NULLS]`` (a
+    null's value is 0). ``valid[:n]`` (empty for a column without nulls) gets 1 where a row holds
+    a value, 0 for a null, once the batch has a null: a batch without one (most batches of most
+    nullable columns) leaves it unwritten. Returns a status of :mod:`.protocol`."""
     top, width = params[TOP], params[WIDTH]
-    nullable = valid.shape[0] > 0
     done = state[DONE]
     while done < n:
         if state[LEVEL] >= state[COUNT]:
@@ -109,7 +110,7 @@ def take_flat(
         m = min(n - done, state[COUNT] - level)
         if state[FULL] == 1:
             _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out, done)
-            if nullable:
+            if state[NULLS] > 0:
                 valid[done : done + m] = 1
         else:
             value = state[VALUE]
@@ -117,8 +118,14 @@ def take_flat(
             used = decode.scatter(present, defs[level : level + m], m, top, out[done * width :], width)
             if used < 0:
                 return SHORT_VALUES
-            for i in range(m):
-                valid[done + i] = defs[level + i] == top
+            if used < m:
+                if state[NULLS] == 0:  # the batch's first null: its rows so far hold values
+                    valid[:done] = 1
+                state[NULLS] += m - used
+                for i in range(m):
+                    valid[done + i] = defs[level + i] == top
+            elif state[NULLS] > 0:
+                valid[done : done + m] = 1
             state[VALUE] = value + used
         state[LEVEL] = level + m
         done += m
