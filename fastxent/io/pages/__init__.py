@@ -18,7 +18,8 @@ pyarrow (:func:`.layout._slower_codecs`: snappy and uncompressed pages, and of u
 pyarrow; ``pages`` every column the page reader can;
 ``pyarrow`` none. Measured on two cores (AMD EPYC, 2026-12-04, ``fx.score`` of the
 ``make-data`` files, in-process medians of 3-7): the 4M x 100 list column scored in 0.98-1.11 s
-through pages against 1.27-1.54 s through pyarrow; a 100M-row binary file 0.35-0.46 s against
+through pages against 1.27-1.54 s through pyarrow (0.67-0.70 s since list pages without nulls
+are read by their row starts, 2026-12-05); a 100M-row binary file 0.35-0.46 s against
 0.50-0.56 s; 100 float columns (one per class) 0.77-0.85 s against 1.33-1.42 s. A batch's flat
 columns of one type are decoded side by side into one buffer
 (:func:`.cursor.shared_value_buffers`), so class columns reach the kernels without a copy, and
