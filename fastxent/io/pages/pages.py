@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import decode, thrift
+from .in_place import IN_PLACE_LEVEL_BYTES, back_to_buffer, in_place_values, le32
 from .jitting import checked_jit
 from .protocol import (
     AS_FLOAT,
@@ -45,6 +46,7 @@ from .protocol import (
     FULL,
     IN_BYTES,
     IN_INDICES,
+    IN_PLACE,
     IN_VALUES,
     IN_WINDOW,
     INDICES,
@@ -75,6 +77,7 @@ from .protocol import (
     RLE_DICTIONARY,
     SHORT_DICTIONARY,
     SHORT_VALUES,
+    SNAPPY,
     SOURCE,
     STARTS,
     TOO_FEW_VALUES,
@@ -288,9 +291,13 @@ def _dictionary_page(window, base, state, params, page_buf, dictionary, header, 
 
 
 @checked_jit
-def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary):
+def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, batch, batch_at):
     """Open the next data page of the chunk (see the module): returns :data:`OK`, :data:`AT_END`
-    when the chunk has no more pages, a NEED_* status, or a negative status."""
+    when the chunk has no more pages, a NEED_* status, or a negative status.
+
+    ``batch`` (bytes): where a flat column's next values go, from byte ``batch_at`` (-1: none,
+    for lists and at the chunk's end): a snappy page of PLAIN values that fit there is
+    decompressed in place (:func:`.in_place.in_place_values`) rather than into the page buffer and copied."""
     header = np.empty(thrift.SLOTS, np.int64)
     top, is_list, width = params[TOP], params[IS_LIST], params[WIDTH]
     while True:
@@ -354,7 +361,34 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
                 if header[which] != RLE and header[which] != -1:
                     return UNSUPPORTED_LEVELS
         in_window, start = 1, comp_at - base
-        if compressed == 1:
+        # the level bytes a page without nulls has before its values (0 for v2 pages)
+        split = out_size - count * width
+        in_place = (
+            compressed == 1
+            and params[CODEC] == SNAPPY
+            and is_list == 0
+            and params[AS_FLOAT] == 0
+            and params[IS_BOOL] == 0
+            and encoding == PLAIN
+            and 0 <= split <= IN_PLACE_LEVEL_BYTES
+            and (split == 0 or not v2)
+            and split <= batch_at
+            and batch_at + count * width <= batch.shape[0]
+        )
+        if in_place:
+            if page_buf.shape[0] < out_size:  # room to fall back on
+                state[NEED] = out_size
+                return NEED_BUFFER
+            status = in_place_values(
+                window, comp_at - base, comp_size, page_buf, split, batch, batch_at, out_size
+            )
+            if status != OK:
+                return status
+            in_window, start = 0, 0
+            # the levels must end where the values begin (a v1 page: its 4-byte length first)
+            if top > 0 and not v2 and (split < 4 or 4 + le32(page_buf, 0) != split):
+                in_place = back_to_buffer(page_buf, split, batch, batch_at, out_size)
+        elif compressed == 1:
             status, in_window, start = _plain_bytes(
                 window, base, page_buf, state, params, at, comp_at, comp_size, out_size
             )
@@ -362,6 +396,8 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
                 return status
         src = window if in_window == 1 else page_buf
         pos, stop = start, start + (out_size if compressed == 1 else comp_size)
+        if in_place:
+            stop = split  # the page buffer holds its levels only
         # the levels: v2's before the compressed bytes, v1's (each after its 4-byte length) in them
         if v2:
             level_src = window
@@ -396,12 +432,18 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             present = 0
             for i in range(count):
                 present += defs[i] == top
+        if in_place and (full_page == 0 or pos != split):  # nulls after all: the whole page here
+            in_place = back_to_buffer(page_buf, split, batch, batch_at, out_size)
+            stop = out_size
         src = window if in_window == 1 else page_buf
-        status = _values(
-            src, pos, stop, header[thrift.ENCODING], present, params, state, dictionary, idx, vals
-        )
-        if status != OK:
-            return status
+        if in_place:
+            state[SOURCE] = IN_PLACE
+        else:
+            status = _values(
+                src, pos, stop, header[thrift.ENCODING], present, params, state, dictionary, idx, vals
+            )
+            if status != OK:
+                return status
         if full_page == 0 and is_list == 0:
             if params[AS_FLOAT] == 1:  # nulls: not given as floats (layout.as_float)
                 return NOT_AS_FLOAT

@@ -10,8 +10,9 @@ PLAIN, PLAIN_DICTIONARY, RLE, BIT_PACKED, RLE_DICTIONARY, BYTE_STREAM_SPLIT = 0,
 
 # Where an open page's present values are (state slot SOURCE): decoded into the typed scratch
 # array; still PLAIN bytes (at VALUES_AT of the window or the page buffer: copied once, straight
-# into the batch); dictionary indices (the dictionary's values gathered straight into the batch).
-IN_VALUES, IN_BYTES, IN_INDICES = 0, 1, 2
+# into the batch); dictionary indices (the dictionary's values gathered straight into the batch);
+# in the batch already (a snappy page decompressed in place).
+IN_VALUES, IN_BYTES, IN_INDICES, IN_PLACE = 0, 1, 2, 3
 
 # How a chunk's pages are decompressed (parameter CODEC).
 UNCOMPRESSED, SNAPPY, BY_PYTHON = 0, 1, 2

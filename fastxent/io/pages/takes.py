@@ -26,6 +26,7 @@ from .protocol import (
     FULL,
     IN_BYTES,
     IN_INDICES,
+    IN_PLACE,
     IN_WINDOW,
     LEVEL,
     NEED,
@@ -62,6 +63,9 @@ def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out,
         state[VALUE] = value + m
         return
     target = out[to * width : (to + m) * width]
+    if state[SOURCE] == IN_PLACE:  # decompressed where they belong (pages.open_page)
+        state[VALUE] = value + m
+        return
     if state[SOURCE] == IN_BYTES:
         src = window if state[IN_WINDOW] == 1 else page_buf
         start = state[VALUES_AT] + value * width
@@ -79,7 +83,7 @@ def _no_more_data(window, base, state, params, page_buf, defs, reps, idx, vals, 
     while True:
         if state[LEVEL] < state[COUNT]:
             return EXTRA_ROWS
-        status = open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary)
+        status = open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, vals, -1)
         if status == AT_END:
             return OK
         if status != OK:
@@ -100,7 +104,9 @@ def take_flat(
     while done < n:
         if state[LEVEL] >= state[COUNT]:
             state[DONE] = done
-            status = open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary)
+            status = open_page(
+                window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, out, done * width
+            )
             if status == AT_END:
                 return SHORT_ROWS
             if status != OK:
@@ -148,7 +154,9 @@ def take_list(
     while True:
         if state[LEVEL] >= state[COUNT]:
             state[DONE], state[ELEMENTS] = rows, elements
-            status = open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dictionary)
+            status = open_page(
+                window, base, state, params, page_buf, defs, reps, idx, vals, dictionary, child, -1
+            )
             if status == AT_END:
                 break
             if status != OK:
