@@ -39,15 +39,5 @@ def in_place_values(window, comp_lo, comp_size, page_buf, split, batch, batch_at
 @checked_jit
 def back_to_buffer(page_buf, split, batch, batch_at, out_size):
     """The rest of a page :func:`in_place_values` decompressed copied after its levels in the page
-    buffer, where a page with nulls is decoded from (returns 0: not in place)."""
+    buffer, where a page with nulls is decoded from."""
     decode.copy(batch[batch_at : batch_at + out_size - split], page_buf[split:out_size])
-    return 0
-
-
-@checked_jit
-def le32(src, pos):
-    """The 4-byte little-endian unsigned integer at ``src[pos:pos + 4]``."""
-    value = 0
-    for k in range(4):
-        value |= np.int64(src[pos + k]) << (8 * k)
-    return value

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import decode, thrift
-from .in_place import IN_PLACE_LEVEL_BYTES, back_to_buffer, in_place_values, le32
+from .in_place import IN_PLACE_LEVEL_BYTES, back_to_buffer, in_place_values
 from .jitting import checked_jit
 from .protocol import (
     AS_FLOAT,
@@ -386,8 +386,9 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
                 return status
             in_window, start = 0, 0
             # the levels must end where the values begin (a v1 page: its 4-byte length first)
-            if top > 0 and not v2 and (split < 4 or 4 + le32(page_buf, 0) != split):
-                in_place = back_to_buffer(page_buf, split, batch, batch_at, out_size)
+            if top > 0 and not v2 and _length_prefixed(page_buf, 0, split)[1] != split:
+                back_to_buffer(page_buf, split, batch, batch_at, out_size)
+                in_place = False
         elif compressed == 1:
             status, in_window, start = _plain_bytes(
                 window, base, page_buf, state, params, at, comp_at, comp_size, out_size
@@ -433,7 +434,8 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             for i in range(count):
                 present += defs[i] == top
         if in_place and (full_page == 0 or pos != split):  # nulls after all: the whole page here
-            in_place = back_to_buffer(page_buf, split, batch, batch_at, out_size)
+            back_to_buffer(page_buf, split, batch, batch_at, out_size)
+            in_place = False
             stop = out_size
         src = window if in_window == 1 else page_buf
         if in_place:

@@ -62,10 +62,10 @@ def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out,
         decode.gather(floats, idx[value : value + m], m, out[to * 4 : (to + m) * 4], 4)
         state[VALUE] = value + m
         return
-    target = out[to * width : (to + m) * width]
     if state[SOURCE] == IN_PLACE:  # decompressed where they belong (pages.open_page)
         state[VALUE] = value + m
         return
+    target = out[to * width : (to + m) * width]
     if state[SOURCE] == IN_BYTES:
         src = window if state[IN_WINDOW] == 1 else page_buf
         start = state[VALUES_AT] + value * width
