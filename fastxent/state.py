@@ -52,7 +52,7 @@ class Score:
     ``accuracy = correct / judged`` (argmax for multiclass, per element for binary),
     ``perplexity = exp(loss)`` for multiclass input. ``stderr`` is the standard error of
     ``loss`` over the scored rows (:func:`standard_error`; NaN below two rows). ``groups``
-    maps each group's key to its Score (a :class:`~fastxent.groups.GroupScores` from
+    maps each group's key to its Score (a :class:`~fastxent.group_scores.GroupScores` from
     ``group_by``); ``classes`` lists the class names of a target of names in class-index order
     (``None`` for class indices). ``readers`` counts the Parquet column chunks each reader read
     (``{"pages": n, "pyarrow": m}``, see :mod:`fastxent.io.pages`; empty for other sources).

@@ -21,6 +21,7 @@ from fastxent.kernels.blocks import sum_block
 from fastxent.kernels.codes import BLOCK_ROWS, COUNT_FIELDS
 from fastxent.run.loop import Run
 from fastxent.run.plan import prepare
+from fastxent.unit_rows import UNIT_ROWS_KEPT, UnitRows
 
 ROWS = 9000
 
@@ -271,15 +272,17 @@ def neumaier(s: float, error: float, x: float) -> tuple[float, float]:
     units=st.lists(st.integers(0, 20_000), min_size=1, max_size=4),
     cuts=st.lists(st.integers(1, 20_000), max_size=4),
     unweighted=st.booleans(),
+    kept=st.sampled_from([0, 5000, UNIT_ROWS_KEPT]),
 )
-def test_group_folds_equal_the_blocks_of_each_group_stream(seed, groups, units, cuts, unweighted):
+def test_group_folds_equal_the_blocks_of_each_group_stream(seed, groups, units, cuts, unweighted, kept):
     """Whatever the units and the batches within them, a group's sums are the exact sums of the
     block sums (sum_block, eight lanes) of its own rows in each unit, cut every BLOCK_ROWS of
     them, its moments the compensated sums of the blocks' products in order, and its counts
-    count its rows: whole units, carried blocks and stops for room alike, weighted rows and
-    unweighted ones (whose denominators the fold does not copy)."""
+    count its rows: whole units, units kept until they end (up to ``kept`` rows), carried blocks
+    and stops for room alike, weighted rows and unweighted ones (whose denominators the fold does
+    not copy)."""
     rng = np.random.default_rng(seed)
-    table = GroupTable(["k"])
+    table = GroupTable(["k"], unit_rows=UnitRows(kept))
     table.ids(pa.record_batch({"k": pa.array(np.arange(groups))}))  # group g has id g
     expected = [[[], []] for _ in range(groups)]
     moments = np.zeros((groups, 3, 2))
@@ -473,6 +476,8 @@ def test_integer_like_keys_through_the_hash_table_match_string_keys(tmp_path, ty
         other = want.groups[None if key is None else str(pa.scalar(key, typ).cast(pa.string()).as_py())]
         assert (group.rows, group.total, group.weight) == (other.rows, other.total, other.weight)
     assert got.groups[None].rows == int(nulls.sum())
+    # the keys as a column: uint64 keys past int64 too
+    assert got.groups.to_arrow()["k"].to_pylist() == list(got.groups)
 
 
 def _dictionary_batches(rng, entries, batches=6, rows=700):
@@ -545,3 +550,29 @@ def test_every_sort_gives_each_groups_rows_in_order(n, per_row, copy_den):
         np.testing.assert_array_equal(out[0][:n], loss[stable])
         np.testing.assert_array_equal(out[2][:n], marks[stable])
         np.testing.assert_array_equal(out[1][:n], den[stable] if copy_den else np.full(n, 7.0))
+
+
+@pytest.mark.parametrize("kept", [0, 100, UNIT_ROWS_KEPT])
+def test_a_table_pickled_within_a_unit_folds_on_to_the_same_bits(kept):
+    """Pickled between two batches of a unit (its rows kept, or its groups' blocks open), a
+    table goes on to the bits of one never pickled; tables that hold a unit's rows or open
+    blocks refuse to merge."""
+    rng = np.random.default_rng(21)
+    n = 3 * 2048 + 500
+    keys, loss, den = rng.integers(0, 40, n), rng.exponential(1.0, n), rng.random(n) + 0.5
+    tables = [GroupTable(["k"], unit_rows=UnitRows(kept)) for _ in range(2)]
+    for i, table in enumerate(tables):
+        gid = table.ids(pa.record_batch({"k": pa.array(keys, pa.int64())}))
+        marks = np.zeros(n, np.int32)
+        table.fold(gid[:1000], loss[:1000], den[:1000], marks[:1000])
+        if i == 1:
+            with pytest.raises(ValueError, match="open blocks"):
+                table.merge(GroupTable(["k"]))
+            table = tables[1] = pickle.loads(pickle.dumps(table))
+        table.fold(gid[1000:], loss[1000:], den[1000:], marks[1000:])
+        table.close_blocks()
+    for q in range(2):
+        np.testing.assert_array_equal(tables[0].terms[:40, q], tables[1].terms[:40, q])
+    np.testing.assert_array_equal(tables[0].moments[:40], tables[1].moments[:40])
+    np.testing.assert_array_equal(tables[0].counts[:40], tables[1].counts[:40])
+    assert tables[1].merge(tables[0]) is tables[1]

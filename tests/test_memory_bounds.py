@@ -51,8 +51,10 @@ def test_compressed_ipc_is_decoded_one_batch_at_a_time(tmp_path, table, codec, s
         peak = max(peak, pa.total_allocated_bytes() - before)
         rows += batch.num_rows
     assert rows == BATCHES * ROWS
-    # the batch in hand and the one being let go, of the two columns: never the whole file
-    assert batch_bytes <= peak <= 2.5 * batch_bytes < table.nbytes / 10
+    # the batch in hand and the one being let go, of the two columns: never the whole file (at
+    # least about a batch: Arrow memory let go meanwhile, elsewhere, moves the count by a few
+    # hundred bytes: 287,616 against 288,000 once)
+    assert 0.95 * batch_bytes <= peak <= 2.5 * batch_bytes < table.nbytes / 10
 
 
 def test_compressed_ipc_scores_as_the_plain_file(tmp_path, table):

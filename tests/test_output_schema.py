@@ -10,10 +10,11 @@ import math
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 import fastxent as fx
 from fastxent.cli import main, render
-from fastxent.groups import GroupScores
+from fastxent.group_scores import GroupScores, canonical_key
 
 
 def _groups(keys, names=None, kind="multiclass"):
@@ -168,3 +169,34 @@ def test_cli_json_records_inputs_options_and_version(tmp_path, capsys):
     assert doc["options"]["kind"] == "auto" and doc["kind"] == "multiclass"
     want = fx.score(str(path), target="label", logits="logits", label_smoothing=0.1)
     assert doc["loss"] == want.loss and doc["groups"] == [] and doc["classes"] is None
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [5, -3, 2**63 + 7, 0, 2**62],  # beyond int64: NumPy's uint64
+        [5, -3, 2**64 + 1, 0],  # beyond 64 bits: Python's sort
+        [3, 1, 2, -(2**63)],
+        [True, False],
+        ["b", "a", "ä", ""],
+        [1.5, -0.0, -2.0],
+        [1.5, float("nan"), None, -2.0],
+        [2, "a", None, 1.0, ("x", 1)],
+        [("b", 2), ("a", None), ("a", 1), (None, 0)],
+    ],
+)
+def test_groups_are_iterated_in_key_order(keys):
+    """Nulls, then NaN, last, mixed types by type name: the order of a Python sort by
+    (null, NaN, type name, value), whichever way the keys are sorted."""
+
+    def sort_key(key):
+        parts = key if isinstance(key, tuple) else (key,)
+        return tuple((v is None, v != v, type(v).__name__, v if v == v else 0) for v in parts)
+
+    keys = [canonical_key(k) for k in keys]  # as a run's keys are: one NaN object
+    in_order = _groups(keys).in_key_order()
+    expected = sorted(keys, key=sort_key)
+    assert list(in_order) == expected
+    losses = [keys.index(k) + 0.5 for k in expected]
+    assert [in_order[k].loss for k in in_order] == losses
+    assert in_order.to_arrow()["loss"].to_pylist() == losses

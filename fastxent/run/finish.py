@@ -9,22 +9,6 @@ from ..groups import GroupTable
 from ..io import columns as colmod
 
 
-def _sort_key(key):
-    parts = key if isinstance(key, tuple) else (key,)
-    return tuple(
-        (v is None, v != v, str(type(v).__name__), v if v is not None and v == v else 0) for v in parts
-    )
-
-
-def _sorted_keys(keys: list) -> list:
-    """Group keys in order: nulls, then NaN, last; mixed types by type name. Keys of one plain
-    type (100,000 ints, say) sort as they are, without a sort key per item."""
-    kinds = {type(k) for k in keys}
-    if (len(kinds) == 1 and kinds <= {int, str, bool}) or (kinds == {float} and all(k == k for k in keys)):
-        return sorted(keys)
-    return sorted(keys, key=_sort_key)
-
-
 def finish(
     total,
     groups: GroupTable | None,
@@ -45,6 +29,6 @@ def finish(
         elapsed_s=elapsed,
         rows_per_s=rows / elapsed if elapsed > 0 else 0.0,
         bytes_per_s=nbytes / elapsed if elapsed > 0 else 0.0,
-        groups=by_key if groups is None else by_key.ordered(_sorted_keys(list(by_key))),
+        groups=by_key if groups is None else by_key.in_key_order(),
         readers=dict(sorted((readers or {}).items())),
     )
