@@ -11,7 +11,7 @@ pyarrow reading the rest. The batches are those pyarrow would give, value for va
 
 ``FASTXENT_PARQUET_READER`` chooses: ``auto`` (the default) reads through the page reader the
 row groups of files whose read columns include a list column, or are at most
-:data:`.layout.MANY_FLAT_COLUMNS` flat columns it can all read (at most
+:data:`.layout.MANY_FLAT_COLUMNS` flat columns it can read (at most
 :data:`.layout.FEW_FLAT_COLUMNS` in a remote store) whose pages it decompresses as fast as
 pyarrow (:func:`.layout._slower_codecs`: snappy and uncompressed pages, and of up to
 :data:`.layout.FEW_FLAT_COLUMNS` flat columns any codec but brotli), and other files through
@@ -24,8 +24,8 @@ are read by their row starts, 2026-12-05); a 100M-row binary file 0.35-0.46 s ag
 columns of one type are decoded side by side into one buffer
 (:func:`.cursor.shared_value_buffers`), so class columns reach the kernels without a copy, and
 row groups of many flat columns are decoded one at a time (:data:`.layout.FEW_FLAT_COLUMNS`:
-as fast, and half the memory). A row group read partly by each reader
-pays for both, so ``auto`` does not mix.
+as fast, and half the memory). Columns it cannot read (string group keys, say) are read by
+pyarrow beside the pages (:func:`.layout.column_layouts`).
 """
 
 from __future__ import annotations
