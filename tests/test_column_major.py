@@ -148,3 +148,38 @@ def test_warmup_compiles_the_column_kernels():
     )
     done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
     assert "float32" in done.stdout and "float64" in done.stdout
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pad", [0, 1, 512, 700])
+def test_classes_padded_apart_are_read_in_place_with_the_same_bits(dtype, pad):
+    """The first N rows of a Fortran-order (N + pad, C) array, or of classes padded apart in a
+    (C, N + pad) array, reach the column kernels as that array (no copy) and give the bits of
+    the same values contiguous, sums and per-row losses; a slice that does not begin at the
+    array's first row, or another type, is copied as before."""
+    rng = np.random.default_rng(pad)
+    n, c = 3 * BLOCK_ROWS + 77, 23
+    whole = np.asfortranarray(rng.standard_normal((n + pad, c)).astype(dtype) * 4)
+    y = rng.integers(0, c, n)
+    spec = LossSpec("multiclass")
+    padded_rows = np.ascontiguousarray(whole.T)
+
+    def is_view_of(a, rows) -> bool:  # the same memory, shape and strides
+        return (a.ctypes.data, a.shape, a.strides) == (rows.ctypes.data, rows.shape, rows.strides)
+
+    for x, rows in ((whole[:n], whole.T), (padded_rows[:, :n].T, padded_rows)):
+        assert is_view_of(engine.class_rows(x), rows) if pad else x.flags.f_contiguous
+        chunk = next(engine.chunks(spec, x, y))
+        assert is_view_of(chunk.args[0], rows if pad else x.T)
+        same = np.asfortranarray(x)
+        assert fx.cross_entropy(x, y, reduction="sum") == fx.cross_entropy(same, y, reduction="sum")
+        np.testing.assert_array_equal(
+            fx.cross_entropy(x, y, reduction="none"), fx.cross_entropy(same, y, reduction="none")
+        )
+    later = whole[1:]
+    y = rng.integers(0, c, later.shape[0])
+    assert engine.class_rows(later) is None
+    assert not np.shares_memory(next(engine.chunks(spec, later, y)).args[0], whole)
+    copied = np.asfortranarray(later)
+    assert fx.cross_entropy(later, y, reduction="sum") == fx.cross_entropy(copied, y, reduction="sum")
+    assert engine.class_rows(whole[:n].astype(np.float16)) is None

@@ -9,8 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from test_page_reader import ALL, WRITERS, assert_same_table, corpus, read_all  # noqa: F401
 
+from fastxent.engine import class_rows
 from fastxent.io.pages import rowgroup
-from fastxent.io.pages.cursor import CorruptPage
+from fastxent.io.pages.cursor import CorruptPage, spread_stride
 from fastxent.io.pages.files import LocalFile
 from fastxent.options import ScoreOptions
 from fastxent.run.plan import prepare
@@ -88,8 +89,8 @@ def test_a_chunk_past_the_end_of_the_file_is_truncation(numbered):
 
 def test_default_batches_of_class_columns_are_whole_row_groups(tmp_path):
     """A file of 100 class columns in row groups of 65,536 rows is scored a row group a batch:
-    its columns reach the kernels as one Fortran-order array, read in place (a slice of a
-    decoded batch would be copied)."""
+    its columns reach the kernels as one array, the classes padded apart (spread_stride), read
+    in place (a slice of a decoded batch would be copied)."""
     rng = np.random.default_rng(1)
     n, classes = 131_072, 100
     columns = {f"c{k}": rng.standard_normal(n).astype(np.float32) for k in range(classes)}
@@ -100,5 +101,7 @@ def test_default_batches_of_class_columns_are_whole_row_groups(tmp_path):
     batches = [batch for _, batch in job.parts[0].batches(job.plan.columns(), job.batch_rows)]
     assert [batch.num_rows for batch in batches] == [65_536, 65_536]
     x, _, _ = job.plan.arrays(batches[1], lambda row: f"row {row}", None)
-    assert x.flags.f_contiguous and not x.flags.writeable
+    rows = class_rows(x)
+    assert rows.shape == (classes, spread_stride(65_536 * 4, 4) // 4) and not rows.flags.writeable
+    assert not x.flags.writeable
     assert np.array_equal(x[:, 7], columns["c7"][65_536:])

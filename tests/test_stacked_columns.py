@@ -13,10 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import fastxent as fx
+from fastxent.engine import chunks, class_rows
 from fastxent.io.columns import stacked_in_place
 from fastxent.io.pages import READER_VARIABLE
+from fastxent.io.pages.cursor import spread_stride
 from fastxent.io.sources import open_parts
 from fastxent.run.plan import prepare
+from fastxent.spec import LossSpec
 
 
 def _slices_of_one_buffer(values: np.ndarray, stride_rows: int | None = None) -> list[pa.Array]:
@@ -91,7 +94,9 @@ def test_page_read_class_columns_score_in_place(tmp_path, monkeypatch):
     job = prepare(path, target="label", logits="logit_*")
     _, batch = next(iter(open_parts(path)[0].batches(job.plan.columns(), 1500)))
     x, _, _ = job.plan.arrays(batch)
-    assert x.flags.f_contiguous and isinstance(x.base, pa.Buffer)  # no copy
+    rows = class_rows(x)  # no copy: the classes padded apart in the decoded buffer
+    assert isinstance(rows.base, pa.Buffer) and rows.strides[0] == spread_stride(1500 * 4, 4)
+    assert next(chunks(LossSpec("multiclass"), x, np.zeros(1500, np.int64))).args[0] is rows
     for file in (path, path_nulls):
         runs = {}
         for reader in ("pages", "pyarrow"):
@@ -102,3 +107,12 @@ def test_page_read_class_columns_score_in_place(tmp_path, monkeypatch):
                 )
                 runs[reader, rows] = (s.loss, s.accuracy, s.groups["a"].loss, s.groups["b"].loss, s.rows)
         assert len(set(runs.values())) == 1, runs
+
+
+@pytest.mark.parametrize("itemsize", [2, 4, 8])
+@pytest.mark.parametrize("size", [1, 4, 2047, 2048, 4096, 130_000 * 4, 131_072 * 4, 1 << 22])
+def test_class_columns_are_an_odd_number_of_slices_apart(size, itemsize):
+    piece = 512 * itemsize  # a slice of the column kernels (COLUMN_SLICE_ROWS values)
+    stride = spread_stride(size, itemsize)
+    assert stride >= size and stride % piece == 0 and (stride // piece) % 2 == 1
+    assert stride - size < 2 * piece

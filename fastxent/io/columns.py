@@ -161,12 +161,20 @@ def stacked_in_place(columns: list) -> np.ndarray | None:
     step = starts[1] - starts[0]
     if n == 0 or step < n * width or any(s != starts[0] + k * step for k, s in enumerate(starts)):
         return None
-    # np.ndarray checks that the strided view lies inside the buffer, which it keeps alive
-    x = np.ndarray(
-        (n, len(columns)), np.dtype(typ.to_pandas_dtype()), parent, starts[0] - parent.address, (width, step)
-    )
-    x.flags.writeable = False  # read-only, as Arrow's own views
-    return x
+    dtype, offset = np.dtype(typ.to_pandas_dtype()), starts[0] - parent.address
+    # np.ndarray checks that the view lies inside the buffer, which it keeps alive: the classes'
+    # rows padded to the stride where the buffer holds the last one's padding too (the kernels
+    # read them in place, fastxent.engine.class_rows), else the columns alone
+    try:
+        if step % width:
+            raise ValueError("a stride of part of a value")
+        rows = np.ndarray((len(columns), step // width), dtype, parent, offset, (step, width))
+    except (TypeError, ValueError):
+        x = np.ndarray((n, len(columns)), dtype, parent, offset, (width, step))
+        x.flags.writeable = False  # read-only, as Arrow's own views
+        return x
+    rows.flags.writeable = False
+    return rows[:, :n].T
 
 
 def _stacked(columns: list[np.ndarray], by_class: bool) -> np.ndarray:
