@@ -22,6 +22,8 @@ from fastxent.io.interrupts import Stopped, stopping_on_signals
 # Runs the command with its output paused at the point named by argv[1] ("losses": after the
 # first row group of --losses-to is on disk, 1,000 rows a row group; "make-data": after the
 # data file is written, before its rename). Prints "paused" and waits for a signal.
+# "losses-stopped": as "losses", then once main() has returned prints "cleaned" and waits for a
+# line (or the end) of stdin before exiting with main()'s status.
 _PAUSED_COMMAND = """
 import sys, threading
 from fastxent import synthetic
@@ -32,7 +34,7 @@ def pause():
     print("paused", flush=True)
     threading.Event().wait()
 
-if sys.argv[1] == "losses":
+if sys.argv[1].startswith("losses"):
     sinks.OUTPUT_GROUP_ROWS = 1000
     flush = sinks.AtomicTableWriter._flush
     def flush_then_pause(self):
@@ -46,7 +48,11 @@ else:
         write(*args)
         pause()
     synthetic._write = write_then_pause
-sys.exit(main(sys.argv[2:]))
+code = main(sys.argv[2:])
+if sys.argv[1] == "losses-stopped":
+    print("cleaned", flush=True)
+    sys.stdin.readline()
+sys.exit(code)
 """
 
 
@@ -60,6 +66,7 @@ def data(tmp_path_factory):
 def _paused(where: str, *argv) -> subprocess.Popen:
     child = subprocess.Popen(
         [sys.executable, "-c", _PAUSED_COMMAND, where, *map(str, argv)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -139,6 +146,37 @@ def test_signals_are_ignored_after_the_first_and_restored_after():
         assert all(signal.getsignal(s) is signal.SIG_IGN for s in before)
         os.kill(os.getpid(), signal.SIGINT)  # ignored: the clean-up runs to its end
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_the_command_ignores_signals_after_a_stop_until_it_exits():
+    """A second signal that arrives once the clean-up is over (the sender was slower than the
+    clean-up) is ignored too: the command exits with the first one's status, not killed."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(Stopped), stopping_on_signals(ignoring_after_a_stop=True):
+            os.kill(os.getpid(), signal.SIGINT)
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in before)
+        os.kill(os.getpid(), signal.SIGINT)  # after the block: ignored, nothing raised
+        with stopping_on_signals(ignoring_after_a_stop=True):  # not stopped: restored
+            pass
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in before)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def test_a_ctrl_c_after_the_clean_up_of_the_first_changes_nothing(data, tmp_path):
+    """The second Ctrl-C held back until the first one's clean-up is done: still 130, one line,
+    nothing left (the command's signals stay ignored until it exits)."""
+    out = tmp_path / "o.parquet"
+    command = ["score", data, "--target", "label", "--logits", "logits", "--losses-to", out]
+    child = _paused("losses-stopped", *command)
+    child.send_signal(signal.SIGINT)
+    assert child.stdout.readline() == "cleaned\n"  # main() returned: the second one comes now
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, out, err) == (130, "", "fastxent: interrupted\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 STARTUP_SCRIPT = """

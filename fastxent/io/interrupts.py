@@ -38,9 +38,12 @@ class Stopped(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def stopping_on_signals():
+def stopping_on_signals(ignoring_after_a_stop: bool = False):
     """While inside, SIGINT, SIGTERM and SIGHUP raise :class:`Stopped` (then are ignored until
-    the end); the previous handlers come back on leaving. A signal ignored already stays
+    the end); the previous handlers come back on leaving, unless a signal stopped the block and
+    ``ignoring_after_a_stop`` (the command, which exits next: a second Ctrl-C sent right after
+    the first, but arriving once the clean-up was done, raised KeyboardInterrupt on the way out
+    and the process died by SIGINT rather than exiting with 130). A signal ignored already stays
     ignored (``nohup`` ignores SIGHUP, a shell script's ``&`` SIGINT). Signal handlers belong to
     the main thread, so elsewhere (``main()`` called from a thread) this changes nothing."""
     if threading.current_thread() is not threading.main_thread():
@@ -48,10 +51,12 @@ def stopping_on_signals():
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     caught = [signum for signum, handler in previous.items() if handler is not signal.SIG_IGN]
+    stopped = []
 
     def stop(signum: int, frame) -> None:
         for other in caught:
             signal.signal(other, signal.SIG_IGN)
+        stopped.append(signum)
         raise Stopped(signum)
 
     for signum in caught:
@@ -59,5 +64,6 @@ def stopping_on_signals():
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if not (stopped and ignoring_after_a_stop):
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
