@@ -315,11 +315,10 @@ class GroupTable:
         self.keys = GroupKeys(names)
         self.judged_per_row = judged_per_row
         self._size = 0
-        self._open = False  # whether a group may have an open block (a batch was not a whole unit)
         # the rows of the unit being read, folded as a whole unit at its end; once it outgrows
-        # them (``_carrying``), its batches are folded as they come and open blocks carried
+        # them, its batches are folded as they come, groups' open blocks carried (``_open``)
         self._unit = UnitRows() if unit_rows is None else unit_rows
-        self._carrying = False
+        self._open = False
         self.lanes = self.pending = None  # the open blocks' state: made when first carried
         self._scratch_arrays = (np.empty(0, dtype=np.int32), np.empty(0), np.empty(0, dtype=np.int32))
         self._ones_array = _NO_ONES
@@ -390,14 +389,13 @@ class GroupTable:
         one: 100,000 groups' blocks summed once a unit rather than carried open from batch to
         batch (a 131,072-row unit of 20,480-row batches, 73,000 groups: 2.7 ms rather than 10).
         The same bits either way."""
-        if not self._carrying:
+        if not self._open:
             if whole_unit and self._unit.rows == 0:
                 self._fold(gid, loss, den, marks, True)
                 return
             if self._unit.add(gid, loss, den, marks):
                 return
-            self._carrying = True  # the unit outgrows the rows kept: fold them, then each batch
-            self._fold(*self._unit.take(), False)
+            self._fold(*self._unit.take(), False)  # the unit outgrows the rows kept: carried
         self._fold(gid, loss, den, marks, False)
 
     def _fold(
@@ -452,7 +450,6 @@ class GroupTable:
         :meth:`fastxent.state.Accumulator.close_blocks`): its rows kept are folded."""
         if self._unit.rows:
             self._fold(*self._unit.take(), True)
-        self._carrying = False
         if not self._open:  # whole units folded since the last close: nothing is open
             return
         self._open = False

@@ -9,6 +9,7 @@ buffers can be viewed, and finds the rows with a null.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 from dataclasses import dataclass, field
@@ -165,11 +166,11 @@ def stacked_in_place(columns: list) -> np.ndarray | None:
     # np.ndarray checks that the view lies inside the buffer, which it keeps alive: the classes'
     # rows padded to the stride where the buffer holds the last one's padding too (the kernels
     # read them in place, fastxent.engine.class_rows), else the columns alone
-    try:
-        if step % width:
-            raise ValueError("a stride of part of a value")
-        rows = np.ndarray((len(columns), step // width), dtype, parent, offset, (step, width))
-    except (TypeError, ValueError):
+    rows = None
+    if step % width == 0:
+        with contextlib.suppress(TypeError, ValueError):
+            rows = np.ndarray((len(columns), step // width), dtype, parent, offset, (step, width))
+    if rows is None:
         x = np.ndarray((n, len(columns)), dtype, parent, offset, (width, step))
         x.flags.writeable = False  # read-only, as Arrow's own views
         return x
