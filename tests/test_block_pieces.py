@@ -22,9 +22,9 @@ from fastxent.kernels.codes import BLOCK_ROWS
 
 def test_piece_count_only_splits_few_large_segments():
     big = 3 * MIN_PIECE_ELEMENTS * 64
-    assert piece_count(3, big) == -(-PIECES // 3)
+    assert piece_count(3, big) == PIECES  # pieces of equal rows, across the segments
     assert piece_count(PIECES, big) == 1  # enough blocks already
-    assert piece_count(3, 3 * MIN_PIECE_ELEMENTS * 2) == 2  # no piece under the minimum
+    assert piece_count(3, 3 * MIN_PIECE_ELEMENTS * 2) == 6  # no piece under the minimum
     assert piece_count(1, 1000) == 1
 
 

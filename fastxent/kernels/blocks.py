@@ -227,10 +227,12 @@ def segment_count(n: int, first: int) -> int:
     return (1 if first else 0) + -(-rest // BLOCK_ROWS)
 
 
-#: A batch of fewer segments than this is scored in pieces of segments, so that every thread
-#: has work to the end: 12,500 rows of 32,000 classes are 7 blocks, and on two threads one
-#: scored 4 while the other scored 3. A constant, not the thread count: a kernel reading the
-#: thread count could not be cached, and the bits do not depend on the pieces anyway.
+#: A batch of fewer segments than this is scored in this many pieces of equal rows, across
+#: segment bounds, so that every thread has the same work to the end: 12,500 rows of 32,000
+#: classes are 7 blocks, and on two threads one scored 4 while the other scored 3 (pieces of
+#: segments instead: 11 against 7 pieces of the same size). A constant, not the thread count: a
+#: kernel reading the thread count could not be cached, and the bits do not depend on the
+#: pieces anyway.
 PIECES = 16
 
 #: ... pieces of at least this many elements (a row function call has fixed costs).
@@ -239,12 +241,12 @@ MIN_PIECE_ELEMENTS = 1 << 18
 
 @strict_jit
 def piece_count(segments, elements):
-    """Pieces per segment for ``segments`` segments of ``elements`` values in all: 1 when there
-    are :data:`PIECES` segments or more, else enough for :data:`PIECES` pieces in all, each of
+    """Pieces of a batch of ``segments`` segments of ``elements`` values in all: 1 when there
+    are :data:`PIECES` segments or more, else up to :data:`PIECES`, each of
     :data:`MIN_PIECE_ELEMENTS` or more."""
     if segments == 0 or segments >= PIECES:
         return 1
-    return max(1, min(-(-PIECES // segments), elements // segments // MIN_PIECE_ELEMENTS))
+    return max(1, min(PIECES, elements // MIN_PIECE_ELEMENTS))
 
 
 @strict_jit
@@ -310,7 +312,7 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
     and per-row outputs need no second scoring. Empty, the row values stay in per-block
     scratch arrays that never leave the cache.
 
-    A batch of few, large segments (:func:`piece_count`) is scored in pieces of segments in
+    A batch of few, large segments (:func:`piece_count`) is scored in pieces of equal rows in
     parallel, into rows of the whole batch, and its segments are closed after: a row's values do
     not depend on the rows scored with it, so the sums are the same bits either way.
     """
@@ -320,15 +322,31 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
     whole = row_loss.shape[0] > 0 or split  # rows of the whole batch, not per-segment scratch
     loss_rows = row_loss if row_loss.shape[0] > 0 or not split else np.empty(n)
     den_rows = row_den if row_den.shape[0] > 0 or not split else np.empty(n)
-    piece_counts = np.zeros((nseg * pieces if split else 0, N_COUNTS), dtype=np.int64)
-    for q in prange(nseg * pieces):
-        k = q // pieces
+    if split:
+        # rows [n q / P, n (q + 1) / P) of piece q, cut at the segments' bounds: each part's
+        # counts in piece_counts[k * P + q] (segment k), the segments closed once all are scored
+        piece_counts = np.zeros((nseg * pieces, N_COUNTS), dtype=np.int64)
+        for q in prange(pieces):
+            piece = np.int64(q)  # a prange index can be unsigned: int64 * uint64 is a float
+            first_row, last_row = n * piece // pieces, n * (piece + 1) // pieces
+            for k in range(nseg):
+                seg_lo, seg_hi = segment_rows(k, first, n)
+                a, b = max(seg_lo, first_row), min(seg_hi, last_row)
+                if a < b:
+                    c = ROWS(args, a, b, loss_rows[a:b], den_rows[a:b], marks[a:b], predicted[a:b])  # noqa: F821
+                    for j in range(N_COUNTS):
+                        piece_counts[k * pieces + piece, j] = c[j]
+        for k in range(nseg):
+            lo, hi = segment_rows(k, first, n)
+            for j in range(N_COUNTS):
+                counts[k, j] = piece_counts[k * pieces : (k + 1) * pieces, j].sum()
+            close_segment(k, lo, hi, first, loss_rows[lo:hi], den_rows[lo:hi], sums, edge_loss, edge_den)
+        return
+    for block in prange(nseg):
+        k = np.int64(block)
         lo, hi = segment_rows(k, first, n)
-        if split:
-            part = q % pieces
-            lo, hi = lo + (hi - lo) * part // pieces, lo + (hi - lo) * (part + 1) // pieces
         fused = False
-        if hi - lo == BLOCK_ROWS and not split:
+        if hi - lo == BLOCK_ROWS:
             # row values too where asked (``row_loss`` not empty): the slices are empty otherwise
             fused, c = BLOCK_SUMS(  # noqa: F821 (bound by make_drivers)
                 args, lo, hi, sums[k], row_loss[lo:hi], row_den[lo:hi], marks[lo:hi], predicted[lo:hi]
@@ -341,18 +359,8 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
             den = den_rows[lo:hi] if whole else np.empty(hi - lo)
             c = ROWS(args, lo, hi, loss, den, marks[lo:hi], predicted[lo:hi])  # noqa: F821 (bound by make_drivers)
             for j in range(N_COUNTS):
-                if split:
-                    piece_counts[q, j] = c[j]
-                else:
-                    counts[k, j] = c[j]
-            if not split:
-                close_segment(k, lo, hi, first, loss, den, sums, edge_loss, edge_den)
-    if split:
-        for k in range(nseg):
-            lo, hi = segment_rows(k, first, n)
-            for j in range(N_COUNTS):
-                counts[k, j] = piece_counts[k * pieces : (k + 1) * pieces, j].sum()
-            close_segment(k, lo, hi, first, loss_rows[lo:hi], den_rows[lo:hi], sums, edge_loss, edge_den)
+                counts[k, j] = c[j]
+            close_segment(k, lo, hi, first, loss, den, sums, edge_loss, edge_den)
 
 
 def _rowwise_template(args, n, out):
