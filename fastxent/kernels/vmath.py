@@ -126,8 +126,9 @@ def emit_exp_reduced(builder, x):
     ints = _integers_like(ty)
     t = _fma(builder, x, splat(float(_LOG2E), ty), splat(float(_ROUNDER), ty))
     n = builder.fsub(t, splat(float(_ROUNDER), ty))
-    r = _fma(builder, builder.fneg(n), splat(float(_LN2_HI), ty), x)
-    r = _fma(builder, builder.fneg(n), splat(float(_LN2_LO), ty), r)
+    # n times the negated constants: the same bits as -n times them, without an op to negate n
+    r = _fma(builder, n, splat(-float(_LN2_HI), ty), x)
+    r = _fma(builder, n, splat(-float(_LN2_LO), ty), r)
     p = _fma(builder, splat(float(_E3), ty), r, splat(float(_E2), ty))
     p = _fma(builder, p, r, splat(float(_E1), ty))
     p = _fma(builder, p, r, splat(float(_E0), ty))
