@@ -24,7 +24,9 @@ def test_piece_count_only_splits_few_large_segments():
     big = 3 * MIN_PIECE_ELEMENTS * 64
     assert piece_count(3, big) == PIECES  # pieces of equal rows, across the segments
     assert piece_count(PIECES, big) == 1  # enough blocks already
-    assert piece_count(3, 3 * MIN_PIECE_ELEMENTS * 2) == 6  # no piece under the minimum
+    assert piece_count(3, 3 * MIN_PIECE_ELEMENTS * 2) == 4  # a power of two, none under the minimum
+    assert piece_count(5, 3 * MIN_PIECE_ELEMENTS * 2) == 1  # no more pieces than segments
+    assert piece_count(10, 8 * MIN_PIECE_ELEMENTS) == 1
     assert piece_count(1, 1000) == 1
 
 

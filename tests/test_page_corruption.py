@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -34,20 +35,27 @@ WRITERS = {
 }
 
 
-def outcome(path: str, monkeypatch, reader: str):
-    """The score's numbers, or the error's message."""
+def outcome(path: str, monkeypatch, reader: str, **options):
+    """The score's numbers (and its groups' keys and numbers), or the error's message."""
     monkeypatch.setenv(READER_VARIABLE, reader)
     try:
-        score = fx.score(path, **OPTIONS)
+        score = fx.score(path, **OPTIONS, **options)
     except InputValueError as err:
         return str(err)
-    return repr((score.total, score.weight, score.scored, score.nulls, score.nonfinite, score.accuracy))
+    groups = [(key, g.total, g.scored) for key, g in score.groups.items()] if score.groups else None
+    return repr(
+        (score.total, score.weight, score.scored, score.nulls, score.nonfinite, score.accuracy, groups)
+    )
 
 
 @pytest.mark.parametrize("writer", list(WRITERS))
-def test_damaged_bytes_give_an_error_or_pyarrows_result(tmp_path, writer, monkeypatch):
+@pytest.mark.parametrize("group_by", [None, "split"])
+def test_damaged_bytes_give_an_error_or_pyarrows_result(tmp_path, writer, group_by, monkeypatch):
+    """Grouped by a string column too: its dictionary page (the strings' lengths and bytes) and
+    its pages of codes are damaged as well."""
     good = tmp_path / "good.parquet"
-    pq.write_table(corpus_table(400).select(["label", "lst", "x"]), good, **WRITERS[writer])
+    pq.write_table(corpus_table(400).select(["label", "lst", "x", "split"]), good, **WRITERS[writer])
+    options = {} if group_by is None else {"group_by": group_by}
     data = np.fromfile(good, np.uint8)
     group = pq.ParquetFile(good).metadata.row_group(0)
     ranges = [chunk_range(group.column(j)) for j in range(group.num_columns)]
@@ -58,12 +66,12 @@ def test_damaged_bytes_give_an_error_or_pyarrows_result(tmp_path, writer, monkey
         damaged = data.copy()
         damaged[offset] ^= 0x5A
         damaged.tofile(bad)
-        pages = outcome(str(bad), monkeypatch, "pages")
+        pages = outcome(str(bad), monkeypatch, "pages", **options)
         if pages.startswith("'"):  # an error message, naming the file
             assert "bad.parquet" in pages and "\n" not in pages
             errors += 1
         else:
-            assert pages == outcome(str(bad), monkeypatch, "pyarrow"), offset
+            assert pages == outcome(str(bad), monkeypatch, "pyarrow", **options), offset
     assert errors  # damage was found somewhere
 
 
@@ -121,11 +129,11 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-@pytest.mark.parametrize("width", [1, 2, 3, 5, 7, 8, 9, 13, 20, 31])
-@pytest.mark.parametrize("count", [1, 8, 61, 4096, 10_001])
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 7, 8, 9, 13, 20, 31])
+@pytest.mark.parametrize("count", [1, 3, 8, 61, 4096, 10_001])
 def test_bit_packed_runs_decode_every_value(width, count):
-    """Bit-packed runs, width 1 a byte at a time, widths up to 8 a group of 8 values at a time
-    and wider ones value by value, a run's last values past its last whole group, with and
+    """Bit-packed runs, widths 1, 2 and 4 a byte at a time, other widths up to 8 a group of 8
+    values at a time and wider ones value by value, a run's last values past its last whole group, with and
     without spare bytes after the run: each value equals the bits a reference unpacks; one above
     the limit is refused."""
     rng = np.random.default_rng(width * count)
@@ -150,3 +158,25 @@ def test_page_checksums_are_zlib_crc32():
     data = rng.integers(0, 256, 1 << 20, dtype=np.uint8)
     for lo, hi in [(0, 0), (0, 1), (3, 70), (5, 4096 + 13), (0, data.size), (1, data.size - 7)]:
         assert crc32(data[lo:hi]) == zlib.crc32(data[lo:hi].tobytes())
+
+
+@pytest.mark.parametrize("reader", ["pages", "pyarrow"])
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_strings_that_are_not_utf8_are_an_error(tmp_path, monkeypatch, reader, dictionary):
+    """A string column whose bytes are not UTF-8 (a damaged dictionary page, or PLAIN strings):
+    one line naming the file, whichever reader reads it (pyarrow's does not check them)."""
+    path = tmp_path / "text.parquet"
+    table = (
+        corpus_table(400).select(["label", "lst"]).append_column("split", pa.array(["train", "test"] * 200))
+    )
+    pq.write_table(table, path, compression="none", use_dictionary=dictionary)
+    data = path.read_bytes()
+    assert data.count(b"train") >= 1
+    path.write_bytes(data.replace(b"train", b"tr\xffin"))
+    monkeypatch.setenv(READER_VARIABLE, reader)
+    with pytest.raises(InputValueError, match=r"text\.parquet") as err:
+        fx.score(str(path), **OPTIONS, group_by="split")
+    assert "\n" not in str(err.value)
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    reads = fx.score(str(path), **OPTIONS).readers
+    assert reads == {"pages": 2}  # the strings unread, nothing fails

@@ -187,6 +187,7 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
                     if skip >= batch.num_rows:
                         skip -= batch.num_rows
                         continue
+                    _check_strings(batch)
                     yield batch.slice(skip)
                     skip = 0
             finally:
@@ -259,6 +260,17 @@ def _decode_rows(columns: int, row_bytes: int, batch_rows: int, paged: bool) -> 
     if rows <= limit:
         return rows
     return limit // batch_rows * batch_rows or limit
+
+
+def _check_strings(batch: pa.RecordBatch) -> None:
+    """Raise ``ArrowInvalid`` where a string column of ``batch`` holds bytes that are not UTF-8:
+    pyarrow's Parquet reader does not check them (a damaged page), and a key or class name
+    would fail later as Python's ``UnicodeDecodeError``. The page reader checks its own
+    (:mod:`.pages.cursor`)."""
+    for column in batch.columns:
+        typ = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            column.validate(full=True)
 
 
 def _is_string(schema: pa.Schema, name: str) -> bool:

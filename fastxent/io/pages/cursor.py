@@ -21,8 +21,9 @@ from ..pool import pooled_empty
 from . import protocol as p
 from .checksum import crc32
 from .codecs import SNAPPY, UNCOMPRESSED, CodecError, Decompressor
+from .decode import string_offsets
 from .layout import ColumnLayout
-from .pages import checksums
+from .pages import checksums, dictionary_bytes
 from .takes import take_flat, take_list
 
 #: Pages whose CRCs are listed by one call.
@@ -118,7 +119,9 @@ class ColumnCursor:
         )
         self.params = np.zeros(p.PARAMETERS, np.int64)
         kind = {UNCOMPRESSED: p.UNCOMPRESSED, SNAPPY: p.SNAPPY}.get(codec, p.BY_PYTHON)
-        self.params[[p.CODEC, p.TOP, p.IS_LIST, p.EMPTY, p.WIDTH, p.IS_BOOL, p.LARGEST, p.AS_FLOAT]] = (
+        self.params[
+            [p.CODEC, p.TOP, p.IS_LIST, p.EMPTY, p.WIDTH, p.IS_BOOL, p.LARGEST, p.AS_FLOAT, p.AS_CODES]
+        ] = (
             kind,
             layout.top,
             layout.is_list,
@@ -127,6 +130,7 @@ class ColumnCursor:
             layout.stored == np.uint8,
             max(0, uncompressed),  # no page decompresses to more than its whole chunk
             layout.as_float,
+            layout.codes,
         )
         self.decompress = Decompressor(codec) if kind == p.BY_PYTHON else None
         self.window, self.base = _NO_WINDOW, start
@@ -142,6 +146,8 @@ class ColumnCursor:
         self.vals = self.dictionary = _NONE
         self.checks = np.empty((CHECKSUM_ROWS, 4), np.int64)
         self.owned: dict = {}  # scratch buffers taken from this thread's spares
+        self.strings: pa.Array | None = None  # a string column's dictionary (layout.codes)
+        self.dictionary_at = start  # its page's offset
 
     def take(self, n: int, room: tuple | None = None) -> pa.Array:
         """The next ``n`` rows; ``room``: where a flat column's values go (``n`` values'
@@ -173,6 +179,8 @@ class ColumnCursor:
             self._check(self._call(take_flat, out, valid, n, finish))
             nulls = int(self.state[p.NULLS])
             array = _array(layout, n, out.view(self.decoded), valid if nulls else None, data)
+            if layout.codes:
+                array = pa.DictionaryArray.from_arrays(array, self._strings(), safe=False)
         if finish:
             self._give_back()
         return array
@@ -222,9 +230,10 @@ class ColumnCursor:
                 self.idx = _scratch("idx", max(need, 2 * self.idx.size), np.int32, self.owned)
             if wanted & p.VALUES:
                 self.vals = _scratch("vals", max(need * self.width, 2 * self.vals.size), np.uint8, self.owned)
-        elif status == p.NEED_DICTIONARY:  # a column given as floats: their float32 copy after them
-            size = need * (self.width + 4 * self.layout.as_float)
+        elif status == p.NEED_DICTIONARY:
+            size = dictionary_bytes(need, int(state[p.NEED_SIZE]), self.params)
             self.dictionary = _scratch("dictionary", size, np.uint8, self.owned)
+            self.strings, self.dictionary_at = None, int(state[p.AT])
         else:  # NEED_DECOMPRESS: a page of a codec Numba does not decompress
             lo = int(state[p.NEED_AT]) - self.base
             try:
@@ -232,6 +241,30 @@ class ColumnCursor:
             except CodecError as err:
                 raise CorruptPage(f"the page at byte {state[p.AT]}: {err}") from None
             state[p.PREPARED] = state[p.AT]
+
+    def _strings(self) -> pa.Array:
+        """The strings of the chunk's dictionary page (empty before it is read), as an Arrow
+        string array: the page's bytes after the codes (:func:`~.pages.dictionary_bytes`),
+        checked to be UTF-8 as pyarrow checks them."""
+        count = int(self.state[p.DICTIONARY])
+        if self.strings is None or len(self.strings) != max(count, 0):
+            if count <= 0:
+                return pa.array([], pa.string())
+            raw = self.dictionary[4 * count :]
+            offsets = np.empty(count + 1, np.int32)
+            data = pooled_empty(max(raw.size, 1), np.uint8)
+            used = string_offsets(raw, count, offsets, data)
+            page = f"the dictionary page at byte {self.dictionary_at}"
+            if used < 0:
+                raise CorruptPage(f"{page} holds fewer strings than it says")
+            buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data[:used])]
+            strings = pa.Array.from_buffers(pa.string(), count, buffers)
+            try:
+                strings.validate(full=True)
+            except pa.ArrowInvalid:
+                raise CorruptPage(f"{page} holds a string that is not UTF-8") from None
+            self.strings = strings
+        return self.strings
 
     def _give_back(self) -> None:
         """Hand the scratch buffers to the next chunk this thread reads."""
@@ -263,9 +296,11 @@ class ColumnCursor:
 
 def shares_values(layout: ColumnLayout) -> bool:
     """Whether a flat column's Arrow values are its decoded bytes as they are (not booleans,
-    which Arrow packs into bits, nor a type narrower than the stored one), so that they can lie
-    in a buffer shared with other columns (:func:`shared_value_buffers`)."""
-    return not layout.is_list and layout.values == layout.stored and layout.field.type != pa.bool_()
+    which Arrow packs into bits, nor a type narrower than the stored one, nor a string column's
+    codes), so that they can lie in a buffer shared with other columns
+    (:func:`shared_value_buffers`)."""
+    plain = layout.field.type != pa.bool_() and not layout.codes
+    return not layout.is_list and layout.values == layout.stored and plain
 
 
 def shared_value_buffers(layouts: dict, n: int) -> dict:
@@ -307,9 +342,10 @@ def spread_stride(size: int, itemsize: int) -> int:
 def _array(
     layout: ColumnLayout, n: int, values: np.ndarray, valid: np.ndarray | None, data: pa.Buffer | None = None
 ) -> pa.Array:
-    """An Arrow array of the column's type over ``values`` (booleans as bytes), nulls where not
-    ``valid`` (``None``: no null); ``data``: the Arrow buffer ``values`` lie in, if they lie in one."""
-    typ = layout.field.type
+    """An Arrow array of the column's type over ``values`` (booleans as bytes; a string column's
+    codes, as int32), nulls where not ``valid`` (``None``: no null); ``data``: the Arrow buffer
+    ``values`` lie in, if they lie in one."""
+    typ = pa.int32() if layout.codes else layout.field.type
     if values.dtype != layout.values:  # an Arrow type narrower than the stored one (int8 from INT32)
         values = values.astype(layout.values)
     nulls = 0 if valid is None else n - int(np.count_nonzero(valid))

@@ -1,9 +1,9 @@
 """Which column chunks the page reader reads: decided from the footer and the Arrow schema.
 
 A column qualifies when its Arrow type is one the reader builds (float16/32/64, integers,
-booleans, or a list / large_list / fixed_size_list of floats) and its Parquet leaf agrees with
-that type (physical type, levels). A column chunk of such a column qualifies when its codec and
-encodings are ones the reader decodes. Everything else is read by pyarrow, and
+booleans, strings as dictionary codes, or a list / large_list / fixed_size_list of floats) and
+its Parquet leaf agrees with that type (physical type, levels). A column chunk of such a column
+qualifies when its codec and encodings are ones the reader decodes. Everything else is read by pyarrow, and
 :func:`column_layouts` / :func:`chunk_refusal` say why.
 """
 
@@ -48,6 +48,9 @@ class ColumnLayout:
     whether a flat column has definition levels; ``empty``: the definition level of an empty
     list (``None``: not a list); ``list_size``: the size of a fixed_size_list (0 otherwise).
     ``as_float``: an integer column given as float32 (binary labels, :func:`column_layouts`).
+    ``codes``: a string column given as its dictionary codes (int32) and the dictionary page's
+    strings, the ``dictionary<int32, string>`` array pyarrow's ``read_dictionary`` gives
+    (:data:`STRINGS`).
     """
 
     name: str
@@ -60,6 +63,7 @@ class ColumnLayout:
     empty: int | None = None
     list_size: int = 0
     as_float: bool = False
+    codes: bool = False
 
     @property
     def is_list(self) -> bool:
@@ -74,9 +78,24 @@ def _leaves(meta: pq.FileMetaData) -> dict:
     return leaves
 
 
+#: The Arrow type of a string column read by pages (group keys, class names): codes into the
+#: strings of its chunk's dictionary page, as pyarrow reads it (``read_dictionary``,
+#: :mod:`fastxent.io.sources`), so that a chunk read by either reader gives the same type. A
+#: chunk whose pages are not all dictionary-encoded (a writer falls back to PLAIN pages when a
+#: dictionary grows too large) is read by pyarrow from the batch where that page begins.
+STRINGS = pa.dictionary(pa.int32(), pa.string())
+
+
 def _layout(meta: pq.FileMetaData, field: pa.Field, leaf: int) -> ColumnLayout | str:
     column = meta.schema.column(leaf)
     typ = field.type
+    if typ == pa.string() and column.physical_type == "BYTE_ARRAY":
+        if column.max_repetition_level != 0 or column.max_definition_level != int(field.nullable):
+            return "its levels are not those of a flat column"
+        codes = np.dtype(np.int32)
+        top = column.max_definition_level
+        strings = field.with_type(STRINGS)
+        return ColumnLayout(field.name, leaf, strings, codes, codes, top, field.nullable, codes=True)
     outer = None
     if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
         outer, element = field, typ.value_field
@@ -214,10 +233,13 @@ def _slower_codecs(meta: pq.FileMetaData, layouts) -> str:
     return ", ".join(sorted(codecs & slower))
 
 
-def chunk_refusal(chunk: pq.ColumnChunkMetaData, file_size: int) -> str | None:
-    """Why the page reader does not read this column chunk (``None``: it does)."""
+def chunk_refusal(chunk: pq.ColumnChunkMetaData, file_size: int, layout: ColumnLayout) -> str | None:
+    """Why the page reader does not read this column chunk of ``layout``'s column (``None``: it
+    does)."""
     if chunk.compression not in CODEC_NAMES:
         return f"its codec is {chunk.compression}"
+    if layout.codes and not chunk.has_dictionary_page:
+        return "its strings are not dictionary-encoded"
     unknown = set(chunk.encodings) - ENCODINGS
     if unknown:
         return f"it has {', '.join(sorted(unknown))} pages"

@@ -27,6 +27,7 @@ from . import decode, thrift
 from .in_place import IN_PLACE_LEVEL_BYTES, back_to_buffer, in_place_values
 from .jitting import checked_jit
 from .protocol import (
+    AS_CODES,
     AS_FLOAT,
     AT,
     AT_END,
@@ -196,6 +197,8 @@ def _values(src, pos, end, encoding, present, params, state, dictionary, idx, va
         return OK
     if params[AS_FLOAT] == 1:  # given as float32 from its dictionary only (layout.as_float)
         return NOT_AS_FLOAT
+    if params[AS_CODES] == 1:  # strings: their dictionary's codes only (layout.codes)
+        return UNSUPPORTED_VALUES
     if params[IS_BOOL] == 1:
         if encoding == PLAIN:
             return OK if decode.unpack_booleans(src, pos, end, present, vals) >= 0 else SHORT_VALUES
@@ -261,17 +264,28 @@ def checksums(window, base, state, out):
 
 
 @checked_jit
+def dictionary_bytes(count, full, params):
+    """The bytes of the dictionary of ``count`` values whose page holds ``full`` bytes: its values,
+    then with ``params[AS_FLOAT]`` the same values as float32; strings (``params[AS_CODES]``),
+    the codes 0, 1, ... (int32), then the page's bytes, to a multiple of 4."""
+    if params[AS_CODES] == 1:
+        return 4 * count + 4 * ((full + 3) // 4)
+    return count * (params[WIDTH] + 4 * params[AS_FLOAT])
+
+
+@checked_jit
 def _dictionary_page(window, base, state, params, page_buf, dictionary, header, body):
     """Read the dictionary page whose body is at ``body`` into ``dictionary`` (which Python sizes
-    first: its values, then with ``params[AS_FLOAT]`` the same values as float32) and move past
-    it. Returns a status."""
+    first, :func:`dictionary_bytes`) and move past it. Returns a status."""
     count, size, full = header[thrift.NUM_VALUES], header[thrift.COMPRESSED], header[thrift.UNCOMPRESSED]
     if header[thrift.ENCODING] not in (PLAIN, PLAIN_DICTIONARY) or params[IS_BOOL] == 1:
         return UNSUPPORTED_DICTIONARY
     if count < 0:
         return SHORT_DICTIONARY
-    if dictionary.shape[0] != count * (params[WIDTH] + 4 * params[AS_FLOAT]):
+    codes = params[AS_CODES] == 1
+    if dictionary.shape[0] != dictionary_bytes(count, full, params):
         state[NEED] = count
+        state[NEED_SIZE] = full
         return NEED_DICTIONARY
     status, in_window, start = _plain_bytes(
         window, base, page_buf, state, params, state[AT], body, size, full
@@ -279,6 +293,14 @@ def _dictionary_page(window, base, state, params, page_buf, dictionary, header, 
     if status != OK:
         return status
     src = window if in_window == 1 else page_buf
+    if codes:
+        # each entry's code, gathered by the data pages' indices like any dictionary's values:
+        # the codes themselves; the strings after them, for Python (cursor.ColumnCursor)
+        decode.count_up(dictionary[: 4 * count].view(np.int32))
+        decode.copy(src[start : start + full], dictionary[4 * count : 4 * count + full])
+        state[DICTIONARY] = count
+        state[POS] = body + size
+        return OK
     nbytes = count * params[WIDTH]
     if nbytes > full:
         return SHORT_DICTIONARY
@@ -368,6 +390,7 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             and params[CODEC] == SNAPPY
             and is_list == 0
             and params[AS_FLOAT] == 0
+            and params[AS_CODES] == 0
             and params[IS_BOOL] == 0
             and encoding == PLAIN
             and 0 <= split <= IN_PLACE_LEVEL_BYTES
@@ -456,6 +479,8 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
                 start = state[VALUES_AT]
                 nbytes = present * width
                 decode.copy(src[start : start + nbytes], vals[:nbytes])
+            elif state[SOURCE] == IN_INDICES and params[AS_CODES] == 1:  # a string's code: its index
+                decode.copy(idx[:present].view(np.uint8), vals[: present * width])
             elif state[SOURCE] == IN_INDICES:
                 decode.gather(dictionary, idx, present, vals, width)
             state[SOURCE] = IN_VALUES

@@ -44,9 +44,10 @@ NULLS = 22  # nulls of the flat batch being taken so far (its validity is writte
 STATE_SLOTS = 23
 
 # Parameters of a chunk (int64 array): constant while it is read. AS_FLOAT: 1 for integer labels
-# given as float32 (:attr:`~.layout.ColumnLayout.as_float`).
-CODEC, TOP, IS_LIST, EMPTY, WIDTH, IS_BOOL, LARGEST, AS_FLOAT = 0, 1, 2, 3, 4, 5, 6, 7
-PARAMETERS = 8
+# given as float32 (:attr:`~.layout.ColumnLayout.as_float`); AS_CODES: 1 for strings given as
+# their dictionary codes (:attr:`~.layout.ColumnLayout.codes`).
+CODEC, TOP, IS_LIST, EMPTY, WIDTH, IS_BOOL, LARGEST, AS_FLOAT, AS_CODES = 0, 1, 2, 3, 4, 5, 6, 7, 8
+PARAMETERS = 9
 
 # Statuses: 0 done, positive asks Python for something, negative is damage or no support.
 OK, AT_END = 0, 1

@@ -90,7 +90,9 @@ def page_columns(file, index: int, columns: list[str], layouts: dict, read_log: 
     chosen, refused = {}, {}
     for name in columns:
         layout = f"{READER_VARIABLE}=pyarrow" if layouts is None else layouts[name]
-        refusal = layout if isinstance(layout, str) else chunk_refusal(group.column(layout.leaf), file.size)
+        refusal = (
+            layout if isinstance(layout, str) else chunk_refusal(group.column(layout.leaf), file.size, layout)
+        )
         if refusal is None:
             chosen[name] = layout
             read_log.add(name, PAGES)

@@ -10,10 +10,13 @@ With ``finish`` (the row group's last batch) they also check that the chunk hold
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import decode
 from .jitting import checked_jit
 from .pages import open_page, row_start_room
 from .protocol import (
+    AS_CODES,
     AS_FLOAT,
     AT_END,
     BAD_LIST,
@@ -70,6 +73,8 @@ def _copy_values(window, page_buf, state, params, vals, idx, dictionary, m, out,
         src = window if state[IN_WINDOW] == 1 else page_buf
         start = state[VALUES_AT] + value * width
         decode.copy(src[start : start + m * width], target)
+    elif state[SOURCE] == IN_INDICES and params[AS_CODES] == 1:  # a string's code: its index
+        decode.copy(idx[value : value + m].view(np.uint8), target)
     elif state[SOURCE] == IN_INDICES:
         decode.gather(dictionary, idx[value : value + m], m, target, width)
     else:
