@@ -180,3 +180,20 @@ def test_strings_that_are_not_utf8_are_an_error(tmp_path, monkeypatch, reader, d
     monkeypatch.setenv(READER_VARIABLE, "pages")
     reads = fx.score(str(path), **OPTIONS).readers
     assert reads == {"pages": 2}  # the strings unread, nothing fails
+
+
+def test_a_string_longer_than_its_dictionary_page_is_an_error(tmp_path, monkeypatch):
+    """The last string of a dictionary page claiming a byte more than the page holds: an error,
+    not the stale byte after the page in the reader's buffer (the page is 13 bytes, padded to 16)."""
+    path = tmp_path / "text.parquet"
+    table = corpus_table(400).select(["label", "lst"])
+    table = table.append_column("split", pa.array(["ab", "cde"] * 200))
+    pq.write_table(table, path, compression="none")
+    data = path.read_bytes()
+    assert data.count(b"\x03\x00\x00\x00cde") == 1
+    path.write_bytes(data.replace(b"\x03\x00\x00\x00cde", b"\x04\x00\x00\x00cde"))
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    with pytest.raises(
+        InputValueError, match=r"text\.parquet.*dictionary page at byte \d+ holds fewer strings"
+    ):
+        fx.score(str(path), **OPTIONS, group_by="split")

@@ -322,13 +322,12 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
     """
     nseg = counts.shape[0]
     pieces = piece_count(nseg, args[0].size)
-    split = pieces > 1
-    whole = row_loss.shape[0] > 0 or split  # rows of the whole batch, not per-segment scratch
-    loss_rows = row_loss if row_loss.shape[0] > 0 or not split else np.empty(n)
-    den_rows = row_den if row_den.shape[0] > 0 or not split else np.empty(n)
-    if split:
+    asked = row_loss.shape[0] > 0  # the rows' values go to the whole batch's arrays
+    if pieces > 1:
         # rows [n q / P, n (q + 1) / P) of piece q, cut at the segments' bounds: each part's
         # counts in piece_counts[k * P + q] (segment k), the segments closed once all are scored
+        loss_rows = row_loss if asked else np.empty(n)
+        den_rows = row_den if asked else np.empty(n)
         piece_counts = np.zeros((nseg * pieces, N_COUNTS), dtype=np.int64)
         for q in prange(pieces):
             piece = np.int64(q)  # a prange index can be unsigned: int64 * uint64 is a float
@@ -337,7 +336,8 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
                 seg_lo, seg_hi = segment_rows(k, first, n)
                 a, b = max(seg_lo, first_row), min(seg_hi, last_row)
                 if a < b:
-                    c = ROWS(args, a, b, loss_rows[a:b], den_rows[a:b], marks[a:b], predicted[a:b])  # noqa: F821
+                    rows = (loss_rows[a:b], den_rows[a:b], marks[a:b], predicted[a:b])
+                    c = ROWS(args, a, b, *rows)  # noqa: F821 (bound by make_drivers)
                     for j in range(N_COUNTS):
                         piece_counts[k * pieces + piece, j] = c[j]
         for k in range(nseg):
@@ -359,9 +359,9 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
                 for j in range(N_COUNTS):
                     counts[k, j] = c[j]
         if not fused:
-            loss = loss_rows[lo:hi] if whole else np.empty(hi - lo)
-            den = den_rows[lo:hi] if whole else np.empty(hi - lo)
-            c = ROWS(args, lo, hi, loss, den, marks[lo:hi], predicted[lo:hi])  # noqa: F821 (bound by make_drivers)
+            loss = row_loss[lo:hi] if asked else np.empty(hi - lo)
+            den = row_den[lo:hi] if asked else np.empty(hi - lo)
+            c = ROWS(args, lo, hi, loss, den, marks[lo:hi], predicted[lo:hi])  # noqa: F821
             for j in range(N_COUNTS):
                 counts[k, j] = c[j]
             close_segment(k, lo, hi, first, loss, den, sums, edge_loss, edge_den)

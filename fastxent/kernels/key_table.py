@@ -147,11 +147,11 @@ def dictionary_ids(codes, validity, offset, mapping, out):
     key's slot. Returns how many valid codes fall outside the mapping (0 unless the indices are
     corrupt); their rows get the first entry.
     """
+    if validity.shape[0] == 0 and 0 < mapping.shape[0] <= SELECTED_ENTRIES:
+        return _selected_ids(codes, mapping, out)
     size = np.uint64(mapping.shape[0])
     null_code = np.int64(mapping.shape[0]) - 1
     outside = 0
-    if validity.shape[0] == 0 and 0 < mapping.shape[0] <= SELECTED_ENTRIES:
-        return _selected_ids(codes, mapping, out)
     if validity.shape[0] == 0:
         for i in range(codes.shape[0]):
             code = np.int64(codes[i])

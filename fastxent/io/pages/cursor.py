@@ -148,6 +148,7 @@ class ColumnCursor:
         self.owned: dict = {}  # scratch buffers taken from this thread's spares
         self.strings: pa.Array | None = None  # a string column's dictionary (layout.codes)
         self.dictionary_at = start  # its page's offset
+        self.dictionary_size = 0
 
     def take(self, n: int, room: tuple | None = None) -> pa.Array:
         """The next ``n`` rows; ``room``: where a flat column's values go (``n`` values'
@@ -234,6 +235,7 @@ class ColumnCursor:
             size = dictionary_bytes(need, int(state[p.NEED_SIZE]), self.params)
             self.dictionary = _scratch("dictionary", size, np.uint8, self.owned)
             self.strings, self.dictionary_at = None, int(state[p.AT])
+            self.dictionary_size = int(state[p.NEED_SIZE])  # the page's bytes (before padding)
         else:  # NEED_DECOMPRESS: a page of a codec Numba does not decompress
             lo = int(state[p.NEED_AT]) - self.base
             try:
@@ -247,10 +249,10 @@ class ColumnCursor:
         string array: the page's bytes after the codes (:func:`~.pages.dictionary_bytes`),
         checked to be UTF-8 as pyarrow checks them."""
         count = int(self.state[p.DICTIONARY])
-        if self.strings is None or len(self.strings) != max(count, 0):
-            if count <= 0:
-                return pa.array([], pa.string())
-            raw = self.dictionary[4 * count :]
+        if count <= 0:
+            return pa.array([], pa.string())
+        if self.strings is None:  # made anew for each dictionary page (_answer)
+            raw = self.dictionary[4 * count : 4 * count + self.dictionary_size]
             offsets = np.empty(count + 1, np.int32)
             data = pooled_empty(max(raw.size, 1), np.uint8)
             used = string_offsets(raw, count, offsets, data)

@@ -3,8 +3,8 @@
 A column qualifies when its Arrow type is one the reader builds (float16/32/64, integers,
 booleans, strings as dictionary codes, or a list / large_list / fixed_size_list of floats) and
 its Parquet leaf agrees with that type (physical type, levels). A column chunk of such a column
-qualifies when its codec and encodings are ones the reader decodes. Everything else is read by pyarrow, and
-:func:`column_layouts` / :func:`chunk_refusal` say why.
+qualifies when its codec and encodings are ones the reader decodes. Everything else is read by
+pyarrow, and :func:`column_layouts` / :func:`chunk_refusal` say why.
 """
 
 from __future__ import annotations
