@@ -12,7 +12,8 @@ import pytest
 import fastxent as fx
 from fastxent.cli import main
 from fastxent.inputs import as_array
-from fastxent.kernels.tally import binade_starts, loss_bin
+from fastxent.kernels.codes import LOGITS, PROBS
+from fastxent.kernels.tally import binade_starts, confidences, loss_bin
 from fastxent.report.stats import LOSS_EDGES
 from fastxent.synthetic import make_table, write_table
 
@@ -231,6 +232,80 @@ def test_loss_bins_by_binade_equal_searchsorted(edges):
     starts = binade_starts(edges)
     got = np.array([loss_bin(padded, starts, v) for v in losses])
     assert np.array_equal(got, np.searchsorted(edges, losses))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_binary_confidences_are_the_predicted_class_probability(dtype):
+    """A binary row's confidence is ``max(p, 1 - p)``: ``sigmoid(|x|)`` of a logit (to a few ulp
+    of float64, whatever the logit's type, infinities and NaN included), the probability's
+    larger side otherwise."""
+    from fastxent.kernels.halves import widened
+
+    rng = np.random.default_rng(5)
+    ends = [0.0, -0.0, 40.0, -40.0, 800.0, -800.0, np.inf, -np.inf, np.nan]
+    x = np.concatenate([rng.normal(0, 6, 5000), ends]).astype(dtype)
+    out = np.empty(len(x))
+    confidences(widened(x) if dtype == np.float16 else x, np.zeros(len(x), np.int32), LOGITS, out)
+    v = np.abs(x.astype(np.float64))
+    with np.errstate(over="ignore"):
+        want = 1.0 / (1.0 + np.exp(-v))
+    finite = np.isfinite(v)
+    assert (np.abs(out[finite] - want[finite]) <= 2 * np.spacing(want[finite])).all()
+    np.testing.assert_array_equal(out[~finite], [1.0, 1.0, np.nan])
+    p = rng.random(1000)
+    out = np.empty(len(p))
+    confidences(p, np.zeros(len(p), np.int32), PROBS, out)
+    np.testing.assert_array_equal(out, np.maximum(p, 1.0 - p))
+
+
+@pytest.mark.parametrize("entries", [1, 3, 500])
+def test_tally_equals_row_by_row_statistics(entries):
+    """The compiled tally's sums, counts and worst-row marks equal the same statistics added one
+    row at a time in Python, bit for bit: skipped rows, non-finite losses, NaN confidences and
+    classes outside the table (negative, too large) included."""
+    from fastxent.kernels.tally import tally_rows
+    from fastxent.report.stats import _EDGE_STARTS, _PADDED_EDGES, EntryTable
+
+    rng = np.random.default_rng(entries)
+    n, classes, bins = 3000, 4, 10
+    entry = rng.integers(0, entries, n)
+    losses = rng.exponential(1.0, n) * 10.0 ** rng.integers(-7, 3, n)
+    losses[rng.random(n) < 0.02] = np.inf
+    losses[rng.random(n) < 0.02] = np.nan
+    truth = rng.integers(-1, classes + 1, n)
+    predicted = rng.integers(0, classes, n).astype(np.int32)
+    confidence = rng.random(n)
+    confidence[rng.random(n) < 0.02] = np.nan
+    skip = rng.random(n) < 0.05
+    table = EntryTable(classes, bins, 5)
+    table._fit(entries)
+    table.threshold[:] = rng.exponential(2.0, entries)
+    worst = np.empty(n, np.bool_)
+    args = (_PADDED_EDGES, _EDGE_STARTS, table.totals, table.histogram, table.classes, table.bins)
+    tally_rows(entry, losses, truth, confidence, predicted, skip, *args, table.threshold, worst)
+
+    totals, histogram = np.zeros_like(table.totals), np.zeros_like(table.histogram)
+    per_class, per_bin = np.zeros_like(table.classes), np.zeros_like(table.bins)
+    for i in range(n):
+        if skip[i]:
+            assert not worst[i]
+            continue
+        e, loss = entry[i], losses[i]
+        assert worst[i] == ((np.inf if np.isnan(loss) else loss) >= table.threshold[e])
+        if not np.isfinite(loss):
+            totals[e, 3] += 1
+            continue
+        hit = float(predicted[i] == truth[i])
+        totals[e, :3] += (1.0, loss, loss * loss)
+        histogram[e, np.searchsorted(LOSS_EDGES, loss)] += 1
+        if 0 <= truth[i] < classes:
+            per_class[e, truth[i]] += (1.0, loss, hit)
+        c = 0.0 if np.isnan(confidence[i]) else confidence[i]
+        per_bin[e, min(int(c * bins), bins - 1)] += (1.0, c, hit)
+    np.testing.assert_array_equal(table.totals, totals)
+    np.testing.assert_array_equal(table.histogram, histogram)
+    np.testing.assert_array_equal(table.classes, per_class)
+    np.testing.assert_array_equal(table.bins, per_bin)
 
 
 def test_edges_closer_than_two_a_binade_are_refused():

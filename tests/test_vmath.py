@@ -1,4 +1,5 @@
-"""The vectorisable float32 exp/log/log1p against NumPy over the whole float32 range."""
+"""The vectorisable float32 exp/log/log1p against NumPy over the whole float32 range, and the
+float64 exp of non-positive numbers."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from fastxent.kernels.jit import elementwise_jit
 from fastxent.kernels.vmath import (
     exp_difference32,
+    exp_nonpositive64,
     log1p32,
     log1p_unit32,
     log32,
@@ -135,3 +137,35 @@ def test_softplus_tail_over_every_pattern():
     assert (out[~kept] == 0).all()  # below 1.6e-38: flushed
     rel = np.abs(out[kept] - want[kept]) / want[kept]
     assert rel.max() < 4e-7
+
+
+@elementwise_jit
+def _exp64(values, out):
+    for i in range(values.shape[0]):
+        out[i] = exp_nonpositive64(values[i])
+
+
+def test_float64_exp_of_non_positive_numbers():
+    """Within 2 ulp of ``np.exp`` down to ``exp(-708)`` (every binade of the argument, random
+    and at the reduction's interval ends ``(k + 1/2) ln 2``), flushed to 0 below, IEEE at the ends."""
+    rng = np.random.default_rng(3)
+    halves = -(np.arange(0, 1021) + 0.5) * np.log(2.0)
+    values = np.concatenate(
+        [
+            -(2.0 ** rng.uniform(-1074, 9.46, 200_000)),
+            -rng.uniform(0, 708, 200_000),
+            halves,
+            np.nextafter(halves, 0),
+            np.nextafter(halves, -np.inf),
+            [-708.0, -5e-324, -1e-300],
+        ]
+    )
+    out = np.empty_like(values)
+    _exp64(values, out)
+    want = np.exp(values)
+    kept = values >= -708.0
+    assert (np.abs(out[kept] - want[kept]) <= 2 * np.spacing(want[kept])).all()
+    specials = np.array([0.0, -0.0, -708.5, -745.2, -1e300, -np.inf, np.nan])
+    out = np.empty_like(specials)
+    _exp64(specials, out)
+    np.testing.assert_array_equal(out, [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, np.nan])

@@ -1,4 +1,5 @@
-"""Vectorisable float32 ``exp``, ``log`` and ``log1p`` for the CPU kernels.
+"""Vectorisable float32 ``exp``, ``log`` and ``log1p`` for the CPU kernels (and a float64 ``exp``
+of non-positive numbers for the report's binary confidences, :func:`exp_nonpositive64`).
 
 The PyPI llvmlite has no SVML, so ``math.exp``/``np.log`` in a Numba loop become one libm call
 per element and the loop does not vectorise. These versions use only ``+ *``, selects and an
@@ -200,6 +201,47 @@ def exp_difference32(typingctx, x, m):
         return emit_exp_difference(builder, *args)
 
     return types.float32(x, m), codegen
+
+
+#: :func:`exp_nonpositive64`: ln 2 in two parts (fdlibm's: ``n * _LN2_HI64`` is exact for
+#: ``|n| < 2**11``), the float64 rounder, and the Taylor coefficients ``1/k!`` of ``exp(r)``.
+_LOG2E64 = 1.4426950408889634
+_LN2_HI64 = 6.93147180369123816490e-01
+_LN2_LO64 = 1.90821492927058770002e-10
+_ROUNDER64 = 1.5 * 2.0**52
+_EXP_FLOOR64 = -708.0  # exp(-708) = 3.3e-308, still normal: where exps are flushed to 0
+_EXP_TAYLOR64 = tuple(1.0 / np.prod(np.arange(1.0, k + 1.0)) for k in range(13))
+
+
+@elementwise_jit
+def exp_nonpositive64(x):
+    """``exp(x)`` in float64 for ``x <= 0``, vectorisable; values below ``exp(-708)``
+    (``-inf`` included) flushed to 0, NaN in gives NaN out.
+
+    ``x = n ln 2 + r`` with ``|r| <= ln2/2`` (two-part ln 2), ``exp(r)`` by its Taylor
+    polynomial of degree 12 (truncation below ``0.347**13 / 13! = 2e-16``) and ``2**n`` put in
+    by the exponent bits: within 2 ulp of ``exp``.
+    """
+    below = x < _EXP_FLOOR64
+    y = _EXP_FLOOR64 if below else x
+    n = (y * _LOG2E64 + _ROUNDER64) - _ROUNDER64
+    r = (y - n * _LN2_HI64) - n * _LN2_LO64
+    c = _EXP_TAYLOR64
+    p = c[12]
+    p = p * r + c[11]
+    p = p * r + c[10]
+    p = p * r + c[9]
+    p = p * r + c[8]
+    p = p * r + c[7]
+    p = p * r + c[6]
+    p = p * r + c[5]
+    p = p * r + c[4]
+    p = p * r + c[3]
+    p = p * r + c[2]
+    p = p * r + c[1]
+    p = p * r + c[0]
+    scaled = p * float_of_bits((np.int64(n) + 1023) << 52, x)
+    return x if x != x else (0.0 if below else scaled)
 
 
 @elementwise_jit

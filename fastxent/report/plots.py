@@ -44,7 +44,8 @@ def _save(fig, path, margins: dict | None = None) -> None:
         fig.tight_layout()
     else:
         fig.subplots_adjust(**margins)
-    fig.savefig(path, format="png", dpi=110)
+    # zlib level 1: 3-4 ms less a figure than matplotlib's default, for files ~30% larger (22 KB)
+    fig.savefig(path, format="png", dpi=110, pil_kwargs={"compress_level": 1})
     fig.clf()
 
 
