@@ -146,8 +146,8 @@ def _index_targets(target: np.ndarray, x: np.ndarray, ignore_index: int, where, 
     t = np.ascontiguousarray(target if target.dtype.kind != "b" else target.astype(np.int64))
     if t.dtype.kind == "u" and t.dtype.itemsize == 8:
         t = t.astype(np.float64)  # uint64 compares safely with negative ignore_index as float
-    row = int(checks.first_bad_target(t, num_classes, ignore_index))
-    if row >= 0:
+    if checks.COUNT_BAD_TARGETS[1 if n >= _PARALLEL_SCAN else 0](t, num_classes, ignore_index):
+        row = int(checks.first_bad_target(t, num_classes, ignore_index))
         raise bad_target_error(int(target[row]), where(row), input_name, num_classes)
 
 

@@ -147,6 +147,8 @@ CHILD = textwrap.dedent(
         out[name] = fx.cross_entropy(x, y, reduction="none").tolist()
         out[name + "_columns"] = fx.cross_entropy(np.asfortranarray(x), y, reduction="none").tolist()
     out["binary"] = fx.binary_cross_entropy_with_logits(cases["b"], cases["t"], reduction="none").tolist()
+    for c in (3, 10, 16):  # the narrow path: 16 rows transposed at a time, scored class by class
+        out[f"narrow{c}"] = fx.cross_entropy(cases[f"narrow{c}"], cases["yn"] % c, reduction="none").tolist()
     asm = ""
     for drivers in (multiclass.INDEX_TARGET, multiclass.INDEX_TARGET_COLUMNS, binary.BINARY):
         for code in drivers.rowwise[0].inspect_asm().values():
@@ -178,8 +180,10 @@ def test_each_vector_width_scores_within_the_promise(path, tmp_path):
     x[100:] = rng.normal(0, 4, (100, 100))  # half confident, half spread
     b = np.concatenate([rng.normal(0, 4, 500), rng.uniform(-80, 80, 500)]).astype(np.float32)
     t = rng.integers(0, 2, 1000).astype(np.float32)
+    narrow = {f"narrow{c}": rng.normal(0, 4, (1000, c)).astype(np.float32) for c in (3, 10, 16)}
+    yn = rng.integers(0, 48, 1000)
     cases = tmp_path / "cases.npz"
-    np.savez(cases, x32=x.astype(np.float32), x64=x, y=y, b=b, t=t)
+    np.savez(cases, x32=x.astype(np.float32), x64=x, y=y, b=b, t=t, yn=yn, **narrow)
     env = {**os.environ, **env_extra, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(cases)], env=env, capture_output=True, text=True, check=True
@@ -195,3 +199,6 @@ def test_each_vector_width_scores_within_the_promise(path, tmp_path):
             np.testing.assert_allclose(out[name + suffix], want, rtol=RTOL[dtype], atol=0)
     want = ref.binary_cross_entropy_with_logits(b, t, reduction="none")
     np.testing.assert_allclose(out["binary"], want, rtol=1e-6)
+    for name, rows in narrow.items():
+        want = exact_losses(rows, yn % rows.shape[1])
+        np.testing.assert_allclose(out[name], want, rtol=RTOL[np.float32], atol=0)

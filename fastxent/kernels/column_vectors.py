@@ -29,6 +29,7 @@ from .row_vectors import (
     LANES,
     SMALLEST_KEY,
     broadcast,
+    is_float32_matrix,
     masked_store_at,
     masked_vector_at,
     ordered_keys,
@@ -53,18 +54,9 @@ def column_sums(columns, lo, hi, maxima, excess, first_max):
     raise NotImplementedError("column_sums is only callable from jitted code")
 
 
-def _is_float32_columns(columns) -> bool:
-    return (
-        isinstance(columns, types.Array)
-        and columns.ndim == 2
-        and columns.layout == "C"
-        and columns.dtype == types.float32
-    )
-
-
 @overload(column_sums, jit_options=VECTOR_OVERLOAD_OPTIONS)
 def _column_sums(columns, lo, hi, maxima, excess, first_max):
-    if _is_float32_columns(columns):
+    if is_float32_matrix(columns):
         return lambda columns, lo, hi, maxima, excess, first_max: _column_sums_strict(
             columns, lo, hi, maxima, excess, first_max
         )
@@ -101,7 +93,7 @@ def _store(builder, vector, data, index, rest, count=LANES, offset=0):
 @intrinsic
 def _column_vectors(typingctx, columns, lo, hi, maxima, excess, first_max):
     """:func:`column_sums` of float32 columns, 16 rows a vector."""
-    if not _is_float32_columns(columns):
+    if not is_float32_matrix(columns):
         return None
 
     def codegen(context, builder, signature, args):

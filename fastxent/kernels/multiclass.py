@@ -41,6 +41,7 @@ from .formulas import (
 from .halves import piece_buffer, row_buffer, row_values, rows_computed, rows_per_piece, value_at
 from .jit import vector_jit, wide_vectors
 from .row_vectors import excess_terms, max_key
+from .transpose import transpose_rows
 from .vmath import float_of_key
 
 
@@ -313,11 +314,7 @@ def sliced_statistics(
         stop = min(start + COLUMN_SLICE_ROWS, hi)
         columns, first, last = x, start, stop
         if not by_class:
-            rows = x[start:stop]
-            for c in range(num_classes):  # class by class: row by row, the copy took 44% of C = 10
-                column = buffer[c]
-                for r in range(stop - start):
-                    column[r] = rows[r, c]
+            transpose_rows(x[start:stop], buffer)
             columns, first, last = buffer, 0, stop - start
         column_slice_statistics(
             columns,

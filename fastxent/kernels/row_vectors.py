@@ -54,6 +54,16 @@ def excess_terms(segment, m):
     raise NotImplementedError("excess_terms is only callable from jitted code")
 
 
+def is_float32_matrix(array) -> bool:
+    """Whether ``array`` (a Numba type) is a C-contiguous 2-d float32 array."""
+    return (
+        isinstance(array, types.Array)
+        and array.ndim == 2
+        and array.layout == "C"
+        and array.dtype == types.float32
+    )
+
+
 def _is_vector_row(row) -> bool:
     return isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C" and row.dtype == types.float32
 
