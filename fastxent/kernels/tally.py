@@ -98,12 +98,9 @@ def tally_rows(
     ``b = min(floor(confidence * B), B - 1)`` (NaN confidence: 0). ``worst[i]`` says whether
     the row's loss (NaN as +inf) reaches ``threshold[e]``, the entry's k-th worst so far.
     """
-    # Flat views and unsigned offsets: an index into a 2- or 3-d array costs a multiplication
-    # by a stride reloaded from the stack and a wraparound fix-up for negative values at every
-    # access, and the loop's ten of them ran out of registers (10.0 -> 7.6 ns a row).
     # Flat views and unsigned offsets: an index into a 2- or 3-d array costs a multiplication by
     # a stride reloaded from the stack and a fix-up for negative values at every access, and the
-    # loop's ten of them ran out of registers (131,072 rows, 3 entries: 10.0 -> 7.6 ns a row).
+    # loop's ten of them ran out of registers (131,072 rows, 3 entries: 10.0 -> 7.5 ns a row).
     u = np.uint64
     num_classes, num_bins = classes.shape[1], bins.shape[1]
     histogram_width = u(histogram.shape[1])

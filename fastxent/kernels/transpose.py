@@ -17,7 +17,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .jit import VECTOR_OVERLOAD_OPTIONS
+from .jit import VECTOR_OVERLOAD_OPTIONS, strict_jit
 from .row_vectors import FLOATS, LANES, is_float32_matrix, masked_vector_at, store_vector_at
 
 _INT32 = ir.IntType(32)
@@ -37,26 +37,28 @@ def _transpose_rows(rows, columns):
     return _transpose_by_loop
 
 
-def _transpose_by_loop(rows, columns):
-    """:func:`transpose_rows` value by value, class by class (a class's row is written in order)."""
+@strict_jit(forceinline=True)
+def _by_value(rows, columns, first):
+    """:func:`transpose_rows` of the rows from ``first`` on, value by value, class by class (a
+    class's row is written in order)."""
     for c in range(rows.shape[1]):
         column = columns[c]
-        for r in range(rows.shape[0]):
+        for r in range(first, rows.shape[0]):
             column[r] = rows[r, c]
+
+
+def _transpose_by_loop(rows, columns):
+    """:func:`transpose_rows` value by value."""
+    _by_value(rows, columns, 0)
 
 
 def _transpose_by_vectors(rows, columns):
     """:func:`transpose_rows` of float32 rows of at most 16 classes: whole groups of 16 rows by
     :func:`_blocks_of_16`, the last ``n mod 16`` rows value by value."""
     n, num_classes = rows.shape
-    whole = n - n % LANES
-    if num_classes > LANES:
-        whole = 0
+    whole = n - n % LANES if num_classes <= LANES else 0
     _blocks_of_16(rows, columns, whole)
-    for c in range(num_classes):
-        column = columns[c]
-        for r in range(whole, n):
-            column[r] = rows[r, c]
+    _by_value(rows, columns, whole)
 
 
 def _swapped(builder, low, high, size):

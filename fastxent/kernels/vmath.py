@@ -226,20 +226,9 @@ def exp_nonpositive64(x):
     y = _EXP_FLOOR64 if below else x
     n = (y * _LOG2E64 + _ROUNDER64) - _ROUNDER64
     r = (y - n * _LN2_HI64) - n * _LN2_LO64
-    c = _EXP_TAYLOR64
-    p = c[12]
-    p = p * r + c[11]
-    p = p * r + c[10]
-    p = p * r + c[9]
-    p = p * r + c[8]
-    p = p * r + c[7]
-    p = p * r + c[6]
-    p = p * r + c[5]
-    p = p * r + c[4]
-    p = p * r + c[3]
-    p = p * r + c[2]
-    p = p * r + c[1]
-    p = p * r + c[0]
+    p = _EXP_TAYLOR64[-1]
+    for k in range(len(_EXP_TAYLOR64) - 2, -1, -1):  # Horner, from the highest power down
+        p = p * r + _EXP_TAYLOR64[k]
     scaled = p * float_of_bits((np.int64(n) + 1023) << 52, x)
     return x if x != x else (0.0 if below else scaled)
 
