@@ -418,7 +418,7 @@ class GroupTable:
                 whole_unit,
                 *self.state(),
                 *self._scratch(gid.shape[0]),
-                self._ones(gid.shape[0] + 1) if all_equal(den, 1.0) else _NO_ONES,
+                self._ones(gid.shape[0] + kernels.SPARE_ROWS) if all_equal(den, 1.0) else _NO_ONES,
             )
             if stopped.size == 0:
                 return
@@ -440,8 +440,9 @@ class GroupTable:
         need = 4 * n + 3 + min(self._size, kernels.COUNTING_GROUPS_PER_ROW * n) + 1
         if index.shape[0] < need:
             index = np.empty(need, dtype=np.int32)
-        if marks.shape[0] < n + 1:  # a spare row (see sort_by_group)
-            values, marks = np.empty(2 * n + 2), np.empty(n + 1, dtype=np.int32)
+        room = n + kernels.SPARE_ROWS  # the partition writes past the rows (see sort_by_group)
+        if marks.shape[0] < room:
+            values, marks = np.empty(2 * room), np.empty(room, dtype=np.int32)
         self._scratch_arrays = index, values, marks
         return self._scratch_arrays
 

@@ -268,7 +268,7 @@ def neumaier(s: float, error: float, x: float) -> tuple[float, float]:
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
-    groups=st.sampled_from([1, 3, 40, 3000]),
+    groups=st.sampled_from([1, 3, 8, 40, 3000]),
     units=st.lists(st.integers(0, 20_000), min_size=1, max_size=4),
     cuts=st.lists(st.integers(1, 20_000), max_size=4),
     unweighted=st.booleans(),
@@ -531,14 +531,16 @@ def test_every_sort_gives_each_groups_rows_in_order(n, per_row, copy_den):
     from fastxent.kernels import groups as kernels
 
     rng = np.random.default_rng(n)
-    for ngroups in {1, 4, 5, int(per_row * kernels.COUNTING_GROUPS_PER_ROW * n) + 1}:
+    switches = (kernels.PARTITION_GROUPS, kernels.PARTITION_GROUPS + 1)
+    for ngroups in {1, 4, *switches, int(per_row * kernels.COUNTING_GROUPS_PER_ROW * n) + 1}:
         gid = rng.integers(0, ngroups, n).astype(np.int32)
         loss, den = rng.random(n), rng.random(n)
         marks = rng.integers(0, 100, n).astype(np.int32)
         index = np.empty(4 * n + 3 + min(ngroups, kernels.COUNTING_GROUPS_PER_ROW * n) + 1, np.int32)
         order, run_group = index[:n], index[n : 2 * n + 1]
         run_start, starts = index[2 * n + 1 : 3 * n + 2], index[4 * n + 3 :]
-        out = (np.empty(n + 1), np.full(n + 1, 7.0), np.empty(n + 1, np.int32))
+        room = n + kernels.SPARE_ROWS
+        out = (np.empty(room), np.full(room, 7.0), np.empty(room, np.int32))
         nruns = kernels.sort_by_group(
             gid, ngroups, (loss, den, marks), out, order, run_group, run_start, starts, copy_den
         )

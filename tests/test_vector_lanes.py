@@ -15,6 +15,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from llvmlite import binding
 
@@ -137,6 +138,7 @@ CHILD = textwrap.dedent(
     """
     import json, sys
     import numpy as np
+    import pyarrow as pa
     import fastxent as fx
     from fastxent.kernels import binary, multiclass
 
@@ -149,6 +151,10 @@ CHILD = textwrap.dedent(
     out["binary"] = fx.binary_cross_entropy_with_logits(cases["b"], cases["t"], reduction="none").tolist()
     for c in (3, 10, 16):  # the narrow path: 16 rows transposed at a time, scored class by class
         out[f"narrow{c}"] = fx.cross_entropy(cases[f"narrow{c}"], cases["yn"] % c, reduction="none").tolist()
+    for ngroups in (3, 9):  # a few groups: partitioned by the fold (packed on AVX-512)
+        table = pa.table({"label": cases["t"], "logits": cases["b"], "key": cases["yn"] % ngroups})
+        grouped = fx.score(table, target="label", logits="logits", group_by="key", batch_rows=300)
+        out[f"groups{ngroups}"] = {str(k): g.loss for k, g in grouped.groups.items()}
     asm = ""
     for drivers in (multiclass.INDEX_TARGET, multiclass.INDEX_TARGET_COLUMNS, binary.BINARY):
         for code in drivers.rowwise[0].inspect_asm().values():
@@ -202,3 +208,7 @@ def test_each_vector_width_scores_within_the_promise(path, tmp_path):
     for name, rows in narrow.items():
         want = exact_losses(rows, yn % rows.shape[1])
         np.testing.assert_allclose(out[name], want, rtol=RTOL[np.float32], atol=0)
+    for ngroups in (3, 9):  # the same bits as this process's fold, whatever its partition
+        table = pa.table({"label": t, "logits": b, "key": yn % ngroups})
+        here = fx.score(table, target="label", logits="logits", group_by="key", batch_rows=300)
+        assert out[f"groups{ngroups}"] == {str(k): g.loss for k, g in here.groups.items()}

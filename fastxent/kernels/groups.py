@@ -34,6 +34,7 @@ from .codes import (
     SCORED,
     UNNORMALISED,
 )
+from .compress import SPARE_ROWS, rows_of_group, target_compresses
 from .jit import serial_and_parallel, strict_jit
 
 #: Lanes of :func:`~.blocks.sum_block`.
@@ -116,8 +117,10 @@ def add_compensated(sums, x):
     sums[0], sums[1] = compensated(sums[0], sums[1], x)
 
 
-#: Up to this many groups, :func:`sort_by_group` partitions the rows group by group.
-PARTITION_GROUPS = 4
+#: Up to this many groups, :func:`sort_by_group` partitions the rows group by group: a pass a
+#: group, 0.032 ms a 131,072-row batch packed by AVX-512, 0.08 row by row, against 0.39-0.41 for
+#: the counting sort (one thread, AMD Zen 4).
+PARTITION_GROUPS = 10 if target_compresses() else 4
 #: Up to this many groups a row of the batch, :func:`sort_by_group` sorts by counting: a pass
 #: over the groups costs a few ns a group, a merge sort ~50 ns a row (20,480 rows into 100,000
 #: groups, the default batch of 100 classes in a list: 1.8-2.9 ms with four a row, 0.6-1.0 ms).
@@ -125,42 +128,18 @@ COUNTING_GROUPS_PER_ROW = 16
 
 
 @strict_jit
-def group_rows_first(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
-    """Copy the rows of group ``g`` (``gid == g``), in order, to the start of ``to_*``; return
-    how many. Every row is copied to the next place, which moves on only past a row of ``g``:
-    no branch, and the place stays in a register (it starts at 0 and only grows, so the
-    compiler drops the negative-index check: twice as fast as a place starting elsewhere). The
-    other rows after the group's last land on the place after it: ``to_*`` need one spare row.
-    Denominators are copied only with ``copy_den`` (see :func:`sort_by_group`).
-    """
-    k = 0
-    if copy_den:
-        for i in range(gid.shape[0]):
-            to_loss[k] = loss[i]
-            to_den[k] = den[i]
-            to_marks[k] = marks[i]
-            k += gid[i] == g
-    else:
-        for i in range(gid.shape[0]):
-            to_loss[k] = loss[i]
-            to_marks[k] = marks[i]
-            k += gid[i] == g
-    return k
-
-
-@strict_jit
 def sort_by_group(gid, ngroups, values, sorted_values, order, run_group, run_start, starts, copy_den):
     """Copy the rows of a batch in order of group, each group's rows in their own order; return
     how many groups have rows. Without ``copy_den`` the denominators are not copied: every row's
-    is the same, and the sorted array holds it already (unweighted rows: a third less to copy,
-    a split's three groups in 0.25 ms rather than 0.37).
+    is the same, and the sorted array holds it already (unweighted rows: a third less to copy:
+    row by row, a split's three groups in 0.25 ms rather than 0.37).
 
     ``values = (loss, den, marks)`` of the rows go to ``sorted_values`` (arrays of the same
-    types, with room for one more row); run ``k`` (a group with rows) is group ``run_group[k]``,
-    its rows ``[run_start[k], run_start[k + 1])`` of the sorted arrays. Up to
-    :data:`PARTITION_GROUPS` groups, one pass per group copies every row to the group's next place
-    and moves that place on by one if the row is the group's (no branch, no counter in memory: a
-    split's three groups in 0.34 ms a 131,072-row batch rather than 0.5-0.7); a counting sort
+    types, with room for :data:`~.compress.SPARE_ROWS` more rows); run ``k`` (a group with rows)
+    is group ``run_group[k]``, its rows ``[run_start[k], run_start[k + 1])`` of the sorted arrays. Up to
+    :data:`PARTITION_GROUPS` groups, one pass per group copies its rows to the group's place
+    (:func:`~.compress.rows_of_group`: no branch, no counter in memory; AVX-512 packs eight rows a
+    step: a split's three groups of a 131,072-row batch in 0.10 ms, 0.25 row by row); a counting sort
     up to :data:`COUNTING_GROUPS_PER_ROW` groups a row (a pass counting the rows of each group into
     ``starts``, room for ``ngroups + 1``, then each row copied to its place); a stable merge sort
     of the ids into ``order`` otherwise (100,000 groups met in batches of a few rows): each batch
@@ -174,7 +153,7 @@ def sort_by_group(gid, ngroups, values, sorted_values, order, run_group, run_sta
     if ngroups <= PARTITION_GROUPS:
         at = 0
         for g in range(ngroups):
-            k = at + group_rows_first(
+            k = at + rows_of_group(
                 gid, g, row_loss, row_den, marks, loss[at:], den[at:], sorted_marks[at:], copy_den
             )
             if k > at:
@@ -264,10 +243,11 @@ def _fold_rows(
     order, so a thread reads one group's rows in sequence and writes its state once, instead of
     every row's group at random (100,000 groups: 8 cache lines a row). The sort and the gathered
     values live in scratch arrays reused from batch to batch (``4n + 3 + min(G, 4n) + 1``
-    integers, ``2n + 2`` floats, ``n + 1`` marks): fresh megabytes cost a page fault every 4 KB, 1.3 ms
-    of a 131,072-row batch's 1.9. ``ones``: when every row's denominator is 1 (unweighted
-    rows), at least ``n + 1`` ones, the sorted denominators as they are, and the rows' are not
-    copied; else empty. The loop's branches (room, block ends) are written here, its
+    integers, ``2 (n + SPARE_ROWS)`` floats, ``n + SPARE_ROWS`` marks: the partition's stores
+    write past the rows, :data:`~.compress.SPARE_ROWS`): fresh megabytes cost a page fault every
+    4 KB, 1.3 ms of a 131,072-row batch's 1.9. ``ones``: when every row's denominator is 1
+    (unweighted rows), at least ``n + SPARE_ROWS`` ones, the sorted denominators as they are,
+    and the rows' are not copied; else empty. The loop's branches (room, block ends) are written here, its
     helpers branch-free, and it takes its arrays as arguments rather than in tuples: a helper
     taking arrays with a branch inside cost its calls' reference counting (8 ms a batch of
     100,000 groups against 0.6 ms), and Numba 0.68's parallel loops lost writes to arrays
@@ -279,9 +259,10 @@ def _fold_rows(
     run_start, done = index_scratch[2 * n + 1 : 3 * n + 2], index_scratch[3 * n + 2 : 4 * n + 3]
     starts = index_scratch[4 * n + 3 :]
     copy_den = ones.shape[0] == 0
-    loss = value_scratch[: n + 1]
-    den = value_scratch[n + 1 : 2 * n + 2] if copy_den else ones[: n + 1]
-    sorted_marks = marks_scratch[: n + 1]
+    room = n + SPARE_ROWS
+    loss = value_scratch[:room]
+    den = value_scratch[room : 2 * room] if copy_den else ones[:room]
+    sorted_marks = marks_scratch[:room]
     nruns = sort_by_group(
         gid,
         ngroups,

@@ -10,15 +10,14 @@ signalling NaN, as every float conversion of the CPU does; NumPy keeps its bits)
 
 from __future__ import annotations
 
-import numba
 import numpy as np
-from llvmlite import binding, ir
+from llvmlite import ir
 from numba import prange, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
-from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit, serial_and_parallel, wide_vectors
+from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit, serial_and_parallel, target_has, wide_vectors
 from .row_vectors import FLOATS, LANES, masked_vector_at, over_vectors, store_vector_at, vector_at
 from .vmath import float_of_bits, splat
 
@@ -28,15 +27,9 @@ _TWO_M24 = np.float32(2.0**-24)  # the value of the lowest mantissa bit of a sub
 
 def target_has_f16c() -> bool:
     """Whether the CPU Numba compiles for converts halves itself (F16C: every AVX2 CPU has it).
-
-    Numba targets ``NUMBA_CPU_FEATURES`` when set, else the host's features (whatever
-    ``NUMBA_CPU_NAME`` says). Without F16C, LLVM would lower the conversion to a runtime library
-    call that Numba's JIT cannot link.
-    """
-    features = numba.config.CPU_FEATURES
-    if features is None:
-        features = binding.get_host_cpu_features().flatten()
-    return "+f16c" in features.split(",")
+    Without it, LLVM would lower the conversion to a runtime library call that Numba's JIT
+    cannot link."""
+    return target_has("f16c")
 
 
 @intrinsic

@@ -17,7 +17,7 @@ import types
 from pathlib import Path
 
 import numba
-from llvmlite import ir
+from llvmlite import binding, ir
 from numba.core.caching import FunctionCache
 from numba.extending import intrinsic
 from numba.misc import appdirs
@@ -207,6 +207,17 @@ def wide_vectors(typingctx):
         return context.get_dummy_value()
 
     return numba.types.none(), codegen
+
+
+def target_has(feature: str) -> bool:
+    """Whether the CPU Numba compiles for has ``feature`` (LLVM's name: ``"f16c"``,
+    ``"avx512f"``): ``NUMBA_CPU_FEATURES`` when set, else the host's features (whatever
+    ``NUMBA_CPU_NAME`` says). Kernels that emit a target's own instructions check this first:
+    LLVM cannot lower them for a CPU without the feature."""
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        features = binding.get_host_cpu_features().flatten()
+    return f"+{feature}" in features.split(",")
 
 
 def strict_jit(func=None, **options):

@@ -1,0 +1,140 @@
+"""The rows of one group copied, in order, to the front of other arrays: the partition of a
+batch into its groups' streams (:func:`~.groups.sort_by_group`, a few groups).
+
+Copied row by row, every row is written to the next place, which moves on only past a row of
+the group (no branch: a group is any share of the rows, in any order): three groups of a
+131,072-row batch cost 0.25 ms, a sixth of its plain scoring's whole run (one thread, AMD
+Zen 4). Where the target has AVX-512 (F and VL), eight rows are taken a step: their group ids
+compared with the group in one vector, their values packed to the lanes the mask selects
+(``vcompresspd``/``vpcompressd`` into a register), the packed vector stored whole at the next
+place, which moves on by the mask's count. The same three groups: 0.10 ms. The register form
+is used, not the compressing store (``llvm.masked.compressstore``), which Zen 4 runs in
+microcode: 1.4 ms. Each store writes eight values, so the arrays written need
+:data:`SPARE_ROWS` more rows than are copied; their values there are left undefined.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from .jit import VECTOR_OVERLOAD_OPTIONS, strict_jit, target_has
+from .row_vectors import broadcast, store_vector_at, vector_at
+
+#: Rows a step of the vector path: eight float64 values are one 512-bit vector.
+STEP_ROWS = 8
+#: Rows each array written needs beyond those copied (a step stores a whole vector).
+SPARE_ROWS = STEP_ROWS
+
+_INT8 = ir.IntType(8)
+_INT32 = ir.IntType(32)
+_INTS = ir.VectorType(_INT32, STEP_ROWS)
+_DOUBLES = ir.VectorType(ir.DoubleType(), STEP_ROWS)
+
+
+def rows_of_group(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
+    """Copy the rows of group ``g`` (``gid == g``), in order, to the start of ``to_*``; return
+    how many (a Numba overload: callable from compiled code only). Denominators are copied only
+    with ``copy_den``. ``to_*`` need :data:`SPARE_ROWS` rows more than the group has; those rows'
+    values are left undefined."""
+    raise NotImplementedError("rows_of_group is only callable from jitted code")
+
+
+def target_compresses() -> bool:
+    """Whether the target packs vectors by a mask (AVX-512 F for eight float64, VL for eight
+    int32 values)."""
+    return target_has("avx512f") and target_has("avx512vl")
+
+
+def _is_vector_of(array, dtype) -> bool:
+    return isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C" and array.dtype == dtype
+
+
+@overload(rows_of_group, jit_options=VECTOR_OVERLOAD_OPTIONS)
+def _rows_of_group(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
+    arrays = ((gid, types.int32), (loss, types.float64), (den, types.float64), (marks, types.int32))
+    written = ((to_loss, types.float64), (to_den, types.float64), (to_marks, types.int32))
+    if target_compresses() and all(_is_vector_of(a, t) for a, t in (*arrays, *written)):
+        return _by_vectors
+    return _by_loop
+
+
+@strict_jit(forceinline=True)
+def _by_value(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den, first, k):
+    """:func:`rows_of_group` of the rows from ``first`` on, to the places from ``k`` on; returns
+    the next place. The place stays in a register and only grows, so the compiler drops the
+    negative-index check (twice as fast as a place kept in memory); the rows after the group's
+    last land on the place after it."""
+    if copy_den:
+        for i in range(first, gid.shape[0]):
+            to_loss[k] = loss[i]
+            to_den[k] = den[i]
+            to_marks[k] = marks[i]
+            k += gid[i] == g
+    else:
+        for i in range(first, gid.shape[0]):
+            to_loss[k] = loss[i]
+            to_marks[k] = marks[i]
+            k += gid[i] == g
+    return k
+
+
+def _by_loop(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
+    """:func:`rows_of_group` row by row."""
+    return _by_value(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den, 0, 0)
+
+
+def _by_vectors(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
+    """:func:`rows_of_group` eight rows a step (:func:`_packed_step`), the last ``n mod 8`` row by
+    row."""
+    whole = gid.shape[0] - gid.shape[0] % STEP_ROWS
+    k = 0
+    for first in range(0, whole, STEP_ROWS):
+        k += _packed_step(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den, first, k)
+    return _by_value(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den, whole, k)
+
+
+def _packed(builder, vector, mask):
+    """``vector``'s lanes that ``mask`` selects, packed to its first lanes in order (the other
+    lanes undefined): ``vpcompress`` into a register."""
+    suffix = "f64" if isinstance(vector.type.element, ir.DoubleType) else "i32"
+    signature = ir.FunctionType(vector.type, [vector.type, vector.type, mask.type])
+    name = f"llvm.x86.avx512.mask.compress.v{STEP_ROWS}{suffix}"
+    compress = cgutils.get_or_insert_function(builder.module, signature, name)
+    return builder.call(compress, [vector, ir.Constant(vector.type, ir.Undefined), mask])
+
+
+@intrinsic
+def _packed_step(typingctx, gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den, first, k):
+    """Rows ``[first, first + 8)`` of :func:`rows_of_group`, those of group ``g`` packed to
+    ``to_*[k:]`` (eight values stored each); returns how many there were."""
+    if not all(isinstance(i, types.Integer) for i in (g, first, k)):
+        return None
+    signature = types.intp(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den, first, k)
+
+    def codegen(context, builder, signature, args):
+        def data(i):
+            return context.make_array(signature.args[i])(context, builder, args[i]).data
+
+        def index(i):
+            return context.cast(builder, args[i], signature.args[i], types.intp)
+
+        start, place = index(9), index(10)
+        ids = vector_at(builder, data(0), start, _INTS)
+        mask = builder.icmp_signed("==", ids, broadcast(builder, builder.trunc(index(1), _INT32), _INTS))
+
+        def move(source, target, ty):
+            packed = _packed(builder, vector_at(builder, data(source), start, ty), mask)
+            store_vector_at(builder, packed, data(target), place)
+
+        move(2, 5, _DOUBLES)  # loss
+        move(4, 7, _INTS)  # marks
+        with builder.if_then(args[8]):  # copy_den
+            move(3, 6, _DOUBLES)
+        count = ir.FunctionType(_INT8, [_INT8])
+        ctpop = cgutils.get_or_insert_function(builder.module, count, "llvm.ctpop.i8")
+        return builder.zext(builder.call(ctpop, [builder.bitcast(mask, _INT8)]), place.type)
+
+    return signature, codegen
