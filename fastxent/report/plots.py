@@ -1,9 +1,12 @@
-"""The PNG plots of a model-evaluation report (matplotlib, headless ``Agg`` backend).
+"""The PNG plots of a model-evaluation report, drawn on matplotlib's Agg renderer
+(:mod:`.canvas`).
 
 Each function takes the report's entries (dicts as in ``report.json``) and a path.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -11,46 +14,18 @@ from ..errors import FastxentError
 from .stats import LOSS_EDGES
 
 
-def _pyplot():
+def _canvas():
+    """The :mod:`.canvas` module (matplotlib is an optional dependency: ``fastxent[report]``)."""
     try:
-        import matplotlib
+        from . import canvas
     except ImportError:
         raise FastxentError("reports need matplotlib: pip install 'fastxent[report]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _plain_log_ticks(ax) -> None:
-    """Label a log x axis in plain numbers ("1e-06"): the log axis' own labels are mathtext,
-    parsed anew for every figure (0.07 s of a report's 0.5 s of plots)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    return canvas
 
 
 #: Margins of the figures whose labels do not vary (ticks 0 to 1 or powers of ten, set axis
-#: titles): ``tight_layout`` measures every label in a layout pass of its own, 35-40 ms a figure
-#: of a report's 0.37 s of plots. The per-class chart, whose class names and legend vary, keeps it.
-FIXED_MARGINS = {"left": 0.11, "right": 0.97, "bottom": 0.13, "top": 0.92}
-
-
-def _save(fig, path, margins: dict | None = None) -> None:
-    """Write the figure as a PNG, laid out by ``margins`` (figure fractions) or, without them, by
-    ``tight_layout``."""
-    if margins is None:
-        fig.tight_layout()
-        # tight_layout leaves a placeholder layout engine behind, for which savefig draws the
-        # whole figure once more before printing it (20-25 ms of a per-class chart; same pixels)
-        fig.set_layout_engine(None)
-    else:
-        fig.subplots_adjust(**margins)
-    # zlib level 1: 3-4 ms less a figure than matplotlib's default, for files ~30% larger (22 KB)
-    fig.savefig(path, format="png", dpi=110, pil_kwargs={"compress_level": 1})
-    fig.clf()
-
+#: titles), as shares of the figure: left, bottom, right, top.
+FIXED_MARGINS = (0.11, 0.13, 0.95, 0.92)
 
 #: Classes drawn in the per-class chart at most: with more, the highest-loss ones (the report's
 #: table lists them all). 100 classes drew a 9,526-pixel-wide chart in 0.7 s.
@@ -71,10 +46,22 @@ def drawn_entries(entries) -> tuple[list, str]:
     return [*entries[:half], *entries[-half:]], f" ({half} lowest- and {half} highest-loss of {len(entries)})"
 
 
+def _fixed_box(canvas) -> tuple[float, float, float, float]:
+    left, bottom, right, top = FIXED_MARGINS
+    return left * canvas.width, bottom * canvas.height, right * canvas.width, top * canvas.height
+
+
+def _top(values) -> float:
+    """The upper end of a y axis from 0 showing ``values``: 5% above the largest (1 if none)."""
+    finite = [v for v in values if math.isfinite(v)]
+    largest = max(finite, default=0.0)
+    return 1.05 * largest if largest > 0 else 1.0
+
+
 def plot_per_class(entries, path) -> None:
     """Grouped bars: mean loss per true class, one colour per entry; with more than
     :data:`PLOTTED_CLASSES` classes, those whose worst entry has the highest mean loss."""
-    plt = _pyplot()
+    cv = _canvas()
     entries, which = drawn_entries(entries)
     table = np.array(
         [[c["mean_loss"] if c["count"] else np.nan for c in entry["per_class"]] for entry in entries],
@@ -87,61 +74,134 @@ def plot_per_class(entries, path) -> None:
         worst = np.nan_to_num(np.nanmax(np.where(np.isnan(table), -np.inf, table), axis=0), nan=-np.inf)
         shown = np.argsort(-worst, kind="stable")[:PLOTTED_CLASSES]
         title = f"Loss of the {PLOTTED_CLASSES} highest-loss classes (of {len(names)})"
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(shown) * max(1, len(entries)) ** 0.5), 4.0))
+    canvas = cv.Canvas(max(6.0, 0.5 * len(shown) * max(1, len(entries)) ** 0.5), 4.0)
+    labels = [str(names[c]) for c in shown]
+    turned = len(shown) > 12
+    values = table[:, shown]
+    ylim = (0.0, _top(values.ravel()))
+    yvalues, ylabels = cv.linear_ticks(*ylim)
+    legend = cv.Legend(canvas, [(e["name"], cv.COLORS[i % 10], "patch") for i, e in enumerate(entries)], 3)
+    # margins from what is drawn outside the axes: tick labels, axis titles, the legend below
+    pad, (ascent, descent) = canvas.points(6), canvas.ascent_descent()
+    line = ascent + descent
+    ticks_x = canvas.points(7) + (max(canvas.text_width(s) for s in labels) if turned else line)
+    ticks_y = canvas.points(7) + max(canvas.text_width(s) for s in ylabels)
+    left = pad + line + canvas.points(4) + ticks_y
+    bottom = pad + legend.height + pad + line + canvas.points(4) + ticks_x
+    top = canvas.height - pad - canvas.points(6) - sum(canvas.ascent_descent(cv.TITLE))
+    right = canvas.width - pad
+    axes = cv.Axes(canvas, (left, bottom, right, top), (-0.6, len(shown) - 0.4), ylim)
     width = 0.8 / len(entries)
     positions = np.arange(len(shown))
-    for i, entry in enumerate(entries):
-        ax.bar(positions + (i - (len(entries) - 1) / 2) * width, table[i, shown], width, label=entry["name"])
-    ax.set_xticks(positions, [str(names[c]) for c in shown], rotation=45 if len(shown) > 12 else 0)
-    ax.set_xlabel("true class")
-    ax.set_ylabel("mean cross-entropy")
-    ax.set_title(title + which)
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(3, len(entries)))
-    _save(fig, path)
-    plt.close(fig)
+    base = axes.y(0.0)
+    for i, row in enumerate(values):
+        centres = axes.x(positions + (i - (len(entries) - 1) / 2) * width)
+        half = (axes.x(width) - axes.x(0.0)) / 2
+        for centre, height in zip(centres, axes.y(row), strict=True):
+            if math.isfinite(height):
+                canvas.rectangle(centre - half, base, centre + half, height, cv.COLORS[i % 10], clip=axes.box)
+    axes.frame()
+    below = axes.xticks(positions, labels, rotation=90 if turned else 0)
+    axes.yticks(yvalues, ylabels)
+    axes.xlabel("true class", below)
+    axes.ylabel("mean cross-entropy", ticks_y)
+    axes.title(title + which)
+    legend.draw((canvas.width - legend.width) / 2, pad + legend.height)
+    canvas.save(path)
+
+
+def _least_covered(axes, legend, curves) -> tuple[float, float]:
+    """The top-left corner of ``legend`` in the corner of ``axes`` where fewest points of
+    ``curves`` (pixel arrays ``(xs, ys)``) lie under it (matplotlib's ``loc="best"``, for the
+    four corners; the upper ones first)."""
+    left, bottom, right, top = axes.box
+    inset = axes.canvas.points(5)
+    lefts = (right - inset - legend.width, left + inset)
+    tops = (top - inset, bottom + inset + legend.height)
+    corners = [(x0, y1) for y1 in tops for x0 in lefts]
+
+    def covered(corner):
+        x0, y1 = corner
+        inside = 0
+        for xs, ys in curves:
+            inside += np.count_nonzero(
+                (xs >= x0) & (xs <= x0 + legend.width) & (ys <= y1) & (ys >= y1 - legend.height)
+            )
+        return inside
+
+    return min(corners, key=covered)
+
+
+def _dense(xs, ys, per_segment: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Points along the polyline ``(xs, ys)``, ``per_segment`` a segment: what a legend would
+    hide of it, not only its vertices."""
+    t = np.linspace(0.0, 1.0, per_segment, endpoint=False)
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    return (
+        np.append((xs[:-1, None] + np.diff(xs)[:, None] * t).ravel(), xs[-1:]),
+        np.append((ys[:-1, None] + np.diff(ys)[:, None] * t).ravel(), ys[-1:]),
+    )
 
 
 def plot_histograms(entries, path) -> None:
     """Step histograms of the per-row losses on a log axis, one line per entry."""
-    plt = _pyplot()
+    cv = _canvas()
     entries, which = drawn_entries(entries)
-    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    canvas = cv.Canvas(7.0, 4.0)
     edges = np.concatenate([[LOSS_EDGES[0] / 10], LOSS_EDGES, [LOSS_EDGES[-1] * 10]])
+    shares = []
     for entry in entries:
         counts = np.asarray(entry["histogram"], dtype=float)
-        share = counts / counts.sum() if counts.sum() else counts
-        ax.stairs(share, edges, label=entry["name"], linewidth=1.5)
-    ax.set_xscale("log")
-    _plain_log_ticks(ax)
-    ax.set_xlabel("per-row loss (first and last bins: below 1e-6, above 1e3)")
-    ax.set_ylabel("share of rows")
-    ax.set_title("Distribution of row losses" + which)
-    ax.legend(fontsize="small")
-    _save(fig, path, FIXED_MARGINS)
-    plt.close(fig)
+        shares.append(counts / counts.sum() if counts.sum() else counts)
+    ylim = (0.0, _top([s.max(initial=0.0) for s in shares]))
+    axes = cv.Axes(canvas, _fixed_box(canvas), (edges[0], edges[-1]), ylim, xlog=True)
+    curves = []
+    for i, share in enumerate(shares):
+        # the outline of the bars: up from the axis at the first edge, along each bin, down at the last
+        xs = axes.x(np.concatenate([[edges[0]], np.repeat(edges, 2)[1:-1], [edges[-1]]]))
+        ys = axes.y(np.concatenate([[0.0], np.repeat(share, 2), [0.0]]))
+        canvas.line(xs, ys, cv.COLORS[i % 10], 1.5, clip=axes.box)
+        curves.append(_dense(xs, ys))
+    axes.frame()
+    decades = np.arange(round(math.log10(edges[0])), round(math.log10(edges[-1])) + 1)
+    minor = [k * 10.0**d for d in decades[:-1] for k in range(2, 10)]
+    below = axes.xticks([10.0**d for d in decades], [f"{10.0**d:g}" for d in decades], minor=minor)
+    yvalues, ylabels = cv.linear_ticks(*ylim)
+    beside = axes.yticks(yvalues, ylabels)
+    axes.xlabel("per-row loss (first and last bins: below 1e-6, above 1e3)", below)
+    axes.ylabel("share of rows", beside)
+    axes.title("Distribution of row losses" + which)
+    legend = cv.Legend(canvas, [(e["name"], cv.COLORS[i % 10], "line") for i, e in enumerate(entries)])
+    legend.draw(*_least_covered(axes, legend, curves))
+    canvas.save(path)
 
 
 def plot_reliability(entries, path) -> None:
     """Reliability diagram: accuracy against confidence per bin, with the diagonal."""
-    plt = _pyplot()
+    cv = _canvas()
     entries, which = drawn_entries(entries)
-    fig, ax = plt.subplots(figsize=(5.0, 5.0))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
-    for entry in entries:
+    canvas = cv.Canvas(5.0, 5.0)
+    axes = cv.Axes(canvas, _fixed_box(canvas), (0.0, 1.0), (0.0, 1.0))
+    diagonal = axes.x([0, 1]), axes.y([0, 1])
+    canvas.line(*diagonal, "grey", 1.0, dashes=[3.7, 1.6], clip=axes.box)
+    items, curves = [("perfect calibration", "grey", "dashed")], [_dense(*diagonal, 200)]
+    for i, entry in enumerate(entries):
         bins = [b for b in entry["reliability"] if b["count"]]
         if not bins:
             continue
-        ax.plot(
-            [b["confidence"] for b in bins],
-            [b["accuracy"] for b in bins],
-            marker="o",
-            label=f"{entry['name']} (ECE {entry['ece']:.3f})",
-        )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (top-class probability)")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Reliability" + which, fontsize="medium")
-    ax.legend(fontsize="small", loc="upper left")
-    _save(fig, path, FIXED_MARGINS)
-    plt.close(fig)
+        color = cv.COLORS[i % 10]
+        xs, ys = axes.x([b["confidence"] for b in bins]), axes.y([b["accuracy"] for b in bins])
+        canvas.line(xs, ys, color, 1.5, clip=axes.box)
+        canvas.circles(xs, ys, color, 3.0, clip=axes.box)
+        items.append((f"{entry['name']} (ECE {entry['ece']:.3f})", color, "marker"))
+        curves.append(_dense(xs, ys))
+    axes.frame()
+    values, labels = cv.linear_ticks(0.0, 1.0)
+    below = axes.xticks(values, labels)
+    beside = axes.yticks(values, labels)
+    axes.xlabel("confidence (top-class probability)", below)
+    axes.ylabel("accuracy", beside)
+    axes.title("Reliability" + which, size=cv.TEXT)
+    legend = cv.Legend(canvas, items)
+    legend.draw(*_least_covered(axes, legend, curves))
+    canvas.save(path)
