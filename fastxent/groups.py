@@ -342,6 +342,8 @@ class GroupTable:
             self.pending = grown(self.pending, (2, kernels.LANES), np.float64)
         self.filled = grown(getattr(self, "filled", None), (), np.int64)
         self.counts = grown(getattr(self, "counts", None), (N_COUNTS,), np.int64)
+        # unweighted blocks' denominators, as row counts (see FOLD_ROWS), until _add_row_counts
+        self.den_rows = grown(getattr(self, "den_rows", None), (), np.int64)
         self.nulls = grown(getattr(self, "nulls", None), (), np.int64)
 
     def _fit(self) -> None:
@@ -361,6 +363,14 @@ class GroupTable:
             if done == rows.shape[0]:
                 return
             self._widen()
+
+    def _add_row_counts(self) -> None:
+        """Add the row counts kept for unweighted blocks to the denominators' expansions (one
+        exact addition a group, where each block would have made one)."""
+        groups = np.flatnonzero(self.den_rows[: self._size])
+        if groups.size:
+            self._add_exactly(1, groups, self.den_rows[groups].astype(np.float64))
+            self.den_rows[groups] = 0
 
     def _widen(self) -> None:
         """Double every group's room for expansion terms (non-overlapping float64 terms number
@@ -417,6 +427,7 @@ class GroupTable:
                 self.judged_per_row,
                 whole_unit,
                 *self.state(),
+                self.den_rows[: self._size],
                 *self._scratch(gid.shape[0]),
                 self._ones(gid.shape[0] + kernels.SPARE_ROWS) if all_equal(den, 1.0) else _NO_ONES,
             )
@@ -488,6 +499,8 @@ class GroupTable:
         size = other._size
         found = self.keys.ids_of(other.keys.keys)
         self._fit()
+        self._add_row_counts()
+        other._add_row_counts()
         for q in range(2):
             nterms = other.nterms[:size, q]
             present = np.arange(other.terms.shape[2]) < nterms[:, None]  # each group's terms, in order
@@ -503,6 +516,7 @@ class GroupTable:
 
     def totals(self, g: int) -> tuple[float, float]:
         """Group ``g``'s ``(sum of losses, sum of denominators)``, each correctly rounded."""
+        self._add_row_counts()
         return tuple(
             expansion_value(self.terms[g, q], self.nterms[g, q], self.specials[g, q]) for q in range(2)
         )
@@ -511,6 +525,7 @@ class GroupTable:
         """Each group's :class:`~fastxent.state.Score` (see :class:`GroupScores`); ``template``
         is the run's total (its kind and device; the run's timings are not split between
         groups). Computed for all groups at once: a run may have 100,000 of them."""
+        self._add_row_counts()
         size = self._size
         sums = np.empty((2, size))
         for q in range(2):
@@ -546,7 +561,7 @@ class GroupTable:
     def __getstate__(self):
         state = dict(self.__dict__)
         size = self._size
-        for name in ("terms", "nterms", "specials", "moments", "filled", "counts", "nulls"):
+        for name in ("terms", "nterms", "specials", "moments", "filled", "counts", "nulls", "den_rows"):
             state[name] = state[name][:size].copy()
         for name in ("lanes", "pending"):  # open blocks' rows: zeros once closed, made again
             state[name] = state[name][:size].copy() if self._open else None

@@ -201,6 +201,8 @@ def test_merge_adds_every_group_as_group_by_group_adds():
             assert merged.specials[g, q].tolist() == specials.tolist()
             if not specials.any():  # the exact sum of both sides' terms, correctly rounded
                 terms = [t.terms[i, q, : t.nterms[i, q]] for t, i in sides]
+                if q == 1:  # unweighted blocks' denominators kept as row counts
+                    terms += [np.array([t.den_rows[i]], dtype=float) for t, i in sides]
                 assert merged.totals(g)[q] == math.fsum(np.concatenate(terms))
         moments = sum(t.moments[i].sum(axis=1) for t, i in sides)
         np.testing.assert_allclose(merged.moments[g].sum(axis=1), moments, rtol=1e-15)

@@ -212,6 +212,7 @@ def _fold_rows(
     terms,
     nterms,
     specials,
+    den_rows,
     index_scratch,
     value_scratch,
     marks_scratch,
@@ -247,7 +248,10 @@ def _fold_rows(
     write past the rows, :data:`~.compress.SPARE_ROWS`): fresh megabytes cost a page fault every
     4 KB, 1.3 ms of a 131,072-row batch's 1.9. ``ones``: when every row's denominator is 1
     (unweighted rows), at least ``n + SPARE_ROWS`` ones, the sorted denominators as they are,
-    and the rows' are not copied; else empty. The loop's branches (room, block ends) are written here, its
+    and the rows' are not copied; else empty. With ``ones``, a whole unit's blocks add their row
+    counts to ``den_rows[g]`` (int64) rather than their sums to the denominators' expansion: the
+    same exact total once the table adds them in (100,000 groups: 73,000 exact additions a
+    batch, 0.37 ms, spared). The loop's branches (room, block ends) are written here, its
     helpers branch-free, and it takes its arrays as arguments rather than in tuples: a helper
     taking arrays with a branch inside cost its calls' reference counting (8 ms a batch of
     100,000 groups against 0.6 ms), and Numba 0.68's parallel loops lost writes to arrays
@@ -292,7 +296,10 @@ def _fold_rows(
                 total, weight, loss_sq, loss_den, den_sq = range_sums(loss, den, start, end)
                 row = 2 * g
                 nterms[row] = exact_add_value(terms, row, nterms[row], specials, total)
-                nterms[row + 1] = exact_add_value(terms, row + 1, nterms[row + 1], specials, weight)
+                if copy_den:
+                    nterms[row + 1] = exact_add_value(terms, row + 1, nterms[row + 1], specials, weight)
+                else:  # unweighted: the block's denominators sum to its row count, exactly
+                    den_rows[g] += end - start
                 s0, e0 = compensated(s0, e0, loss_sq)
                 s1, e1 = compensated(s1, e1, loss_den)
                 s2, e2 = compensated(s2, e2, den_sq)
