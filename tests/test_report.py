@@ -343,3 +343,21 @@ def test_rows_skipped_for_nulls_keep_their_source_numbers(tmp_path, batch_rows):
     assert written["file"].to_pylist() == [str(tmp_path / "d" / f"p{i}.parquet") for i in kept // 600]
     assert written["id"].to_pylist() == (kept * 10).tolist()
     np.testing.assert_allclose(written["loss"].to_numpy(), losses[~null], rtol=1e-12)
+
+
+@pytest.mark.parametrize("labels", [[0.1, 0.7, 0.9], [0.0, 1.0], [False, True], [0, 1]])
+def test_binary_rows_count_in_the_class_their_label_means(labels, tmp_path):
+    """A binary label's class is label > 0.5, soft labels included, as accuracy judges it: the
+    per-class counts add up to those classes and their accuracies to the score's."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 2, 3000).astype(np.float32)
+    t = np.array(labels)[rng.integers(0, len(labels), 3000)]
+    table = pa.table({"label": t, "logits": x})
+    entry = fx.report(table, out=tmp_path, target="label", logits="logits", top_k=5)["entries"][0]
+    positive = np.asarray(t, dtype=float) > 0.5
+    assert [c["count"] for c in entry["per_class"]] == [int((~positive).sum()), int(positive.sum())]
+    hits = sum(c["accuracy"] * c["count"] for c in entry["per_class"])
+    assert hits / 3000 == pytest.approx(np.mean((x > 0) == positive), rel=1e-12)
+    assert entry["accuracy"] == pytest.approx(np.mean((x > 0) == positive), rel=1e-12)
+    worst = entry["worst_rows"]
+    assert [r["target"] for r in worst] == [int(positive[r["row"]]) for r in worst]

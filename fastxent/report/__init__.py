@@ -84,6 +84,8 @@ class _Collector:
             confidence = confidence_of(plan.kind, plan.inputs, x, predicted)
             if plan.kind == "soft":
                 truth = np.argmax(t, axis=1)
+            elif plan.kind == "binary":  # the class a label means, soft ones too, as accuracy judges it
+                truth = np.greater(t, 0.5).view(np.uint8)
             else:
                 truth = np.asarray(t).astype(np.int64, copy=False)
         if entry is None:
@@ -98,7 +100,8 @@ class _Collector:
             columns = {"row": pa.array(rows.in_source(idx))}
             for name in plan.keep:
                 columns[name] = batch.column(name).take(pa.array(idx))
-            for name, classes in (("target", truth[idx]), ("predicted", predicted[idx].astype(np.int64))):
+            for name, classes in (("target", truth[idx]), ("predicted", predicted[idx])):
+                classes = classes.astype(np.int64)
                 # class names where the target has them: the worst rows read as the data does
                 columns[name] = pa.array(classes) if names is None else names.take(pa.array(classes))
             columns["confidence"] = pa.array(confidence[idx])
