@@ -18,6 +18,7 @@ from fastxent.report.plots import (  # noqa: E402
     plot_per_class,
     plot_reliability,
 )
+from fastxent.report.png import png_bytes  # noqa: E402
 
 
 def _ink(canvas):
@@ -150,3 +151,24 @@ def test_figures_of_empty_and_non_finite_statistics_still_draw(tmp_path):
         draw([entry], tmp_path / "f.png")
         width, height = Image.open(tmp_path / "f.png").size
         assert width >= 550 and height >= 440
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 37), (29, 1), (64, 48), (300, 401)])
+def test_png_files_decode_to_the_image_written(shape, tmp_path):
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    rgb[shape[0] // 2 :] = rgb[: shape[0] - shape[0] // 2][::-1]  # repeated rows, as figures have
+    path = tmp_path / "image.png"
+    path.write_bytes(png_bytes(rgb))
+    with Image.open(path) as image:
+        assert image.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(image), rgb)
+
+
+def test_a_saved_figure_is_its_canvas(tmp_path):
+    canvas = cv.Canvas(3.0, 2.0, dpi=100)
+    canvas.line([10, 290], [10, 190], "#1f77b4", 2.0)
+    canvas.text(150, 100, "fastxent", size=14)
+    canvas.save(tmp_path / "c.png")
+    with Image.open(tmp_path / "c.png") as image:
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(canvas.renderer.buffer_rgba())[..., :3])

@@ -24,6 +24,8 @@ from matplotlib.path import Path
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Affine2D, Bbox, IdentityTransform
 
+from .png import png_bytes
+
 #: matplotlib's default colour cycle ("tab10").
 COLORS = (
     "#1f77b4",
@@ -56,6 +58,7 @@ class Canvas:
         self.width, self.height = round(width * dpi), round(height * dpi)
         self.renderer = RendererAgg(self.width, self.height, dpi)
         self._metrics: dict[float, tuple[float, float]] = {}
+        self._widths: dict[tuple[str, float], float] = {}  # layouts measure a label before it is drawn
         self.rectangle(0, 0, self.width, self.height, "white")
 
     def points(self, size: float) -> float:
@@ -80,6 +83,15 @@ class Canvas:
         dashed by ``dashes`` (on/off lengths in points), clipped to ``clip`` (x0, y0, x1, y1)."""
         gc = self._gc(color, width, dashes, clip)
         self.renderer.draw_path(gc, Path(np.column_stack([xs, ys])), IdentityTransform())
+        gc.restore()
+
+    def segments(self, x0, y0, x1, y1, color, width: float = 1.0) -> None:
+        """Separate straight lines from ``(x0[i], y0[i])`` to ``(x1[i], y1[i])``, in one path
+        (ticks: one renderer call, not one a tick)."""
+        ends = np.column_stack([x0, y0, x1, y1]).reshape(-1, 2)
+        codes = np.tile([Path.MOVETO, Path.LINETO], len(ends) // 2)
+        gc = self._gc(color, width)
+        self.renderer.draw_path(gc, Path(ends, codes), IdentityTransform())
         gc.restore()
 
     def rectangle(self, x0, y0, x1, y1, face, edge=None, width: float = 0.0, clip=None) -> None:
@@ -108,7 +120,9 @@ class Canvas:
 
     def text_width(self, text: str, size: float = TEXT) -> float:
         """The advance of ``text`` in pixels."""
-        return self._shaped(text, size).get_width_height()[0] / 64
+        if (text, size) not in self._widths:
+            self._widths[text, size] = self._shaped(text, size).get_width_height()[0] / 64
+        return self._widths[text, size]
 
     def ascent_descent(self, size: float = TEXT) -> tuple[float, float]:
         """The font's ascent and descent at ``size`` points (pixels, both positive): of "lp", as
@@ -127,7 +141,7 @@ class Canvas:
             return
         ascent, descent = self.ascent_descent(size)
         font = self._shaped(text, size)
-        width = font.get_width_height()[0] / 64
+        width = self._widths[text, size] = font.get_width_height()[0] / 64
         font.draw_glyphs_to_bitmap(antialiased=True)
         mask = np.asarray(font.get_image())
         below = font.get_descent() / 64  # the mask's rows under the baseline
@@ -152,12 +166,9 @@ class Canvas:
         gc.restore()
 
     def save(self, path) -> None:
-        """Write the figure as an RGB PNG (the canvas is opaque: a quarter less to compress than
-        RGBA) at zlib level 1 (3-4 ms less a figure than the default, for files ~30% larger)."""
-        from PIL import Image
-
-        rgb = np.asarray(self.renderer.buffer_rgba())[..., :3]
-        Image.fromarray(np.ascontiguousarray(rgb)).save(path, format="png", compress_level=1)
+        """Write the figure as an RGB PNG (:func:`~.png.png_bytes`; the canvas is opaque)."""
+        with open(path, "wb") as out:
+            out.write(png_bytes(np.asarray(self.renderer.buffer_rgba())[..., :3]))
 
 
 def linear_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
@@ -206,11 +217,13 @@ class Axes:
         pixels the labels reach below the axis."""
         canvas, bottom = self.canvas, self.box[1]
         length, pad = canvas.points(3.5), canvas.points(3.5)
-        for at in self.x(minor):
-            canvas.line([at, at], [bottom, bottom - canvas.points(2)], "black", 0.6)
+        for at, size, width in ((self.x(minor), canvas.points(2), 0.6), (self.x(values), length, 0.8)):
+            if len(at):
+                canvas.segments(
+                    at, np.full(len(at), bottom), at, np.full(len(at), bottom - size), "black", width
+                )
         reach = 0.0
         for at, label in zip(self.x(values), labels, strict=True):
-            canvas.line([at, at], [bottom, bottom - length], "black", 0.8)
             if rotation:
                 canvas.text(at, bottom - length - pad, label, ha="right", va="center", rotation=90)
                 reach = max(reach, canvas.text_width(label))
@@ -223,8 +236,9 @@ class Axes:
         """Ticks and labels left of the y axis; returns the pixels they reach left of it."""
         canvas, left = self.canvas, self.box[0]
         length, pad = canvas.points(3.5), canvas.points(3.5)
-        for at, label in zip(self.y(values), labels, strict=True):
-            canvas.line([left, left - length], [at, at], "black", 0.8)
+        rows = self.y(values)
+        canvas.segments(np.full(len(rows), left), rows, np.full(len(rows), left - length), rows, "black", 0.8)
+        for at, label in zip(rows, labels, strict=True):
             canvas.text(left - length - pad, at, label, ha="right", va="center")
         return length + pad + max((canvas.text_width(label) for label in labels), default=0.0)
 
