@@ -1,4 +1,5 @@
-"""The report's plots (matplotlib): throughput in memory, and time per file, by method."""
+"""The performance report's plots (matplotlib's pyplot: drawn once a bench run, so its layout
+engine's cost does not matter here): throughput in memory, and time per file, by method."""
 
 from __future__ import annotations
 
@@ -6,10 +7,28 @@ from pathlib import Path
 
 import numpy as np
 
+from fastxent.errors import FastxentError
 from fastxent.io.sinks import atomic_write
-from fastxent.report.plots import _pyplot, _save
 
 from .summary import _by_workload, _label, _methods
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise FastxentError("the bench's plots need matplotlib: pip install 'fastxent[bench]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> None:
+    """Write the figure as a PNG laid out by ``tight_layout``."""
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    fig.clf()
 
 
 def _bars(plt, table: dict, value, ylabel: str, title: str, path: Path) -> None:
