@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from .argmax import first_argmax
 from .blocks import make_drivers
 from .class_passes import (
     finish_statistics,
@@ -387,20 +388,6 @@ def finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, op
         if marking:
             marks[r] = mark
     return scored, ignored, nonfinite, correct, scored, unnormalised
-
-
-@vector_jit
-def first_argmax(row, m):
-    """Index of the first maximum ``m`` of ``row``, as ``np.argmax``: the first NaN if ``m`` is
-    NaN (:func:`row_max` makes a NaN the maximum)."""
-    if m != m:
-        for c in range(row.shape[0]):
-            if row[c] != row[c]:
-                return c
-    for c in range(row.shape[0]):
-        if row[c] == m:
-            return c
-    return 0
 
 
 @vector_jit
