@@ -137,8 +137,10 @@ def test_binary_logits_of_every_size(dtype):
 CHILD = textwrap.dedent(
     """
     import json, sys
+    import os
     import numpy as np
     import pyarrow as pa
+    import pyarrow.parquet as pq
     import fastxent as fx
     from fastxent.kernels import binary, multiclass
 
@@ -155,6 +157,11 @@ CHILD = textwrap.dedent(
         table = pa.table({"label": cases["t"], "logits": cases["b"], "key": cases["yn"] % ngroups})
         grouped = fx.score(table, target="label", logits="logits", group_by="key", batch_rows=300)
         out[f"groups{ngroups}"] = {str(k): g.loss for k, g in grouped.groups.items()}
+    x32 = cases["x32"]  # predictions: each row's first maximum, 16 classes a step
+    rows = pa.FixedSizeListArray.from_arrays(pa.array(x32.reshape(-1)), x32.shape[1])
+    losses = os.path.join(os.path.dirname(sys.argv[1]), "losses.parquet")
+    fx.score(pa.table({"label": cases["y"], "x": rows}), target="label", logits="x", losses_to=losses)
+    out["predicted"] = pq.read_table(losses)["predicted"].to_pylist()
     asm = ""
     for drivers in (multiclass.INDEX_TARGET, multiclass.INDEX_TARGET_COLUMNS, binary.BINARY):
         for code in drivers.rowwise[0].inspect_asm().values():
@@ -208,6 +215,7 @@ def test_each_vector_width_scores_within_the_promise(path, tmp_path):
     for name, rows in narrow.items():
         want = exact_losses(rows, yn % rows.shape[1])
         np.testing.assert_allclose(out[name], want, rtol=RTOL[np.float32], atol=0)
+    assert out["predicted"] == np.argmax(x.astype(np.float32), axis=1).tolist()
     for ngroups in (3, 9):  # the same bits as this process's fold, whatever its partition
         table = pa.table({"label": t, "logits": b, "key": yn % ngroups})
         here = fx.score(table, target="label", logits="logits", group_by="key", batch_rows=300)
