@@ -16,7 +16,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from .jit import VECTOR_OVERLOAD_OPTIONS, vector_jit
-from .row_vectors import FLOATS, KEYS, LANES, broadcast, masked_vector_at, over_vectors, splat, vector_at
+from .row_vectors import FLOATS, LANES, broadcast, is_contiguous_vector, over_row, splat
 
 _MASK_BITS = ir.IntType(LANES)
 
@@ -40,13 +40,9 @@ def first_argmax(row, m):
     return c if c < row.shape[0] else 0
 
 
-def _is_vector_row(row) -> bool:
-    return isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C" and row.dtype == types.float32
-
-
 @overload(first_equal, jit_options=VECTOR_OVERLOAD_OPTIONS)
 def _first_equal(row, m):
-    if _is_vector_row(row) and m == types.float32:
+    if is_contiguous_vector(row, types.float32) and m == types.float32:
         return lambda row, m: _first_equal_vectors(row, m)
     return _first_equal_by_loop
 
@@ -62,24 +58,18 @@ def _first_equal_by_loop(row, m):
 @intrinsic
 def _first_equal_vectors(typingctx, row, m):
     """:func:`first_equal` of a contiguous float32 row, 16 values a step (see the module)."""
-    if not (_is_vector_row(row) and m == types.float32):
+    if not (is_contiguous_vector(row, types.float32) and m == types.float32):
         return None
 
     def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        n = builder.extract_value(array.shape, 0)
+        n = builder.extract_value(context.make_array(signature.args[0])(context, builder, args[0]).shape, 0)
         found = cgutils.alloca_once_value(builder, n)  # a register
         target = broadcast(builder, args[1], FLOATS)
         trailing = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_MASK_BITS, [_MASK_BITS, ir.IntType(1)]), f"llvm.cttz.i{LANES}"
         )
 
-        def step(i, rest):
-            if rest is None:
-                values = vector_at(builder, array.data, i)
-            else:
-                nans = builder.bitcast(splat(-1, KEYS), FLOATS)
-                values = masked_vector_at(builder, array.data, i, rest, nans)
+        def step(values, i):
             bits = builder.bitcast(builder.fcmp_ordered("==", values, target), _MASK_BITS)
             first = builder.add(
                 i, builder.zext(builder.call(trailing, [bits, ir.Constant(ir.IntType(1), 0)]), n.type)
@@ -90,7 +80,8 @@ def _first_equal_vectors(typingctx, row, m):
             best = builder.load(found)
             builder.store(builder.select(builder.icmp_signed("<", candidate, best), candidate, best), found)
 
-        over_vectors(builder, n, step)
+        # the last values' missing lanes are NaN, which equals nothing
+        over_row(context, builder, signature.args[0], args[0], splat(float("nan"), FLOATS), step)
         return builder.load(found)
 
     return types.intp(row, m), codegen

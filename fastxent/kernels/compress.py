@@ -21,7 +21,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from .jit import VECTOR_OVERLOAD_OPTIONS, strict_jit, target_has
-from .row_vectors import broadcast, store_vector_at, vector_at
+from .row_vectors import broadcast, is_contiguous_vector, store_vector_at, vector_at
 
 #: Rows a step of the vector path: eight float64 values are one 512-bit vector.
 STEP_ROWS = 8
@@ -48,15 +48,11 @@ def target_compresses() -> bool:
     return target_has("avx512f") and target_has("avx512vl")
 
 
-def _is_vector_of(array, dtype) -> bool:
-    return isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C" and array.dtype == dtype
-
-
 @overload(rows_of_group, jit_options=VECTOR_OVERLOAD_OPTIONS)
 def _rows_of_group(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
     arrays = ((gid, types.int32), (loss, types.float64), (den, types.float64), (marks, types.int32))
     written = ((to_loss, types.float64), (to_den, types.float64), (to_marks, types.int32))
-    if target_compresses() and all(_is_vector_of(a, t) for a, t in (*arrays, *written)):
+    if target_compresses() and all(is_contiguous_vector(a, t) for a, t in (*arrays, *written)):
         return _by_vectors
     return _by_loop
 

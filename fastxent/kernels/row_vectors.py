@@ -64,20 +64,21 @@ def is_float32_matrix(array) -> bool:
     )
 
 
-def _is_vector_row(row) -> bool:
-    return isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C" and row.dtype == types.float32
+def is_contiguous_vector(array, dtype) -> bool:
+    """Whether ``array`` (a Numba type) is a C-contiguous 1-d array of ``dtype``."""
+    return isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C" and array.dtype == dtype
 
 
 @overload(max_key, jit_options=VECTOR_OVERLOAD_OPTIONS)
 def _max_key(row):
-    if _is_vector_row(row):
+    if is_contiguous_vector(row, types.float32):
         return lambda row: _max_key_strict(row)
     return _max_key_by_loop
 
 
 @overload(excess_terms, jit_options=VECTOR_OVERLOAD_OPTIONS)
 def _excess_terms(segment, m):
-    if _is_vector_row(segment) and m == types.float32:
+    if is_contiguous_vector(segment, types.float32) and m == types.float32:
         return lambda segment, m: _excess_strict(segment, m)
     return _excess_by_loop
 
@@ -200,16 +201,17 @@ def _reduced(builder, vector, combine):
     return builder.extract_element(vector, ir.Constant(_INT32, 0))
 
 
-def _over_row(context, builder, array_type, array_value, passthru, step):
-    """Run ``step(vector)`` over a contiguous float32 row: whole vectors, then the last
-    ``n mod 16`` values in one masked vector whose other lanes are ``passthru``."""
+def over_row(context, builder, array_type, array_value, passthru, step):
+    """Run ``step(vector, i)`` over a contiguous float32 row, ``i`` the vector's first index:
+    whole vectors, then the last ``n mod 16`` values in one masked vector whose other lanes are
+    ``passthru``."""
     array = context.make_array(array_type)(context, builder, array_value)
 
     def load(i, rest):
         if rest is None:
-            step(vector_at(builder, array.data, i))
+            step(vector_at(builder, array.data, i), i)
         else:
-            step(masked_vector_at(builder, array.data, i, rest, passthru))
+            step(masked_vector_at(builder, array.data, i, rest, passthru), i)
 
     over_vectors(builder, builder.extract_value(array.shape, 0), load)
 
@@ -217,7 +219,7 @@ def _over_row(context, builder, array_type, array_value, passthru, step):
 @intrinsic
 def _max_key_vectors(typingctx, row):
     """:func:`max_key` of a contiguous float32 row, 16 keys a step (``max_c ordered_key(x_c)``)."""
-    if not _is_vector_row(row):
+    if not is_contiguous_vector(row, types.float32):
         return None
 
     def codegen(context, builder, signature, args):
@@ -226,12 +228,12 @@ def _max_key_vectors(typingctx, row):
         def larger(a, b):
             return builder.select(builder.icmp_signed(">", a, b), a, b)
 
-        def step(values):
+        def step(values, _):
             keys = ordered_keys(builder, builder.bitcast(values, KEYS))
             builder.store(larger(keys, builder.load(running)), running)
 
         nan_bits = builder.bitcast(splat(-1, KEYS), FLOATS)
-        _over_row(context, builder, signature.args[0], args[0], nan_bits, step)
+        over_row(context, builder, signature.args[0], args[0], nan_bits, step)
         return _reduced(builder, builder.load(running), larger)
 
     return types.int32(row), codegen
@@ -241,7 +243,7 @@ def _max_key_vectors(typingctx, row):
 def _excess_vectors(typingctx, segment, m):
     """:func:`excess_terms` of a contiguous float32 segment, 16 terms a step: lane ``j`` sums
     the terms of classes ``j mod 16`` in order, then the lanes are added as a tree."""
-    if not _is_vector_row(segment) or m != types.float32:
+    if not is_contiguous_vector(segment, types.float32) or m != types.float32:
         return None
 
     def codegen(context, builder, signature, args):
@@ -250,14 +252,14 @@ def _excess_vectors(typingctx, segment, m):
         sums = cgutils.alloca_once_value(builder, zeros)
         ties = cgutils.alloca_once_value(builder, zeros)
 
-        def step(values):
+        def step(values, _):
             term = emit_exp_difference(builder, values, maximum)
             tie = builder.fcmp_ordered("==", values, maximum)
             builder.store(builder.fadd(builder.load(sums), builder.select(tie, zeros, term)), sums)
             at_max = builder.fcmp_ordered(">=", values, maximum)  # as in _excess_by_loop
             builder.store(builder.fadd(builder.load(ties), builder.select(at_max, ones, zeros)), ties)
 
-        _over_row(context, builder, signature.args[0], args[0], splat(float("-inf"), FLOATS), step)
+        over_row(context, builder, signature.args[0], args[0], splat(float("-inf"), FLOATS), step)
         total = _reduced(builder, builder.load(sums), builder.fadd)
         count = _reduced(builder, builder.load(ties), builder.fadd)
         return context.make_tuple(builder, signature.return_type, [total, count])

@@ -43,6 +43,8 @@ COLORS = (
 TEXT, TITLE, SMALL = 10.0, 12.0, 8.33
 #: Where ``va`` puts a text's anchor, as a share of the font's ascent (+) or descent (-).
 _VERTICAL = {"baseline": 0.0, "bottom": -1.0, "top": 1.0}
+#: A tick's length and the gap to its label (points), matplotlib's.
+TICK_LENGTH = TICK_PAD = 3.5
 
 
 @cache
@@ -133,6 +135,20 @@ class Canvas:
             self._metrics[size] = height - descent, descent
         return self._metrics[size]
 
+    def beside_ticks(self, labels) -> float:
+        """Pixels that ticks and their upright ``labels`` take left of a y axis (or, turned a
+        quarter, below an x axis)."""
+        return self.points(TICK_LENGTH + TICK_PAD) + max(
+            (self.text_width(label) for label in labels), default=0.0
+        )
+
+    def below_ticks(self, labels, turned: bool) -> float:
+        """Pixels that x ticks and their ``labels`` (upright, or ``turned`` a quarter) take below
+        an axis."""
+        if turned:
+            return self.beside_ticks(labels)
+        return self.points(TICK_LENGTH + TICK_PAD) + sum(self.ascent_descent())
+
     def text(self, x, y, text, size=TEXT, ha="center", va="center", rotation=0, color="black") -> None:
         """Write ``text`` with its anchor at ``(x, y)``: ``ha`` ("left", "center", "right") and
         ``va`` ("bottom", "baseline", "center", "top") place the anchor in the text's own frame,
@@ -216,31 +232,29 @@ class Axes:
         """Ticks and labels under the x axis (``minor``: unlabelled short ticks); returns the
         pixels the labels reach below the axis."""
         canvas, bottom = self.canvas, self.box[1]
-        length, pad = canvas.points(3.5), canvas.points(3.5)
-        for at, size, width in ((self.x(minor), canvas.points(2), 0.6), (self.x(values), length, 0.8)):
+        length, pad = canvas.points(TICK_LENGTH), canvas.points(TICK_PAD)
+        columns = self.x(values)
+        for at, size, width in ((self.x(minor), canvas.points(2), 0.6), (columns, length, 0.8)):
             if len(at):
                 canvas.segments(
                     at, np.full(len(at), bottom), at, np.full(len(at), bottom - size), "black", width
                 )
-        reach = 0.0
-        for at, label in zip(self.x(values), labels, strict=True):
+        for at, label in zip(columns, labels, strict=True):
             if rotation:
                 canvas.text(at, bottom - length - pad, label, ha="right", va="center", rotation=90)
-                reach = max(reach, canvas.text_width(label))
             else:
                 canvas.text(at, bottom - length - pad, label, va="top")
-        ascent, descent = canvas.ascent_descent()
-        return length + pad + (reach if rotation else ascent + descent)
+        return canvas.below_ticks(labels, bool(rotation))
 
     def yticks(self, values, labels) -> float:
         """Ticks and labels left of the y axis; returns the pixels they reach left of it."""
         canvas, left = self.canvas, self.box[0]
-        length, pad = canvas.points(3.5), canvas.points(3.5)
+        length, pad = canvas.points(TICK_LENGTH), canvas.points(TICK_PAD)
         rows = self.y(values)
         canvas.segments(np.full(len(rows), left), rows, np.full(len(rows), left - length), rows, "black", 0.8)
         for at, label in zip(rows, labels, strict=True):
             canvas.text(left - length - pad, at, label, ha="right", va="center")
-        return length + pad + max((canvas.text_width(label) for label in labels), default=0.0)
+        return canvas.beside_ticks(labels)
 
     def xlabel(self, text: str, below: float) -> None:
         """The x axis' title, ``below`` pixels under the axis (under its tick labels)."""

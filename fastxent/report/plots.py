@@ -84,8 +84,7 @@ def plot_per_class(entries, path) -> None:
     # margins from what is drawn outside the axes: tick labels, axis titles, the legend below
     pad, (ascent, descent) = canvas.points(6), canvas.ascent_descent()
     line = ascent + descent
-    ticks_x = canvas.points(7) + (max(canvas.text_width(s) for s in labels) if turned else line)
-    ticks_y = canvas.points(7) + max(canvas.text_width(s) for s in ylabels)
+    ticks_x, ticks_y = canvas.below_ticks(labels, turned), canvas.beside_ticks(ylabels)
     left = pad + line + canvas.points(4) + ticks_y
     bottom = pad + legend.height + pad + line + canvas.points(4) + ticks_x
     top = canvas.height - pad - canvas.points(6) - sum(canvas.ascent_descent(cv.TITLE))
