@@ -89,21 +89,29 @@ def pack(spec: LossSpec, x, target, sample_weight, element_weight, weight_mode):
 
 
 class RowValues(NamedTuple):
-    """Each row's results from the scoring pass, for groups and per-row outputs: ``loss`` and
-    ``den`` (float64), ``marks`` (``MARK_*`` values of :mod:`.kernels.blocks`, int32) and
-    ``predicted`` (the predicted class, int32; empty when not asked for)."""
+    """Each row's results from the scoring pass, for groups, per-row outputs and reports:
+    ``loss`` and ``den`` (float64), ``marks`` (``MARK_*`` values of :mod:`.kernels.blocks`,
+    int32), ``predicted`` (the predicted class, int32) and ``confidence`` (its probability,
+    float64; NaN for multilabel rows), the last two empty when not asked for."""
 
     loss: np.ndarray
     den: np.ndarray
     marks: np.ndarray
     predicted: np.ndarray
+    confidence: np.ndarray
 
     @classmethod
-    def empty(cls, n: int, predicted: bool = False) -> RowValues:
-        return cls(np.empty(n), np.empty(n), np.empty(n, np.int32), np.empty(n if predicted else 0, np.int32))
+    def empty(cls, n: int, predicted: bool = False, confidence: bool = False) -> RowValues:
+        return cls(
+            np.empty(n),
+            np.empty(n),
+            np.empty(n, np.int32),
+            np.empty(n if predicted else 0, np.int32),
+            np.empty(n if confidence else 0),
+        )
 
     def rows(self, lo: int, hi: int) -> RowValues:
-        """Rows ``[lo, hi)`` (views; an empty ``predicted`` stays empty)."""
+        """Rows ``[lo, hi)`` (views; an empty ``predicted`` or ``confidence`` stays empty)."""
         return RowValues(*(a[lo:hi] for a in self))
 
 
@@ -224,12 +232,13 @@ def chunks(spec: LossSpec, x, target, sample_weight=None, element_weight=None, w
     Arrays already contiguous and of a kernel dtype pass through as they are (read-only Arrow
     buffers included): one chunk, no copy. Column-major multiclass input stays column-major.
     """
-    if isinstance(x, ClassStatistics):  # the statistics and argmax, then pack's arguments, then C
+    if isinstance(x, ClassStatistics):  # statistics, argmax, confidences, then pack's arguments, then C
         target = _converted(target, _target_dtype(spec, target, x.dtype))
         packed = pack(spec, x, target, _converted(sample_weight, np.float64), None, 0)
         args = (
             np.ascontiguousarray(x.stats),
             np.ascontiguousarray(x.predicted),
+            np.ascontiguousarray(x.confidence),
             *packed[1:],
             np.int64(x.num_classes),
         )

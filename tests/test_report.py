@@ -12,8 +12,7 @@ import pytest
 import fastxent as fx
 from fastxent.cli import main
 from fastxent.inputs import as_array
-from fastxent.kernels.codes import LOGITS, PROBS
-from fastxent.kernels.tally import binade_starts, confidences, loss_bin
+from fastxent.kernels.tally import binade_starts, loss_bin
 from fastxent.report.stats import LOSS_EDGES
 from fastxent.synthetic import make_table, write_table
 
@@ -232,30 +231,6 @@ def test_loss_bins_by_binade_equal_searchsorted(edges):
     starts = binade_starts(edges)
     got = np.array([loss_bin(padded, starts, v) for v in losses])
     assert np.array_equal(got, np.searchsorted(edges, losses))
-
-
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_binary_confidences_are_the_predicted_class_probability(dtype):
-    """A binary row's confidence is ``max(p, 1 - p)``: ``sigmoid(|x|)`` of a logit (to a few ulp
-    of float64, whatever the logit's type, infinities and NaN included), the probability's
-    larger side otherwise."""
-    from fastxent.kernels.halves import widened
-
-    rng = np.random.default_rng(5)
-    ends = [0.0, -0.0, 40.0, -40.0, 800.0, -800.0, np.inf, -np.inf, np.nan]
-    x = np.concatenate([rng.normal(0, 6, 5000), ends]).astype(dtype)
-    out = np.empty(len(x))
-    confidences(widened(x) if dtype == np.float16 else x, np.zeros(len(x), np.int32), LOGITS, out)
-    v = np.abs(x.astype(np.float64))
-    with np.errstate(over="ignore"):
-        want = 1.0 / (1.0 + np.exp(-v))
-    finite = np.isfinite(v)
-    assert (np.abs(out[finite] - want[finite]) <= 2 * np.spacing(want[finite])).all()
-    np.testing.assert_array_equal(out[~finite], [1.0, 1.0, np.nan])
-    p = rng.random(1000)
-    out = np.empty(len(p))
-    confidences(p, np.zeros(len(p), np.int32), PROBS, out)
-    np.testing.assert_array_equal(out, np.maximum(p, 1.0 - p))
 
 
 @pytest.mark.parametrize("entries", [1, 3, 500])

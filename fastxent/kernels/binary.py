@@ -35,6 +35,7 @@ from .formulas import (
 )
 from .halves import values_computed
 from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, vector_jit, wide_vectors
+from .vmath import exp_nonpositive64
 
 
 @vector_jit
@@ -125,11 +126,12 @@ def logit_losses(xs, ts, pos_weight, loss):
 
 
 @vector_jit
-def binary_block_sums(args, lo, hi, out, loss, den, marks, predicted):
+def binary_block_sums(args, lo, hi, out, loss, den, marks, predicted, confidence):
     """The sums of the full block ``[lo, hi)`` into ``out`` (the loss and the denominator, and
     the standard error's products when ``out`` has room for them), fused, for the commonest
     input: one column of logits, no weights of any kind; and, where they are not empty, the row
-    values :func:`binary_rows` gives (``loss``, ``den``, ``marks``, ``predicted``). Returns
+    values :func:`binary_rows` gives (``loss``, ``den``, ``marks``, ``predicted``,
+    ``confidence``). Returns
     ``(done, counts)``; ``done`` is False (nothing written) for any other input, which
     :func:`binary_rows` scores.
 
@@ -154,15 +156,16 @@ def binary_block_sums(args, lo, hi, out, loss, den, marks, predicted):
     if out.shape[0] > 2:  # the standard error's products, as range_sums' unweighted shortcut
         out[2], out[3], out[4] = sum_range_products(values, values, 0, n), total, np.float64(n)
     if loss.shape[0] > 0:
-        logit_row_values(xs, t[lo:hi], values, loss, den, marks, predicted)
+        logit_row_values(xs, t[lo:hi], values, loss, den, marks, predicted, confidence)
     return True, (n, 0, nonfinite, correct, n, 0)
 
 
 @vector_jit
-def logit_row_values(xs, ts, values, loss, den, marks, predicted):
+def logit_row_values(xs, ts, values, loss, den, marks, predicted, confidence):
     """:func:`binary_rows`' row values of single-column logits from their losses ``values`` (the
     input's precision): ``loss`` widened, ``den`` 1, ``marks`` (``MARK_NONFINITE``, correct
-    predictions from ``MARK_CORRECT_SHIFT``) and ``predicted`` (``x > 0``), each unless empty.
+    predictions from ``MARK_CORRECT_SHIFT``), ``predicted`` (``x > 0``) and ``confidence``
+    (:func:`predicted_probability`), each unless empty.
     The labels ``ts`` are the batch's own: a label converted to float32 could cross 0.5."""
     for i in range(xs.shape[0]):
         loss[i] = values[i]
@@ -175,6 +178,20 @@ def logit_row_values(xs, ts, values, loss, den, marks, predicted):
     if predicted.shape[0] > 0:
         for i in range(xs.shape[0]):
             predicted[i] = xs[i] > 0.0
+    if confidence.shape[0] > 0:
+        for i in range(xs.shape[0]):
+            confidence[i] = predicted_probability(xs[i], BINARY_LOGITS)
+
+
+@vector_jit
+def predicted_probability(x, kind):
+    """The probability of a single-column prediction's predicted label, in float64:
+    ``max(p, 1 - p)``, and for a logit (``x > 0`` predicts 1) ``sigmoid(|x|) = 1 / (1 +
+    exp(-|x|))`` (:func:`~.vmath.exp_nonpositive64`: libm's ``exp`` kept the loop scalar)."""
+    if kind == BINARY_LOGITS:
+        return 1.0 / (1.0 + exp_nonpositive64(-abs(np.float64(x))))
+    p = np.float64(x)
+    return max(p, 1.0 - p)
 
 
 @vector_jit
@@ -211,7 +228,7 @@ def is_correct(x, y, kind):
 
 
 @vector_jit
-def binary_rows(args, lo, hi, loss, den, marks, predicted):
+def binary_rows(args, lo, hi, loss, den, marks, predicted, confidence):
     """Row losses for binary/multilabel input (torch ``binary_cross_entropy[_with_logits]``,
     sklearn binary ``log_loss``).
 
@@ -223,8 +240,9 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
     the sum of its elements' losses; ``den`` is ``C`` (torch: mean over elements) or 1 (sklearn),
     times the sample weight. Unless empty, ``marks[r]`` gets the row's ``MARK_*`` value (its count
     of correct elements, whether its loss is finite) and, for single-column input, ``predicted[r]``
-    the predicted label (``x > 0`` for logits, ``p > 0.5``): a second loop over the rows, so that
-    the element loop stays branch-free when they are not asked for.
+    the predicted label (``x > 0`` for logits, ``p > 0.5``) and ``confidence[r]`` its probability
+    (:func:`predicted_probability`; NaN for multilabel rows): loops of their own over the rows,
+    so that the element loop stays branch-free when they are not asked for.
     """
     wide_vectors()
     x, t, num_classes, weight, weight_mode, pos_weight, sample_weight, kind, clip_eps = args
@@ -284,6 +302,9 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted):
         threshold = 0.0 if kind == BINARY_LOGITS else 0.5
         for r in range(n):
             predicted[r] = xs[r] > threshold
+    if confidence.shape[0] > 0:
+        for r in range(n):
+            confidence[r] = predicted_probability(xs[r], kind) if num_classes == 1 else np.nan
     return n, 0, nonfinite, correct, n * num_classes, 0
 
 

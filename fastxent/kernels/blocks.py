@@ -298,7 +298,9 @@ def close_segment(k, lo, hi, first, loss, den, sums, edge_loss, edge_den):
         edge_den[at : at + hi - lo] = den
 
 
-def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss, row_den, marks, predicted):
+def _blocks_template(
+    args, n, first, sums, counts, edge_loss, edge_den, row_loss, row_den, marks, predicted, confidence
+):
     """Per-segment sums and counts of one batch (template: ``ROWS`` is bound per loss family).
 
     Segments: ``[0, first)`` (the end of a block begun by an earlier batch), then blocks of
@@ -312,8 +314,9 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
     has one, with the row values' slices (empty when not asked for).
 
     In the same pass, when they are not empty, ``row_loss``/``row_den`` (float64), ``marks``
-    (``MARK_*`` values) and ``predicted`` (int32) receive each of the ``n`` rows' values: groups
-    and per-row outputs need no second scoring. Empty, the row values stay in per-block
+    (``MARK_*`` values), ``predicted`` (int32) and ``confidence`` (float64, the predicted
+    class's probability) receive each of the ``n`` rows' values: groups, per-row outputs and
+    reports need no second scoring. Empty, the row values stay in per-block
     scratch arrays that never leave the cache.
 
     A batch of few, large segments (:func:`piece_count`) is scored in pieces of equal rows in
@@ -336,7 +339,7 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
                 seg_lo, seg_hi = segment_rows(k, first, n)
                 a, b = max(seg_lo, first_row), min(seg_hi, last_row)
                 if a < b:
-                    rows = (loss_rows[a:b], den_rows[a:b], marks[a:b], predicted[a:b])
+                    rows = (loss_rows[a:b], den_rows[a:b], marks[a:b], predicted[a:b], confidence[a:b])
                     c = ROWS(args, a, b, *rows)  # noqa: F821 (bound by make_drivers)
                     for j in range(N_COUNTS):
                         piece_counts[k * pieces + piece, j] = c[j]
@@ -353,7 +356,15 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
         if hi - lo == BLOCK_ROWS:
             # row values too where asked (``row_loss`` not empty): the slices are empty otherwise
             fused, c = BLOCK_SUMS(  # noqa: F821 (bound by make_drivers)
-                args, lo, hi, sums[k], row_loss[lo:hi], row_den[lo:hi], marks[lo:hi], predicted[lo:hi]
+                args,
+                lo,
+                hi,
+                sums[k],
+                row_loss[lo:hi],
+                row_den[lo:hi],
+                marks[lo:hi],
+                predicted[lo:hi],
+                confidence[lo:hi],
             )
             if fused:
                 for j in range(N_COUNTS):
@@ -361,7 +372,7 @@ def _blocks_template(args, n, first, sums, counts, edge_loss, edge_den, row_loss
         if not fused:
             loss = row_loss[lo:hi] if asked else np.empty(hi - lo)
             den = row_den[lo:hi] if asked else np.empty(hi - lo)
-            c = ROWS(args, lo, hi, loss, den, marks[lo:hi], predicted[lo:hi])  # noqa: F821
+            c = ROWS(args, lo, hi, loss, den, marks[lo:hi], predicted[lo:hi], confidence[lo:hi])  # noqa: F821
             for j in range(N_COUNTS):
                 counts[k, j] = c[j]
             close_segment(k, lo, hi, first, loss, den, sums, edge_loss, edge_den)
@@ -374,12 +385,12 @@ def _rowwise_template(args, n, out):
         lo = k * BLOCK_ROWS
         hi = min(lo + BLOCK_ROWS, n)
         den = np.empty(hi - lo)
-        none = np.empty(0, dtype=np.int32)  # no marks, no predictions
-        ROWS(args, lo, hi, out[lo:hi], den, none, none)  # noqa: F821 (bound by make_drivers)
+        none = np.empty(0, dtype=np.int32)  # no marks, no predictions, no confidences
+        ROWS(args, lo, hi, out[lo:hi], den, none, none, np.empty(0))  # noqa: F821 (bound by make_drivers)
 
 
 @strict_jit
-def no_block_sums(args, lo, hi, out, loss, den, marks, predicted):
+def no_block_sums(args, lo, hi, out, loss, den, marks, predicted, confidence):
     """The fused block sums of a family that has none (:func:`make_drivers`): no block is done."""
     return False, (0, 0, 0, 0, 0, 0)
 
@@ -402,10 +413,11 @@ class Drivers(types.SimpleNamespace):
 def make_drivers(rows, family: str, block_sums=no_block_sums) -> Drivers:
     """Compile the block and row-wise drivers for a family's row function ``rows``.
 
-    ``rows(args, lo, hi, loss, den, marks, predicted)`` fills ``loss[:hi-lo]`` and
-    ``den[:hi-lo]`` (and ``marks``/``predicted`` unless they are empty) for rows ``[lo, hi)`` of
-    the arrays packed in the tuple ``args`` and returns the :data:`COUNT_FIELDS` counts.
-    ``block_sums(args, lo, hi, out, loss, den, marks, predicted)`` may sum a full block straight
+    ``rows(args, lo, hi, loss, den, marks, predicted, confidence)`` fills ``loss[:hi-lo]`` and
+    ``den[:hi-lo]`` (and ``marks``/``predicted``/``confidence`` unless they are empty) for rows
+    ``[lo, hi)`` of the arrays packed in the tuple ``args`` and returns the
+    :data:`COUNT_FIELDS` counts. ``block_sums(args, lo, hi, out, loss, den, marks, predicted,
+    confidence)`` may sum a full block straight
     into ``out`` (its 2 or :data:`~.codes.N_SUMS` sums) with the bits the row function and
     :func:`close_segment` would give, filling the row values the row function would where they
     are not empty, returning ``(True, counts)``, or decline with ``(False, ...)``. Each driver

@@ -19,6 +19,8 @@ x_rc``:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import prange
 
@@ -173,6 +175,18 @@ def fold_first_nan(columns, first_class, lo, hi, first_nan):
 
 
 @vector_jit
+def top_probability(kind, m, excess):
+    """The probability of a row's predicted class, its first maximum ``m``, in float64: for
+    logits ``exp(m - m) / Z = 1 / (1 + excess)`` (``excess = Z - 1``, NaN where ``m`` is not
+    finite), log-probabilities ``exp(m)``, probabilities ``m``."""
+    if kind == LOGITS:
+        return 1.0 / (1.0 + excess)
+    if kind == PROBS:
+        return np.float64(m)
+    return math.exp(np.float64(m))
+
+
+@vector_jit
 def finish_statistics(
     kind,
     num_classes,
@@ -185,11 +199,13 @@ def finish_statistics(
     ignore_index,
     stats_rows,
     predicted,
+    confidence,
 ):
     """Each row's ``log Z``, ``shift - x_y`` (probabilities: ``p_y``) and correct flag into
-    ``stats_rows = (d_target, log_norm, correct)`` and, unless ``predicted`` is empty, its first
+    ``stats_rows = (d_target, log_norm, correct)``; unless ``predicted`` is empty, its first
     argmax (``first_nan[r]`` where the maximum is NaN: :func:`fold_sums` then found no class and
-    left ``first_max[r] = num_classes``). Returns the shifts (``m_r`` for logits, else 0) that
+    left ``first_max[r] = num_classes``), and unless ``confidence`` is empty, that class's
+    probability (:func:`top_probability`). Returns the shifts (``m_r`` for logits, else 0) that
     :func:`fold_smoothing` takes."""
     d_target, log_norm, correct = stats_rows
     n = maxima.shape[0]
@@ -201,6 +217,9 @@ def finish_statistics(
     if predicted.shape[0] > 0:
         for r in range(n):
             predicted[r] = first_nan[r] if first_max[r] == num_classes else first_max[r]
+    if confidence.shape[0] > 0:
+        for r in range(n):
+            confidence[r] = top_probability(kind, maxima[r], excess[r] if kind == LOGITS else 0.0)
     for r in range(n):
         t = targets[r]
         if t == ignore_index:

@@ -164,7 +164,9 @@ def _log_norm(s, ties, m):
 
 @cuda.jit(device=True)
 def _normaliser(x, row, m, kind):
-    """``(shift, log Z)`` as :func:`fastxent.kernels.multiclass.normaliser`."""
+    """``(shift, log Z)`` with ``-log p_c = (shift - x_c) + log Z``: for logits ``shift = m``,
+    ``log Z = log1p(Z - 1)`` (as :func:`fastxent.kernels.multiclass.excess_sum`), for
+    log-probabilities ``(0, 0)``."""
     if kind != LOGITS:
         return 0.0, 0.0
     s = ties = 0.0

@@ -27,6 +27,7 @@ from .class_passes import (
     fold_sums,
     gather_targets,
     slice_maxima,
+    top_probability,
 )
 from .codes import LOGITS, MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED, PROBS
 from .column_vectors import column_sums
@@ -34,7 +35,6 @@ from .formulas import (
     as_type_of,
     clipped_log_loss,
     excess_of,
-    fexp_difference,
     flog_of_excess,
     multiclass_loss,
     soft_target_term,
@@ -55,17 +55,6 @@ def row_max(row):
     without the ``nnan`` flag.
     """
     return float_of_key(max_key(row), row[0])
-
-
-@vector_jit
-def sum_exp_shifted(row, m):
-    """``Z = sum_c exp(x_c - m)`` with the exponentials in the row's precision, summed in float64
-    (the report's confidences, ``1 / Z`` for the predicted class)."""
-    wide_vectors()
-    s = 0.0
-    for c in range(row.shape[0]):
-        s += fexp_difference(row[c], m)
-    return s
 
 
 #: Classes per partial sum of :func:`partial_excess`. A float32 sum of ``k`` positive terms is
@@ -144,18 +133,6 @@ def is_first_max(row, index, m):
     return ties == 0
 
 
-@vector_jit
-def normaliser(row, m, kind):
-    """``(shift, log Z)`` with ``-log p_c = (shift - x_c) + log Z`` for the input kind.
-
-    Logits: ``shift = m = max_c x_c``, ``log Z = log1p(Z - 1)`` (:func:`excess_sum`);
-    log-probabilities: ``(0, 0)``.
-    """
-    if kind == LOGITS:
-        return np.float64(m), flog_of_excess(excess_sum(row, m), m)
-    return 0.0, 0.0
-
-
 #: The per-row statistics a class-index loss is finished from (rows of ``stats``):
 #: ``shift - x_y`` (probabilities: ``p_y``), ``log Z`` (``Z - 1`` until the logs are taken),
 #: ``sum_c w_c (shift - x_c)`` (label
@@ -180,9 +157,13 @@ def statistics_rows(n, kind, smoothing):
 
 
 @vector_jit
-def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted):
-    """Fill ``stats[:, at + r]`` (:data:`D_TARGET`...) for a block of rows stored row by row, and
-    ``predicted[at + r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty.
+def row_major_statistics(
+    rows, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted, confidence
+):
+    """Fill ``stats[:, at + r]`` (:data:`D_TARGET`...) for a block of rows stored row by row,
+    ``predicted[at + r]`` (the first argmax, :func:`first_argmax`) unless ``predicted`` is empty
+    and ``confidence[at + r]`` (its probability, :func:`~.class_passes.top_probability`, from
+    the same sums as the loss) unless ``confidence`` is empty.
     float16 rows (their bits, ``uint16``) are converted one at a time as they are scored
     (:func:`~.halves.row_values`).
 
@@ -190,11 +171,12 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
     row is in L1; then all the logs in one loop that vectorises across rows
     (:func:`~.formulas.flog_of_excess`): with few classes, a libm ``log`` per row cost as much
     as the row's exponentials. Ignored rows are
-    not summed (but still predicted: a losses file has a prediction on every row).
+    not summed (but still predicted: a losses file has a prediction on every row, and a
+    confidence when asked for).
     """
     wide_vectors()
     n, num_classes = rows.shape
-    predicting = predicted.shape[0] > 0
+    predicting, confiding = predicted.shape[0] > 0, confidence.shape[0] > 0
     logits = kind == LOGITS
     buffer = row_buffer(rows)
     maxima = np.empty(n, dtype=buffer.dtype)
@@ -206,12 +188,14 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
         maxima[r] = m
         if predicting:
             predicted[at + r] = first_argmax(row, m)
+        if logits and (confiding or t != ignore_index):
+            stats[LOG_NORM, at + r], ties[r] = partial_excess(row, m)
+        elif confiding:
+            confidence[at + r] = top_probability(kind, m, 0.0)
         if t == ignore_index:
             continue
         shift = np.float64(m) if logits else 0.0
         stats[D_TARGET, at + r] = np.float64(row[t]) if kind == PROBS else shift - np.float64(row[t])
-        if logits:
-            stats[LOG_NORM, at + r], ties[r] = partial_excess(row, m)
         if smoothing > 0.0:
             stats[SMOOTH, at + r] = weighted_gaps(row, shift, class_weight)
         if kind == PROBS:
@@ -225,6 +209,8 @@ def row_major_statistics(rows, targets, ignore_index, kind, class_weight, smooth
     for r in range(n):  # a NaN or infinite maximum makes Z NaN (excess_sum)
         excess = excess_of(log_norm[r], ties[r]) if maxima[r] - maxima[r] == zero else np.nan
         log_norm[r] = flog_of_excess(excess, maxima[0])
+        if confiding:
+            confidence[at + r] = top_probability(kind, maxima[r], excess)
     for r in range(n):
         t = targets[r]
         if t != ignore_index and value_at(rows, r, t) == maxima[r]:
@@ -239,9 +225,10 @@ COLUMN_SLICE_ROWS = 512
 
 @vector_jit
 def column_slice_statistics(
-    columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted
+    columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted, confidence
 ):
-    """Fill ``stats[:, at + r]`` (and ``predicted[at + r]`` unless it is empty) for rows ``lo + r``
+    """Fill ``stats[:, at + r]`` (and ``predicted[at + r]``, ``confidence[at + r]`` unless they
+    are empty) for rows ``lo + r``
     in ``[lo, hi)`` of a ``(C, N)`` array (one class per row).
 
     ``columns`` is C-contiguous: one file column, or one column of a Fortran-order input, per
@@ -285,6 +272,7 @@ def column_slice_statistics(
         ignore_index,
         stats_rows,
         chosen,
+        confidence[at : at + n],
     )
     if kind == PROBS:
         fold_row_sums(columns, lo, hi, stats[ROW_SUM, at : at + n])
@@ -299,7 +287,19 @@ NARROW_CLASSES = 16
 
 @vector_jit
 def sliced_statistics(
-    x, lo, hi, by_class, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted
+    x,
+    lo,
+    hi,
+    by_class,
+    targets,
+    ignore_index,
+    kind,
+    class_weight,
+    smoothing,
+    stats,
+    at,
+    predicted,
+    confidence,
 ):
     """Fill ``stats[:, at + r]`` for rows ``lo + r`` in ``[lo, hi)``, slice by slice of
     :data:`COLUMN_SLICE_ROWS` rows, with :func:`column_slice_statistics`, whose loops run across rows.
@@ -329,6 +329,7 @@ def sliced_statistics(
             stats,
             at + start - lo,
             predicted,
+            confidence,
         )
 
 
@@ -400,14 +401,15 @@ def first_nan_class(columns, r):
 
 
 @vector_jit
-def soft_target_rows(args, lo, hi, loss, den, marks, predicted):
+def soft_target_rows(args, lo, hi, loss, den, marks, predicted, confidence):
     """Row losses for probability targets (torch ``cross_entropy`` with ``target.shape == input.shape``).
 
     ``args = (x, t, class_weight, sample_weight, smoothing, kind)``;
     ``l = sum_c w_c q_c (d_c + log Z)`` (:func:`~.formulas.soft_target_term`). The mean divides
     by the number of rows (``den`` = sample weight, 1 by default), not by the weights.
     A row counts as correct when the argmax of the logits is the argmax of the target;
-    ``predicted``/``marks`` (unless empty) get that argmax and the row's ``MARK_*`` value.
+    ``predicted``/``confidence``/``marks`` (unless empty) get that argmax, its probability
+    (:func:`~.class_passes.top_probability`) and the row's ``MARK_*`` value.
     """
     x, t, class_weight, sample_weight, smoothing, kind = args
     rows = x[lo:hi]
@@ -415,13 +417,16 @@ def soft_target_rows(args, lo, hi, loss, den, marks, predicted):
     num_classes = rows.shape[1]
     weighted = class_weight.shape[0] > 0
     sampled = sample_weight.shape[0] > 0
-    predicting, marking = predicted.shape[0] > 0, marks.shape[0] > 0
+    predicting, marking, confiding = predicted.shape[0] > 0, marks.shape[0] > 0, confidence.shape[0] > 0
     nonfinite = correct = 0
     for r in range(hi - lo):
         row = rows[r]
         target = targets[r]
         m = row_max(row)
-        shift, log_norm = normaliser(row, m, kind)
+        excess = shift = log_norm = 0.0  # log-probabilities: -log p_c = -x_c
+        if kind == LOGITS:
+            excess = excess_sum(row, m)
+            shift, log_norm = np.float64(m), np.float64(flog_of_excess(excess, m))
         value = 0.0
         for c in range(num_classes):
             w_c = class_weight[c] if weighted else 1.0
@@ -437,6 +442,8 @@ def soft_target_rows(args, lo, hi, loss, den, marks, predicted):
         correct += hit
         if predicting:
             predicted[r] = chosen
+        if confiding:
+            confidence[r] = top_probability(kind, m, excess)
         if marking:
             marks[r] = (0 if finite else MARK_NONFINITE) | (np.int64(hit) << MARK_CORRECT_SHIFT)
     n = hi - lo
@@ -444,15 +451,15 @@ def soft_target_rows(args, lo, hi, loss, den, marks, predicted):
 
 
 @vector_jit
-def index_target_rows(args, lo, hi, loss, den, marks, predicted):
+def index_target_rows(args, lo, hi, loss, den, marks, predicted, confidence):
     """Row losses for class-index targets (torch ``cross_entropy``/``nll_loss``, sklearn
     ``log_loss``), rows stored row by row.
 
     ``args = (x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps,
     sum_tolerance)`` with ``x`` of shape ``(N, C)``, float32/float64 or the bits of float16
     (``uint16``, :mod:`.halves`); see :func:`finish_index_target_rows`.
-    ``marks`` and ``predicted`` (each empty, or one per row) get the rows' ``MARK_*`` values and
-    first argmax.
+    ``marks``, ``predicted`` and ``confidence`` (each empty, or one per row) get the rows'
+    ``MARK_*`` values, first argmax and its probability.
     """
     x, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
@@ -460,7 +467,9 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted):
     stats = statistics_rows(n, kind, smoothing)
     if x.shape[1] > NARROW_CLASSES:
         rows = x[lo:hi]
-        row_major_statistics(rows, targets, ignore_index, kind, class_weight, smoothing, stats, 0, predicted)
+        row_major_statistics(
+            rows, targets, ignore_index, kind, class_weight, smoothing, stats, 0, predicted, confidence
+        )
     else:
         # float16 input (its bits, uint16) is converted a piece of rows at a time, into the
         # cache, before the piece is transposed; float input is one piece, read in place
@@ -482,6 +491,7 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted):
                 stats,
                 at,
                 predicted,
+                confidence,
             )
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(x.shape[1]))
     return finish_index_target_rows(
@@ -490,14 +500,26 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted):
 
 
 @vector_jit
-def index_target_columns(args, lo, hi, loss, den, marks, predicted):
+def index_target_columns(args, lo, hi, loss, den, marks, predicted, confidence):
     """:func:`index_target_rows` for rows stored class by class: ``args[0]`` is ``(C, N)``,
     the transpose of a Fortran-order ``(N, C)`` input (:func:`sliced_statistics`)."""
     columns, y, class_weight, sample_weight, ignore_index, smoothing, kind, clip_eps, sum_tol = args
     targets = y[lo:hi]
     stats = statistics_rows(hi - lo, kind, smoothing)
     sliced_statistics(
-        columns, lo, hi, True, targets, ignore_index, kind, class_weight, smoothing, stats, 0, predicted
+        columns,
+        lo,
+        hi,
+        True,
+        targets,
+        ignore_index,
+        kind,
+        class_weight,
+        smoothing,
+        stats,
+        0,
+        predicted,
+        confidence,
     )
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, np.int64(columns.shape[0]))
     return finish_index_target_rows(
@@ -506,13 +528,15 @@ def index_target_columns(args, lo, hi, loss, den, marks, predicted):
 
 
 @vector_jit
-def index_target_statistics(args, lo, hi, loss, den, marks, predicted):
+def index_target_statistics(args, lo, hi, loss, den, marks, predicted, confidence):
     """:func:`index_target_rows` for rows whose statistics were already folded class group by
     class group (:mod:`fastxent.run.wide`): ``args[0]`` is their ``stats`` (``(N_STATS, N)``),
-    ``args[1]`` their first argmax; the other arguments as :func:`index_target_rows`', then C."""
+    ``args[1]`` their first argmax, ``args[2]`` its probability; the other arguments as
+    :func:`index_target_rows`', then C."""
     (
         stats,
         chosen,
+        probabilities,
         y,
         class_weight,
         sample_weight,
@@ -525,6 +549,8 @@ def index_target_statistics(args, lo, hi, loss, den, marks, predicted):
     ) = args
     for r in range(predicted.shape[0]):
         predicted[r] = chosen[lo + r]
+    for r in range(confidence.shape[0]):
+        confidence[r] = probabilities[lo + r]
     options = (ignore_index, smoothing, kind, clip_eps, sum_tol, classes)
     return finish_index_target_rows(
         stats[:, lo:hi], y[lo:hi], class_weight, sample_weight, lo, options, loss, den, marks

@@ -1,5 +1,4 @@
-"""The report's per-row confidences, and its statistics of scored rows, every entry (a file or a
-group) at once, in one pass."""
+"""The report's statistics of scored rows, every entry (a file or a group) at once, in one pass."""
 
 from __future__ import annotations
 
@@ -7,38 +6,8 @@ import math
 
 import numpy as np
 
-from .codes import LOG_PROBS, LOGITS
-from .jit import strict_jit, vector_jit
-from .multiclass import sum_exp_shifted
-from .vmath import bits_of, exp_nonpositive64
-
-
-@vector_jit
-def confidences(x, predicted, inputs, out):
-    """``out[r]``: the probability of row ``r``'s predicted class ``predicted[r]``.
-
-    ``x`` ``(N, C)``: logits (``1 / sum_c exp(x_c - x_top)``), log-probabilities
-    (``exp(x_top)``) or probabilities (``x_top``) as ``inputs`` says (:mod:`.multiclass` codes).
-    ``x`` ``(N,)`` (binary): ``max(p, 1 - p)``, ``p`` the sigmoid of a logit or the probability.
-    """
-    if x.ndim == 1:
-        if inputs == LOGITS:  # sigmoid(|v|): libm's exp a row kept this loop scalar (4.3 ns a row)
-            for r in range(x.shape[0]):
-                out[r] = 1.0 / (1.0 + exp_nonpositive64(-abs(np.float64(x[r]))))
-        else:
-            for r in range(x.shape[0]):
-                p = np.float64(x[r])
-                out[r] = max(p, 1.0 - p)
-        return
-    for r in range(x.shape[0]):
-        row = x[r]
-        top = row[predicted[r]]
-        if inputs == LOGITS:
-            out[r] = 1.0 / sum_exp_shifted(row, top)
-        elif inputs == LOG_PROBS:
-            out[r] = math.exp(np.float64(top))
-        else:
-            out[r] = top
+from .jit import strict_jit
+from .vmath import bits_of
 
 
 def binade_starts(edges: np.ndarray) -> np.ndarray:

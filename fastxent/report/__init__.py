@@ -26,11 +26,12 @@ from ..options import ScoreOptions
 from ..run.plan import prepare
 from ..score import execute
 from .plots import PLOTTED_CLASSES, plot_histograms, plot_per_class, plot_reliability
-from .stats import EntryTable, confidence_of
+from .stats import EntryTable
 
 
 class _Collector:
-    """Row sink: adds each scored row to the statistics of its entry (the group's id, or 0).
+    """Row sink: adds each scored row to the statistics of its entry (the group's id, or 0),
+    from the row values of the scoring pass: loss, predicted class and its probability.
 
     A batch's statistics are taken in a thread of their own while the next batch is scored (the
     compiled tally releases the GIL), one batch at a time and in order: the same sums as in the
@@ -38,23 +39,28 @@ class _Collector:
     scoring thread's 0.55. :meth:`close` waits for the last batch, and raises what it raised.
     """
 
+    #: The scoring pass gives each row's confidence with its prediction (Run._row_values).
+    confidences = True
+
     def __init__(self, job, bins: int, top_k: int, ignore_index: int):
         self.plan = job.plan
         width = 2 if self.plan.kind == "binary" else self.plan.num_classes
-        self.table = EntryTable(1 if self.plan.kind == "multilabel" else width, bins, top_k)
+        names = pa.array(self.plan.classes) if self.plan.classes and self.plan.kind != "multilabel" else None
+        self.table = EntryTable(1 if self.plan.kind == "multilabel" else width, bins, top_k, names)
         self.ignore_index = ignore_index
         self.keys: list | None = None  # each entry's group key (None: one entry, the source)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="fastxent-report")
         self._in_flight: Future | None = None
 
     def add(self, batch, rows, x, t, values, groups) -> None:
-        entry = None
+        entry, entries = None, 1
         if groups is not None:
             entry, self.keys = groups
-        # the scoring pass reuses its loss buffer for the next batch; the rest is the batch's own
-        values = values._replace(loss=values.loss.copy())
+            entries = len(self.keys)  # every id in the batch is below: no pass over the ids
+        # the row values stay the batch's until the batch after next is scored (Run._row_values):
+        # the statistics of this batch are taken before the next one is added
         self._wait()
-        self._in_flight = self._thread.submit(self._add, batch, rows, x, t, values, entry)
+        self._in_flight = self._thread.submit(self._add, batch, rows, t, values, entry, entries)
 
     def _wait(self) -> None:
         if self._in_flight is not None:
@@ -73,15 +79,15 @@ class _Collector:
         finally:
             self._thread.shutdown()
 
-    def _add(self, batch, rows, x, t, values, entry) -> None:
+    def _add(self, batch, rows, t, values, entry, entries: int) -> None:
         plan = self.plan
         losses = values.loss
+        confidence = values.confidence  # the predicted class's probability (multilabel: NaN)
         if plan.kind == "multilabel":
             truth = np.zeros(len(losses), dtype=np.int64)  # one "class": per-row losses only
-            confidence, predicted = np.full(len(losses), np.nan), truth
+            predicted = truth
         else:
             predicted = values.predicted  # int32: the compiled tally takes it as it is
-            confidence = confidence_of(plan.kind, plan.inputs, x, predicted)
             if plan.kind == "soft":
                 truth = np.argmax(t, axis=1)
             elif plan.kind == "binary":  # the class a label means, soft ones too, as accuracy judges it
@@ -93,22 +99,13 @@ class _Collector:
         # ignored rows are not part of any statistic
         skip = truth == self.ignore_index if plan.kind == "multiclass" else np.zeros(len(losses), np.bool_)
 
-        names = pa.array(plan.classes) if plan.classes and plan.kind != "multilabel" else None
+        def rows_of(idx: np.ndarray) -> tuple[np.ndarray, dict]:
+            """The source's row numbers and the shown columns of the rows ``idx`` (an entry's
+            worst-row candidates)."""
+            taken = pa.array(idx)
+            return rows.in_source(idx), {name: batch.column(name).take(taken) for name in plan.keep}
 
-        def table(idx: np.ndarray) -> pa.Table:
-            """The shown columns of the rows ``idx`` (an entry's worst-row candidates)."""
-            columns = {"row": pa.array(rows.in_source(idx))}
-            for name in plan.keep:
-                columns[name] = batch.column(name).take(pa.array(idx))
-            for name, classes in (("target", truth[idx]), ("predicted", predicted[idx])):
-                classes = classes.astype(np.int64)
-                # class names where the target has them: the worst rows read as the data does
-                columns[name] = pa.array(classes) if names is None else names.take(pa.array(classes))
-            columns["confidence"] = pa.array(confidence[idx])
-            columns["loss"] = pa.array(losses[idx])
-            return pa.table(columns)
-
-        self.table.add(entry, losses, truth, confidence, predicted, skip, table)
+        self.table.add(entry, entries, losses, truth, confidence, predicted, skip, rows_of)
 
     def entries(self):
         """``(key, entry id)`` of every entry that has rows, keys as :func:`fastxent.score`'s."""

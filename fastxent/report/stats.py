@@ -12,10 +12,8 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from ..engine import ClassStatistics
-from ..kernels.codes import LOG_PROBS, LOGITS, PROBS
-from ..kernels.halves import widened
-from ..kernels.tally import binade_starts, confidences, tally_rows
+from ..kernels.tally import binade_starts, tally_rows
+from .worst import WorstRows, rank_keys, top_positions
 
 #: Edges of the per-row loss histogram: four bins per decade from 1e-6 to 1e3. Losses below the
 #: first edge (exact zeros included) fall in the first bin, above the last in the last.
@@ -29,20 +27,6 @@ _EDGE_STARTS = binade_starts(LOSS_EDGES)
 Z95 = 1.959963984540054
 
 
-def confidence_of(kind: str, inputs: str, x: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Each row's confidence: the probability of its predicted class (``predicted``, from the
-    scoring pass); see :func:`~fastxent.kernels.tally.confidences`. Rows read in class passes
-    (:class:`~fastxent.engine.ClassStatistics`) come with theirs."""
-    if isinstance(x, ClassStatistics):
-        return x.confidence
-    out = np.empty(x.shape[0])
-    if kind != "binary" and not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)  # one row at a time: column-major input is transposed once
-    code = {"logits": LOGITS, "logprobs": LOG_PROBS}.get(inputs, PROBS)
-    confidences(x if x.dtype != np.float16 else widened(x), predicted, code, out)
-    return out
-
-
 class EntryTable:
     """Streaming statistics of every entry (a file, or each group of rows), entry ``e`` being row
     ``e`` of each array; grows as entries appear.
@@ -52,14 +36,15 @@ class EntryTable:
     they reach an entry's current k-th worst loss).
     """
 
-    def __init__(self, num_classes: int, bins: int, top_k: int):
+    def __init__(self, num_classes: int, bins: int, top_k: int, class_names: pa.Array | None = None):
         self.num_classes, self.num_bins, self.top_k = num_classes, bins, top_k
+        self.class_names = class_names  # what the worst rows show for their classes (None: numbers)
         self.totals = np.zeros((0, 4))  # rows, sum of losses, sum of squares, non-finite
         self.histogram = np.zeros((0, len(LOSS_EDGES) + 1), dtype=np.int64)
         self.classes = np.zeros((0, num_classes, 3))  # rows, sum of losses, correct
         self.bins = np.zeros((0, bins, 3))  # rows, sum of confidences, correct
         self.threshold = np.zeros(0)
-        self.worst: list[pa.Table | None] = []
+        self.worst: list[WorstRows] = []
 
     def _fit(self, size: int) -> None:
         grow = size - len(self.worst)
@@ -69,14 +54,15 @@ class EntryTable:
         self.histogram = np.concatenate([self.histogram, np.zeros((grow, len(LOSS_EDGES) + 1), np.int64)])
         self.classes = np.concatenate([self.classes, np.zeros((grow, self.num_classes, 3))])
         self.bins = np.concatenate([self.bins, np.zeros((grow, self.num_bins, 3))])
-        self.threshold = np.concatenate([self.threshold, np.full(grow, -np.inf)])
-        self.worst += [None] * grow
+        self.worst += [WorstRows(self.top_k) for _ in range(grow)]
+        self.threshold = np.concatenate([self.threshold, [w.threshold for w in self.worst[-grow:]]])
 
-    def add(self, entry, losses, truth, confidence, predicted, skip, rows_table) -> None:
-        """Add a batch's rows but the ``skip`` ones: each row's entry id, loss, true and
-        predicted class and confidence; ``rows_table(positions)`` gives the shown columns of
-        those rows (asked only for the candidates for the worst rows)."""
-        self._fit(int(entry.max()) + 1 if entry.size else 0)
+    def add(self, entry, entries, losses, truth, confidence, predicted, skip, rows_of) -> None:
+        """Add a batch's rows but the ``skip`` ones: each row's entry id (below ``entries``), loss, true and
+        predicted class and confidence; ``rows_of(positions)`` gives those rows' numbers in the
+        source and their shown columns (``{name: pa.Array}``), asked only for the candidates
+        for the worst rows."""
+        self._fit(entries)
         worst = np.empty(losses.shape[0], dtype=np.bool_)
         tally_rows(
             entry,
@@ -102,19 +88,21 @@ class EntryTable:
         ids = entry[candidates]
         starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
         for lo, hi in zip(starts, np.r_[starts[1:], ids.size], strict=True):
-            self._keep_worst(int(ids[lo]), losses, candidates[lo:hi], rows_table)
-
-    def _keep_worst(self, e: int, losses, rows, rows_table) -> None:
-        key = np.nan_to_num(losses[rows].astype(np.float64), nan=np.inf)
-        if rows.size > self.top_k:
-            rows = np.sort(rows[np.argpartition(-key, self.top_k - 1)[: self.top_k]])
-        candidates = rows_table(rows)
-        table = candidates if self.worst[e] is None else pa.concat_tables([self.worst[e], candidates])
-        key = np.nan_to_num(table["loss"].to_numpy(zero_copy_only=False), nan=np.inf)
-        order = np.argsort(-key, kind="stable")[: self.top_k]
-        self.worst[e] = table.take(pa.array(order))
-        if order.size == self.top_k:
-            self.threshold[e] = key[order[-1]]
+            rows = candidates[lo:hi]
+            key = rank_keys(losses[rows])
+            chosen = top_positions(key, self.top_k)
+            rows, key = rows[chosen], key[chosen]
+            source_rows, shown = rows_of(rows)
+            fields = {
+                "row": source_rows,
+                "target": truth[rows],
+                "predicted": predicted[rows],
+                "confidence": confidence[rows],
+                "loss": losses[rows],
+            }
+            worst = self.worst[int(ids[lo])]
+            worst.merge(key, fields, shown)
+            self.threshold[int(ids[lo])] = worst.threshold
 
     def entries(self) -> range:
         return range(len(self.worst))
@@ -167,4 +155,4 @@ class EntryTable:
         return out
 
     def worst_rows(self, e: int) -> list[dict]:
-        return self.worst[e].to_pylist() if self.worst[e] is not None else []
+        return self.worst[e].rows(self.class_names)

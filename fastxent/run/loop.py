@@ -90,6 +90,9 @@ class LossesFile:
     group has the schema of the first.
     """
 
+    #: The predicted classes' probabilities are not written: the kernels need not give them.
+    confidences = False
+
     def __init__(
         self,
         writer: AtomicTableWriter,
@@ -135,8 +138,9 @@ class Run:
 
     A sink's ``add(batch, rows, x, t, values, groups)`` gets each batch without its null rows:
     where its rows come from (:class:`BatchRows`), the arrays scored, each row's
-    :class:`~fastxent.engine.RowValues` (with predictions), and ``(group ids, keys)`` of the
-    groups (``keys[id]`` is a group's key; ``None`` without ``group_by``).
+    :class:`~fastxent.engine.RowValues` (with predictions, and with their probabilities where a
+    sink's ``confidences`` is true), and ``(group ids, keys)`` of the groups (``keys[id]`` is a
+    group's key; ``None`` without ``group_by``).
     """
 
     def __init__(self, plan, make_acc, sinks, progress):
@@ -145,11 +149,13 @@ class Run:
         judged = plan.num_classes if plan.kind == "multilabel" else 1
         self.groups = GroupTable(plan.group_by, judged) if plan.group_by else None
         self.sinks = sinks
+        self.confidences = any(sink.confidences for sink in sinks)
         self.progress = progress
         self.row = 0  # source rows read so far, nulls included
         self.nbytes = 0
         self.readers = collections.Counter()  # Parquet column chunks by reader (Score.readers)
-        self._values: RowValues | None = None
+        self._values: list[RowValues | None] = [None, None]  # the row values' two buffers, in turn
+        self._turn = 0
 
     def part(self, part: Part, batch_rows: int, nulls: str, units=None, first_row: int = 0) -> None:
         """Score a part (or the given units of it) whose first row is row ``first_row`` of it.
@@ -260,7 +266,7 @@ class Run:
         x, t, sw = plan.arrays(batch, where, statistics)
         values = None
         if gid is not None or self.sinks:
-            values = self._row_values(batch.num_rows, predicted=bool(self.sinks))
+            values = self._row_values(batch.num_rows, bool(self.sinks), self.confidences)
         self.total.update(x, t, sw, where=where, input_name=plan.input_name, row_values=values)
         if gid is not None:
             self.groups.fold(gid, values.loss, values.den, values.marks, whole_unit)
@@ -270,16 +276,23 @@ class Run:
             for sink in self.sinks:
                 sink.add(batch, rows, x, t, values, groups)
 
-    def _row_values(self, n: int, predicted: bool) -> RowValues:
-        """Room for a batch's row values. The loss, denominator and marks, which the groups and
-        sinks read before the next batch, reuse one buffer: fresh megabytes each batch cost a
-        page fault every 4 KB (20M binary rows grouped: 0.15 s of 0.58). The predictions, which a
-        sink may hand on to Arrow as they are, are new each batch, from Arrow's memory pool
-        (:mod:`~fastxent.io.pool`), as are the columns a losses file makes."""
-        if self._values is None or self._values.loss.shape[0] < n:
-            self._values = RowValues.empty(n)
-        reused = self._values.rows(0, n)
-        return reused._replace(predicted=pooled_empty(n if predicted else 0, np.int32))
+    def _row_values(self, n: int, predicted: bool, confidences: bool) -> RowValues:
+        """Room for a batch's row values. The loss, denominator, marks and confidences are
+        written to two buffers in turn: fresh megabytes each batch cost a page fault every 4 KB
+        (20M binary rows grouped: 0.15 s of 0.58), and with two, a sink may read a batch's values
+        until the batch after next is scored (the report's statistics of one batch, taken while
+        the next is scored, copied 160 MB of losses a run of 20M rows with one). The
+        predictions, which a sink may hand on to Arrow as they are, are new each batch, from
+        Arrow's memory pool (:mod:`~fastxent.io.pool`), as are the columns a losses file makes."""
+        turn, self._turn = self._turn, 1 - self._turn
+        values = self._values[turn]
+        if values is None or values.loss.shape[0] < n or (confidences and values.confidence.shape[0] < n):
+            values = self._values[turn] = RowValues.empty(n, confidence=confidences)
+        reused = values.rows(0, n)
+        return reused._replace(
+            predicted=pooled_empty(n if predicted else 0, np.int32),
+            confidence=reused.confidence if confidences else reused.confidence[:0],
+        )
 
     def finish(self, elapsed: float) -> Score:
         """The run's :class:`Score`, groups sorted by key (see :func:`finish`)."""

@@ -137,6 +137,7 @@ def unit_statistics(part, unit: int, plan, spec, predicting: bool, where) -> Uni
 
     stats = np.zeros((N_STATS, n))
     predicted = np.empty(n if predicting else 0, dtype=np.int32)
+    confidence = np.empty(n if predicting else 0)  # the predicted class's probability, from m and Z
     rows = (stats[D_TARGET], stats[LOG_NORM], stats[CORRECT])
     shifts = class_passes.finish_statistics(
         kind,
@@ -150,6 +151,7 @@ def unit_statistics(part, unit: int, plan, spec, predicting: bool, where) -> Uni
         spec.ignore_index,
         rows,
         predicted,
+        confidence,
     )
     if kind == PROBS or spec.label_smoothing > 0.0:
         outside = None  # the first (row, class) that is no probability, as validate finds it
@@ -171,14 +173,6 @@ def unit_statistics(part, unit: int, plan, spec, predicting: bool, where) -> Uni
         if outside is not None:
             row, c, value = outside
             raise probability_error(plan.input_name, value, f"{where(row)}, class {c}", MULTICLASS_FIX)
-    confidence = np.empty(0)
-    if predicting:  # the predicted class is the first maximum: its probability from m and Z
-        if kind == LOGITS:
-            confidence = 1.0 / (1.0 + excess)
-        elif kind == PROBS:
-            confidence = maxima.astype(np.float64)
-        else:
-            confidence = np.exp(maxima.astype(np.float64))
     statistics = engine.ClassStatistics(stats, predicted, confidence, num_classes, dtype)
     return UnitStatistics(statistics, nulls if nulls.any() else None)
 
