@@ -238,7 +238,7 @@ def test_tally_equals_row_by_row_statistics(entries):
     """The compiled tally's sums, counts and worst-row marks equal the same statistics added one
     row at a time in Python, bit for bit: skipped rows, non-finite losses, NaN confidences and
     classes outside the table (negative, too large) included."""
-    from fastxent.kernels.tally import tally_rows
+    from fastxent.kernels.tally import tally_classes, tally_losses
     from fastxent.report.stats import _EDGE_STARTS, _PADDED_EDGES, EntryTable
 
     rng = np.random.default_rng(entries)
@@ -256,8 +256,9 @@ def test_tally_equals_row_by_row_statistics(entries):
     table._fit(entries)
     table.threshold[:] = rng.exponential(2.0, entries)
     worst = np.empty(n, np.bool_)
-    args = (_PADDED_EDGES, _EDGE_STARTS, table.totals, table.histogram, table.classes, table.bins)
-    tally_rows(entry, losses, truth, confidence, predicted, skip, *args, table.threshold, worst)
+    args = (_PADDED_EDGES, _EDGE_STARTS, table.totals, table.histogram, table.threshold, worst)
+    tally_losses(entry, losses, skip, *args)
+    tally_classes(entry, losses, truth, confidence, predicted, skip, table.classes, table.bins)
 
     totals, histogram = np.zeros_like(table.totals), np.zeros_like(table.histogram)
     per_class, per_bin = np.zeros_like(table.classes), np.zeros_like(table.bins)

@@ -40,41 +40,25 @@ def loss_bin(edges, starts, loss):
 
 
 @strict_jit
-def tally_rows(
-    entry,
-    losses,
-    truth,
-    confidence,
-    predicted,
-    skip,
-    edges,
-    starts,
-    totals,
-    histogram,
-    classes,
-    bins,
-    threshold,
-    worst,
-):
-    """Add rows to their entries' statistics; mark the candidates for the worst rows.
+def tally_losses(entry, losses, skip, edges, starts, totals, histogram, threshold, worst):
+    """Add rows' losses to their entries' statistics; mark the candidates for the worst rows.
 
     Row ``i`` (unless ``skip[i]``: an ignored row) belongs to entry ``entry[i]``. A non-finite
     loss only counts (``totals[e, 3]``); a finite one adds to ``totals[e] = (rows, sum l,
-    sum l**2, non-finite)``, to the loss ``histogram[e]`` (bins split by ``edges``, padded with
-    two infinities, and their :func:`binade_starts`), to
-    ``classes[e, truth]`` = (rows, sum l, correct) and to the calibration bin of its
-    ``confidence`` ``bins[e, b]`` = (rows, sum of confidences, correct),
-    ``b = min(floor(confidence * B), B - 1)`` (NaN confidence: 0). ``worst[i]`` says whether
-    the row's loss (NaN as +inf) reaches ``threshold[e]``, the entry's k-th worst so far.
+    sum l**2, non-finite)`` and to the loss ``histogram[e]`` (bins split by ``edges``, padded
+    with two infinities, and their :func:`binade_starts`). ``worst[i]`` says whether the row's
+    loss (NaN as +inf) reaches ``threshold[e]``, the entry's k-th worst so far.
+
+    One of the two halves of a batch's statistics (:func:`tally_classes` the other): each sum
+    is over the rows in order in either, so the two may run at once, in two threads. One loop
+    for both cost 7.6 ns a row; the halves 3.0 and 3.3 (131,072 binary rows, 3 entries).
     """
     # Flat views and unsigned offsets: an index into a 2- or 3-d array costs a multiplication by
     # a stride reloaded from the stack and a fix-up for negative values at every access, and the
     # loop's ten of them ran out of registers (131,072 rows, 3 entries: 10.0 -> 7.5 ns a row).
     u = np.uint64
-    num_classes, num_bins = classes.shape[1], bins.shape[1]
     histogram_width = u(histogram.shape[1])
     totals_of, histogram_of = totals.reshape(-1), histogram.reshape(-1)
-    classes_of, bins_of = classes.reshape(-1), bins.reshape(-1)
     for i in range(losses.shape[0]):
         worst[i] = False
         if skip[i]:
@@ -86,12 +70,33 @@ def tally_rows(
         if not math.isfinite(loss):
             totals_of[e * u(4) + u(3)] += 1.0
             continue
-        hit = 1.0 if predicted[i] == truth[i] else 0.0
         at = e * u(4)
         totals_of[at] += 1.0
         totals_of[at + u(1)] += loss
         totals_of[at + u(2)] += loss * loss
         histogram_of[e * histogram_width + loss_bin(edges, starts, loss)] += 1
+
+
+@strict_jit
+def tally_classes(entry, losses, truth, confidence, predicted, skip, classes, bins):
+    """Add rows to their entries' per-class and calibration statistics (the other half of
+    :func:`tally_losses`).
+
+    Row ``i`` (unless ``skip[i]`` or its loss is not finite) of entry ``e = entry[i]`` adds to
+    ``classes[e, truth]`` = (rows, sum l, correct) and to the calibration bin of its
+    ``confidence`` ``bins[e, b]`` = (rows, sum of confidences, correct),
+    ``b = min(floor(confidence * B), B - 1)`` (NaN confidence: 0); correct: ``predicted[i] ==
+    truth[i]``.
+    """
+    u = np.uint64
+    num_classes, num_bins = classes.shape[1], bins.shape[1]
+    classes_of, bins_of = classes.reshape(-1), bins.reshape(-1)
+    for i in range(losses.shape[0]):
+        loss = losses[i]
+        if skip[i] or not math.isfinite(loss):
+            continue
+        e = u(entry[i])
+        hit = 1.0 if predicted[i] == truth[i] else 0.0
         t = u(truth[i])
         if t < u(num_classes):  # a negative class wraps around to a huge one
             at = (e * u(num_classes) + t) * u(3)

@@ -2,7 +2,8 @@
 
 :class:`EntryTable` keeps only fixed-size state per entry (sums, histograms, per-class and per-bin
 counts, the ``k`` worst rows), so a report costs one streaming pass per file and bounded memory;
-:func:`~fastxent.kernels.tally.tally_rows` adds a batch's rows to every entry in one pass.
+:mod:`~fastxent.kernels.tally` adds a batch's rows to every entry in one pass (two halves of it,
+which may run at once).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from ..kernels.tally import binade_starts, tally_rows
+from ..kernels.tally import binade_starts, tally_classes, tally_losses
 from .worst import WorstRows, rank_keys, top_positions
 
 #: Edges of the per-row loss histogram: four bins per decade from 1e-6 to 1e3. Losses below the
 #: first edge (exact zeros included) fall in the first bin, above the last in the last.
 LOSS_EDGES = np.logspace(-6, 3, 37)
-#: The edges as :func:`~fastxent.kernels.tally.tally_rows` takes them: padded, with the count
+#: The edges as :func:`~fastxent.kernels.tally.tally_losses` takes them: padded, with the count
 #: of edges below each binade.
 _PADDED_EDGES = np.concatenate([LOSS_EDGES, [np.inf, np.inf]])
 _EDGE_STARTS = binade_starts(LOSS_EDGES)
@@ -57,30 +58,37 @@ class EntryTable:
         self.worst += [WorstRows(self.top_k) for _ in range(grow)]
         self.threshold = np.concatenate([self.threshold, [w.threshold for w in self.worst[-grow:]]])
 
-    def add(self, entry, entries, losses, truth, confidence, predicted, skip, rows_of) -> None:
-        """Add a batch's rows but the ``skip`` ones: each row's entry id (below ``entries``), loss, true and
-        predicted class and confidence; ``rows_of(positions)`` gives those rows' numbers in the
-        source and their shown columns (``{name: pa.Array}``), asked only for the candidates
-        for the worst rows."""
+    def add(self, entry, entries, losses, truth, confidence, predicted, skip, rows_of, helper=None) -> None:
+        """Add a batch's rows but the ``skip`` ones: each row's entry id (below ``entries``),
+        loss, true and predicted class and confidence; ``rows_of(positions)`` gives those rows'
+        numbers in the source and their shown columns (``{name: pa.Array}``), asked only for the
+        candidates for the worst rows. ``helper`` (an executor), when given, takes the per-class
+        and calibration half of the tally (:func:`~fastxent.kernels.tally.tally_classes`) while
+        this thread takes the losses' half and the worst rows: the same sums either way."""
         self._fit(entries)
-        worst = np.empty(losses.shape[0], dtype=np.bool_)
-        tally_rows(
-            entry,
-            losses,
-            truth,
-            confidence,
-            predicted,
-            skip,
-            _PADDED_EDGES,
-            _EDGE_STARTS,
-            self.totals,
-            self.histogram,
-            self.classes,
-            self.bins,
-            self.threshold,
-            worst,
-        )
-        candidates = np.flatnonzero(worst)
+        per_class = (entry, losses, truth, confidence, predicted, skip, self.classes, self.bins)
+        classes_done = helper.submit(tally_classes, *per_class) if helper is not None else None
+        try:
+            worst = np.empty(losses.shape[0], dtype=np.bool_)
+            tally_losses(
+                entry,
+                losses,
+                skip,
+                _PADDED_EDGES,
+                _EDGE_STARTS,
+                self.totals,
+                self.histogram,
+                self.threshold,
+                worst,
+            )
+            self._keep_worst(entry, losses, truth, confidence, predicted, np.flatnonzero(worst), rows_of)
+        finally:  # the other half's arrays stay untouched once this returns, raising or not
+            if classes_done is None:
+                tally_classes(*per_class)
+            else:
+                classes_done.result()
+
+    def _keep_worst(self, entry, losses, truth, confidence, predicted, candidates, rows_of) -> None:
         if not candidates.size:
             return
         order = np.argsort(entry[candidates], kind="stable")  # each entry's candidates, in row order
