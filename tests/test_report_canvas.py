@@ -153,16 +153,17 @@ def test_figures_of_empty_and_non_finite_statistics_still_draw(tmp_path):
         assert width >= 550 and height >= 440
 
 
+@pytest.mark.parametrize("channels", [3, 4])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 37), (29, 1), (64, 48), (300, 401)])
-def test_png_files_decode_to_the_image_written(shape, tmp_path):
+def test_png_files_decode_to_the_image_written(shape, channels, tmp_path):
     rng = np.random.default_rng(shape[0] * 1000 + shape[1])
-    rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
-    rgb[shape[0] // 2 :] = rgb[: shape[0] - shape[0] // 2][::-1]  # repeated rows, as figures have
+    pixels = rng.integers(0, 256, (*shape, channels), dtype=np.uint8)
+    pixels[shape[0] // 2 :] = pixels[: shape[0] - shape[0] // 2][::-1]  # repeated rows, as figures have
     path = tmp_path / "image.png"
-    path.write_bytes(png_bytes(rgb))
+    path.write_bytes(png_bytes(pixels))
     with Image.open(path) as image:
-        assert image.mode == "RGB"
-        np.testing.assert_array_equal(np.asarray(image), rgb)
+        assert image.mode == {3: "RGB", 4: "RGBA"}[channels]
+        np.testing.assert_array_equal(np.asarray(image), pixels)
 
 
 def test_a_saved_figure_is_its_canvas(tmp_path):
@@ -171,4 +172,5 @@ def test_a_saved_figure_is_its_canvas(tmp_path):
     canvas.text(150, 100, "fastxent", size=14)
     canvas.save(tmp_path / "c.png")
     with Image.open(tmp_path / "c.png") as image:
-        np.testing.assert_array_equal(np.asarray(image), np.asarray(canvas.renderer.buffer_rgba())[..., :3])
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(canvas.renderer.buffer_rgba()))
+        assert (np.asarray(image)[..., 3] == 255).all()
