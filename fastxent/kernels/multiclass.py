@@ -228,8 +228,7 @@ def column_slice_statistics(
     columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted, confidence
 ):
     """Fill ``stats[:, at + r]`` (and ``predicted[at + r]``, ``confidence[at + r]`` unless they
-    are empty) for rows ``lo + r``
-    in ``[lo, hi)`` of a ``(C, N)`` array (one class per row).
+    are empty) for rows ``lo + r`` in ``[lo, hi)`` of a ``(C, N)`` array (one class per row).
 
     ``columns`` is C-contiguous: one file column, or one column of a Fortran-order input, per
     class. Every step (:mod:`.class_passes`) sweeps one class (or four) over all the rows, so

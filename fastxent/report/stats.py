@@ -67,7 +67,11 @@ class EntryTable:
         this thread takes the losses' half and the worst rows: the same sums either way."""
         self._fit(entries)
         per_class = (entry, losses, truth, confidence, predicted, skip, self.classes, self.bins)
-        classes_done = helper.submit(tally_classes, *per_class) if helper is not None else None
+        classes_done = None
+        if helper is None:
+            tally_classes(*per_class)
+        else:
+            classes_done = helper.submit(tally_classes, *per_class)
         try:
             worst = np.empty(losses.shape[0], dtype=np.bool_)
             tally_losses(
@@ -83,9 +87,7 @@ class EntryTable:
             )
             self._keep_worst(entry, losses, truth, confidence, predicted, np.flatnonzero(worst), rows_of)
         finally:  # the other half's arrays stay untouched once this returns, raising or not
-            if classes_done is None:
-                tally_classes(*per_class)
-            else:
+            if classes_done is not None:
                 classes_done.result()
 
     def _keep_worst(self, entry, losses, truth, confidence, predicted, candidates, rows_of) -> None:
