@@ -29,6 +29,7 @@ from .filesystems import Storage, storage_of
 from .formats import STDOUT, check_directory_name, output_format
 from .locations import scheme, split_query
 from .paths import StreamFile, is_stream, partial_path, remove_stale
+from .writeback import replace_over, start_writeback
 from .writers import TableWriter, column_options
 
 #: Rows per row group (Parquet) or record batch (Arrow IPC) of a per-row output.
@@ -108,7 +109,14 @@ class AtomicTableWriter:
         if self._writer is None:
             options = column_options(table.schema)
             self._writer = TableWriter(self._target(), table.schema, self.format, options, rows_writer=True)
-        self._in_flight = self._thread.submit(self._writer.write, table, OUTPUT_GROUP_ROWS)
+        self._in_flight = self._thread.submit(self._write, table)
+
+    def _write(self, table: pa.Table) -> None:
+        """Write a piece (in the writer's thread); a local temporary file's pages start going to
+        disk at once, not in the rename (:mod:`.writeback`)."""
+        self._writer.write(table, OUTPUT_GROUP_ROWS)
+        if self.remote is None and self.partial is not None:
+            start_writeback(self.partial)
 
     def _target(self):
         """Where the writer writes: the temporary file or key, or the stream written through."""
@@ -139,7 +147,7 @@ class AtomicTableWriter:
                         uploads.publish(self.partial, self.remote)
                         self.partial = None
                     elif self.partial is not None:
-                        os.replace(self.partial, self.path)
+                        replace_over(self.partial, self.path)
         finally:
             with contextlib.suppress(Exception):  # the run's own error is the one to report
                 self._wait()
