@@ -266,7 +266,7 @@ class Run:
         x, t, sw = plan.arrays(batch, where, statistics)
         values = None
         if gid is not None or self.sinks:
-            values = self._row_values(batch.num_rows, bool(self.sinks), self.confidences)
+            values = self._row_values(batch.num_rows, predicted=bool(self.sinks))
         self.total.update(x, t, sw, where=where, input_name=plan.input_name, row_values=values)
         if gid is not None:
             self.groups.fold(gid, values.loss, values.den, values.marks, whole_unit)
@@ -276,7 +276,7 @@ class Run:
             for sink in self.sinks:
                 sink.add(batch, rows, x, t, values, groups)
 
-    def _row_values(self, n: int, predicted: bool, confidences: bool) -> RowValues:
+    def _row_values(self, n: int, predicted: bool) -> RowValues:
         """Room for a batch's row values. The loss, denominator, marks and confidences are
         written to two buffers in turn: fresh megabytes each batch cost a page fault every 4 KB
         (20M binary rows grouped: 0.15 s of 0.58), and with two, a sink may read a batch's values
@@ -286,13 +286,9 @@ class Run:
         Arrow's memory pool (:mod:`~fastxent.io.pool`), as are the columns a losses file makes."""
         turn, self._turn = self._turn, 1 - self._turn
         values = self._values[turn]
-        if values is None or values.loss.shape[0] < n or (confidences and values.confidence.shape[0] < n):
-            values = self._values[turn] = RowValues.empty(n, confidence=confidences)
-        reused = values.rows(0, n)
-        return reused._replace(
-            predicted=pooled_empty(n if predicted else 0, np.int32),
-            confidence=reused.confidence if confidences else reused.confidence[:0],
-        )
+        if values is None or values.loss.shape[0] < n:  # confidences as the run's sinks ask
+            values = self._values[turn] = RowValues.empty(n, confidence=self.confidences)
+        return values.rows(0, n)._replace(predicted=pooled_empty(n if predicted else 0, np.int32))
 
     def finish(self, elapsed: float) -> Score:
         """The run's :class:`Score`, groups sorted by key (see :func:`finish`)."""
