@@ -102,13 +102,13 @@ def is_full(nterms, g, width):
 def compensated(s, error, x):
     """``(s + x, error')``: Neumaier's compensated addition of ``x`` to the sum ``s`` whose
     rounding errors so far add up to ``error`` (kept apart, so ``sum + error`` is the exact sum to
-    about a rounding, whatever the order of the additions)."""
+    about a rounding, whatever the order of the additions). The larger operand chosen by a
+    select, not a branch: which one it is follows the data (100,000 groups' moments: a branch
+    mispredicted at every other group)."""
     t = s + x
-    if abs(s) >= abs(x):
-        error += (s - t) + x
-    else:
-        error += (x - t) + s
-    return t, error
+    larger = abs(s) >= abs(x)
+    big, small = (s, x) if larger else (x, s)
+    return t, error + ((big - t) + small)
 
 
 @strict_jit
