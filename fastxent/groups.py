@@ -468,7 +468,7 @@ class GroupTable:
         fold (those of groups with :data:`~.kernels.groups.LANES` rows or more), or ``None``.
 
         The scattered sums are zero between calls; an error between the passes (no room made
-        for an expansion) leaves them part-filled, so they are dropped and made again."""
+        for an expansion) leaves some filled, so they are dropped and made again."""
         n = gid.shape[0]
         index = self._scratch(n)[0]
         big_rows, rare_rows, groups = index[:n], index[n : 2 * n], index[4 * n + 3 :]
@@ -481,21 +481,21 @@ class GroupTable:
             )
             while True:
                 _, _, _, counts, moments, terms, nterms, specials = self.state()
-                if not scattered.lacks_room(groups, ngroups, nterms, terms.shape[1]):
+                left = scattered.ADD_SUMS[n >= PARALLEL_FOLD_ROWS](
+                    groups,
+                    ngroups,
+                    sums,
+                    self.judged_per_row,
+                    counts,
+                    moments,
+                    terms,
+                    nterms,
+                    specials,
+                    self.den_rows[: self._size],
+                )
+                if left == 0:
                     break
                 self._widen()
-            scattered.ADD_SUMS[n >= PARALLEL_FOLD_ROWS](
-                groups,
-                ngroups,
-                sums,
-                self.judged_per_row,
-                counts,
-                moments,
-                terms,
-                nterms,
-                specials,
-                self.den_rows[: self._size],
-            )
             scattered.add_rare_marks(gid, marks, rare_rows, nrare, self.judged_per_row, counts)
             scattered.clear_big_groups(gid, big_rows, nbig, sums)
         except BaseException:

@@ -89,29 +89,27 @@ def scatter_rows(gid, loss, marks, sums, groups, big_rows, rare_rows):
     return ngroups, nbig, nrare
 
 
-@strict_jit
-def lacks_room(groups, ngroups, nterms, width):
-    """Whether a group of ``groups[:ngroups]`` has a full losses' expansion (row ``2g`` of
-    ``nterms``): the caller widens the expansions before :func:`ADD_SUMS`."""
-    for k in range(ngroups):
-        if nterms[2 * groups[k]] == width:
-            return True
-    return False
-
-
 def _add_sums(groups, ngroups, sums, judged_per_row, counts, moments, terms, nterms, specials, den_rows):
     """Add each group of ``groups[:ngroups]``'s scattered ``sums`` (:func:`scatter_rows`) to its
     state, as the sorted fold adds a block of unweighted rows
     (:func:`~.groups.FOLD_ROWS`): the losses' sum ``0.0 + s`` exactly to expansion row ``2g``, the
     rows to ``den_rows[g]``, ``sum loss**2``, ``sum loss * 1 = sum loss`` and ``sum 1 * 1 = rows``
     to the moments (:func:`~.groups.compensated`), the rows and correct predictions to the
-    counts (scored as if unmarked: :func:`add_rare_marks` corrects them); then zero the sums. The
-    caller has made room in the expansions (:func:`lacks_room`)."""
+    counts (scored as if unmarked: :func:`add_rare_marks` corrects them); then zero the sums.
+
+    Returns how many groups were left because their losses' expansion is full (an addition can
+    lengthen it by one term): their sums stay, for the caller to widen the expansions and call
+    again, which adds those (the others' sums are zero: no rows, nothing to add)."""
+    width = terms.shape[1]
+    left = 0
     for k in prange(ngroups):
         g = groups[k]
         rows = sums[g, ROWS]
-        total = 0.0 + sums[g, TOTAL]
         row = 2 * g
+        if rows == 0.0 or nterms[row] == width:  # added already, or no room
+            left += rows != 0.0
+            continue
+        total = 0.0 + sums[g, TOTAL]
         nterms[row] = exact_add_value(terms, row, nterms[row], specials, total)
         n = np.int64(rows)
         den_rows[g] += n
@@ -124,6 +122,7 @@ def _add_sums(groups, ngroups, sums, judged_per_row, counts, moments, terms, nte
         counts[g, CORRECT] += np.int64(sums[g, CORRECT_ROWS])
         for q in range(SUM_COLUMNS):
             sums[g, q] = 0.0
+    return left
 
 
 #: :func:`_add_sums`, serial and parallel (:func:`~.jit.serial_and_parallel`).
