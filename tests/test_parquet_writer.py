@@ -96,6 +96,27 @@ def test_pages_and_row_groups_split_anywhere():
         _same(file.read(), table)
 
 
+@pytest.mark.parametrize("typ", [pa.int64(), pa.uint32(), pa.int8(), pa.float32()], ids=str)
+def test_row_groups_of_many_batches_write_each_batchs_pages(typ):
+    """A table of many chunks (a losses file's batches, of any sizes, some empty, nulls across
+    their ends) written in row groups that start and end inside chunks: the same rows come back,
+    and each row group's statistics bound all its chunks' values."""
+    rng = np.random.default_rng(8)
+    sizes = [0, 1, 700, PAGE_ROWS + 3, 0, 4096, 33, 2 * PAGE_ROWS]
+    parts = [_table(typ, n, "random", True, rng) for n in sizes]
+    table = pa.concat_tables(parts)
+    assert table.column(0).num_chunks == len(sizes)
+    for rows in (table.num_rows, 100_000, PAGE_ROWS + 1):
+        file = pq.ParquetFile(pa.BufferReader(_written(table, rows)))
+        _same(file.read(), table)
+        for k in range(file.metadata.num_row_groups):
+            stats = file.metadata.row_group(k).column(0).statistics
+            values = table.column(0).slice(rows * k, rows).drop_null().to_numpy()
+            assert stats.null_count == min(rows, table.num_rows - rows * k) - values.size
+            if pa.types.is_integer(typ):
+                assert (stats.min, stats.max) == (values.min(), values.max())
+
+
 def test_statistics_are_the_bounds_of_each_row_group():
     rng = np.random.default_rng(6)
     for typ in INTEGERS:
