@@ -49,7 +49,7 @@ PARALLEL_CLOSE_GROUPS = 1 << 12
 
 #: Whole units of unweighted rows with at most this many rows a known group are folded where
 #: their rows stand (:mod:`~.kernels.scattered_fold`), not sorted by group first: 100,000
-#: users' 131,072-row units fold in 2.6 ms rather than 3.8 (two threads, AMD Zen 4). With more
+#: users' 131,072-row units fold in 2.6 ms rather than 3.8 (two threads, AMD Zen 3). With more
 #: rows a group, more of them are in groups of eight rows or more, which the sorted fold takes.
 SCATTERED_ROWS_PER_GROUP = 4
 

@@ -5,7 +5,7 @@ of 100,000 groups at random: megabytes that the batch's decoding has pushed out 
 since the last batch, one miss a row, which the core overlaps only as far as its window of
 instructions reaches. Asked for a few dozen rows ahead, the misses overlap whatever the window
 (131,072 rows into 92,000 groups' sums, caches flushed first: 1.50 -> 1.08 ms, one thread,
-AMD Zen 4). A prefetch is a hint: it changes no value and cannot fault.
+AMD Zen 3). A prefetch is a hint: it changes no value and cannot fault.
 """
 
 from __future__ import annotations

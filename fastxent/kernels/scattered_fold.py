@@ -3,7 +3,7 @@
 A unit of the source holding 100,000 users' rows holds one to a few rows of each: sorted by
 group (:func:`~.groups.sort_by_group`), each group's rows are a run of their own, summed by
 loops of one to six steps whose ends the branch predictor cannot foresee, ~37 ns a run (73,000
-runs of a 131,072-row unit: 2.7 ms, one thread, AMD Zen 4). Here each row is added to its
+runs of a 131,072-row unit: 2.7 ms, one thread, AMD Zen 3). Here each row is added to its
 group's sums in one pass over the rows (:func:`scatter_rows`), then each group's sums are added
 to its state (:func:`ADD_SUMS`) by code without a data-dependent branch.
 
