@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -24,15 +25,25 @@ from fastxent.io.interrupts import Stopped, stopping_on_signals
 # data file is written, before its rename). Prints "paused" and waits for a signal.
 # "losses-stopped": as "losses", then once main() has returned prints "cleaned" and waits for a
 # line (or the end) of stdin before exiting with main()'s status.
+#
+# pause() waits on a read of the signal wakeup pipe, not on a lock or signal.pause(): a signal
+# arriving between Python's last check for one and the blocking call left those asleep with the
+# handler never run (seen once under load: the test waited for "cleaned" forever). The C-level
+# handler writes to the wakeup pipe, so the read returns whenever the signal came, and the Python
+# handler runs at the next instruction.
 _PAUSED_COMMAND = """
-import sys, threading
+import os, signal, sys
 from fastxent import synthetic
 from fastxent.cli import main
 from fastxent.io import sinks
 
 def pause():
+    wake, woken = os.pipe()
+    os.set_blocking(woken, False)
+    signal.set_wakeup_fd(woken)
     print("paused", flush=True)
-    threading.Event().wait()
+    while True:
+        os.read(wake, 1)
 
 if sys.argv[1].startswith("losses"):
     sinks.OUTPUT_GROUP_ROWS = 1000
@@ -63,6 +74,19 @@ def data(tmp_path_factory):
     return path
 
 
+def _line_of(child: subprocess.Popen, timeout: float = 60) -> str:
+    """The child's next line of stdout; if none comes within ``timeout`` seconds, the child is
+    killed and the test fails (instead of waiting forever)."""
+    line = []
+    reader = threading.Thread(target=lambda: line.append(child.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not line:
+        child.kill()
+        pytest.fail(f"no line from the child in {timeout} s; its stderr: {child.communicate()[1]!r}")
+    return line[0]
+
+
 def _paused(where: str, *argv) -> subprocess.Popen:
     child = subprocess.Popen(
         [sys.executable, "-c", _PAUSED_COMMAND, where, *map(str, argv)],
@@ -71,7 +95,7 @@ def _paused(where: str, *argv) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert child.stdout.readline() == "paused\n", child.communicate()[1]
+    assert _line_of(child) == "paused\n", child.communicate()[1]
     return child
 
 
@@ -172,7 +196,7 @@ def test_a_ctrl_c_after_the_clean_up_of_the_first_changes_nothing(data, tmp_path
     command = ["score", data, "--target", "label", "--logits", "logits", "--losses-to", out]
     child = _paused("losses-stopped", *command)
     child.send_signal(signal.SIGINT)
-    assert child.stdout.readline() == "cleaned\n"  # main() returned: the second one comes now
+    assert _line_of(child) == "cleaned\n"  # main() returned: the second one comes now
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=60)
     assert (child.returncode, out, err) == (130, "", "fastxent: interrupted\n")
