@@ -1,11 +1,13 @@
 """The rows of one group copied to the front (kernels/compress.py): packed eight at a time where
-the CPU has AVX-512, row by row elsewhere; the same rows, bits and count either way."""
+the CPU has AVX-512, permuted eight at a time where it has AVX2, row by row elsewhere; the same
+rows, bits and count either way."""
 
 import numpy as np
 import pytest
 from numba import njit
 
 from fastxent.kernels.compress import SPARE_ROWS, rows_of_group, target_compresses
+from fastxent.kernels.jit import target_has
 
 SENTINEL = -12345.0
 
@@ -34,10 +36,10 @@ def _cases():
 @pytest.mark.parametrize("strided", [False, True], ids=["contiguous", "strided"])
 @pytest.mark.parametrize("copy_den", [True, False])
 def test_each_groups_rows_in_order_with_their_bits(strided, copy_den):
-    """Contiguous arrays take the packed path where the CPU has AVX-512 (strided ones, and every
-    array on other CPUs, the row-by-row loop): the group's rows in order, bit for bit, their
-    count returned, the denominators written only when asked, nothing written past the count
-    plus SPARE_ROWS."""
+    """Contiguous arrays take the packed path where the CPU has AVX-512, the permuted one where it
+    has AVX2 (strided ones, and every array on other CPUs, the row-by-row loop): the group's
+    rows in order, bit for bit, their count returned, the denominators written only when asked,
+    nothing written past the count plus SPARE_ROWS."""
     rng = np.random.default_rng(4)
     for n, ngroups in _cases():
         gid = rng.integers(0, ngroups, n).astype(np.int32)
@@ -61,7 +63,7 @@ def test_each_groups_rows_in_order_with_their_bits(strided, copy_den):
             assert (to[1][room:] == SENTINEL).all()
 
 
-def test_the_packed_path_is_compiled_where_the_cpu_has_avx512():
+def test_the_packed_path_is_compiled_where_the_cpu_has_avx512_and_permutes_on_avx2():
     rng = np.random.default_rng(5)
     gid = rng.integers(0, 3, 100).astype(np.int32)
     loss, den, marks = rng.random(100), rng.random(100), np.zeros(100, np.int32)
@@ -69,3 +71,4 @@ def test_the_packed_path_is_compiled_where_the_cpu_has_avx512():
     _copy(gid, 1, loss, den, marks, *to, True)
     asm = "".join(_copy.inspect_asm().values())
     assert ("vcompresspd" in asm and "vpcompressd" in asm) == target_compresses()
+    assert ("vpermd" in asm or "vpermps" in asm) == (target_has("avx2") and not target_compresses())

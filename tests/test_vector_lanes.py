@@ -156,7 +156,7 @@ CHILD = textwrap.dedent(
     out["binary"] = fx.binary_cross_entropy_with_logits(cases["b"], cases["t"], reduction="none").tolist()
     for c in (3, 10, 16):  # the narrow path: 16 rows transposed at a time, scored class by class
         out[f"narrow{c}"] = fx.cross_entropy(cases[f"narrow{c}"], cases["yn"] % c, reduction="none").tolist()
-    for ngroups in (3, 9):  # a few groups: partitioned by the fold (packed on AVX-512)
+    for ngroups in (3, 9):  # a few groups: partitioned by the fold (packed on AVX-512, permuted on AVX2)
         table = pa.table({"label": cases["t"], "logits": cases["b"], "key": cases["yn"] % ngroups})
         grouped = fx.score(table, target="label", logits="logits", group_by="key", batch_rows=300)
         out[f"groups{ngroups}"] = {str(k): g.loss for k, g in grouped.groups.items()}
