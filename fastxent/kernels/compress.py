@@ -125,6 +125,29 @@ def _by_vectors(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
     return _by_value(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den, whole, k)
 
 
+def _step_rows(context, builder, signature, args):
+    """What both steps start from: ``data(i)``, the data pointer of array argument ``i``; the
+    step's first row and the next place (``first``, ``k``: arguments 9 and 10); and the mask of
+    the eight rows whose id is ``g`` (arguments 0 and 1)."""
+
+    def data(i):
+        return context.make_array(signature.args[i])(context, builder, args[i]).data
+
+    def index(i):
+        return context.cast(builder, args[i], signature.args[i], types.intp)
+
+    start, place = index(9), index(10)
+    ids = vector_at(builder, data(0), start, _INTS)
+    mask = builder.icmp_signed("==", ids, broadcast(builder, builder.trunc(index(1), _INT32), _INTS))
+    return data, start, place, mask
+
+
+def _count(builder, bits):
+    """The set bits of the int8 ``bits`` (``llvm.ctpop``)."""
+    ctpop = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_INT8, [_INT8]), "llvm.ctpop.i8")
+    return builder.call(ctpop, [bits])
+
+
 def _by_permutes(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
     """:func:`rows_of_group` eight rows a step by AVX2 permutations (:func:`_permuted_step`), the
     last ``n mod 8`` row by row."""
@@ -164,20 +187,10 @@ def _permuted_step(
     )
 
     def codegen(context, builder, signature, args):
-        def data(i):
-            return context.make_array(signature.args[i])(context, builder, args[i]).data
-
-        def index(i):
-            return context.cast(builder, args[i], signature.args[i], types.intp)
-
-        start, place = index(9), index(10)
-        ids = vector_at(builder, data(0), start, _INTS)
-        mask = builder.icmp_signed("==", ids, broadcast(builder, builder.trunc(index(1), _INT32), _INTS))
+        data, start, place, mask = _step_rows(context, builder, signature, args)
         bits = builder.bitcast(mask, _INT8)
         permd_type = ir.FunctionType(_INTS, [_INTS, _INTS])
         permd = cgutils.get_or_insert_function(builder.module, permd_type, "llvm.x86.avx2.permd")
-        count_type = ir.FunctionType(_INT8, [_INT8])
-        ctpop = cgutils.get_or_insert_function(builder.module, count_type, "llvm.ctpop.i8")
         step = ir.Constant(place.type, STEP_ROWS)
 
         def permutation(table, row_bits):
@@ -189,7 +202,7 @@ def _permuted_step(
         store_vector_at(builder, marks_packed, data(7), place)
         low = builder.and_(bits, ir.Constant(_INT8, 0xF))
         high = builder.lshr(bits, ir.Constant(_INT8, 4))
-        high_place = builder.add(place, builder.zext(builder.call(ctpop, [low]), place.type))
+        high_place = builder.add(place, builder.zext(_count(builder, low), place.type))
         halves = ((low, start, place), (high, builder.add(start, ir.Constant(start.type, 4)), high_place))
 
         def move(source, target):
@@ -201,7 +214,7 @@ def _permuted_step(
         move(2, 5)  # loss
         with builder.if_then(args[8]):  # copy_den
             move(3, 6)
-        return builder.zext(builder.call(ctpop, [bits]), place.type)
+        return builder.zext(_count(builder, bits), place.type)
 
     return signature, codegen
 
@@ -225,15 +238,7 @@ def _packed_step(typingctx, gid, g, loss, den, marks, to_loss, to_den, to_marks,
     signature = types.intp(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den, first, k)
 
     def codegen(context, builder, signature, args):
-        def data(i):
-            return context.make_array(signature.args[i])(context, builder, args[i]).data
-
-        def index(i):
-            return context.cast(builder, args[i], signature.args[i], types.intp)
-
-        start, place = index(9), index(10)
-        ids = vector_at(builder, data(0), start, _INTS)
-        mask = builder.icmp_signed("==", ids, broadcast(builder, builder.trunc(index(1), _INT32), _INTS))
+        data, start, place, mask = _step_rows(context, builder, signature, args)
 
         def move(source, target, ty):
             packed = _packed(builder, vector_at(builder, data(source), start, ty), mask)
@@ -243,8 +248,6 @@ def _packed_step(typingctx, gid, g, loss, den, marks, to_loss, to_den, to_marks,
         move(4, 7, _INTS)  # marks
         with builder.if_then(args[8]):  # copy_den
             move(3, 6, _DOUBLES)
-        count = ir.FunctionType(_INT8, [_INT8])
-        ctpop = cgutils.get_or_insert_function(builder.module, count, "llvm.ctpop.i8")
-        return builder.zext(builder.call(ctpop, [builder.bitcast(mask, _INT8)]), place.type)
+        return builder.zext(_count(builder, builder.bitcast(mask, _INT8)), place.type)
 
     return signature, codegen
