@@ -96,6 +96,32 @@ def test_pages_and_row_groups_split_anywhere():
         _same(file.read(), table)
 
 
+def test_nullable_columns_without_nulls_and_their_bounds():
+    """A nullable column with no null row (a losses file's ``keep`` id) is written with one run
+    of definition levels a page; pages of several arrays and row groups of any size read back
+    the same, and every integer type's statistics are the bounds of the row group's values in
+    the type's own order (unsigned values past the signed range included)."""
+    rng = np.random.default_rng(7)
+    n = PAGE_ROWS + 3001
+    for typ in INTEGERS + FLOATS:
+        for pattern in ("random", "steps", "constant"):
+            values = _values(typ, n, pattern, rng)
+            chunks = [pa.array(part, type=typ) for part in np.split(values, [5, 5, 70_000])]
+            table = pa.Table.from_batches(
+                [pa.record_batch([c], names=["v"]) for c in chunks],
+                schema=pa.schema([pa.field("v", typ, nullable=True)]),
+            )
+            for row_groups in (n, 77_777):
+                file = pq.ParquetFile(pa.BufferReader(_written(table, row_groups)))
+                _same(file.read(), table)
+                for k in range(file.metadata.num_row_groups):
+                    stats = file.metadata.row_group(k).column(0).statistics
+                    rows = values[row_groups * k : row_groups * (k + 1)]
+                    assert stats.null_count == 0
+                    if pa.types.is_integer(typ):
+                        assert (stats.min, stats.max) == (rows.min(), rows.max()), (typ, pattern)
+
+
 @pytest.mark.parametrize("typ", [pa.int64(), pa.uint32(), pa.int8(), pa.float32()], ids=str)
 def test_row_groups_of_many_batches_write_each_batchs_pages(typ):
     """A table of many chunks (a losses file's batches, of any sizes, some empty, nulls across

@@ -133,10 +133,23 @@ def _width(values):
 
 
 @strict_jit
+def _extend_bounds(values, low, high):
+    """``(min, max)`` of ``low``, ``high`` and ``values`` read as int64 (a pass that vectorises)."""
+    for k in range(values.shape[0]):
+        value = np.int64(values[k])
+        low = min(low, value)
+        high = max(high, value)
+    return low, high
+
+
+@strict_jit
 def delta_binary_packed(values, bits, out):
     """DELTA_BINARY_PACKED of ``values`` (signed integers of any width holding each value of a
     column of ``bits`` = 32 or 64 bits, sign-extended to int64 as they are read: no int64 copy
-    of a narrow column) into ``out``; returns the bytes written.
+    of a narrow column) into ``out``; returns the bytes written and the smallest and largest of
+    ``values`` read as int64 (``0, 0`` when empty): each block's values are read again for them
+    while in the cache, where NumPy's ``min`` and ``max`` of the page read it from memory twice
+    more (20M rows of row numbers and ids: 0.15 s of the writer thread).
 
     Header: block size (128), miniblocks a block (4), value count, first value (ZigZag). Each
     block of 128 deltas ``d_i = v_i - v_{i-1}`` (wrapping at ``bits`` bits, read as signed):
@@ -151,10 +164,12 @@ def delta_binary_packed(values, bits, out):
     at = _uleb128(out, at, _zigzag(np.int64(values[0]) if n > 0 else np.int64(0)))
     packed = np.zeros(BLOCK_VALUES, np.uint64)
     mask = _mask(bits)
+    low = high = np.int64(values[0]) if n > 0 else np.int64(0)
     i = 1
     while i < n:
         m = min(BLOCK_VALUES, n - i)
         current, previous = values[i : i + m], values[i - 1 : i - 1 + m]
+        low, high = _extend_bounds(current, low, high)
         # a block of one delta (consecutive row numbers, ids) packs to nothing: its minimum and
         # four widths of 0, written without the general path's passes (1M consecutive int64:
         # 0.27 ms rather than 0.63, AMD Zen 3)
@@ -177,7 +192,7 @@ def delta_binary_packed(values, bits, out):
             if width > 0:
                 at = _pack(packed[lo : lo + MINIBLOCK_VALUES], width, out, at)
         i += m
-    return at
+    return at, low, high
 
 
 @strict_jit
