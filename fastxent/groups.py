@@ -320,9 +320,19 @@ class GroupTable:
     closed their blocks (:meth:`close_blocks`), as every unit of a source does at its end.
     """
 
-    def __init__(self, names: list[str], judged_per_row: int = 1, unit_rows: UnitRows | None = None):
+    def __init__(
+        self,
+        names: list[str],
+        judged_per_row: int = 1,
+        unit_rows: UnitRows | None = None,
+        denominators_are_one: bool = False,
+    ):
         self.keys = GroupKeys(names)
         self.judged_per_row = judged_per_row
+        # every row's denominator is 1 by the run's options (single-column binary input without
+        # sample weights): the fold does not check each batch's (0.12 ms a 131,072-row batch
+        # read from memory, 6% of a binary split run)
+        self.denominators_are_one = denominators_are_one
         self._size = 0
         # the rows of the unit being read, folded as a whole unit at its end; once it outgrows
         # them, its batches are folded as they come, groups' open blocks carried (``_open``)
@@ -427,7 +437,7 @@ class GroupTable:
                 capacity = self.terms.shape[0]
                 self.lanes = np.zeros((capacity, N_SUMS, kernels.LANES))
                 self.pending = np.zeros((capacity, 2, kernels.LANES))
-        unweighted = all_equal(den, 1.0)
+        unweighted = self.denominators_are_one or all_equal(den, 1.0)
         if whole_unit and unweighted and self._scatters(gid.shape[0]):
             left = self._fold_scattered(gid, loss, marks)
             if left is None:

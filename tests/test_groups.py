@@ -136,6 +136,38 @@ def test_groups_span_row_groups_and_files_and_match_the_filtered_file(tmp_path):
         assert got.groups[name].accuracy == np.mean((x[mask] > 0) == (y[mask] == 1))
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binary_groups_with_and_without_sample_weights_equal_each_groups_rows(weighted):
+    """Single-column binary rows without sample weights have denominators of 1, which the fold
+    takes without checking them; with sample weights it must not: each group's weighted loss
+    is its rows' ``sum(w * loss) / sum(w)``, whole units or not, few groups or many."""
+    rng = np.random.default_rng(12)
+    n = 9000
+    x = rng.standard_normal(n).astype(np.float32)
+    y = rng.integers(0, 2, n)
+    w = rng.choice([0.5, 1.0, 3.0], n) if weighted else np.ones(n)
+    losses = fx.binary_cross_entropy_with_logits(x, y.astype(np.float32), reduction="none").astype(np.float64)
+    for ngroups in (3, 2000):
+        key = rng.integers(0, ngroups, n)
+        table = pa.table({"label": y, "logits": x, "w": w, "key": key})
+        for batch_rows in (n, 1234):
+            got = fx.score(
+                table,
+                target="label",
+                logits="logits",
+                weight="w" if weighted else None,
+                group_by="key",
+                batch_rows=batch_rows,
+            )
+            run = fx.score(table, target="label", logits="logits", weight="w" if weighted else None)
+            assert run.loss == pytest.approx(np.sum(w * losses) / np.sum(w), rel=1e-6)
+            for k in rng.choice(key, 25):
+                mine = key == k
+                want = np.sum(w[mine] * losses[mine]) / np.sum(w[mine])
+                assert got.groups[int(k)].loss == pytest.approx(want, rel=1e-12), (ngroups, batch_rows)
+                assert got.groups[int(k)].weight == pytest.approx(np.sum(w[mine]), rel=1e-15)
+
+
 def test_a_hundred_thousand_keys_stay_small_and_exact():
     rng = np.random.default_rng(4)
     n = 300_000

@@ -147,7 +147,9 @@ class Run:
         self.plan = plan
         self.total = make_acc()
         judged = plan.num_classes if plan.kind == "multilabel" else 1
-        self.groups = GroupTable(plan.group_by, judged) if plan.group_by else None
+        # single-column binary rows without sample weights have denominators of 1 (binary_rows)
+        ones = plan.kind == "binary" and plan.num_classes == 1 and not plan.weight
+        self.groups = GroupTable(plan.group_by, judged, denominators_are_one=ones) if plan.group_by else None
         self.sinks = sinks
         self.confidences = any(sink.confidences for sink in sinks)
         self.progress = progress
