@@ -13,7 +13,9 @@ _TRUE, _FALSE, _BYTE, _I32, _I64, _BINARY, _LIST, _STRUCT = 1, 2, 3, 5, 6, 8, 9,
 _TYPES = {"bool": _TRUE, "i8": _BYTE, "i32": _I32, "i64": _I64, "binary": _BINARY, "struct": _STRUCT}
 
 
-def _varint(out: bytearray, value: int) -> None:
+def varint(out: bytearray, value: int) -> None:
+    """Append the unsigned ``value`` to ``out`` as a ULEB128 varint (seven bits a byte, least
+    significant first): Thrift's integers, and the run headers of Parquet's RLE."""
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
@@ -26,12 +28,12 @@ def _zigzag(value: int) -> int:
 
 def _value(out: bytearray, kind, value) -> None:
     if kind in ("i32", "i64"):
-        _varint(out, _zigzag(value))
+        varint(out, _zigzag(value))
     elif kind == "i8":
         out.append(value & 0xFF)
     elif kind == "binary":
         data = value.encode() if isinstance(value, str) else bytes(value)
-        _varint(out, len(data))
+        varint(out, len(data))
         out += data
     elif kind == "struct":
         _struct(out, value)
@@ -42,7 +44,7 @@ def _value(out: bytearray, kind, value) -> None:
             out.append((len(value) << 4) | code)
         else:
             out.append(0xF0 | code)
-            _varint(out, len(value))
+            varint(out, len(value))
         for item in value:
             _value(out, element, item)
 
@@ -61,7 +63,7 @@ def _struct(out: bytearray, fields) -> None:
             out.append(((field_id - last) << 4) | code)
         else:
             out.append(code)
-            _varint(out, _zigzag(field_id))
+            varint(out, _zigzag(field_id))
         last = field_id
         if kind != "bool":
             _value(out, kind, value)

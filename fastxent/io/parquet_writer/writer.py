@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .compact import struct
+from .compact import struct, varint
 from .encodings import delta_binary_packed, delta_bound, levels_bound, rle_levels
 
 #: Rows of a data page at most (1 MiB of float64 values).
@@ -60,11 +60,7 @@ def _one_run(rows: int) -> bytes:
     left by one as a ULEB128 varint, then the level 1 in a byte (as :func:`~.encodings.rle_levels`
     writes it)."""
     out = bytearray()
-    header = rows << 1
-    while header >= 0x80:
-        out.append((header & 0x7F) | 0x80)
-        header >>= 7
-    out.append(header)
+    varint(out, rows << 1)
     out.append(1)
     return bytes(out)
 
