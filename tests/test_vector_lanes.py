@@ -133,7 +133,8 @@ def test_binary_logits_of_every_size(dtype):
     assert acc.result().accuracy == np.mean((x > 0) == (t > 0.5))
 
 
-# A child process compiles the kernels for another CPU (in its own cache) and scores the cases.
+# A child process scores the cases with the kernels of one CPU path: another CPU's, compiled in
+# a cache of their own, or the host's own from the suite's cache where the host is that path.
 # The assembly it counts is of the row kernels compiled again there without the cache: code
 # loaded from a cache cannot be inspected.
 CHILD = textwrap.dedent(

@@ -82,11 +82,8 @@ def target_compresses() -> bool:
 def _rows_of_group(gid, g, loss, den, marks, to_loss, to_den, to_marks, copy_den):
     arrays = ((gid, types.int32), (loss, types.float64), (den, types.float64), (marks, types.int32))
     written = ((to_loss, types.float64), (to_den, types.float64), (to_marks, types.int32))
-    contiguous = all(is_contiguous_vector(a, t) for a, t in (*arrays, *written))
-    if target_compresses() and contiguous:
-        return _by_vectors
-    if target_has("avx2") and contiguous:
-        return _by_permutes
+    if target_packs() and all(is_contiguous_vector(a, t) for a, t in (*arrays, *written)):
+        return _by_vectors if target_compresses() else _by_permutes
     return _by_loop
 
 

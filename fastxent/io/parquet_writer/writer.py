@@ -111,14 +111,6 @@ class _Column:
                 array = array.drop_null()
         return array.to_numpy(zero_copy_only=False), levels
 
-    def bounds(self, values: np.ndarray, before: tuple[int, int] | None) -> tuple[int, int] | None:
-        """The smallest and largest of an integer column's ``values`` (in the column's own
-        order) and of the ``before`` bounds of its earlier values; ``None`` for floats and while
-        there is no value."""
-        if not self.integer or values.size == 0:
-            return before
-        return _joined((int(values.min()), int(values.max())), before)
-
     def statistics(self, bounds: tuple[int, int] | None, nulls: int) -> list:
         """Statistics fields: the null count, and an integer column's ``bounds`` (its min/max,
         written as the physical type's little-endian bytes)."""
@@ -133,23 +125,24 @@ class _Column:
         return fields
 
     def encoded(self, values: np.ndarray) -> tuple[np.ndarray, tuple[int, int] | None]:
-        """The page's values as bytes in the column's encoding, and their bounds
-        (:meth:`bounds`; the encoder's for integers whose signed reading keeps their order).
-        Integers go to the encoder as signed integers holding the physical type's signed value
-        (uint32 as the int32 of its bits, uint64 as the int64; narrower unsigned ones fit their
-        int32 as they are), not copied (an int64 copy of 20M predictions: 160 MB written by the
-        writer thread)."""
+        """The page's values as bytes in the column's encoding, and an integer column's bounds
+        (smallest, largest, in the column's own order; ``None`` for floats and while there is no
+        value). Integers go to the encoder as signed integers holding the physical type's signed
+        value (uint32 as the int32 of its bits, uint64 as the int64; narrower unsigned ones fit
+        their int32 as they are), not copied (an int64 copy of 20M predictions: 160 MB written
+        by the writer thread); the encoder gives their bounds, except for uint32 and uint64,
+        whose signed reading would misorder them."""
         if not self.integer:
             return values.view(np.uint8), None
-        order_kept = values.dtype not in (np.uint32, np.uint64)
-        bounds = None if order_kept else self.bounds(values, None)
-        if not order_kept:
-            values = values.view(np.int32 if values.dtype == np.uint32 else np.int64)
+        unsigned_wide = values.dtype in (np.uint32, np.uint64)
+        signed = values.view(np.int32 if values.dtype == np.uint32 else np.int64) if unsigned_wide else values
         out = np.empty(delta_bound(values.size, self.bits), np.uint8)
-        size, low, high = delta_binary_packed(values, self.bits, out)
-        if order_kept and values.size:
-            bounds = (int(low), int(high))
-        return out[:size], bounds
+        size, low, high = delta_binary_packed(signed, self.bits, out)
+        if values.size == 0:
+            return out[:size], None
+        if unsigned_wide:
+            low, high = values.min(), values.max()
+        return out[:size], (int(low), int(high))
 
 
 class RowsWriter:
@@ -231,7 +224,7 @@ class RowsWriter:
         """Write the data pages of one array's rows (``levels``: each row's definition level,
         ``None`` for a REQUIRED column, :data:`ALL_PRESENT` for a nullable one without nulls;
         ``values``: the present ones), :data:`PAGE_ROWS` rows a page at most; return the
-        values' bounds (:meth:`_Column.bounds`)."""
+        values' bounds (:meth:`_Column.encoded`)."""
         rows = values.shape[0] if levels is None or levels is ALL_PRESENT else levels.shape[0]
         taken = 0
         bounds = None
