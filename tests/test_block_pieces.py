@@ -165,6 +165,7 @@ def test_fused_binary_block_sums_are_the_row_function_bits(dtype, labels, first)
         assert np.array_equal(out[3], out[0], equal_nan=True)
         general_rows = engine.RowValues.empty(BLOCK_ROWS, predicted=True)
         assert binary_rows(chunk.args, lo, hi, *general_rows) == counts
+        assert counts[2] == np.count_nonzero(~np.isfinite(general_rows.loss)) == 1  # the -inf logit
         want = np.zeros(5)
         block_sums(general_rows.loss, general_rows.den, want)
         assert np.array_equal(out, want, equal_nan=True)

@@ -4,10 +4,14 @@ float64 exp of non-positive numbers."""
 import numpy as np
 import pytest
 
-from fastxent.kernels.jit import elementwise_jit
+from fastxent.kernels.binary import softplus_tails
+from fastxent.kernels.blocks import sum_block
+from fastxent.kernels.formulas import fsoftplus_tail
+from fastxent.kernels.jit import elementwise_jit, vector_jit
 from fastxent.kernels.vmath import (
     exp_difference32,
     exp_nonpositive64,
+    is_finite,
     log1p32,
     log1p_unit32,
     log32,
@@ -169,3 +173,55 @@ def test_float64_exp_of_non_positive_numbers():
     out = np.empty_like(specials)
     _exp64(specials, out)
     np.testing.assert_array_equal(out, [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, np.nan])
+
+
+@vector_jit
+def _finite_flags(values, out):
+    for i in range(values.shape[0]):
+        out[i] = is_finite(values[i])
+
+
+@vector_jit
+def _sum_is_finite(values):
+    total = sum_block(values)  # LLVM folded math.isfinite of such a sum to True under these flags
+    return is_finite(total)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_is_finite_under_the_vector_flags(dtype):
+    """is_finite: np.isfinite of every float32 pattern class (and the same values in float64,
+    the float64 extremes added), element by element and of a block sum, in a function compiled
+    with vector_jit's fast-math flags."""
+    values = VALUES.astype(dtype)
+    if dtype == np.float64:
+        values = np.concatenate([values, [np.finfo(np.float64).max, 5e-324, -1e308]])
+    flags = np.empty(values.shape[0], dtype=np.bool_)
+    _finite_flags(values, flags)
+    assert np.array_equal(flags, np.isfinite(values))
+    block = np.ones(2048, dtype=dtype)
+    for special in (np.nan, np.inf, -np.inf, 0.0, -1.0):
+        block[1000] = special
+        assert _sum_is_finite(block) == np.isfinite(special)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softplus_tails_in_two_loops_are_the_one_loop_bits(dtype):
+    """binary.softplus_tails (float32: the exp of every element, then the log1p of each) gives
+    the bits of the scalar softplus tail of each element, over every float32 pattern class."""
+    values = VALUES.astype(dtype)
+    got = np.empty_like(values)
+    _softplus_tails_of(values, got)
+    want = np.empty_like(values)
+    _scalar_tails(values, want)
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+@vector_jit
+def _softplus_tails_of(values, out):
+    softplus_tails(values, out)
+
+
+@elementwise_jit
+def _scalar_tails(values, out):
+    for i in range(values.shape[0]):
+        out[i] = fsoftplus_tail(values[i])

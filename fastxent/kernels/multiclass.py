@@ -14,8 +14,6 @@ however confident the row, and ``log Z`` is ``log1p(Z - 1)`` (:func:`~.formulas.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .argmax import first_argmax
@@ -43,7 +41,7 @@ from .halves import piece_buffer, row_buffer, row_values, rows_computed, rows_pe
 from .jit import vector_jit, wide_vectors
 from .row_vectors import excess_terms, max_key
 from .transpose import transpose_rows
-from .vmath import float_of_key
+from .vmath import float_of_key, is_finite
 
 
 @vector_jit
@@ -379,7 +377,7 @@ def finish_index_target_rows(stats, targets, class_weight, sample_weight, lo, op
         loss[r] = value * sw
         den[r] = w_t * sw
         scored += 1
-        if not math.isfinite(value):
+        if not is_finite(value):
             nonfinite += 1
             mark |= MARK_NONFINITE
         if stats[CORRECT, r] != 0.0:
@@ -434,7 +432,7 @@ def soft_target_rows(args, lo, hi, loss, den, marks, predicted, confidence):
         sw = sample_weight[lo + r] if sampled else 1.0
         loss[r] = value * sw
         den[r] = sw
-        finite = math.isfinite(value)
+        finite = is_finite(value)
         nonfinite += not finite
         chosen = first_argmax(row, m)
         hit = chosen == first_argmax(target, row_max(target))

@@ -75,6 +75,32 @@ def bits_of(typingctx, value):
     return int_type(value), codegen
 
 
+#: The exponent bits of each float type: all set for infinities and NaN.
+_EXPONENT_MASKS = {types.float32: 0x7F800000, types.float64: 0x7FF0000000000000}
+
+
+@intrinsic
+def is_finite(typingctx, value):
+    """``math.isfinite(value)`` from the exponent bits, whatever the caller's fast-math flags.
+
+    Numba's ``math.isfinite(v)`` tests whether ``v - v`` is ordered, and LLVM folds that
+    subtraction to 0 under ``reassoc`` and ``nsz`` (:func:`~.jit.vector_jit`'s flags) where it
+    sees where ``v`` comes from: a NaN block sum was found finite. Integer operations on the
+    bits leave nothing to fold, and vectorise as well.
+    """
+    if value not in _EXPONENT_MASKS:
+        return None
+    mask_value = _EXPONENT_MASKS[value]
+    width = _INT_OF_FLOAT[value].bitwidth
+
+    def codegen(context, builder, signature, args):
+        mask = ir.Constant(ir.IntType(width), mask_value)
+        exponent = builder.and_(builder.bitcast(args[0], mask.type), mask)
+        return builder.icmp_unsigned("!=", exponent, mask)
+
+    return types.boolean(value), codegen
+
+
 @intrinsic
 def float_of_bits(typingctx, bits, like):
     """The float of ``like``'s type whose bits are the low bits of the integer ``bits``."""
