@@ -207,13 +207,15 @@ def test_is_finite_under_the_vector_flags(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softplus_tails_in_two_loops_are_the_one_loop_bits(dtype):
     """binary.softplus_tails (float32: the exp of every element, then the log1p of each) gives
-    the bits of the scalar softplus tail of each element, over every float32 pattern class."""
-    values = VALUES.astype(dtype)
-    got = np.empty_like(values)
-    _softplus_tails_of(values, got)
-    want = np.empty_like(values)
-    _scalar_tails(values, want)
-    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+    the bits of the scalar softplus tail of each element, over every float32 pattern class and
+    for lengths that leave each remainder of its four quarters."""
+    for n in (0, 1, 3, 4, 5, 6, 7, 2047, 2048, VALUES.shape[0]):
+        values = VALUES[-n:].astype(dtype) if n else VALUES[:0].astype(dtype)
+        got = np.empty_like(values)
+        _softplus_tails_of(values, got)
+        want = np.empty_like(values)
+        _scalar_tails(values, want)
+        assert np.array_equal(got.view(np.uint8), want.view(np.uint8)), n
 
 
 @vector_jit
