@@ -153,12 +153,8 @@ def logit_values(xs, labels, pos_weight, values):
 
 
 @vector_jit
-def nonfinite_count(values, total):
-    """How many of ``values`` are NaN or infinite, given their sum ``total`` in float64: none
-    when ``total`` is finite (the values of one block cannot overflow a float64 sum, and a NaN
-    or an infinity makes any sum NaN or infinite), else counted."""
-    if is_finite(total):
-        return 0
+def nonfinite_count(values):
+    """How many of ``values`` are NaN or infinite (:func:`~.vmath.is_finite`)."""
     count = 0
     for i in range(values.shape[0]):
         count += not is_finite(values[i])
@@ -213,7 +209,9 @@ def binary_block_sums(args, lo, hi, out, loss, den, marks, predicted, confidence
         xs, labels_like(t[lo:hi], xs), pos_weight[0] if pos_weight.shape[0] > 0 else 1.0, values
     )
     total = sum_block(values)
-    nonfinite = nonfinite_count(values, total)
+    # the values of one block cannot overflow a float64 sum, and a NaN or an infinity makes any
+    # sum NaN or infinite: the sum is finite exactly when every value is
+    nonfinite = 0 if is_finite(total) else nonfinite_count(values)
     out[0], out[1] = total, np.float64(n)  # n denominators of 1: denominator_sum's exact shortcut
     if out.shape[0] > 2:  # the standard error's products, as range_sums' unweighted shortcut
         out[2], out[3], out[4] = sum_range_products(values, values, 0, n), total, np.float64(n)
@@ -351,9 +349,7 @@ def binary_rows(args, lo, hi, loss, den, marks, predicted, confidence):
         den[:] = per_row
     nonfinite = counted
     if counted < 0 or weighted:  # a weight can make a finite loss infinite (or 0 * inf NaN)
-        nonfinite = 0
-        for r in range(n):
-            nonfinite += not is_finite(loss[r])
+        nonfinite = nonfinite_count(loss[:n])
     if marks.shape[0] > 0:
         for r in range(n):
             hits = 0

@@ -232,15 +232,15 @@ class RowsWriter:
             hi = min(lo + PAGE_ROWS, rows)
             body = []
             present = hi - lo
-            if levels is ALL_PRESENT:
-                encoded = _one_run(hi - lo)
-                body += [len(encoded).to_bytes(4, "little"), encoded]
-            elif levels is not None:
-                page_levels = levels[lo:hi]
-                present = int(np.count_nonzero(page_levels))
-                out = np.empty(levels_bound(hi - lo), np.uint8)
-                encoded = out[: rle_levels(page_levels, out)]
-                body += [encoded.size.to_bytes(4, "little"), encoded]  # v1 pages: a length first
+            if levels is not None:
+                if levels is ALL_PRESENT:
+                    encoded = _one_run(hi - lo)
+                else:
+                    page_levels = levels[lo:hi]
+                    present = int(np.count_nonzero(page_levels))
+                    out = np.empty(levels_bound(hi - lo), np.uint8)
+                    encoded = out[: rle_levels(page_levels, out)]
+                body += [len(encoded).to_bytes(4, "little"), encoded]  # v1 pages: a length first
             encoded, page_bounds = column.encoded(values[taken : taken + present])
             body.append(encoded)
             bounds = _joined(page_bounds, bounds)
