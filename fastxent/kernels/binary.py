@@ -238,9 +238,9 @@ def logit_row_values(xs, ts, values, loss, den, marks, predicted, confidence):
         den[i] = 1.0
     if marks.shape[0] > 0:
         for i in range(xs.shape[0]):
-            finite = values[i] - values[i] == 0.0
             hit = np.int32(is_correct(xs[i], ts[i], BINARY_LOGITS))
-            marks[i] = (np.int32(0) if finite else np.int32(MARK_NONFINITE)) | (hit << MARK_CORRECT_SHIFT)
+            flag = np.int32(0) if is_finite(values[i]) else np.int32(MARK_NONFINITE)
+            marks[i] = flag | (hit << MARK_CORRECT_SHIFT)
     if predicted.shape[0] > 0:
         for i in range(xs.shape[0]):
             predicted[i] = xs[i] > 0.0

@@ -25,9 +25,9 @@ import numpy as np
 from numba import prange
 
 from .codes import LOGITS, PROBS
-from .formulas import as_type_of, excess_of, fexp_difference, flog_of_excess
+from .formulas import as_type_of, excess_of, fexp_difference, log_norms
 from .jit import serial_and_parallel, vector_jit, wide_vectors
-from .vmath import empty_keys, float_of_key, ordered_key
+from .vmath import empty_keys, float_of_key, is_finite, ordered_key
 
 #: Classes per partial sum of the class-by-class sweeps (:func:`fold_sums`), where each row's
 #: sum runs down one lane in class order: ``k`` terms in a row are off by up to ``(k-1) 2**-24``
@@ -123,10 +123,8 @@ def finish_excess(maxima, ties, excess):
     n = excess.shape[0]
     if n == 0:
         return
-    zero = as_type_of(0.0, maxima[0])
     for r in range(n):
-        finite = maxima[r] - maxima[r] == zero
-        excess[r] = excess_of(excess[r], np.float64(ties[r])) if finite else np.nan
+        excess[r] = excess_of(excess[r], np.float64(ties[r])) if is_finite(maxima[r]) else np.nan
 
 
 @vector_jit
@@ -196,13 +194,13 @@ def finish_statistics(
     first_nan,
     x_target,
     targets,
-    ignore_index,
     stats_rows,
     predicted,
     confidence,
 ):
     """Each row's ``log Z``, ``shift - x_y`` (probabilities: ``p_y``) and correct flag into
-    ``stats_rows = (d_target, log_norm, correct)``; unless ``predicted`` is empty, its first
+    ``stats_rows = (d_target, log_norm, correct)`` (ignored rows' too, which are never read:
+    the loops have no branch); unless ``predicted`` is empty, its first
     argmax (``first_nan[r]`` where the maximum is NaN: :func:`fold_sums` then found no class and
     left ``first_max[r] = num_classes``), and unless ``confidence`` is empty, that class's
     probability (:func:`top_probability`). Returns the shifts (``m_r`` for logits, else 0) that
@@ -213,7 +211,7 @@ def finish_statistics(
     if kind == LOGITS:
         for r in range(n):
             shifts[r] = maxima[r]
-            log_norm[r] = flog_of_excess(excess[r], maxima[0])
+        log_norms(excess, maxima, log_norm)
     if predicted.shape[0] > 0:
         for r in range(n):
             predicted[r] = first_nan[r] if first_max[r] == num_classes else first_max[r]
@@ -221,11 +219,8 @@ def finish_statistics(
         for r in range(n):
             confidence[r] = top_probability(kind, maxima[r], excess[r] if kind == LOGITS else 0.0)
     for r in range(n):
-        t = targets[r]
-        if t == ignore_index:
-            continue
         d_target[r] = x_target[r] if kind == PROBS else shifts[r] - x_target[r]
-        correct[r] = first_max[r] == t
+        correct[r] = first_max[r] == targets[r]
     return shifts
 
 

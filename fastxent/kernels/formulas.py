@@ -18,7 +18,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, elementwise_jit
+from .jit import ELEMENTWISE_OVERLOAD_OPTIONS, VECTOR_OVERLOAD_OPTIONS, elementwise_jit, wide_vectors
 from .vmath import exp_difference32, log1p32, log32, softplus_tail32
 
 #: torch clamps each log of ``binary_cross_entropy`` at -100 so that ``0 * log 0`` is 0.
@@ -108,6 +108,41 @@ def _flog_of_excess(s, like):
     if isinstance(like, types.Float):
         return lambda s, like: math.log1p(s)
     return None
+
+
+def log_norms(excess, precision, out):
+    """``out[r] = flog_of_excess(excess[r], p)`` for every row ``r``, ``p`` a value of the dtype
+    of the array ``precision`` (a Numba overload: callable from compiled code only).
+
+    float32: the narrowing, :func:`~.vmath.log1p32` and the widening each in a loop of its own,
+    so the logs run in float32 lanes: one loop, holding float64 values, ran in 4 lanes at
+    3.5 ns a row against 1.7 (512 rows in cache, one thread, AMD Zen 3). The same bits.
+    """
+    raise NotImplementedError("log_norms is only callable from jitted code")
+
+
+@overload(log_norms, jit_options=VECTOR_OVERLOAD_OPTIONS)
+def _log_norms(excess, precision, out):
+    if precision.dtype == types.float32:
+
+        def in_float32_lanes(excess, precision, out):
+            wide_vectors()
+            n = excess.shape[0]
+            narrow = np.empty(n, dtype=np.float32)
+            for r in range(n):
+                narrow[r] = np.float32(excess[r])
+            for r in range(n):
+                narrow[r] = log1p32(narrow[r])
+            for r in range(n):
+                out[r] = np.float64(narrow[r])
+
+        return in_float32_lanes
+
+    def by_row(excess, precision, out):
+        for r in range(excess.shape[0]):
+            out[r] = math.log1p(excess[r])
+
+    return by_row
 
 
 for _generic, _float32_impl, _libm_impl in (

@@ -148,7 +148,6 @@ def unit_statistics(part, unit: int, plan, spec, predicting: bool, where) -> Uni
         first_nan,
         x_target,
         targets,
-        spec.ignore_index,
         rows,
         predicted,
         confidence,
