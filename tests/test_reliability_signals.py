@@ -67,6 +67,22 @@ sys.exit(code)
 """
 
 
+@pytest.fixture(autouse=True)
+def _signals_not_ignored():
+    """The signals these tests send at their default dispositions while each runs (and so in
+    its children). A suite started under ``nohup`` inherits SIGHUP ignored, which the command
+    rightly keeps ignoring (:func:`~fastxent.io.interrupts.stopping_on_signals`): its SIGHUP
+    cases would then wait for a signal that never comes."""
+    ignored = [
+        s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) is signal.SIG_IGN
+    ]
+    for signum in ignored:
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    yield
+    for signum in ignored:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     path = tmp_path_factory.mktemp("signals") / "f.parquet"
