@@ -403,6 +403,7 @@ def unweighted_rows(stats, targets, sample_weight, lo, ignore_index, kind, loss,
     ns a row, in cache, one thread, AMD Zen 3): the loss is :func:`unit_weight_loss` times the
     sample weight if any; ignored rows get 0 and 0."""
     sampled = sample_weight.shape[0] > 0
+    marking = marks.shape[0] > 0
     logits = kind == LOGITS
     d_target, log_norm, right = stats[D_TARGET], stats[LOG_NORM], stats[CORRECT]
     n = targets.shape[0]
@@ -410,18 +411,16 @@ def unweighted_rows(stats, targets, sample_weight, lo, ignore_index, kind, loss,
     for r in range(n):
         kept = targets[r] != ignore_index
         value = unit_weight_loss(d_target[r], log_norm[r] if logits else 0.0)
+        finite, hit = is_finite(value), right[r] != 0.0
         sw = sample_weight[lo + r] if sampled else 1.0
         loss[r] = value * sw if kept else 0.0
         den[r] = sw if kept else 0.0
         ignored += not kept
-        nonfinite += kept and not is_finite(value)
-        correct += kept and right[r] != 0.0
-    if marks.shape[0] > 0:
-        for r in range(n):
-            value = unit_weight_loss(d_target[r], log_norm[r] if logits else 0.0)
-            hit = np.int32(right[r] != 0.0) << MARK_CORRECT_SHIFT
-            mark = (0 if is_finite(value) else MARK_NONFINITE) | hit
-            marks[r] = mark if targets[r] != ignore_index else MARK_IGNORED
+        nonfinite += kept and not finite
+        correct += kept and hit
+        if marking:  # loop-invariant: LLVM unswitches the loop, both versions vectorise
+            mark = (0 if finite else MARK_NONFINITE) | (np.int32(hit) << MARK_CORRECT_SHIFT)
+            marks[r] = mark if kept else MARK_IGNORED
     scored = n - ignored
     return scored, ignored, nonfinite, correct, scored, 0
 
