@@ -34,3 +34,21 @@ def multiclass_cases(rng, n=3000, c=7):
         ("float16", x.astype(np.float16).clip(-6e4, 6e4), y, {}),
         ("wide", logits(rng, 200, 1000), rng.integers(0, 1000, 200), {}),
     ]
+
+
+def strided(row):
+    """The same values as a strided view (layout 'A'): the row kernels' loops, not their vectors."""
+    spread = np.repeat(row, 2)[::2]
+    assert not spread.flags.c_contiguous or row.shape[0] <= 1
+    return spread
+
+
+def float32_rows(rng, n):
+    """Rows of ``n`` float32 values: spread, with ties at the maximum, and with specials."""
+    spread = (rng.standard_normal(n) * 4).astype(np.float32)
+    tied = spread.copy()
+    tied[rng.integers(0, n, 3)] = spread.max()
+    special = spread.copy()
+    special[rng.integers(0, n, 2)] = -np.inf
+    special[rng.integers(0, n)] = -0.0
+    return [spread, tied, special]

@@ -4,12 +4,11 @@ One row at a time, two passes over the row while it sits in L1 (max, then the su
 exponentials): on the CPU this beats the single-pass online softmax, whose loop-carried
 dependency does not vectorise. No N x C temporary.
 
-The sum of exponentials runs in the row's precision, so that a float32 row fills every lane of
-the machine's vectors (16 with AVX-512: a float64 accumulator would halve them): partial sums of
-at most :data:`SEGMENT_CLASSES` classes, each added to a float64 total. Float32 rows run both
-passes as explicit 16-lane vectors (:mod:`.row_vectors`). The row maximum's own
-``exp(0) = 1`` is kept out of those sums, so they hold ``Z - 1`` to float32's relative precision
-however confident the row, and ``log Z`` is ``log1p(Z - 1)`` (:func:`~.formulas.flog_of_excess`).
+The sum of exponentials (:mod:`.row_excess`) runs in the row's precision, so that a float32 row
+fills every lane of the machine's vectors, and holds ``Z - 1`` to float32's relative precision
+however confident the row: ``log Z`` is ``log1p(Z - 1)`` (:func:`~.formulas.flog_of_excess`).
+Float32 rows run both passes as explicit 16-lane vectors (:mod:`.row_vectors`); rows of many
+classes find the next row's maximum while they are summed.
 """
 
 from __future__ import annotations
@@ -39,7 +38,8 @@ from .formulas import (
 )
 from .halves import piece_buffer, row_buffer, row_values, rows_computed, rows_per_piece, value_at
 from .jit import vector_jit, wide_vectors
-from .row_vectors import excess_terms, max_key
+from .row_excess import AHEAD_CLASSES, excess_sum, partial_excess, partial_excess_ahead, reads_ahead
+from .row_vectors import SMALLEST_KEY, max_key
 from .transpose import transpose_rows
 from .vmath import float_of_key, is_finite
 
@@ -53,46 +53,6 @@ def row_max(row):
     without the ``nnan`` flag.
     """
     return float_of_key(max_key(row), row[0])
-
-
-#: Classes per partial sum of :func:`partial_excess`. A float32 sum of ``k`` positive terms is
-#: off by at most ``(k/L + log2 L) * 2**-24`` relative when its terms are spread over ``L``
-#: lanes (:mod:`.row_vectors`: ``L = 16``): 128 classes keep that to ``12 * 2**-24 = 7.2e-7``
-#: at worst (a few 1e-8 in practice), with the exponentials' own 1.9e-7 inside the 1e-6
-#: promise; a segment costs one more horizontal sum, 0.3% of a row of 1,000 classes.
-SEGMENT_CLASSES = 128
-
-
-@vector_jit
-def partial_excess(values, m):
-    """``(s, ties)`` for values of a row whose maximum is ``m``: ``s = sum exp(v - m)`` over the
-    values other than ``m``, and ``ties`` the count of values equal to ``m``, both float64.
-
-    Ties (``exp(0) = 1`` exactly) are counted, not added, so each partial sum of
-    :data:`SEGMENT_CLASSES` exponentials in the row's precision
-    (:func:`~.row_vectors.excess_terms`) holds only the other terms: for a confident row
-    (``Z - 1 = 1e-8``) they keep their own relative precision, which a float32 sum that starts
-    from 1 would round away. ``m`` must be finite for ``s`` to mean anything.
-    """
-    total = 0.0
-    ties = 0.0
-    n = values.shape[0]
-    for start in range(0, n, SEGMENT_CLASSES):
-        s, count = excess_terms(values[start : min(start + SEGMENT_CLASSES, n)], m)
-        total += np.float64(s)
-        ties += np.float64(count)
-    return total, ties
-
-
-@vector_jit
-def excess_sum(row, m):
-    """``Z - 1 = sum_c exp(x_c - m) - 1`` for the row maximum ``m``, in float64
-    (:func:`partial_excess`); NaN unless ``m`` is finite (``Z`` then holds ``exp(inf - inf)``,
-    as torch's does). Ties add ``ties - 1`` exactly."""
-    if not is_finite(m):
-        return np.nan
-    s, ties = partial_excess(row, m)
-    return excess_of(s, ties)
 
 
 @vector_jit
@@ -165,12 +125,12 @@ def row_major_statistics(
     float16 rows (their bits, ``uint16``) are converted one at a time as they are scored
     (:func:`~.halves.row_values`).
 
-    Logits: the maxima and sums of exponentials (:func:`partial_excess`) row by row while each
-    row is in L1; then all the logs in one loop that vectorises across rows
-    (:func:`~.formulas.flog_of_excess`): with few classes, a libm ``log`` per row cost as much
-    as the row's exponentials. Ignored rows are
-    not summed (but still predicted: a losses file has a prediction on every row, and a
-    confidence when asked for).
+    Logits: the maxima and sums of exponentials (:func:`~.row_excess.partial_excess`) row by
+    row while each row is in L1 (rows of :data:`~.row_excess.AHEAD_CLASSES` or more: in L2, each
+    row's maximum found while the row before it is summed); then all the logs in one loop that
+    vectorises across rows (:func:`~.formulas.flog_of_excess`): with few classes, a libm ``log``
+    per row cost as much as the row's exponentials. Ignored rows are not summed (but still
+    predicted: a losses file has a prediction on every row, and a confidence when asked for).
     """
     wide_vectors()
     n, num_classes = rows.shape
@@ -179,15 +139,23 @@ def row_major_statistics(
     buffer = row_buffer(rows)
     maxima = np.empty(n, dtype=buffer.dtype)
     ties = np.zeros(n)
+    ahead = logits and num_classes >= AHEAD_CLASSES and reads_ahead(rows)
+    # the key of the next row's maximum, when the row before it found it (float32 rows only)
+    key, known = np.int32(SMALLEST_KEY), False
     for r in range(n):
         t = targets[r]
         row = row_values(rows, r, buffer)
-        m = row_max(row)
+        m = float_of_key(key, row[0]) if known else row_max(row)
+        known = False
         maxima[r] = m
         if predicting:
             predicted[at + r] = first_argmax(row, m)
         if logits and (confiding or t != ignore_index):
-            stats[LOG_NORM, at + r], ties[r] = partial_excess(row, m)
+            if ahead and r + 1 < n:
+                stats[LOG_NORM, at + r], ties[r], key = partial_excess_ahead(row, m, rows[r + 1])
+                known = True
+            else:
+                stats[LOG_NORM, at + r], ties[r] = partial_excess(row, m)
         elif confiding:
             confidence[at + r] = top_probability(kind, m, 0.0)
         if t == ignore_index:

@@ -1,5 +1,6 @@
-"""A row of float32 logits run as explicit 16-lane vectors: the row maximum and the sums of
-exponentials of the row-major multiclass kernel (:mod:`.multiclass`).
+"""A row of float32 logits run as explicit 16-lane vectors: the row maximum of the row-major
+multiclass kernel (:mod:`.multiclass`), and the loads, masks and reductions the other vector
+loops share (the sums of exponentials, :mod:`.row_excess`; argmax, transposes, halves).
 
 Written as loops, these were vectorised by LLVM as it saw fit, and a row of ``C`` classes ended
 in remainders: at ``C = 100`` the maximum ran 64 classes on four vectors, 32 on 8-lane vectors
@@ -14,8 +15,8 @@ In cache (2,048 rows, one thread, AMD Zen 4) the whole kernel took 0.585 ns a va
 0.619 for the loops at 100 classes, 0.361 against 0.405 at 1,000.
 float16 rows are converted into a float32 buffer with the same loads (:mod:`.halves`).
 
-:func:`max_key` and :func:`excess_terms` take any row: float32 rows contiguous in memory run
-the vectors, other rows (float64, strided views) the loops.
+:func:`max_key` takes any row: float32 rows contiguous in memory run the vectors, other rows
+(float64, strided views) a loop.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .formulas import as_type_of, fexp_difference
 from .jit import VECTOR_OVERLOAD_OPTIONS, strict_jit, wide_vectors
-from .vmath import emit_exp_difference, ordered_key, splat
+from .vmath import ordered_key, splat
 
 #: float32 lanes of one vector (AVX-512's widest).
 LANES = 16
@@ -44,14 +44,6 @@ def max_key(row):
     """The largest :func:`~.vmath.ordered_key` of a row's values (a Numba overload: callable
     from compiled code only); a positive NaN has the largest key, so it is the maximum."""
     raise NotImplementedError("max_key is only callable from jitted code")
-
-
-def excess_terms(segment, m):
-    """``(s, ties)`` in the row's precision for values of a row whose maximum is ``m``:
-    ``s = sum exp(v - m)`` (:func:`~.formulas.fexp_difference`) over the values other than
-    ``m``, ``ties`` the count of values equal to it (a Numba overload: callable from compiled
-    code only)."""
-    raise NotImplementedError("excess_terms is only callable from jitted code")
 
 
 def is_float32_matrix(array) -> bool:
@@ -76,13 +68,6 @@ def _max_key(row):
     return _max_key_by_loop
 
 
-@overload(excess_terms, jit_options=VECTOR_OVERLOAD_OPTIONS)
-def _excess_terms(segment, m):
-    if is_contiguous_vector(segment, types.float32) and m == types.float32:
-        return lambda segment, m: _excess_strict(segment, m)
-    return _excess_by_loop
-
-
 def _max_key_by_loop(row):
     """:func:`max_key` as a loop (LLVM vectorises an integer max reduction, not a float one
     without the ``nnan`` flag)."""
@@ -94,24 +79,6 @@ def _max_key_by_loop(row):
     return k
 
 
-def _excess_by_loop(segment, m):
-    """:func:`excess_terms` as a loop."""
-    wide_vectors()
-    zero = as_type_of(0.0, m)
-    one = as_type_of(1.0, m)
-    s = zero
-    ties = zero
-    for c in range(segment.shape[0]):
-        v = segment[c]
-        tie = v == m
-        e = fexp_difference(v, m)
-        s += zero if tie else e
-        # a second select on ``v == m`` became a branch that LLVM did not vectorise;
-        # ``v >= m`` is the same test (no value exceeds its maximum), a masked add
-        ties += one if v >= m else zero
-    return s, ties
-
-
 def broadcast(builder, value, ty):
     """A vector of type ``ty`` with ``value`` in every lane."""
     first = builder.insert_element(ir.Constant(ty, ir.Undefined), value, ir.Constant(_INT32, 0))
@@ -120,7 +87,7 @@ def broadcast(builder, value, ty):
 
 
 def tail_mask(builder, rest, count=LANES, offset=0):
-    """Lanes ``j`` of a ``count``-lane vector with ``offset + j < rest`` (``0 < rest < LANES``)."""
+    """Lanes ``j`` of a ``count``-lane vector with ``offset + j < rest`` (``0 < rest < count``)."""
     lanes = ir.Constant(ir.VectorType(_INT32, count), [offset + j for j in range(count)])
     return builder.icmp_signed("<", lanes, broadcast(builder, builder.trunc(rest, _INT32), lanes.type))
 
@@ -128,7 +95,7 @@ def tail_mask(builder, rest, count=LANES, offset=0):
 def ordered_keys(builder, bits):
     """:func:`~.vmath.ordered_key` of a vector of float32 bits, lane by lane (it is its own
     inverse: the bits of the float whose keys they are)."""
-    magnitude = builder.and_(builder.ashr(bits, splat(31, KEYS)), splat(0x7FFFFFFF, KEYS))
+    magnitude = builder.and_(builder.ashr(bits, splat(31, bits.type)), splat(0x7FFFFFFF, bits.type))
     return builder.xor(bits, magnitude)
 
 
@@ -153,13 +120,14 @@ def store_vector_at(builder, vector, data, index):
 
 
 def masked_vector_at(builder, data, index, rest, passthru):
-    """The ``rest`` values from ``data[index]`` on (``0 < rest < LANES``), the other lanes
-    ``passthru``: nothing is read past them (``llvm.masked.load``)."""
+    """The ``rest`` values from ``data[index]`` on (``0 < rest <`` the lanes of ``passthru``),
+    the other lanes ``passthru``: nothing is read past them (``llvm.masked.load``)."""
     ty = passthru.type
     pointer = builder.bitcast(builder.gep(data, [index]), ty.as_pointer())
-    signature = ir.FunctionType(ty, [pointer.type, _INT32, ir.VectorType(ir.IntType(1), LANES), ty])
+    signature = ir.FunctionType(ty, [pointer.type, _INT32, ir.VectorType(ir.IntType(1), ty.count), ty])
     load = cgutils.get_or_insert_function(builder.module, signature, f"llvm.masked.load.{_llvm_name(ty)}.p0")
-    return builder.call(load, [pointer, ir.Constant(_INT32, 1), tail_mask(builder, rest), passthru])
+    mask = tail_mask(builder, rest, ty.count)
+    return builder.call(load, [pointer, ir.Constant(_INT32, 1), mask, passthru])
 
 
 def masked_store_at(builder, vector, data, index, mask):
@@ -187,7 +155,7 @@ def over_vectors(builder, n, step):
         step(whole, rest)
 
 
-def _reduced(builder, vector, combine):
+def reduced(builder, vector, combine):
     """``combine`` of the lanes of ``vector`` as a tree: halves, then quarters... (a fixed
     order, so the same row gives the same bits)."""
     count = vector.type.count
@@ -199,6 +167,11 @@ def _reduced(builder, vector, combine):
         vector = combine(low, high)
         count = half
     return builder.extract_element(vector, ir.Constant(_INT32, 0))
+
+
+def larger_keys(builder, a, b):
+    """The larger of the keys ``a`` and ``b`` (signed integers or vectors of them), lane by lane."""
+    return builder.select(builder.icmp_signed(">", a, b), a, b)
 
 
 def over_row(context, builder, array_type, array_value, passthru, step):
@@ -225,57 +198,19 @@ def _max_key_vectors(typingctx, row):
     def codegen(context, builder, signature, args):
         running = cgutils.alloca_once_value(builder, splat(SMALLEST_KEY, KEYS))  # a register
 
-        def larger(a, b):
-            return builder.select(builder.icmp_signed(">", a, b), a, b)
-
         def step(values, _):
             keys = ordered_keys(builder, builder.bitcast(values, KEYS))
-            builder.store(larger(keys, builder.load(running)), running)
+            builder.store(larger_keys(builder, keys, builder.load(running)), running)
 
         nan_bits = builder.bitcast(splat(-1, KEYS), FLOATS)
         over_row(context, builder, signature.args[0], args[0], nan_bits, step)
-        return _reduced(builder, builder.load(running), larger)
+        return reduced(builder, builder.load(running), lambda a, b: larger_keys(builder, a, b))
 
     return types.int32(row), codegen
 
 
-@intrinsic
-def _excess_vectors(typingctx, segment, m):
-    """:func:`excess_terms` of a contiguous float32 segment, 16 terms a step: lane ``j`` sums
-    the terms of classes ``j mod 16`` in order, then the lanes are added as a tree."""
-    if not is_contiguous_vector(segment, types.float32) or m != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        maximum = broadcast(builder, args[1], FLOATS)
-        zeros, ones = splat(0.0, FLOATS), splat(1.0, FLOATS)
-        sums = cgutils.alloca_once_value(builder, zeros)
-        ties = cgutils.alloca_once_value(builder, zeros)
-
-        def step(values, _):
-            term = emit_exp_difference(builder, values, maximum)
-            tie = builder.fcmp_ordered("==", values, maximum)
-            builder.store(builder.fadd(builder.load(sums), builder.select(tie, zeros, term)), sums)
-            at_max = builder.fcmp_ordered(">=", values, maximum)  # as in _excess_by_loop
-            builder.store(builder.fadd(builder.load(ties), builder.select(at_max, ones, zeros)), ties)
-
-        over_row(context, builder, signature.args[0], args[0], splat(float("-inf"), FLOATS), step)
-        total = _reduced(builder, builder.load(sums), builder.fadd)
-        count = _reduced(builder, builder.load(ties), builder.fadd)
-        return context.make_tuple(builder, signature.return_type, [total, count])
-
-    return types.UniTuple(types.float32, 2)(segment, m), codegen
-
-
-# The intrinsics' IR goes into the function that calls them, and Numba puts a function's
-# fast-math flags on every float instruction in it: called from a reassociating kernel, the
-# TwoSum error term of emit_exp_difference would fold to 0. Called from these strict functions
-# (inlined, each instruction keeping its own flags), the IR stays as written.
+# An intrinsic's IR goes into the function that calls it, with that function's fast-math flags
+# (:mod:`.row_excess`): called from this strict function, inlined, the IR stays as written.
 @strict_jit(forceinline=True)
 def _max_key_strict(row):
     return _max_key_vectors(row)
-
-
-@strict_jit(forceinline=True)
-def _excess_strict(segment, m):
-    return _excess_vectors(segment, m)

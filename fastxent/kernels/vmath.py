@@ -30,7 +30,7 @@ _F = np.float32
 _LOG2E = _F(1.44269504088896341)
 _LN2_HI = _F(0.693359375)
 _LN2_LO = _F(-2.12194440e-4)
-_SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: where exps are flushed to 0
+SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: where exps are flushed to 0
 _ROUNDER = _F(1.5 * 2**23)  # t = y + 1.5*2**23 rounds y to an integer held in t's low mantissa bits
 # exp(r) = 1 + r + r^2 P(r), P of degree 3 fitted (minimax, relative) on |r| <= ln2/2: 1.1e-7 before
 # rounding, 1.9e-7 evaluated in float32. Cephes' degree 5 reaches 1e-10, which float32 cannot
@@ -125,7 +125,7 @@ def splat(value, ty):
     return ir.Constant(ty, value)
 
 
-def _fma(builder, a, b, c):
+def fma(builder, a, b, c):
     """``a * b + c`` rounded once (``llvm.fma``), for float32 scalars or vectors."""
     ty = a.type
     suffix = f"v{ty.count}f32" if isinstance(ty, ir.VectorType) else "f32"
@@ -150,15 +150,15 @@ def emit_exp_reduced(builder, x):
     """
     ty = x.type
     ints = _integers_like(ty)
-    t = _fma(builder, x, splat(float(_LOG2E), ty), splat(float(_ROUNDER), ty))
+    t = fma(builder, x, splat(float(_LOG2E), ty), splat(float(_ROUNDER), ty))
     n = builder.fsub(t, splat(float(_ROUNDER), ty))
     # n times the negated constants: the same bits as -n times them, without an op to negate n
-    r = _fma(builder, n, splat(-float(_LN2_HI), ty), x)
-    r = _fma(builder, n, splat(-float(_LN2_LO), ty), r)
-    p = _fma(builder, splat(float(_E3), ty), r, splat(float(_E2), ty))
-    p = _fma(builder, p, r, splat(float(_E1), ty))
-    p = _fma(builder, p, r, splat(float(_E0), ty))
-    p = builder.fadd(_fma(builder, p, builder.fmul(r, r), r), splat(1.0, ty))
+    r = fma(builder, n, splat(-float(_LN2_HI), ty), x)
+    r = fma(builder, n, splat(-float(_LN2_LO), ty), r)
+    p = fma(builder, splat(float(_E3), ty), r, splat(float(_E2), ty))
+    p = fma(builder, p, r, splat(float(_E1), ty))
+    p = fma(builder, p, r, splat(float(_E0), ty))
+    p = builder.fadd(fma(builder, p, builder.fmul(r, r), r), splat(1.0, ty))
     # bits(t) = bits(1.5 * 2**23) + n, and bits(1.5 * 2**23) << 23 vanishes in 32 bits.
     power = builder.shl(builder.bitcast(t, ints), splat(23, ints))
     return builder.bitcast(builder.add(builder.bitcast(p, ints), power), ty)
@@ -170,10 +170,10 @@ def emit_exp_difference(builder, x, m):
     d = builder.fsub(x, m)
     back = builder.fsub(d, x)
     error = builder.fadd(builder.fsub(x, builder.fsub(d, back)), builder.fsub(builder.fneg(m), back))
-    floor = splat(float(_SHIFTED_MIN), ty)
+    floor = splat(float(SHIFTED_MIN), ty)
     below = builder.fcmp_ordered("<", d, floor)
     y = emit_exp_reduced(builder, builder.select(below, floor, d))
-    return builder.select(below, splat(0.0, ty), _fma(builder, y, error, y))
+    return builder.select(below, splat(0.0, ty), fma(builder, y, error, y))
 
 
 @intrinsic
@@ -194,8 +194,8 @@ def exp_flushed32(x):
     """``exp(x)`` for ``x <= 0``, values below ``exp(-87)`` (``-inf`` included) flushed to 0:
     :func:`exp_reduced32` of ``x`` clamped at -87. A NaN ``x`` gives a meaningless result: its
     caller does not need it to be NaN (:func:`softplus_tail32`)."""
-    below = x < _SHIFTED_MIN
-    y = exp_reduced32(_SHIFTED_MIN if below else x)
+    below = x < SHIFTED_MIN
+    y = exp_reduced32(SHIFTED_MIN if below else x)
     return _ZERO if below else y
 
 
