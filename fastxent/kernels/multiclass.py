@@ -126,8 +126,8 @@ def row_major_statistics(
     (:func:`~.halves.row_values`).
 
     Logits: the maxima and sums of exponentials (:func:`~.row_excess.partial_excess`) row by
-    row while each row is in L1 (rows of :data:`~.row_excess.AHEAD_CLASSES` or more: in L2, each
-    row's maximum found while the row before it is summed); then all the logs in one loop that
+    row while each row is in L1 (rows of :data:`~.row_excess.AHEAD_CLASSES` or more: each row's
+    maximum found while the row before it is summed); then all the logs in one loop that
     vectorises across rows (:func:`~.formulas.flog_of_excess`): with few classes, a libm ``log``
     per row cost as much as the row's exponentials. Ignored rows are not summed (but still
     predicted: a losses file has a prediction on every row, and a confidence when asked for).
