@@ -328,6 +328,13 @@ def rounding_is_negligible(s, ties, bound):
     return bound <= ROUNDING_ULPS * scale
 
 
+@vector_jit(forceinline=False)
+def summed_again(row, m):
+    """:func:`excess_terms`, for the rows the plain sums leave too imprecise: a call rather than
+    the loops inlined at each place (the kernel's compile time), since few rows take it."""
+    return excess_terms(row, m)
+
+
 @vector_jit
 def partial_excess(row, m):
     """``(s, ties)`` in float64 for a row whose maximum is ``m``: ``s = sum exp(x_c - m)`` over
@@ -338,7 +345,7 @@ def partial_excess(row, m):
     s, ties, bound = bounded_terms(row, m)
     if rounding_is_negligible(s, ties, bound):
         return s, ties
-    return excess_terms(row, m)
+    return summed_again(row, m)
 
 
 @vector_jit
@@ -348,7 +355,7 @@ def partial_excess_ahead(row, m, ahead):
     read in the same loop; see :func:`bounded_terms_ahead`)."""
     s, ties, bound, key = bounded_terms_ahead(row, m, ahead)
     if not rounding_is_negligible(s, ties, bound):
-        s, ties = excess_terms(row, m)
+        s, ties = summed_again(row, m)
     return s, ties, key
 
 
