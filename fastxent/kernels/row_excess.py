@@ -62,8 +62,8 @@ from .vmath import SHIFTED_MIN, emit_exp_difference, emit_exp_reduced, fma, is_f
 
 #: Classes per float32 partial sum: each of the 16 lanes adds 8 terms, and the two halves of
 #: the lanes are added before they are widened into 8 float64 lanes: at most ``9 * 2**-24``
-#: relative. (16 float64 lanes would hold the sums apart, in four more registers on AVX2, which
-#: the loop does not have to spare: its constants are already reloaded every step.)
+#: relative. (Widening all 16 lanes would spare that addition, but 16 float64 lanes take four
+#: registers on AVX2, which the loop cannot spare: it already reloads its constants every step.)
 SEGMENT_CLASSES = 8 * LANES
 DOUBLES = ir.VectorType(ir.DoubleType(), LANES // 2)
 
@@ -223,13 +223,12 @@ def _excess_codegen(corrected, ahead):
 
         def flush():
             s = builder.load(sums)
-            halves = [
-                builder.shuffle_vector(
-                    s, s, ir.Constant(ir.VectorType(ir.IntType(32), LANES // 2), list(lanes))
-                )
+            picks = ir.VectorType(ir.IntType(32), LANES // 2)
+            low, high = (
+                builder.shuffle_vector(s, s, ir.Constant(picks, list(lanes)))
                 for lanes in (range(LANES // 2), range(LANES // 2, LANES))
-            ]
-            add(totals, builder.fpext(builder.fadd(*halves), DOUBLES))
+            )
+            add(totals, builder.fpext(builder.fadd(low, high), DOUBLES))
             builder.store(zeros, sums)
 
         zero, lanes = ir.Constant(n.type, 0), ir.Constant(n.type, LANES)
