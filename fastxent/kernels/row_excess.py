@@ -58,7 +58,7 @@ from .row_vectors import (
     reduced,
     vector_at,
 )
-from .vmath import SHIFTED_MIN, emit_exp_difference, emit_exp_reduced, fma, is_finite, splat
+from .vmath import emit_exp_clamped, emit_exp_difference, fma, is_finite, splat
 
 #: Classes per float32 partial sum: each of the 16 lanes adds 8 terms, and the two halves of
 #: the lanes are added before they are widened into 8 float64 lanes: at most ``9 * 2**-24``
@@ -193,7 +193,7 @@ def _excess_codegen(corrected, ahead):
         following = context.make_array(signature.args[2])(context, builder, args[2]) if ahead else None
         n = builder.extract_value(row.shape, 0)
         maximum = broadcast(builder, args[1], FLOATS)
-        zeros, floor = splat(0.0, FLOATS), splat(float(SHIFTED_MIN), FLOATS)
+        zeros = splat(0.0, FLOATS)
         totals = cgutils.alloca_once_value(builder, splat(0.0, DOUBLES))  # registers, after mem2reg
         sums = cgutils.alloca_once_value(builder, zeros)
         bounds = cgutils.alloca_once_value(builder, zeros)
@@ -208,10 +208,8 @@ def _excess_codegen(corrected, ahead):
             if corrected:
                 term = builder.select(at_max, zeros, emit_exp_difference(builder, values, maximum))
             else:
-                d = builder.fsub(values, maximum)
-                below = builder.fcmp_ordered("<", d, floor)
-                clamped = builder.select(below, floor, d)
-                term = builder.select(builder.or_(below, at_max), zeros, emit_exp_reduced(builder, clamped))
+                below, clamped, y = emit_exp_clamped(builder, builder.fsub(values, maximum))
+                term = builder.select(builder.or_(below, at_max), zeros, y)
                 # exp(d) |d| with d <= 0 (clamped: a flushed term adds 0, a NaN d makes it NaN)
                 builder.store(fma(builder, term, clamped, builder.load(bounds)), bounds)
             add(sums, term)

@@ -30,7 +30,7 @@ _F = np.float32
 _LOG2E = _F(1.44269504088896341)
 _LN2_HI = _F(0.693359375)
 _LN2_LO = _F(-2.12194440e-4)
-SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: where exps are flushed to 0
+_SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: where exps are flushed to 0
 _ROUNDER = _F(1.5 * 2**23)  # t = y + 1.5*2**23 rounds y to an integer held in t's low mantissa bits
 # exp(r) = 1 + r + r^2 P(r), P of degree 3 fitted (minimax, relative) on |r| <= ln2/2: 1.1e-7 before
 # rounding, 1.9e-7 evaluated in float32. Cephes' degree 5 reaches 1e-10, which float32 cannot
@@ -170,10 +170,18 @@ def emit_exp_difference(builder, x, m):
     d = builder.fsub(x, m)
     back = builder.fsub(d, x)
     error = builder.fadd(builder.fsub(x, builder.fsub(d, back)), builder.fsub(builder.fneg(m), back))
-    floor = splat(float(SHIFTED_MIN), ty)
-    below = builder.fcmp_ordered("<", d, floor)
-    y = emit_exp_reduced(builder, builder.select(below, floor, d))
+    below, _, y = emit_exp_clamped(builder, d)
     return builder.select(below, splat(0.0, ty), fma(builder, y, error, y))
+
+
+def emit_exp_clamped(builder, d):
+    """``(below, clamped, y)`` for float32 ``d <= 0`` (values or vectors): whether ``d`` is below
+    the flush threshold, -87 where ``exp`` is 1.6e-38 (false for a NaN ``d``), ``d`` clamped at
+    it, and :func:`emit_exp_reduced` of the clamped value. The callers set flushed terms to 0."""
+    floor = splat(float(_SHIFTED_MIN), d.type)
+    below = builder.fcmp_ordered("<", d, floor)
+    clamped = builder.select(below, floor, d)
+    return below, clamped, emit_exp_reduced(builder, clamped)
 
 
 @intrinsic
@@ -194,8 +202,8 @@ def exp_flushed32(x):
     """``exp(x)`` for ``x <= 0``, values below ``exp(-87)`` (``-inf`` included) flushed to 0:
     :func:`exp_reduced32` of ``x`` clamped at -87. A NaN ``x`` gives a meaningless result: its
     caller does not need it to be NaN (:func:`softplus_tail32`)."""
-    below = x < SHIFTED_MIN
-    y = exp_reduced32(SHIFTED_MIN if below else x)
+    below = x < _SHIFTED_MIN
+    y = exp_reduced32(_SHIFTED_MIN if below else x)
     return _ZERO if below else y
 
 
