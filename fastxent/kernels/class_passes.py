@@ -197,20 +197,21 @@ def finish_statistics(
     stats_rows,
     predicted,
     confidence,
+    shifts,
 ):
     """Each row's ``log Z``, ``shift - x_y`` (probabilities: ``p_y``) and correct flag into
     ``stats_rows = (d_target, log_norm, correct)`` (ignored rows' too, which are never read:
     the loops have no branch); unless ``predicted`` is empty, its first
     argmax (``first_nan[r]`` where the maximum is NaN: :func:`fold_sums` then found no class and
     left ``first_max[r] = num_classes``), and unless ``confidence`` is empty, that class's
-    probability (:func:`top_probability`). Returns the shifts (``m_r`` for logits, else 0) that
-    :func:`fold_smoothing` takes."""
+    probability (:func:`top_probability`); ``shifts`` gets what :func:`fold_smoothing` takes
+    (``m_r`` for logits, else 0)."""
     d_target, log_norm, correct = stats_rows
     n = maxima.shape[0]
-    shifts = np.zeros(n)
-    if kind == LOGITS:
-        for r in range(n):
-            shifts[r] = maxima[r]
+    logits = kind == LOGITS
+    for r in range(n):
+        shifts[r] = maxima[r] if logits else 0.0
+    if logits:
         log_norms(excess, maxima, log_norm)
     if predicted.shape[0] > 0:
         for r in range(n):
@@ -221,7 +222,6 @@ def finish_statistics(
     for r in range(n):
         d_target[r] = x_target[r] if kind == PROBS else shifts[r] - x_target[r]
         correct[r] = first_max[r] == targets[r]
-    return shifts
 
 
 #: Rows per task of the group passes: each row's running state (about 30 bytes) stays in L1/L2

@@ -191,7 +191,19 @@ COLUMN_SLICE_ROWS = 512
 
 @vector_jit
 def column_slice_statistics(
-    columns, lo, hi, targets, ignore_index, kind, class_weight, smoothing, stats, at, predicted, confidence
+    columns,
+    lo,
+    hi,
+    targets,
+    ignore_index,
+    kind,
+    class_weight,
+    smoothing,
+    stats,
+    at,
+    predicted,
+    confidence,
+    scratch,
 ):
     """Fill ``stats[:, at + r]`` (and ``predicted[at + r]``, ``confidence[at + r]`` unless they
     are empty) for rows ``lo + r`` in ``[lo, hi)`` of a ``(C, N)`` array (one class per row).
@@ -201,31 +213,38 @@ def column_slice_statistics(
     its loop is contiguous and vectorises across rows, with no per-row reduction: the maxima,
     the sums of exponentials and first argmax, then the per-row terms. The formulas are those
     of :func:`row_major_statistics`; only the order of the sum of ``Z - 1`` differs.
+    ``scratch`` (:func:`slice_scratch`) holds the rows' state: allocated once for all the
+    slices of a block, not per slice (seven arrays a slice cost 1.5 ns a row at C = 10).
     """
     wide_vectors()
     n = hi - lo
     num_classes = columns.shape[0]
-    first_max = np.empty(n, dtype=np.int32)
-    maxima = np.empty(n, dtype=columns.dtype)
+    first_max, maxima, excess, first_nan, x_target, shifts = scratch
+    first_max, maxima, excess, first_nan, x_target, shifts = (
+        first_max[:n],
+        maxima[:n],
+        excess[:n],
+        first_nan[:n],
+        x_target[:n],
+        shifts[:n],
+    )
     if kind == LOGITS:
-        excess = np.empty(n)
         column_sums(columns, lo, hi, maxima, excess, first_max)
     else:  # the first argmax only
         slice_maxima(columns, lo, hi, maxima)
-        excess = np.zeros(0)
         for r in range(n):
             first_max[r] = num_classes
         empty = np.zeros(0, dtype=columns.dtype)
-        fold_sums(columns, 0, lo, hi, maxima, empty, empty, excess, first_max)
+        fold_sums(columns, 0, lo, hi, maxima, empty, empty, excess[:0], first_max)
     chosen = predicted[at : at + n]
-    first_nan = np.zeros(chosen.shape[0], dtype=np.int32)
+    first_nan = first_nan[: chosen.shape[0]]
     for r in range(chosen.shape[0]):
-        if first_max[r] == num_classes:  # a NaN maximum: np.argmax gives the first NaN
-            first_nan[r] = first_nan_class(columns, lo + r)
-    x_target = np.zeros(n)
+        # a NaN maximum: np.argmax gives the first NaN
+        first_nan[r] = first_nan_class(columns, lo + r) if first_max[r] == num_classes else 0
+    x_target[:] = 0.0
     gather_targets(columns, 0, lo, hi, targets, ignore_index, x_target)
     stats_rows = (stats[D_TARGET, at : at + n], stats[LOG_NORM, at : at + n], stats[CORRECT, at : at + n])
-    shifts = finish_statistics(
+    finish_statistics(
         kind,
         num_classes,
         maxima,
@@ -237,11 +256,26 @@ def column_slice_statistics(
         stats_rows,
         chosen,
         confidence[at : at + n],
+        shifts,
     )
     if kind == PROBS:
         fold_row_sums(columns, lo, hi, stats[ROW_SUM, at : at + n])
     if smoothing > 0.0:
         fold_smoothing(columns, 0, lo, hi, class_weight, shifts, stats[SMOOTH, at : at + n])
+
+
+@vector_jit
+def slice_scratch(rows, dtype):
+    """The state :func:`column_slice_statistics` keeps for up to ``rows`` rows: first argmax,
+    maximum (``dtype``), ``Z - 1``, first NaN class, target value and shift."""
+    return (
+        np.empty(rows, dtype=np.int32),
+        np.empty(rows, dtype=dtype),
+        np.empty(rows),
+        np.empty(rows, dtype=np.int32),
+        np.empty(rows),
+        np.empty(rows),
+    )
 
 
 #: Rows of at most this many classes are transposed and scored class by class: row loops this
@@ -275,6 +309,7 @@ def sliced_statistics(
     wide_vectors()
     num_classes = x.shape[0] if by_class else x.shape[1]
     buffer = np.empty((0 if by_class else num_classes, COLUMN_SLICE_ROWS), dtype=x.dtype)
+    scratch = slice_scratch(COLUMN_SLICE_ROWS, x.dtype)
     for start in range(lo, hi, COLUMN_SLICE_ROWS):
         stop = min(start + COLUMN_SLICE_ROWS, hi)
         columns, first, last = x, start, stop
@@ -294,6 +329,7 @@ def sliced_statistics(
             at + start - lo,
             predicted,
             confidence,
+            scratch,
         )
 
 

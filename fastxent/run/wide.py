@@ -139,7 +139,8 @@ def unit_statistics(part, unit: int, plan, spec, predicting: bool, where) -> Uni
     predicted = np.empty(n if predicting else 0, dtype=np.int32)
     confidence = np.empty(n if predicting else 0)  # the predicted class's probability, from m and Z
     rows = (stats[D_TARGET], stats[LOG_NORM], stats[CORRECT])
-    shifts = class_passes.finish_statistics(
+    shifts = np.empty(n)
+    class_passes.finish_statistics(
         kind,
         num_classes,
         maxima,
@@ -151,6 +152,7 @@ def unit_statistics(part, unit: int, plan, spec, predicting: bool, where) -> Uni
         rows,
         predicted,
         confidence,
+        shifts,
     )
     if kind == PROBS or spec.label_smoothing > 0.0:
         outside = None  # the first (row, class) that is no probability, as validate finds it
