@@ -23,7 +23,7 @@ the row's loss by more than :data:`ROUNDING_ULPS` ulp (:func:`rounding_is_neglig
 confident rows, whose loss is ``Z - 1`` itself. Spread rows of many classes (a language model's
 32,000) are summed once; rows of fewer than :data:`PLAIN_CLASSES` classes are summed corrected.
 The plain terms' exponentials reduce ``d`` by ``n ln2`` in one multiply-add
-(:func:`~.vmath.emit_exp_reduced`'s ``one_step``), which adds at most :data:`REDUCTION_SHARE`
+(:func:`~.vmath.emit_exp_reduced`'s lean form), which adds at most :data:`REDUCTION_SHARE`
 of the subtraction's own error, so the bound is taken that much larger.
 
 Accuracy of a float32 row's ``Z - 1`` (relative, worst case): the exponentials' 1.9e-7, the
@@ -218,9 +218,10 @@ def _excess_codegen(corrected, ahead):
             else:
                 d = builder.fsub(values, maximum)
                 # the tie test on d (d >= 0 just where x >= m, for a finite m): x is then dead
-                # after the subtraction, a register more in a loop that spills (-1.5%)
+                # after the subtraction, a register more in a loop that spills (the kernel at
+                # 1,000 classes in cache: 10% faster)
                 at_max = builder.fcmp_ordered(">=", d, zeros)
-                below, clamped, y = emit_exp_clamped(builder, d, one_step=True)
+                below, clamped, y = emit_exp_clamped(builder, d, lean=True)
                 term = builder.select(builder.or_(below, at_max), zeros, y)
                 # exp(d) |d| with d <= 0 (clamped: a flushed term adds 0, a NaN d makes it NaN)
                 builder.store(fma(builder, term, clamped, builder.load(bounds)), bounds)

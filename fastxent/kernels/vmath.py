@@ -32,7 +32,7 @@ _LN2_HI = _F(0.693359375)
 _LN2_LO = _F(-2.12194440e-4)
 _SHIFTED_MIN = _F(-87.0)  # exp(-87) = 1.6e-38, still normal: where exps are flushed to 0
 _ROUNDER = _F(1.5 * 2**23)  # t = y + 1.5*2**23 rounds y to an integer held in t's low mantissa bits
-# One multiply-add for n*ln2 where a caller accounts for its error (emit_exp_reduced's one_step).
+# One multiply-add for n*ln2 where a caller accounts for its error (emit_exp_reduced's lean form).
 _LN2 = _F(0.6931471805599453)
 # exp(r) = 1 + r + r^2 P(r), P of degree 3 fitted (minimax, relative) on |r| <= ln2/2: 1.1e-7 before
 # rounding, 1.9e-7 evaluated in float32. Cephes' degree 5 reaches 1e-10, which float32 cannot
@@ -142,36 +142,42 @@ def _integers_like(ty):
     return ir.IntType(32)
 
 
-def emit_exp_reduced(builder, x, one_step=False):
+def emit_exp_reduced(builder, x, lean=False):
     """IR of :func:`exp_reduced32` for a float32 value or a vector of them (every lane alike).
 
     ``x = n ln2 + r`` with ``n = round(x / ln2)`` by the ``1.5 * 2**23`` trick, so ``2**n``
-    comes from the bits of ``t`` without a float -> int conversion; ``exp(r) = 1 + r + r^2 P(r)``,
-    ``P`` of degree 3, evaluated by Horner's rule from the top, five multiply-adds: 1.77e-7
-    relative at most over every float32 in [-87, 0] (the form ``(P r^2 + r) + 1``, a multiply
-    and an add more, held 1.86e-7 and cost 6% more in the row sums' loop, which runs out of
-    registers: one row of 1,000 classes in cache, one thread, AMD Zen 3). The fused multiply-adds
-    are written out, so scalar callers and the vector loops round alike.
+    comes from the bits of ``t`` without a float -> int conversion; ``r = x - n ln2`` in two
+    multiply-adds, ``ln2`` split so that ``n`` times its high part is exact; ``exp(r) = 1 + r +
+    r^2 P(r)``, ``P`` of degree 3, as ``(P r^2 + r) + 1``: 1.86e-7 relative at most over every
+    float32 in [-87, 0]. The fused multiply-adds are written out, so scalar callers and the
+    vector loops round alike.
 
-    ``r = x - n ln2`` takes two multiply-adds, ``ln2`` split so that ``n`` times its high part
-    is exact; ``one_step``: one, with float32's ``ln2``, whose error ``1.7e-9`` times ``n``
-    moves the result by up to ``0.042 |x| 2**-24`` more (every float32 in [-87, 0]: 4.0e-7
-    relative at most, 1.84e-7 beyond that term), for callers that bound that error with the
-    rounding of ``x`` itself (:mod:`.row_excess`): 3% faster there again.
+    ``lean``: two operations fewer, for a loop that runs out of registers (the row sums' plain
+    terms, :mod:`.row_excess`: one row of 1,000 classes in cache, one thread, AMD Zen 3, 12%
+    faster): ``n ln2`` in one multiply-add with float32's ``ln2``, whose error ``1.7e-9`` times
+    ``n`` moves the result by up to ``0.042 |x| 2**-24`` more, for callers that bound that error
+    with the rounding of ``x`` itself; and the polynomial by Horner's rule from the top, five
+    multiply-adds. Every float32 in [-87, 0]: 4.0e-7 relative at most, 1.84e-7 beyond that
+    term. (The Horner form in the corrected sums' loop, whose chain is longer, made the kernel
+    11% slower at 100 classes.)
     """
     ty = x.type
     ints = _integers_like(ty)
     t = fma(builder, x, splat(float(_LOG2E), ty), splat(float(_ROUNDER), ty))
     n = builder.fsub(t, splat(float(_ROUNDER), ty))
     # n times the negated constants: the same bits as -n times them, without an op to negate n
-    if one_step:
+    if lean:
         r = fma(builder, n, splat(-float(_LN2), ty), x)
+        p = splat(float(_E3), ty)
+        for coefficient in (_E2, _E1, _E0, 1.0, 1.0):
+            p = fma(builder, p, r, splat(float(coefficient), ty))
     else:
         r = fma(builder, n, splat(-float(_LN2_HI), ty), x)
         r = fma(builder, n, splat(-float(_LN2_LO), ty), r)
-    p = splat(float(_E3), ty)
-    for coefficient in (_E2, _E1, _E0, 1.0, 1.0):
-        p = fma(builder, p, r, splat(float(coefficient), ty))
+        p = fma(builder, splat(float(_E3), ty), r, splat(float(_E2), ty))
+        p = fma(builder, p, r, splat(float(_E1), ty))
+        p = fma(builder, p, r, splat(float(_E0), ty))
+        p = builder.fadd(fma(builder, p, builder.fmul(r, r), r), splat(1.0, ty))
     # bits(t) = bits(1.5 * 2**23) + n, and bits(1.5 * 2**23) << 23 vanishes in 32 bits.
     power = builder.shl(builder.bitcast(t, ints), splat(23, ints))
     return builder.bitcast(builder.add(builder.bitcast(p, ints), power), ty)
@@ -187,15 +193,15 @@ def emit_exp_difference(builder, x, m):
     return builder.select(below, splat(0.0, ty), fma(builder, y, error, y))
 
 
-def emit_exp_clamped(builder, d, one_step=False):
+def emit_exp_clamped(builder, d, lean=False):
     """``(below, clamped, y)`` for float32 ``d <= 0`` (values or vectors): whether ``d`` is below
     the flush threshold, -87 where ``exp`` is 1.6e-38 (false for a NaN ``d``), ``d`` clamped at
-    it, and :func:`emit_exp_reduced` of the clamped value (``one_step``: see there). The callers
-    set flushed terms to 0."""
+    it, and :func:`emit_exp_reduced` of the clamped value (``lean``: see there). The callers set
+    flushed terms to 0."""
     floor = splat(float(_SHIFTED_MIN), d.type)
     below = builder.fcmp_ordered("<", d, floor)
     clamped = builder.select(below, floor, d)
-    return below, clamped, emit_exp_reduced(builder, clamped, one_step)
+    return below, clamped, emit_exp_reduced(builder, clamped, lean)
 
 
 @intrinsic
