@@ -168,16 +168,17 @@ def emit_exp_reduced(builder, x, lean=False):
     # n times the negated constants: the same bits as -n times them, without an op to negate n
     if lean:
         r = fma(builder, n, splat(-float(_LN2), ty), x)
-        p = splat(float(_E3), ty)
-        for coefficient in (_E2, _E1, _E0, 1.0, 1.0):
-            p = fma(builder, p, r, splat(float(coefficient), ty))
     else:
         r = fma(builder, n, splat(-float(_LN2_HI), ty), x)
         r = fma(builder, n, splat(-float(_LN2_LO), ty), r)
-        p = fma(builder, splat(float(_E3), ty), r, splat(float(_E2), ty))
-        p = fma(builder, p, r, splat(float(_E1), ty))
-        p = fma(builder, p, r, splat(float(_E0), ty))
-        p = builder.fadd(fma(builder, p, builder.fmul(r, r), r), splat(1.0, ty))
+    p = splat(float(_E3), ty)
+    for coefficient in (_E2, _E1, _E0):  # P(r)
+        p = fma(builder, p, r, splat(float(coefficient), ty))
+    one = splat(1.0, ty)
+    if lean:
+        p = fma(builder, fma(builder, p, r, one), r, one)
+    else:
+        p = builder.fadd(fma(builder, p, builder.fmul(r, r), r), one)
     # bits(t) = bits(1.5 * 2**23) + n, and bits(1.5 * 2**23) << 23 vanishes in 32 bits.
     power = builder.shl(builder.bitcast(t, ints), splat(23, ints))
     return builder.bitcast(builder.add(builder.bitcast(p, ints), power), ty)
