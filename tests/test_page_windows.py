@@ -10,6 +10,7 @@ import pytest
 from test_page_reader import ALL, WRITERS, assert_page_reads, assert_same_table, corpus, read_all  # noqa: F401
 
 from fastxent.engine import class_rows
+from fastxent.io import sources
 from fastxent.io.pages import rowgroup
 from fastxent.io.pages.cursor import CorruptPage, spread_stride
 from fastxent.io.pages.files import LocalFile
@@ -73,6 +74,60 @@ def test_a_closed_files_windows_serve_the_next(numbered):
         assert np.array_equal(new, data[2000:5000])
     finally:
         second.close()
+
+
+def test_a_chunk_read_to_its_end_frees_its_window_for_the_next(numbered):
+    """``done()`` hands a chunk's buffer to the file's next chunk (columns read one after
+    another share one window); a chunk still open keeps its own, and a buffer too small for the
+    next window is replaced, not read past."""
+    path, data = numbered
+    file = LocalFile(path)
+    try:
+        first, held = file.chunk(0, 3000, 3000), file.chunk(3000, 1000, 1000)
+        a, h = first(0, 1), held(3000, 1)
+        first.done()
+        b = file.chunk(4000, 2000, 2000)(4000, 1)
+        assert np.shares_memory(a, b) and not np.shares_memory(h, b)
+        assert np.array_equal(b, data[4000:6000]) and np.array_equal(h, data[3000:4000])
+        wide = file.chunk(6000, 4000, 4000)
+        assert np.array_equal(wide(6000, 1), data[6000:])  # no free buffer of 4,000 bytes: a new one
+        wide.done()
+        last = file.chunk(0, 4000, 4000)(0, 1)
+        assert np.array_equal(last, data[:4000]) and not np.shares_memory(last, h)
+    finally:
+        file.close()
+
+
+def test_a_row_group_decoded_whole_reads_each_chunk_once(tmp_path, monkeypatch):
+    """A row group decoded in one batch reads its column chunks one after another, each in one
+    window (the whole budget, :data:`~fastxent.io.pages.rowgroup.WINDOW_BYTES`, rather than a
+    share of it per column) and all through one buffer; decoded in several batches, the columns
+    share the budget and read their chunks in pieces. The batches are pyarrow's either way."""
+    rng = np.random.default_rng(3)
+    n, classes = 20_000, 40
+    table = pa.table({f"c{k}": rng.standard_normal(n).astype(np.float32) for k in range(classes)})
+    path = str(tmp_path / "columns.parquet")
+    pq.write_table(table, path, row_group_size=n, compression="snappy")
+    names = table.column_names
+    monkeypatch.setattr(rowgroup, "WINDOW_BYTES", 1 << 20)  # a share: 26 KB, a third of a chunk
+    reads, buffers = [], set()
+    read_into = LocalFile.read_into
+
+    def counted(self, buffer, offset):
+        reads.append(offset)
+        buffers.add(buffer.__array_interface__["data"][0])
+        return read_into(self, buffer, offset)
+
+    monkeypatch.setattr(LocalFile, "read_into", counted)
+    whole, counts = read_all(path, names, n, monkeypatch, "pages")
+    assert counts == {"pages": classes}
+    assert len(reads) == classes and len(buffers) == 1
+    assert_same_table(whole, table)
+    reads.clear()
+    monkeypatch.setattr(sources, "PAGES_DECODE_BYTES", 1 << 20)  # batches of 5,000 rows decoded
+    pieces, _ = read_all(path, names, n // 4, monkeypatch, "pages")
+    assert len(reads) > 2 * classes
+    assert_same_table(pieces, table)
 
 
 def test_a_chunk_past_the_end_of_the_file_is_truncation(numbered):

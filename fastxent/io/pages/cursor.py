@@ -11,6 +11,7 @@ holding a null list or a null element, or a fixed_size_list row of another lengt
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import numpy as np
@@ -23,7 +24,7 @@ from .checksum import crc32
 from .codecs import SNAPPY, UNCOMPRESSED, CodecError, Decompressor
 from .decode import string_offsets
 from .layout import ColumnLayout
-from .pages import checksums, dictionary_bytes
+from .pages import HEADER_BYTES, checksums, dictionary_bytes
 from .takes import take_flat, take_list
 
 #: Pages whose CRCs are listed by one call.
@@ -72,33 +73,60 @@ _NO_WINDOW = np.frombuffer(b"", np.uint8)
 
 
 class _Spares(threading.local):
-    """Each thread's scratch buffers (raw bytes, by name) kept from one column chunk to the next:
-    allocating them again for each chunk (100 columns, 7 pages each) had the kernel zero fresh
-    memory every time."""
+    """Each thread's scratch buffers (raw bytes, a list by name) kept from one column chunk to
+    the next: allocating them again for each chunk (100 columns, 7 pages each) had the kernel
+    zero fresh memory every time. A list, because a row group's columns are open at once: each
+    of 100 cursors takes its own."""
 
     def __init__(self):
-        self.buffers: dict = {}
+        self.buffers: dict = collections.defaultdict(list)
+        self.nbytes = 0  # of all the lists' buffers
+
+
+#: The most bytes a thread keeps in spare buffers (a 100-column row group's pages need ~10 MB;
+#: 10,000 columns' more would be held for nothing once the file is read).
+SPARE_BYTES = 32 << 20
 
 
 _spares = _Spares()
 
 
 def _scratch(name: str, n: int, dtype, owned: dict) -> np.ndarray:
-    """``n`` values of ``dtype`` from this thread's spare buffer ``name``, or a new buffer; the
-    buffer is ``owned[name]`` until :meth:`ColumnCursor._give_back` returns it."""
+    """``n`` values of ``dtype`` from one of this thread's spare buffers ``name``, or a new
+    buffer; the buffer is ``owned[name]`` until :meth:`ColumnCursor._give_back` returns it."""
     dtype = np.dtype(dtype)
-    raw = _spares.buffers.pop(name, _NONE)
+    raw = _take_spare(name)
     if raw.size < n * dtype.itemsize:
         raw = pooled_empty(n * dtype.itemsize, np.uint8)
     owned[name] = raw
     return raw[: n * dtype.itemsize].view(dtype)
 
 
+def _spare(name: str, owned: dict) -> np.ndarray:
+    """One of this thread's spare buffers ``name`` as it is (empty if there is none), owned as
+    :func:`_scratch`'s: a cursor starts with the buffers the last row group's chunks used, so
+    its first pages need no round to Python to ask for them (100 columns: two calls a chunk)."""
+    raw = _take_spare(name)
+    if raw.size:
+        owned[name] = raw
+    return raw
+
+
+def _take_spare(name: str) -> np.ndarray:
+    spares = _spares.buffers[name]
+    if not spares:
+        return _NONE
+    raw = spares.pop()
+    _spares.nbytes -= raw.size
+    return raw
+
+
 class ColumnCursor:
     """The rows of one column chunk (see the module).
 
     ``read(offset, size)`` returns a window of the file's bytes from ``offset``, at least ``size``
-    of them, as a uint8 array (:mod:`.files`). ``start``, ``size``: the chunk's bytes; ``codec``:
+    of them, as a uint8 array, and ``read.done()`` frees its buffer once the chunk is read
+    (:mod:`.files`). ``start``, ``size``: the chunk's bytes; ``codec``:
     its codec number; ``num_values`` and ``uncompressed``: its value count and
     uncompressed size from the footer; ``rows``: the row group's row count.
     """
@@ -140,12 +168,11 @@ class ColumnCursor:
         self.width = layout.stored.itemsize
         # what a flat column's values become: the stored type, or float32 (layout.as_float)
         self.decoded = np.dtype(np.float32) if layout.as_float else layout.stored
-        self.page_buf = _NONE
-        self.defs = self.reps = _NONE
+        self.owned: dict = {}  # scratch buffers taken from this thread's spares
+        self.page_buf = self.defs = self.reps = _NONE
         self.idx = np.empty(0, np.int32)
         self.vals = self.dictionary = _NONE
         self.checks = np.empty((CHECKSUM_ROWS, 4), np.int64)
-        self.owned: dict = {}  # scratch buffers taken from this thread's spares
         self.strings: pa.Array | None = None  # a string column's dictionary (layout.codes)
         self.dictionary_at = start  # its page's offset
         self.dictionary_size = 0
@@ -158,6 +185,8 @@ class ColumnCursor:
             raise CorruptPage(f"asked for {n} rows, the row group has {self.rows_left} left")
         self.rows_left -= n
         finish = self.rows_left == 0
+        if self.window is _NO_WINDOW:
+            self._start()
         self.state[p.DONE] = self.state[p.ELEMENTS] = self.state[p.NULLS] = 0
         layout = self.layout
         if layout.is_list:
@@ -184,6 +213,8 @@ class ColumnCursor:
                 array = pa.DictionaryArray.from_arrays(array, self._strings(), safe=False)
         if finish:
             self._give_back()
+            self.read.done()  # the window's buffer, for the file's next chunk
+            self.window = _NO_WINDOW
         return array
 
     def _call(self, take, out, other, n, finish) -> int:
@@ -213,9 +244,7 @@ class ColumnCursor:
         state = self.state
         need = int(state[p.NEED])
         if status == p.NEED_BYTES:
-            self.base = int(state[p.NEED_AT])
-            self.window = self.read(self.base, int(state[p.NEED_SIZE]))
-            self._verify()  # the pages in the window, before the call that opens them
+            self._read_window(int(state[p.NEED_AT]), int(state[p.NEED_SIZE]))
         elif status == p.NEED_CHECKSUMS:
             self._verify()
         elif status == p.NEED_BUFFER:
@@ -244,6 +273,27 @@ class ColumnCursor:
                 raise CorruptPage(f"the page at byte {state[p.AT]}: {err}") from None
             state[p.PREPARED] = state[p.AT]
 
+    def _start(self) -> None:
+        """Before the first call: the chunk's first window, and the spare buffers its pages
+        will ask for where that is known (snappy pages, definition levels), rather than at the
+        call's asking (100 columns: three rounds to Python a chunk spared). At the first take,
+        not when the cursor is made: a row group's cursors are made at once, and each of its
+        columns in turn then takes the buffers the column before gave back."""
+        if self.params[p.CODEC] == p.SNAPPY:
+            self.page_buf = _spare("page", self.owned)
+        if self.layout.top > 0:
+            self.defs = _spare("defs", self.owned)
+        start, end = int(self.state[p.POS]), int(self.state[p.END])
+        if end > start:
+            self._read_window(start, min(HEADER_BYTES, end - start))
+
+    def _read_window(self, at: int, size: int) -> None:
+        """The window of the chunk from byte ``at`` (at least ``size`` bytes), its pages' CRCs
+        checked before the call that opens them."""
+        self.base = at
+        self.window = self.read(at, size)
+        self._verify()
+
     def _strings(self) -> pa.Array:
         """The strings of the chunk's dictionary page (empty before it is read), as an Arrow
         string array: the page's bytes after the codes (:func:`~.pages.dictionary_bytes`),
@@ -269,11 +319,11 @@ class ColumnCursor:
         return self.strings
 
     def _give_back(self) -> None:
-        """Hand the scratch buffers to the next chunk this thread reads."""
-        spare = _spares.buffers
+        """Hand the scratch buffers to the next chunks this thread reads."""
         for name, raw in self.owned.items():
-            if raw.size > spare.get(name, _NONE).size:
-                spare[name] = raw
+            if _spares.nbytes + raw.size <= SPARE_BYTES:
+                _spares.buffers[name].append(raw)
+                _spares.nbytes += raw.size
         self.owned = {}
 
     def _verify(self) -> None:

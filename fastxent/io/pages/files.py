@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 
 import numpy as np
 
@@ -32,20 +31,29 @@ class RangedFile:
     def __init__(self, filesystem, path: str):
         self._handle = filesystem.open_input_file(path)
 
-    def chunk(self, start: int, size: int, window: int) -> Callable:
+    def chunk(self, start: int, size: int, window: int) -> _RangedChunk:
         """``read(offset, size)`` for the chunk of ``size`` bytes at ``start`` (see the module)."""
-        end = start + size
-
-        def read(offset: int, size: int) -> np.ndarray:
-            data = self._handle.read_at(min(max(size, window), end - offset), offset)
-            if len(data) < size:
-                raise CorruptPage("the file ends inside the column chunk (truncated?)")
-            return np.frombuffer(data, np.uint8)  # a new buffer: views of the last one stay valid
-
-        return read
+        return _RangedChunk(self._handle, start + size, window)
 
     def close(self) -> None:
         self._handle.close()
+
+
+class _RangedChunk:
+    """``read(offset, size)`` of one chunk of a :class:`RangedFile`; ``done()`` does nothing (each
+    window is a new buffer)."""
+
+    def __init__(self, handle, end: int, window: int):
+        self._handle, self._end, self._window = handle, end, window
+
+    def __call__(self, offset: int, size: int) -> np.ndarray:
+        data = self._handle.read_at(min(max(size, self._window), self._end - offset), offset)
+        if len(data) < size:
+            raise CorruptPage("the file ends inside the column chunk (truncated?)")
+        return np.frombuffer(data, np.uint8)  # a new buffer: views of the last one stay valid
+
+    def done(self) -> None:
+        pass
 
 
 class _SpareWindows(threading.local):
@@ -63,34 +71,37 @@ class LocalFile:
 
     A chunk's window is overwritten by its next read: the page code keeps no view of a window
     past the call that asks for the next one (values, dictionaries and decompressed pages are
-    copied out of it)."""
+    copied out of it). A chunk read to its end gives its buffer back (``done()``) to the next
+    chunk: columns read one after another (a row group decoded in one batch) share one."""
 
     def __init__(self, path: str):
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        self._windows: list[np.ndarray] = []  # the buffers of this file's chunks, in order
-
-    def chunk(self, start: int, size: int, window: int) -> Callable:
-        """``read(offset, size)`` for the chunk of ``size`` bytes at ``start`` (see the module)."""
-        end = start + size
-        slot = len(self._windows)
         spares = _spare_windows.buffers
-        self._windows.append(spares.pop() if spares else np.empty(0, np.uint8))
+        self._free, self._held = list(spares), list(spares)  # buffers unused; all this file's
+        spares.clear()
 
-        def read(offset: int, size: int) -> np.ndarray:
-            wanted = min(max(size, window), end - offset)
-            buffer = self._windows[slot]
-            if buffer.size < wanted:
-                buffer = self._windows[slot] = np.empty(max(wanted, min(window, end - start)), np.uint8)
-            got = self._read_into(buffer[:wanted], offset)
-            if got < size:
-                raise CorruptPage("the file ends inside the column chunk (truncated?)")
-            view = buffer[:got]
-            view.flags.writeable = False  # the type the page code compiled for (bytes read)
-            return view
+    def chunk(self, start: int, size: int, window: int) -> _LocalChunk:
+        """``read(offset, size)`` for the chunk of ``size`` bytes at ``start`` (see the module)."""
+        return _LocalChunk(self, start, start + size, window)
 
-        return read
+    def buffer(self, n: int) -> np.ndarray:
+        """A buffer of at least ``n`` bytes: a free one, else a new one an eighth larger (the
+        next chunk of a column is a few bytes longer or shorter), a free one too small for it
+        dropped, so that the file holds no more buffers than chunks at once."""
+        for k, buffer in enumerate(self._free):
+            if buffer.size >= n:
+                return self._free.pop(k)
+        if self._free:
+            small = self._free.pop()
+            self._held = [b for b in self._held if b is not small]
+        buffer = np.empty(n + n // 8, np.uint8)
+        self._held.append(buffer)
+        return buffer
 
-    def _read_into(self, buffer: np.ndarray, offset: int) -> int:
+    def give_back(self, buffer: np.ndarray) -> None:
+        self._free.append(buffer)
+
+    def read_into(self, buffer: np.ndarray, offset: int) -> int:
         """Read ``buffer.size`` bytes from ``offset`` (fewer at the end of the file): ``pread``
         returns short counts on interruption, so it is called until done."""
         done = 0
@@ -103,5 +114,33 @@ class LocalFile:
 
     def close(self) -> None:
         os.close(self._fd)
-        _spare_windows.buffers.extend(self._windows)
-        self._windows = []
+        _spare_windows.buffers.extend(self._held)
+        self._free = self._held = []
+
+
+class _LocalChunk:
+    """``read(offset, size)`` of one chunk of a :class:`LocalFile`, into the chunk's window buffer;
+    ``done()``: the chunk is read, its buffer free for the file's next chunk."""
+
+    def __init__(self, file: LocalFile, start: int, end: int, window: int):
+        self._file, self._start, self._end, self._window = file, start, end, window
+        self._buffer: np.ndarray | None = None
+
+    def __call__(self, offset: int, size: int) -> np.ndarray:
+        wanted = min(max(size, self._window), self._end - offset)
+        buffer = self._buffer
+        if buffer is None or buffer.size < wanted:
+            if buffer is not None:
+                self._file.give_back(buffer)
+            buffer = self._buffer = self._file.buffer(max(wanted, min(self._window, self._end - self._start)))
+        got = self._file.read_into(buffer[:wanted], offset)
+        if got < size:
+            raise CorruptPage("the file ends inside the column chunk (truncated?)")
+        view = buffer[:got]
+        view.flags.writeable = False  # the type the page code compiled for (bytes read)
+        return view
+
+    def done(self) -> None:
+        if self._buffer is not None:
+            self._file.give_back(self._buffer)
+            self._buffer = None

@@ -122,7 +122,10 @@ def row_group_batches(
     others = [c for c in columns if c not in chosen]
     source = file.open()
     try:
-        window = max(MIN_WINDOW_BYTES, WINDOW_BYTES // len(chosen))
+        # a row group decoded in one batch reads its columns one after another, each to its end
+        # (its window then free for the next: :mod:`.files`), so each may have the whole budget
+        whole = decode_rows >= n
+        window = WINDOW_BYTES if whole else max(MIN_WINDOW_BYTES, WINDOW_BYTES // len(chosen))
 
         def cursor_of(layout) -> ColumnCursor:
             chunk = group.column(layout.leaf)
