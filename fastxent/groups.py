@@ -608,7 +608,8 @@ class GroupTable:
             expansion_values(self.terms[:size, q], self.nterms[:size, q], self.specials[:size, q], sums[q])
         counts = self.counts[:size]
         judged = counts[:, COUNT_FIELDS.index("judged")]
-        moments = self.moments[:size].sum(axis=2)  # each sum plus its rounding errors
+        # each sum plus its rounding errors (as .sum(axis=2), without its 6 ms over 100,000 groups)
+        moments = self.moments[:size, :, 0] + self.moments[:size, :, 1]
         stderr = standard_error(sums[0], sums[1], *moments.T, counts[:, COUNT_FIELDS.index("scored")])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             loss = sums[0] / sums[1]  # 0/0 is NaN, as in torch
