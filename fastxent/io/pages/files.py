@@ -85,11 +85,12 @@ class LocalFile:
         return _LocalChunk(self, start, start + size, window)
 
     def buffer(self, n: int) -> np.ndarray:
-        """A buffer of at least ``n`` bytes: a free one, else a new one an eighth larger (the
-        next chunk of a column is a few bytes longer or shorter), a free one too small for it
-        dropped, so that the file holds no more buffers than chunks at once."""
-        for k, buffer in enumerate(self._free):
-            if buffer.size >= n:
+        """A buffer of at least ``n`` bytes: the free one freed last that is large enough (still
+        in the cache), else a new one an eighth larger (the next chunk of a column is a few bytes
+        longer or shorter), a free one too small for it dropped, so that the file holds no more
+        buffers than chunks at once."""
+        for k in range(len(self._free) - 1, -1, -1):
+            if self._free[k].size >= n:
                 return self._free.pop(k)
         if self._free:
             small = self._free.pop()
