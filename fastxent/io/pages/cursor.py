@@ -104,8 +104,8 @@ def _scratch(name: str, n: int, dtype, owned: dict) -> np.ndarray:
 
 def _spare(name: str, owned: dict) -> np.ndarray:
     """One of this thread's spare buffers ``name`` as it is (empty if there is none), owned as
-    :func:`_scratch`'s: a cursor starts with the buffers the last row group's chunks used, so
-    its first pages need no round to Python to ask for them (100 columns: two calls a chunk)."""
+    :func:`_scratch`'s: a cursor starts with the buffers a chunk read before it used, so its
+    first pages need no round to Python to ask for them (:meth:`ColumnCursor._start`)."""
     raw = _take_spare(name)
     if raw.size:
         owned[name] = raw
@@ -169,6 +169,7 @@ class ColumnCursor:
         # what a flat column's values become: the stored type, or float32 (layout.as_float)
         self.decoded = np.dtype(np.float32) if layout.as_float else layout.stored
         self.owned: dict = {}  # scratch buffers taken from this thread's spares
+        self.started = False  # the first window read (_start)
         self.page_buf = self.defs = self.reps = _NONE
         self.idx = np.empty(0, np.int32)
         self.vals = self.dictionary = _NONE
@@ -185,7 +186,7 @@ class ColumnCursor:
             raise CorruptPage(f"asked for {n} rows, the row group has {self.rows_left} left")
         self.rows_left -= n
         finish = self.rows_left == 0
-        if self.window is _NO_WINDOW:
+        if not self.started:
             self._start()
         self.state[p.DONE] = self.state[p.ELEMENTS] = self.state[p.NULLS] = 0
         layout = self.layout
@@ -279,6 +280,7 @@ class ColumnCursor:
         call's asking (100 columns: three rounds to Python a chunk spared). At the first take,
         not when the cursor is made: a row group's cursors are made at once, and each of its
         columns in turn then takes the buffers the column before gave back."""
+        self.started = True
         if self.params[p.CODEC] == p.SNAPPY:
             self.page_buf = _spare("page", self.owned)
         if self.layout.top > 0:

@@ -2,7 +2,8 @@
 
 Each column chunk gets a ``read(offset, size)``: one range request of a window of the chunk from
 ``offset``, at least ``size`` bytes (a page larger than the window is read whole), never past the
-chunk's end. Only the window being decoded is held, so a huge row group is never resident whole.
+chunk's end; ``read.done()`` once the chunk is read. Only the window being decoded is held, so a
+huge row group is never resident whole.
 
 A local file (:class:`LocalFile`) is read with ``pread`` into windows kept from one row group to
 the next by the thread reading them: a fresh buffer for every window (pyarrow's ``read_at``) had
