@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pytest
 
 #: The parallel multiclass drivers that several test files reach (rows of 100 classes, more than
 #: engine.PARALLEL_MIN_ELEMENTS in all): 25-40 s each to compile, one core each.
@@ -32,12 +31,10 @@ def _compile(dtype, order: str) -> None:
     fx.cross_entropy(x, rng.integers(0, 100, x.shape[0]))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def shared_kernels_compiled():
-    """A worker's share of :data:`SHARED_KERNELS`, compiled before its first test (a fixture, not
-    a session-start hook: the scheduler waits for every worker's start before sending any test)."""
+def pytest_sessionstart(session):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is not None and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":  # the simulator run
-        index, workers = int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
-        for dtype, order in SHARED_KERNELS[index::workers]:
-            _compile(dtype, order)
+    if worker is None or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return  # one process compiles nothing twice; the simulator run tests the GPU kernels
+    index, workers = int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    for dtype, order in SHARED_KERNELS[index::workers]:
+        _compile(dtype, order)

@@ -75,15 +75,7 @@ BASELINE_FEATURES = "+64bit,+cmov,+cx8,+fxsr,+mmx,+sse,+sse2"
 
 
 def test_a_target_without_f16c_converts_with_integer_operations(tmp_path):
-    # LLVM's optimisations off (NUMBA_OPT=0): the child compiles its kernels afresh for this CPU, and
-    # they take 40 s optimised, 30 s not; both sides of each comparison are compiled alike, and
-    # the kernels' floating-point flags are the same at every level
-    env = {
-        **os.environ,
-        "NUMBA_CPU_FEATURES": BASELINE_FEATURES,
-        "NUMBA_CACHE_DIR": str(tmp_path),
-        "NUMBA_OPT": "0",
-    }
+    env = {**os.environ, "NUMBA_CPU_FEATURES": BASELINE_FEATURES, "NUMBA_CACHE_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True)
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["f16c"] is False
