@@ -14,11 +14,14 @@ import os
 
 import numpy as np
 
-#: The parallel multiclass drivers that several test files reach (rows of 100 classes, more than
-#: engine.PARALLEL_MIN_ELEMENTS in all): 25-40 s each to compile, one core each.
+#: The parallel multiclass drivers (rows of 100 classes, > engine.PARALLEL_MIN_ELEMENTS in all):
+#: 25-40 s each to compile, on two cores one process each. float16 rows are read as their bits;
+#: float16 columns are converted to float32 first, so they share float32's column driver.
 SHARED_KERNELS = [
-    (np.float32, "C"),  # the row driver
-    (np.float32, "F"),  # the class-major drivers
+    (np.float32, "C"),
+    (np.float64, "C"),
+    (np.float16, "C"),
+    (np.float32, "F"),
     (np.float64, "F"),
 ]
 

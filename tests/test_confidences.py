@@ -94,15 +94,10 @@ def multiclass_rows(rng, n: int, classes: int, dtype) -> np.ndarray:
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("classes", [5, 16, 17, 100, 1000])
 @pytest.mark.parametrize("layout", ["rows", "columns"])
-def test_multiclass_confidence_is_one_over_z(dtype, classes, layout, monkeypatch):
+def test_multiclass_confidence_is_one_over_z(dtype, classes, layout):
     """``1 / Z`` from the loss's own sums, on the row, transposed (C <= 16) and class-major
     paths, within the accuracy promise of the float64 softmax; NaN where the maximum is not
     finite. The predictions are np.argmax's."""
-    if dtype != np.float32:
-        # float32 runs the drivers' parallel twins (100 and 1000 classes); the other types run
-        # the serial ones, the same row functions: float16's and float64's parallel row drivers
-        # would take 35-40 s each to compile, for this test alone
-        monkeypatch.setattr(engine, "PARALLEL_MIN_ELEMENTS", 1 << 62)
     rng = np.random.default_rng(classes)
     n = 2 * 2048 + 33
     x = multiclass_rows(rng, n, classes, dtype)
