@@ -7,22 +7,18 @@ TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: demo test bench lint format clean
 
-# --no-compile: pip would byte-compile every module it installs (torch's thousands) whether or not
-# anything imports them (test extras and torch: 101 -> 51 s); Python compiles what it imports.
-PIP_INSTALL := $(PY) -m pip install -q --no-compile
-
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) --upgrade pip
+	$(PY) -m pip install -q --upgrade pip
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.created pyproject.toml
-	$(PIP_INSTALL) -e .
+	$(PY) -m pip install -q -e .
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(PIP_INSTALL) -e ".[test]"
-	-$(PIP_INSTALL) "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test]"
+	-$(PY) -m pip install -q "$(TORCH_SPEC)"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -51,7 +47,7 @@ test: $(VENV)/.test-installed
 BENCH_ENV := NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive FASTXENT_BENCH_DATA=bench/.data
 
 bench: $(VENV)/.test-installed
-	$(PIP_INSTALL) -e ".[bench]"
+	$(PY) -m pip install -q -e ".[bench]"
 	$(BENCH_ENV) $(VENV)/bin/fastxent bench --out bench/report --readme README.md
 	$(BENCH_ENV) $(PY) bench/reliability.py
 
