@@ -151,11 +151,17 @@ def row_major_statistics(
         if predicting:
             predicted[at + r] = first_argmax(row, m)
         if logits and (confiding or t != ignore_index):
+            # the target's distance below the maximum, which the loss adds to log Z: the
+            # precision the sums need is relative to the whole loss (not where a confidence,
+            # which is 1 / Z, is asked for, nor with label smoothing, whose loss adds each class's)
+            gap = 0.0
+            if t != ignore_index and not confiding and smoothing == 0.0:
+                gap = np.float64(m) - np.float64(row[t])
             if ahead and r + 1 < n:
-                stats[LOG_NORM, at + r], ties[r], key = partial_excess_ahead(row, m, rows[r + 1])
+                stats[LOG_NORM, at + r], ties[r], key = partial_excess_ahead(row, m, rows[r + 1], gap)
                 known = True
             else:
-                stats[LOG_NORM, at + r], ties[r] = partial_excess(row, m)
+                stats[LOG_NORM, at + r], ties[r] = partial_excess(row, m, gap)
         elif confiding:
             confidence[at + r] = top_probability(kind, m, 0.0)
         if t == ignore_index:
