@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
+import fastxent as fx
 from fastxent.kernels.row_excess import (
     PLAIN_CLASSES,
     ROUNDING_ULPS,
@@ -209,3 +210,42 @@ def test_flushed_and_minus_infinite_terms_add_nothing_to_the_bound():
     s, ties, bound = _bounded(row, np.float32(1.0))
     assert (s, ties, bound) == (0.0, 1.0, 0.0)
     assert _partial(row, np.float32(1.0)) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("num_classes", [PLAIN_CLASSES, 1000, 4099])
+def test_row_losses_keep_the_promise_wherever_the_target_stands(num_classes):
+    """Row losses of many classes (the plain sums judged against the whole loss, the target's
+    gap included) against float64 from the exact differences: targets at the maximum, next to
+    it and far below, logits of every spread, within 1e-6 of each row's loss."""
+    rng = np.random.default_rng(num_classes)
+    rows = []
+    for scale in (0.01, 1.0, 3.0, 12.0, 40.0):
+        rows.append(rng.standard_normal((6, num_classes)).astype(np.float32) * np.float32(scale))
+    x = np.concatenate(rows)
+    order = np.argsort(x, axis=1)
+    picks = (order[:, -1], order[:, -2], order[:, num_classes // 2], order[:, 0])
+    targets = np.concatenate([pick[i :: len(picks)] for i, pick in enumerate(picks)])
+    x = np.concatenate([x[i :: len(picks)] for i in range(len(picks))])
+    wide = x.astype(np.float64)
+    top = wide.max(axis=1)
+    gaps = wide - top[:, None]
+    # log Z as log1p(Z - 1): the maximum's exp(0) = 1 kept out of the sum, as confident rows need
+    excess = np.where(gaps < 0, np.exp(gaps), 0.0).sum(axis=1) + ((gaps == 0).sum(axis=1) - 1)
+    want = np.log1p(excess) - gaps[np.arange(len(x)), targets]
+    got = fx.cross_entropy(x, targets, reduction="none")
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+
+
+def test_a_confident_row_with_its_target_at_the_maximum_is_summed_corrected():
+    """The row of :func:`test_the_bound_bounds_the_plain_terms_error` (one term whose subtraction
+    is 8e-7 off) as a row loss: its target at the maximum, the loss is that term, to within
+    2e-7 (corrected); its target the other class, the term is a 1e-8 part of it."""
+    x, m = np.float32(-8.62711), np.float32(8.870252)
+    row = np.full((1, 300), -np.inf, dtype=np.float32)
+    row[0, 0], row[0, 299] = m, x
+    term = np.exp(np.float64(x) - np.float64(m))
+    at_max = fx.cross_entropy(row, np.array([0]), reduction="none")[0]
+    assert abs(at_max - np.log1p(term)) <= 2e-7 * np.log1p(term)
+    below = fx.cross_entropy(row, np.array([299]), reduction="none")[0]
+    want = np.log1p(term) + (np.float64(m) - np.float64(x))
+    assert abs(below - want) <= 1e-7 * want
