@@ -23,6 +23,7 @@ from numba.extending import intrinsic, overload
 
 from .class_passes import COLUMN_SEGMENT_CLASSES, finish_excess, fold_sums, slice_maxima
 from .jit import VECTOR_OVERLOAD_OPTIONS, strict_jit
+from .prefetch import emit_prefetch
 from .row_vectors import (
     FLOATS,
     KEYS,
@@ -41,6 +42,12 @@ from .row_vectors import (
 from .vmath import emit_exp_difference, splat
 
 _DOUBLES = ir.VectorType(ir.DoubleType(), LANES // 2)
+#: How far ahead of the rows it reads the maxima's pass asks for each class's values (a line a
+#: class a step). A step reads one line of each of ``C`` columns: ``C`` streams, more than the
+#: hardware prefetcher follows. 4M x 100 float32 in Fortran order, AMD Zen 3, 1 and 2 threads:
+#: 260 and 133 ms without, 228 and 114 ms at 64 rows ahead (32: the same; 128: 235 and 123;
+#: 512: 243 and 124).
+PREFETCH_ROWS = 64
 _HALF_LANES = (list(range(LANES // 2)), list(range(LANES // 2, LANES)))
 
 
@@ -107,19 +114,24 @@ def _column_vectors(typingctx, columns, lo, hi, maxima, excess, first_max):
         totals = [cgutils.alloca_once(builder, _DOUBLES) for _ in _HALF_LANES]
         zeros, ones = splat(0.0, FLOATS), splat(1.0, FLOATS)
         segment = ir.Constant(int64, COLUMN_SEGMENT_CLASSES)
+        ahead = ir.Constant(int64, PREFETCH_ROWS)
 
         def group(i, rest):
             start = builder.add(args[1], i)
 
-            def load(c):
+            def load(c, asking=False):
+                """Class ``c``'s values of the 16 rows; ``asking``: and ask for its values
+                :data:`PREFETCH_ROWS` on (past the last row: harmless, a prefetch cannot fault)."""
                 at = builder.add(builder.mul(c, stride), start)
+                if asking:
+                    emit_prefetch(builder, builder.gep(data.data, [builder.add(at, ahead)]), write=False)
                 if rest is None:
                     return vector_at(builder, data.data, at)
                 return masked_vector_at(builder, data.data, at, rest, zeros)
 
             builder.store(splat(SMALLEST_KEY, KEYS), key)
             with cgutils.for_range(builder, num_classes) as loop:
-                keys = ordered_keys(builder, builder.bitcast(load(loop.index), KEYS))
+                keys = ordered_keys(builder, builder.bitcast(load(loop.index, asking=True), KEYS))
                 best = builder.load(key)
                 builder.store(builder.select(builder.icmp_signed(">", keys, best), keys, best), key)
             maximum = builder.bitcast(ordered_keys(builder, builder.load(key)), FLOATS)  # its own inverse

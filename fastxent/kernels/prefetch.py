@@ -6,7 +6,8 @@ since the last batch, one miss a row, which the core overlaps only as far as its
 instructions reaches. Asked for a few dozen rows ahead, the misses overlap whatever the window
 (131,072 rows into 92,000 groups' sums, caches flushed first: 1.50 -> 1.08 ms, one thread,
 AMD Zen 3). The row sums of many classes ask for the next row a few KB ahead of where they
-read it (:mod:`.row_excess`). A prefetch is a hint: it changes no value and cannot fault.
+read it (:mod:`.row_excess`), and the class-by-class maxima each class's values a few lines on
+(:mod:`.column_vectors`). A prefetch is a hint: it changes no value and cannot fault.
 """
 
 from __future__ import annotations
