@@ -44,7 +44,7 @@ from .vmath import emit_exp_difference, splat
 _DOUBLES = ir.VectorType(ir.DoubleType(), LANES // 2)
 #: How far ahead of the rows it reads the maxima's pass asks for each class's values (a line a
 #: class a step). A step reads one line of each of ``C`` columns: ``C`` streams, more than the
-#: hardware prefetcher follows. 4M x 100 float32 in Fortran order, AMD Zen 3, 1 and 2 threads:
+#: hardware prefetcher follows. 4M x 100 float32 in Fortran order, AMD Zen 4, 1 and 2 threads:
 #: 260 and 133 ms without, 228 and 114 ms at 64 rows ahead (32: the same; 128: 235 and 123;
 #: 512: 243 and 124).
 PREFETCH_ROWS = 64

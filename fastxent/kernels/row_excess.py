@@ -83,7 +83,7 @@ AHEAD_CLASSES = 256
 #: How far ahead of the classes it reads the next row is asked for (:func:`bounded_terms_ahead`):
 #: a line a step, 2 KB on. The hardware's stream prefetcher, which a loop busy with
 #: exponentials leaves behind (and which stops at the end of each 4 KB page), kept the next
-#: row's reads waiting on memory: 12,500 x 32,000 on one thread (AMD Zen 3), the sums with the
+#: row's reads waiting on memory: 12,500 x 32,000 on one thread (AMD Zen 4), the sums with the
 #: next row's maximum 0.385 ns a class without, 0.30 at 1 KB ahead, 0.28 at 2 KB, 0.29 at 4 and 8 KB.
 PREFETCH_CLASSES = 512
 
