@@ -24,6 +24,7 @@ from fastxent.kernels.row_excess import (
     bounded_terms_ahead,
     excess_sum,
     excess_terms,
+    excess_terms_ahead,
     partial_excess,
 )
 from fastxent.kernels.row_vectors import LANES, max_key
@@ -45,6 +46,11 @@ def _bounded(row, m):
 @njit(cache=False)
 def _ahead(row, m, following):
     return bounded_terms_ahead(row, m, following)
+
+
+@njit(cache=False)
+def _corrected_ahead(row, m, following):
+    return excess_terms_ahead(row, m, following)
 
 
 @njit(cache=False)
@@ -95,6 +101,7 @@ def test_nothing_past_the_row_is_read(n):
         assert _corrected(row, m) == _corrected(values.copy(), m)
         assert _bounded(row, m) == _bounded(values.copy(), m)
         assert _ahead(values.copy(), m, row)[3] == _max_key_of(values.copy())
+        assert _corrected_ahead(row, m, row) == (*_corrected(values.copy(), m), _max_key_of(values.copy()))
 
 
 @pytest.mark.parametrize("n", LENGTHS)
@@ -108,6 +115,11 @@ def test_the_next_rows_maximum_comes_with_the_same_sums(n):
         m = row.max()
         s, ties, bound, key = _ahead(row, m, following)
         np.testing.assert_array_equal([s, ties, bound], _bounded(row, m))  # NaN where m is NaN
+        assert key == _max_key_of(following)
+        # corrected straight away (rows of fewer than PLAIN_CLASSES classes): the same bits as
+        # the last row of a batch, whose sums read no next row
+        s, ties, key = _corrected_ahead(row, m, following)
+        np.testing.assert_array_equal([s, ties], _corrected(row, m))
         assert key == _max_key_of(following)
 
 

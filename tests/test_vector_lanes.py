@@ -155,6 +155,8 @@ CHILD = textwrap.dedent(
         out[name] = fx.cross_entropy(x, y, reduction="none").tolist()
         out[name + "_columns"] = fx.cross_entropy(np.asfortranarray(x), y, reduction="none").tolist()
     out["binary"] = fx.binary_cross_entropy_with_logits(cases["b"], cases["t"], reduction="none").tolist()
+    # rows of more classes than the two-tier sums start at: summed plain first
+    out["wide"] = fx.cross_entropy(cases["wide"], cases["yw"], reduction="none").tolist()
     for c in (3, 10, 16):  # the narrow path: 16 rows transposed at a time, scored class by class
         out[f"narrow{c}"] = fx.cross_entropy(cases[f"narrow{c}"], cases["yn"] % c, reduction="none").tolist()
     for ngroups in (3, 9):  # a few groups: partitioned by the fold (packed on AVX-512, permuted on AVX2)
@@ -167,8 +169,10 @@ CHILD = textwrap.dedent(
     fx.score(pa.table({"label": cases["y"], "x": rows}), target="label", logits="x", losses_to=losses)
     out["predicted"] = pq.read_table(losses)["predicted"].to_pylist()
     asm = ""
-    for drivers in (multiclass.INDEX_TARGET, multiclass.INDEX_TARGET_COLUMNS, binary.BINARY):
-        kernel = drivers.rowwise[0]
+    drivers = (multiclass.INDEX_TARGET, multiclass.INDEX_TARGET_COLUMNS, binary.BINARY)
+    # the float32 logit rows' own functions, called (not inlined) from the drivers
+    float32_rows = (multiclass.corrected_float32_rows, multiclass.tiered_float32_rows)
+    for kernel in (*(d.rowwise[0] for d in drivers), *float32_rows):
         uncached = numba.njit(**{**kernel.targetoptions, "cache": False})(kernel.py_func)
         for signature in kernel.signatures:
             uncached.compile(signature)
@@ -210,8 +214,10 @@ def test_each_vector_width_scores_within_the_promise(path, tmp_path):
     t = rng.integers(0, 2, 1000).astype(np.float32)
     narrow = {f"narrow{c}": rng.normal(0, 4, (1000, c)).astype(np.float32) for c in (3, 10, 16)}
     yn = rng.integers(0, 48, 1000)
+    wide, yw = confident_rows(rng, 200, 300, np.float32)
+    wide[100:] = rng.normal(0, 4, (100, 300))
     cases = tmp_path / "cases.npz"
-    np.savez(cases, x32=x.astype(np.float32), x64=x, y=y, b=b, t=t, yn=yn, **narrow)
+    np.savez(cases, x32=x.astype(np.float32), x64=x, y=y, b=b, t=t, yn=yn, wide=wide, yw=yw, **narrow)
     env = {**os.environ, **env_extra}
     if env_extra:  # another CPU's kernels: a cache of their own
         env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
@@ -227,6 +233,7 @@ def test_each_vector_width_scores_within_the_promise(path, tmp_path):
         want = exact_losses(x.astype(dtype), y)
         for suffix in ("", "_columns"):
             np.testing.assert_allclose(out[name + suffix], want, rtol=RTOL[dtype], atol=0)
+    np.testing.assert_allclose(out["wide"], exact_losses(wide, yw), rtol=RTOL[np.float32], atol=0)
     want = ref.binary_cross_entropy_with_logits(b, t, reduction="none")
     np.testing.assert_allclose(out["binary"], want, rtol=1e-6)
     for name, rows in narrow.items():

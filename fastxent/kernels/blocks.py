@@ -24,7 +24,7 @@ import numpy as np
 from numba import prange
 
 from .codes import BLOCK_ROWS, N_COUNTS
-from .jit import serial_and_parallel, strict_jit
+from .jit import bound_copy, serial_and_parallel, strict_jit
 from .lanes import LANES, ordered_sum
 from .vmath import bits_of
 
@@ -406,14 +406,8 @@ def no_block_sums(args, lo, hi, out, loss, den, marks, predicted, confidence):
 
 
 def _bind(template, rows, block_sums, family):
-    func = types.FunctionType(
-        template.__code__,
-        {**template.__globals__, "ROWS": rows, "BLOCK_SUMS": block_sums},
-        f"{family}{template.__name__.removeprefix('_').removesuffix('_template')}",
-    )
-    func.__qualname__ = func.__name__
-    func.__doc__ = template.__doc__
-    return func
+    name = f"{family}{template.__name__.removeprefix('_').removesuffix('_template')}"
+    return bound_copy(template, name, ROWS=rows, BLOCK_SUMS=block_sums)
 
 
 class Drivers(types.SimpleNamespace):

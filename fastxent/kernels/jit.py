@@ -226,6 +226,18 @@ def strict_jit(func=None, **options):
     return numba.njit(**options) if func is None else numba.njit(**options)(func)
 
 
+def bound_copy(template, name, **names):
+    """A copy of the function ``template`` named ``name``, whose globals ``names`` are bound to
+    the values given: one body compiled around different callees. Numba compiles each copy
+    apart, and caches it under its own name."""
+    func = types.FunctionType(
+        template.__code__, {**template.__globals__, **names}, name, template.__defaults__
+    )
+    func.__qualname__ = name
+    func.__doc__ = template.__doc__
+    return func
+
+
 def serial_and_parallel(body, jit=vector_jit):
     """Compile one kernel body twice: serial (small inputs) and ``parallel=True`` (``prange``),
     with ``jit`` (:func:`vector_jit`, or :func:`strict_jit` for a body whose sums must keep their

@@ -14,6 +14,7 @@ classes find the next row's maximum while they are summed.
 from __future__ import annotations
 
 import numpy as np
+from numba.extending import overload
 
 from .argmax import first_argmax
 from .blocks import make_drivers
@@ -37,9 +38,17 @@ from .formulas import (
     soft_target_term,
 )
 from .halves import piece_buffer, row_buffer, row_values, rows_computed, rows_per_piece, value_at
-from .jit import vector_jit, wide_vectors
-from .row_excess import AHEAD_CLASSES, excess_sum, partial_excess, partial_excess_ahead, reads_ahead
-from .row_vectors import SMALLEST_KEY, max_key
+from .jit import VECTOR_OVERLOAD_OPTIONS, bound_copy, vector_jit, wide_vectors
+from .row_excess import (
+    PLAIN_CLASSES,
+    corrected_excess,
+    corrected_excess_ahead,
+    excess_sum,
+    partial_excess,
+    partial_excess_ahead,
+    reads_ahead,
+)
+from .row_vectors import SMALLEST_KEY, is_float32_matrix, max_key
 from .transpose import transpose_rows
 from .vmath import float_of_key, is_finite
 
@@ -126,42 +135,45 @@ def row_major_statistics(
     (:func:`~.halves.row_values`).
 
     Logits: the maxima and sums of exponentials (:func:`~.row_excess.partial_excess`) row by
-    row while each row is in L1 (rows of :data:`~.row_excess.AHEAD_CLASSES` or more: each row's
-    maximum found while the row before it is summed); then all the logs in one loop that
-    vectorises across rows (:func:`~.formulas.flog_of_excess`): with few classes, a libm ``log``
-    per row cost as much as the row's exponentials. Ignored rows are not summed (but still
-    predicted: a losses file has a prediction on every row, and a confidence when asked for).
+    row while each row is in L1 (float32 rows in :func:`float32_logit_rows`: each row's maximum
+    found while the row before it is summed); then all the logs (:func:`finish_logit_rows`). Ignored rows
+    are not summed (but still predicted: a losses file has a prediction on every row, and a
+    confidence when asked for).
     """
     wide_vectors()
-    n, num_classes = rows.shape
+    n = rows.shape[0]
     predicting, confiding = predicted.shape[0] > 0, confidence.shape[0] > 0
     logits = kind == LOGITS
     buffer = row_buffer(rows)
     maxima = np.empty(n, dtype=buffer.dtype)
     ties = np.zeros(n)
-    ahead = logits and num_classes >= AHEAD_CLASSES and reads_ahead(rows)
-    # the key of the next row's maximum, when the row before it found it (float32 rows only)
-    key, known = np.int32(SMALLEST_KEY), False
+    if logits and reads_ahead(rows):
+        float32_logit_rows(
+            rows,
+            targets,
+            ignore_index,
+            class_weight,
+            smoothing,
+            stats,
+            at,
+            predicted,
+            confidence,
+            maxima,
+            ties,
+        )
+        finish_logit_rows(stats, at, maxima, ties, kind, confidence)
+        return
     for r in range(n):
         t = targets[r]
         row = row_values(rows, r, buffer)
-        m = float_of_key(key, row[0]) if known else row_max(row)
-        known = False
+        m = row_max(row)
         maxima[r] = m
         if predicting:
             predicted[at + r] = first_argmax(row, m)
         if logits and (confiding or t != ignore_index):
-            # the target's distance below the maximum, which the loss adds to log Z: the
-            # precision the sums need is relative to the whole loss (not where a confidence,
-            # which is 1 / Z, is asked for, nor with label smoothing, whose loss adds each class's)
-            gap = 0.0
-            if t != ignore_index and not confiding and smoothing == 0.0:
-                gap = np.float64(m) - np.float64(row[t])
-            if ahead and r + 1 < n:
-                stats[LOG_NORM, at + r], ties[r], key = partial_excess_ahead(row, m, rows[r + 1], gap)
-                known = True
-            else:
-                stats[LOG_NORM, at + r], ties[r] = partial_excess(row, m, gap)
+            stats[LOG_NORM, at + r], ties[r] = partial_excess(
+                row, m, target_gap(row, t, m, ignore_index, confiding, smoothing)
+            )
         elif confiding:
             confidence[at + r] = top_probability(kind, m, 0.0)
         if t == ignore_index:
@@ -176,18 +188,130 @@ def row_major_statistics(
             stats[CORRECT, at + r] = is_first_max(row, t, m)
     if n == 0 or not logits:
         return
+    finish_logit_rows(stats, at, maxima, ties, kind, confidence)
+    for r in range(n):
+        t = targets[r]
+        if t != ignore_index and value_at(rows, r, t) == maxima[r]:
+            # the only maximum, or the first of several (np.argmax)
+            stats[CORRECT, at + r] = ties[r] == 1.0 or is_first_max(row_values(rows, r, buffer), t, maxima[r])
+
+
+@vector_jit
+def finish_logit_rows(stats, at, maxima, ties, kind, confidence):
+    """``stats[LOG_NORM, at + r]``: ``log Z`` of logit rows from the ``Z - 1`` their sums left
+    there (and the rows' ``ties``), in one loop that vectorises across rows
+    (:func:`~.formulas.flog_of_excess`): with few classes, a libm ``log`` per row cost as much as
+    the row's exponentials; and ``confidence[at + r]`` unless it is empty."""
+    n = maxima.shape[0]
     log_norm = stats[LOG_NORM, at : at + n]
+    confiding = confidence.shape[0] > 0
     for r in range(n):  # a NaN or infinite maximum makes Z NaN (excess_sum)
         excess = excess_of(log_norm[r], ties[r]) if is_finite(maxima[r]) else np.nan
         log_norm[r] = excess
         if confiding:
             confidence[at + r] = top_probability(kind, maxima[r], excess)
     log_norms(log_norm, maxima, log_norm)
+
+
+@vector_jit
+def target_gap(row, t, m, ignore_index, confiding, smoothing):
+    """The target's distance below the row maximum ``m``, which the loss adds to ``log Z``: the
+    precision the sums need is relative to the whole loss (:func:`~.row_excess.partial_excess`).
+    0 where a confidence, which is ``1 / Z``, is asked for, with label smoothing, whose loss adds
+    each class's, and for an ignored row."""
+    if t == ignore_index or confiding or smoothing > 0.0:
+        return 0.0
+    return np.float64(m) - np.float64(row[t])
+
+
+def float32_logit_rows(
+    rows, targets, ignore_index, class_weight, smoothing, stats, at, predicted, confidence, maxima, ties
+):
+    """:func:`row_major_statistics` of float32 logit rows up to the logs
+    (:func:`finish_logit_rows`), with ``maxima`` and ``ties`` (the count of classes at each
+    row's maximum) filled: :func:`corrected_float32_rows` or :func:`tiered_float32_rows` (a
+    Numba overload; other rows are not its to score: it is not compiled for them)."""
+    raise NotImplementedError("float32_logit_rows is only callable from jitted code")
+
+
+@overload(float32_logit_rows, jit_options=VECTOR_OVERLOAD_OPTIONS)
+def _float32_logit_rows(
+    rows, targets, ignore_index, weights, smoothing, stats, at, predicted, confidence, maxima, ties
+):
+    def declined(
+        rows, targets, ignore_index, weights, smoothing, stats, at, predicted, confidence, maxima, ties
+    ):
+        """Rows of another type: never called (:func:`row_major_statistics` asks
+        :func:`~.row_excess.reads_ahead` first)."""
+
+    def scored(
+        rows, targets, ignore_index, weights, smoothing, stats, at, predicted, confidence, maxima, ties
+    ):
+        arguments = (rows, targets, ignore_index, weights, smoothing, stats, at, predicted, confidence)
+        if rows.shape[1] < PLAIN_CLASSES:
+            corrected_float32_rows(*arguments, maxima, ties)
+        else:
+            tiered_float32_rows(*arguments, maxima, ties)
+
+    return scored if is_float32_matrix(rows) else declined
+
+
+def _float32_rows_template(
+    rows, targets, ignore_index, class_weight, smoothing, stats, at, predicted, confidence, maxima, ties
+):
+    """:func:`float32_logit_rows` with the sums ``SUMS_AHEAD(row, m, next_row, gap)``, which
+    also give the next row's maximum key, and ``SUMS(row, m, gap)`` for the last row; and
+    whether each target is the first maximum (:data:`CORRECT`) while its row is in L1."""
+    wide_vectors()
+    n = rows.shape[0]
+    predicting, confiding = predicted.shape[0] > 0, confidence.shape[0] > 0
+    # the key of the next row's maximum, when the row before it found it
+    key, known = np.int32(SMALLEST_KEY), False
     for r in range(n):
         t = targets[r]
-        if t != ignore_index and value_at(rows, r, t) == maxima[r]:
-            # the only maximum, or the first of several (np.argmax)
-            stats[CORRECT, at + r] = ties[r] == 1.0 or is_first_max(row_values(rows, r, buffer), t, maxima[r])
+        row = rows[r]
+        m = float_of_key(key, row[0]) if known else row_max(row)
+        known = False
+        maxima[r] = m
+        if predicting:
+            predicted[at + r] = first_argmax(row, m)
+        if confiding or t != ignore_index:
+            gap = target_gap(row, t, m, ignore_index, confiding, smoothing)
+            if r + 1 < n:
+                stats[LOG_NORM, at + r], ties[r], key = SUMS_AHEAD(row, m, rows[r + 1], gap)  # noqa: F821
+                known = True
+            else:
+                stats[LOG_NORM, at + r], ties[r] = SUMS(row, m, gap)  # noqa: F821
+        if t == ignore_index:
+            continue
+        shift = np.float64(m)
+        stats[D_TARGET, at + r] = shift - np.float64(row[t])
+        if smoothing > 0.0:
+            stats[SMOOTH, at + r] = weighted_gaps(row, shift, class_weight)
+        if row[t] == m:  # the only maximum, or the first of several (np.argmax)
+            stats[CORRECT, at + r] = ties[r] == 1.0 or is_first_max(row, t, m)
+
+
+# Two functions of their own rather than branches of one row loop: LLVM gave each vector loop
+# registers and layout for all the loops of the function, and a loop beside the others ran
+# slower (100 classes in cache, one thread, AMD Zen 4: 0.503 ns a value as a second row loop of
+# row_major_statistics, 0.47 alone; 1,000 classes 0.262 or 0.321 as an unrelated condition of
+# that function changed).
+#: Rows of fewer than :data:`~.row_excess.PLAIN_CLASSES` classes: summed corrected straight away.
+corrected_float32_rows = vector_jit(forceinline=False)(
+    bound_copy(
+        _float32_rows_template,
+        "corrected_float32_rows",
+        SUMS_AHEAD=corrected_excess_ahead,
+        SUMS=corrected_excess,
+    )
+)
+#: Rows of more classes: summed plain, and again corrected where the plain sum is too imprecise.
+tiered_float32_rows = vector_jit(forceinline=False)(
+    bound_copy(
+        _float32_rows_template, "tiered_float32_rows", SUMS_AHEAD=partial_excess_ahead, SUMS=partial_excess
+    )
+)
 
 
 #: Rows per slice of :func:`sliced_statistics`: one slice of C columns must stay in L2

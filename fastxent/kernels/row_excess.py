@@ -7,8 +7,8 @@ vectors. float32 rows contiguous in memory run explicit 16-lane vectors (:mod:`.
 lane ``j`` adds the terms of classes ``j mod 16`` of a segment of :data:`SEGMENT_CLASSES`
 classes, the two halves of the lanes are added, and the 8 sums are widened into float64 lanes,
 tree-added at the end of the row (a fixed order: the same row gives the same bits). The row's
-last ``C mod 16`` classes are one masked vector, whose missing lanes read ``-inf``. Other rows
-(float64, strided views) run loops, segment by segment.
+last ``C mod 16`` classes are the row's last vector, its classes summed already read as
+``-inf`` (:func:`last_vector`). Other rows (float64, strided views) run loops, segment by segment.
 
 The maximum's own ``exp(0) = 1`` (and a tie's) is counted, not added, so the sums hold ``Z - 1``
 to float32's relative precision however confident the row (``log Z = log1p(Z - 1)``).
@@ -32,10 +32,14 @@ float32 sums of at most 8 terms a lane plus the halves' addition ``9 * 2**-24`` 
 subtractions' ``4 * 2**-24`` (2.4e-7, or nothing once corrected): 9.7e-7, within the 1e-6
 promise (in practice a few 1e-8).
 
-While a float32 row is summed, :func:`bounded_terms_ahead` also finds the maximum of the next
-row, segment by segment: the next row streams in from memory during the exponentials of this
-one (which run from L2), rather than in a pass of its own that waits on memory
-(:data:`AHEAD_CLASSES`), each step asking for the line :data:`PREFETCH_CLASSES` on.
+While a float32 row is summed, :func:`bounded_terms_ahead` and :func:`excess_terms_ahead` also
+find the maximum of the next row, segment by segment: the next row streams in from memory
+during the exponentials of this one (which run from L2), rather than in a pass of its own that
+waits on memory, each step asking for the line :data:`PREFETCH_CLASSES` on; and a row of few
+classes in cache takes one loop rather than two, its maximum's loads and keys riding on the
+loop of the row before it (the whole kernel at 100 classes in cache, one thread, AMD Zen 4:
+0.552 -> 0.47 ns a value, with :func:`last_vector` and the scalar tie count; 17 classes 1.68 ->
+1.34).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from .row_vectors import (
     masked_vector_at,
     ordered_keys,
     reduced,
+    tail_mask,
     vector_at,
 )
 from .vmath import emit_exp_clamped, emit_exp_difference, fma, is_finite, splat
@@ -72,14 +77,6 @@ from .vmath import emit_exp_clamped, emit_exp_difference, fma, is_finite, splat
 SEGMENT_CLASSES = 8 * LANES
 DOUBLES = ir.VectorType(ir.DoubleType(), LANES // 2)
 
-#: Rows of at least this many classes find the next row's maximum while they are summed
-#: (:func:`bounded_terms_ahead`). fx.cross_entropy of 200M float32 values on two threads (AMD Zen
-#: 3, alternating processes): 12,500 x 32,000 0.20 -> 0.15 s, 400,000 x 1,000 0.26 -> 0.235,
-#: 300 classes 0.133 -> 0.119, 600 classes 0.125 -> 0.115; but 200 classes 0.082 -> 0.125 and
-#: 100 classes 0.19 -> 0.30: shorter rows, which the hardware prefetcher brings in ahead anyway,
-#: pay for the second loop's setup and reductions and gain nothing.
-AHEAD_CLASSES = 256
-
 #: How far ahead of the classes it reads the next row is asked for (:func:`bounded_terms_ahead`):
 #: a line a step, 2 KB on. The hardware's stream prefetcher, which a loop busy with
 #: exponentials leaves behind (and which stops at the end of each 4 KB page), kept the next
@@ -90,7 +87,8 @@ PREFETCH_CLASSES = 512
 #: Rows of fewer classes are summed corrected straight away: the bound's accumulator costs
 #: more than the correction saves when a row's fixed costs weigh (one row in cache, one thread,
 #: AMD Zen 3: 0.774 ns a class plain with the bound against 0.761 corrected at 100 classes,
-#: 0.578 against 0.598 at 1,000).
+#: 0.578 against 0.598 at 1,000; the whole kernel in cache on AMD Zen 4, 100 classes: 0.526
+#: plain against 0.530 corrected).
 PLAIN_CLASSES = 256
 
 #: The most the subtractions' rounding may move a row's loss, in float32 ulp (``2**-24``
@@ -125,6 +123,12 @@ def bounded_terms_ahead(row, m, ahead):
     rows contiguous in memory (a Numba overload; other rows: their :func:`bounded_terms` and the
     smallest key, and ``ahead`` is not read)."""
     raise NotImplementedError("bounded_terms_ahead is only callable from jitted code")
+
+
+def excess_terms_ahead(row, m, ahead):
+    """``(s, ties, key)``: :func:`excess_terms` of ``row`` and the :func:`~.row_vectors.max_key`
+    of ``ahead`` (a Numba overload; see :func:`bounded_terms_ahead`)."""
+    raise NotImplementedError("excess_terms_ahead is only callable from jitted code")
 
 
 def reads_ahead(rows):
@@ -164,6 +168,19 @@ def _bounded_terms_ahead(row, m, ahead):
     if _vectors(row, m, ahead):
         return lambda row, m, ahead: _ahead_strict(row, m, ahead)
     return _bounded_ahead_by_loop
+
+
+@overload(excess_terms_ahead, jit_options=VECTOR_OVERLOAD_OPTIONS)
+def _excess_terms_ahead(row, m, ahead):
+    if _vectors(row, m, ahead):
+        return lambda row, m, ahead: _corrected_ahead_strict(row, m, ahead)
+    return _excess_ahead_by_loop
+
+
+def _excess_ahead_by_loop(row, m, ahead):
+    """:func:`excess_terms_ahead` of rows the loops run (see there)."""
+    s, ties = excess_terms(row, m)
+    return s, ties, np.int32(SMALLEST_KEY)
 
 
 def _excess_by_loop(row, m):
@@ -214,7 +231,7 @@ def _excess_codegen(corrected, ahead):
         totals = cgutils.alloca_once_value(builder, splat(0.0, DOUBLES))  # registers, after mem2reg
         sums = cgutils.alloca_once_value(builder, zeros)
         bounds = cgutils.alloca_once_value(builder, zeros)
-        ties = cgutils.alloca_once_value(builder, splat(0, KEYS))
+        ties = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(32), 0))
         keys = cgutils.alloca_once_value(builder, splat(SMALLEST_KEY, KEYS))
 
         def add(slot, value):
@@ -235,7 +252,12 @@ def _excess_codegen(corrected, ahead):
                 # exp(d) |d| with d <= 0 (clamped: a flushed term adds 0, a NaN d makes it NaN)
                 builder.store(fma(builder, term, clamped, builder.load(bounds)), bounds)
             add(sums, term)
-            builder.store(builder.sub(builder.load(ties), builder.sext(at_max, KEYS)), ties)
+            # a scalar count of the mask's bits: two vector operations a step less than adding
+            # the mask's lanes (1,000 classes in cache, one thread, AMD Zen 4: 0.277 -> 0.262 ns
+            # a value), in a loop bound by its vector operations
+            bits = builder.bitcast(at_max, ir.IntType(LANES))
+            popcount = builder.zext(builder.ctpop(bits), ir.IntType(32))
+            builder.store(builder.add(builder.load(ties), popcount), ties)
 
         def step_ahead(values):
             candidate = ordered_keys(builder, builder.bitcast(values, KEYS))
@@ -271,15 +293,12 @@ def _excess_codegen(corrected, ahead):
                 flush()
         rest = builder.sub(n, whole)
         with builder.if_then(builder.icmp_signed(">", rest, zero)):
-            step(masked_vector_at(builder, row.data, whole, rest, splat(float("-inf"), FLOATS)))
-            if ahead:
-                nan_bits = builder.bitcast(splat(-1, KEYS), FLOATS)  # the smallest key
-                step_ahead(masked_vector_at(builder, following.data, whole, rest, nan_bits))
+            last_vector(builder, row.data, n, rest, step, following.data if ahead else None, step_ahead)
         flush()
         double = ir.DoubleType()
         values = [
             reduced(builder, builder.load(totals), builder.fadd),
-            builder.sitofp(reduced(builder, builder.load(ties), builder.add), double),
+            builder.sitofp(builder.load(ties), double),
         ]
         if not corrected:  # the terms' d <= 0: the bound is minus their sum
             bound = reduced(builder, builder.load(bounds), builder.fadd)
@@ -289,6 +308,35 @@ def _excess_codegen(corrected, ahead):
         return context.make_tuple(builder, signature.return_type, values)
 
     return codegen
+
+
+def last_vector(builder, data, n, rest, step, following=None, step_ahead=None):
+    """Run ``step`` on the last ``rest`` classes of a row (``0 < rest < 16``), and
+    ``step_ahead`` on those of the row ``following`` it when given: the row's last 16 values,
+    the first ``16 - rest`` of them (summed already) read as ``-inf``, when the row has 16
+    classes or more; a masked vector otherwise.
+
+    A plain load, where the masked one (``llvm.masked.load``) cost more than a whole vector of
+    the loop (100 classes, in cache, one thread, AMD Zen 4: 0.516 -> 0.504 ns a value). Every
+    path takes the same last vector, so that a row's sums have the same bits whether or not the
+    next row's maximum was read with them (the last row of a batch is not); the next row's
+    maximum reads its whole last vector: classes read twice do not change a maximum.
+    """
+    lanes = ir.Constant(n.type, LANES)
+    minus_infinity = splat(float("-inf"), FLOATS)
+    with builder.if_else(builder.icmp_signed(">=", n, lanes)) as (whole_rows, short_rows):
+        with whole_rows:
+            last = builder.sub(n, lanes)
+            summed = tail_mask(builder, builder.sub(lanes, rest))
+            step(builder.select(summed, minus_infinity, vector_at(builder, data, last, FLOATS)))
+            if following is not None:
+                step_ahead(vector_at(builder, following, last, FLOATS))
+        with short_rows:
+            start = builder.sub(n, rest)
+            step(masked_vector_at(builder, data, start, rest, minus_infinity))
+            if following is not None:
+                nan_bits = builder.bitcast(splat(-1, KEYS), FLOATS)  # the smallest key
+                step_ahead(masked_vector_at(builder, following, start, rest, nan_bits))
 
 
 @intrinsic
@@ -305,6 +353,15 @@ def _bounded_vectors(typingctx, row, m):
     if not _vectors(row, m):
         return None
     return types.UniTuple(types.float64, 3)(row, m), _excess_codegen(corrected=False, ahead=False)
+
+
+@intrinsic
+def _corrected_ahead_vectors(typingctx, row, m, ahead):
+    """:func:`excess_terms_ahead` of contiguous float32 rows."""
+    if not _vectors(row, m, ahead):
+        return None
+    result = types.Tuple((types.float64, types.float64, types.int32))
+    return result(row, m, ahead), _excess_codegen(corrected=True, ahead=True)
 
 
 @intrinsic
@@ -328,6 +385,11 @@ def _corrected_strict(row, m):
 @strict_jit(forceinline=True)
 def _bounded_strict(row, m):
     return _bounded_vectors(row, m)
+
+
+@strict_jit(forceinline=True)
+def _corrected_ahead_strict(row, m, ahead):
+    return _corrected_ahead_vectors(row, m, ahead)
 
 
 @strict_jit(forceinline=True)
@@ -376,6 +438,21 @@ def partial_excess(row, m, gap):
     if rounding_is_negligible(s, ties, bound, gap):
         return s, ties
     return summed_again(row, m)
+
+
+@vector_jit
+def corrected_excess(row, m, gap):
+    """:func:`partial_excess` of a row of fewer than :data:`PLAIN_CLASSES` classes: its sums
+    corrected (:func:`excess_terms`); ``gap`` is not needed."""
+    return excess_terms(row, m)
+
+
+@vector_jit
+def corrected_excess_ahead(row, m, ahead, gap):
+    """:func:`partial_excess_ahead` of a row of fewer than :data:`PLAIN_CLASSES` classes: its
+    sums corrected, with the same bits as :func:`corrected_excess`, and the next row's maximum
+    key (:func:`excess_terms_ahead`); ``gap`` is not needed."""
+    return excess_terms_ahead(row, m, ahead)
 
 
 @vector_jit
