@@ -1,14 +1,28 @@
-"""Compile (or load from Numba's cache) every CPU kernel for the dtypes users pass."""
+"""Compile (or load from Numba's cache) every CPU kernel for the dtypes users pass, and those
+of the files they score."""
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+#: The files a scoring run reads, written small (:func:`warm_files`): ``(kind, classes, layout,
+#: format)``. Parquet's page decoders and the file kernels are compiled for the columns' types
+#: and layouts, not for a codec (pages are decompressed before them) nor for a class count.
+FILE_LAYOUTS = (
+    ("binary", 1, "list", "parquet"),
+    ("multiclass", 100, "list", "parquet"),
+    ("multiclass", 100, "columns", "parquet"),
+    ("multiclass", 100, "list", "ipc"),
+)
+
 
 def warmup(parallel: bool = True) -> float:
-    """Run every loss once on tiny float32 and float64 inputs; return the seconds it took.
+    """Run every loss once on tiny float32 and float64 inputs, and score small files of each
+    layout (:func:`warm_files`); return the seconds it took.
 
     The first run compiles (seconds per kernel); later runs load the on-disk cache.
     ``parallel=True`` also compiles the parallel twins, by running inputs large enough to use
@@ -17,7 +31,8 @@ def warmup(parallel: bool = True) -> float:
     from . import api, engine
 
     started = time.perf_counter()
-    rows = engine.PARALLEL_MIN_ELEMENTS // 4 if parallel else 8
+    # as many rows as the parallel kernels start at: a binary loss's column of x too
+    rows = engine.PARALLEL_MIN_ELEMENTS if parallel else 8
     for dtype in (np.float32, np.float64):
         for n in sorted({8, rows}):
             x = np.zeros((n, 4), dtype=dtype)
@@ -30,4 +45,36 @@ def warmup(parallel: bool = True) -> float:
                     api.binary_cross_entropy_with_logits(x[:, 0], labels, reduction=reduction)
                     api.binary_cross_entropy(x[:, 0] + 0.5, labels, reduction=reduction)
             api.log_loss(np.arange(n) % 2, np.full((n, 2), 0.5, dtype=dtype))
+    with tempfile.TemporaryDirectory(prefix="fastxent-warmup-") as directory:
+        warm_files(Path(directory), engine.PARALLEL_MIN_ELEMENTS * 8 if parallel else 64)
     return time.perf_counter() - started
+
+
+#: Rows of the last row group of :func:`warm_files`' files: a batch below the parallel kernels'.
+SMALL_GROUP_ROWS = 100
+
+
+def warm_files(directory: Path, values: int) -> None:
+    """Score a file of each of :data:`FILE_LAYOUTS` with about ``values`` logits, written in
+    ``directory``: plainly, grouped by a string key and by an integer one, with per-row losses
+    written, and as a report. A scoring run on files otherwise compiled its page decoders, group
+    tables and losses writer at its first file, a minute after ``fastxent warmup`` had said the
+    kernels were ready."""
+    from .report import report
+    from .score import score
+    from .synthetic import make_table, write_table
+
+    for kind, classes, layout, fmt in FILE_LAYOUTS:
+        # a row group of about ``values`` values, then one of a few rows: a file's batches launch
+        # the parallel kernels and the serial ones
+        group = max(2, values // classes)
+        table = make_table(group + SMALL_GROUP_ROWS, classes, kind=kind, layout=layout, seed=0)
+        path = directory / f"{kind}_{layout}.{'arrow' if fmt == 'ipc' else fmt}"
+        write_table(table, str(path), fmt, row_group_rows=group)
+        logits = "logit_*" if layout == "columns" else "logits"
+        score(str(path), target="label", logits=logits)
+        for key in ("split", "id"):
+            score(str(path), target="label", logits=logits, group_by=key)
+        losses = directory / f"{path.stem}_losses.parquet"
+        score(str(path), target="label", logits=logits, losses_to=str(losses), keep="id")
+        report(str(path), out=directory / f"{path.stem}_report", by="split", target="label", logits=logits)
