@@ -148,8 +148,9 @@ def plan(quick: bool) -> dict[str, tuple[str, ...]]:
 
 def benchmark(quick: bool, command: str) -> dict:
     """Every (workload, method) of the plan in a process of its own (a full run first compiles
-    every kernel, ``fastxent warmup``), the compile times and the environment, as one document. Files are written to ``$FASTXENT_BENCH_DATA`` (kept, so a later
-    run reuses them; ``make bench`` uses ``bench/.data``) or to a temporary directory."""
+    every kernel, ``fastxent warmup``), the compile times and the environment, as one document.
+    Files are written to ``$FASTXENT_BENCH_DATA`` (kept, so a later run reuses them; ``make
+    bench`` uses ``bench/.data``) or to a temporary directory."""
     scale = QUICK_SCALE if quick else 1.0
     rounds = 3 if quick else 7
     results, notes = [], {}
