@@ -7,8 +7,8 @@ dependency does not vectorise. No N x C temporary.
 The sum of exponentials (:mod:`.row_excess`) runs in the row's precision, so that a float32 row
 fills every lane of the machine's vectors, and holds ``Z - 1`` to float32's relative precision
 however confident the row: ``log Z`` is ``log1p(Z - 1)`` (:func:`~.formulas.flog_of_excess`).
-Float32 rows run both passes as explicit 16-lane vectors (:mod:`.row_vectors`); rows of many
-classes find the next row's maximum while they are summed.
+Float32 rows run both passes as explicit 16-lane vectors (:mod:`.row_vectors`), and find the
+next row's maximum while they are summed (:func:`float32_logit_rows`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from .row_excess import (
     excess_sum,
     partial_excess,
     partial_excess_ahead,
-    reads_ahead,
 )
 from .row_vectors import SMALLEST_KEY, is_float32_matrix, max_key
 from .transpose import transpose_rows
@@ -136,9 +135,9 @@ def row_major_statistics(
 
     Logits: the maxima and sums of exponentials (:func:`~.row_excess.partial_excess`) row by
     row while each row is in L1 (float32 rows in :func:`float32_logit_rows`: each row's maximum
-    found while the row before it is summed); then all the logs (:func:`finish_logit_rows`). Ignored rows
-    are not summed (but still predicted: a losses file has a prediction on every row, and a
-    confidence when asked for).
+    found while the row before it is summed); then all the logs (:func:`finish_logit_rows`).
+    Ignored rows are not summed (but still predicted: a losses file has a prediction on every
+    row, and a confidence when asked for).
     """
     wide_vectors()
     n = rows.shape[0]
@@ -147,20 +146,19 @@ def row_major_statistics(
     buffer = row_buffer(rows)
     maxima = np.empty(n, dtype=buffer.dtype)
     ties = np.zeros(n)
-    if logits and reads_ahead(rows):
-        float32_logit_rows(
-            rows,
-            targets,
-            ignore_index,
-            class_weight,
-            smoothing,
-            stats,
-            at,
-            predicted,
-            confidence,
-            maxima,
-            ties,
-        )
+    if logits and float32_logit_rows(
+        rows,
+        targets,
+        ignore_index,
+        class_weight,
+        smoothing,
+        stats,
+        at,
+        predicted,
+        confidence,
+        maxima,
+        ties,
+    ):
         finish_logit_rows(stats, at, maxima, ties, kind, confidence)
         return
     for r in range(n):
@@ -227,10 +225,11 @@ def target_gap(row, t, m, ignore_index, confiding, smoothing):
 def float32_logit_rows(
     rows, targets, ignore_index, class_weight, smoothing, stats, at, predicted, confidence, maxima, ties
 ):
-    """:func:`row_major_statistics` of float32 logit rows up to the logs
-    (:func:`finish_logit_rows`), with ``maxima`` and ``ties`` (the count of classes at each
-    row's maximum) filled: :func:`corrected_float32_rows` or :func:`tiered_float32_rows` (a
-    Numba overload; other rows are not its to score: it is not compiled for them)."""
+    """Whether the rows are float32 logit rows contiguous in memory, which it then scores as
+    :func:`row_major_statistics` would up to the logs (:func:`finish_logit_rows`), with
+    ``maxima`` and ``ties`` (the count of classes at each row's maximum) filled:
+    :func:`corrected_float32_rows` or :func:`tiered_float32_rows` (a Numba overload; other rows
+    are not its to score: it is not compiled for them, and answers false)."""
     raise NotImplementedError("float32_logit_rows is only callable from jitted code")
 
 
@@ -241,8 +240,8 @@ def _float32_logit_rows(
     def declined(
         rows, targets, ignore_index, weights, smoothing, stats, at, predicted, confidence, maxima, ties
     ):
-        """Rows of another type: never called (:func:`row_major_statistics` asks
-        :func:`~.row_excess.reads_ahead` first)."""
+        """Rows of another type: not scored here."""
+        return False
 
     def scored(
         rows, targets, ignore_index, weights, smoothing, stats, at, predicted, confidence, maxima, ties
@@ -252,6 +251,7 @@ def _float32_logit_rows(
             corrected_float32_rows(*arguments, maxima, ties)
         else:
             tiered_float32_rows(*arguments, maxima, ties)
+        return True
 
     return scored if is_float32_matrix(rows) else declined
 

@@ -60,7 +60,6 @@ from .row_vectors import (
     SMALLEST_KEY,
     broadcast,
     is_contiguous_vector,
-    is_float32_matrix,
     larger_keys,
     masked_vector_at,
     ordered_keys,
@@ -129,18 +128,6 @@ def excess_terms_ahead(row, m, ahead):
     """``(s, ties, key)``: :func:`excess_terms` of ``row`` and the :func:`~.row_vectors.max_key`
     of ``ahead`` (a Numba overload; see :func:`bounded_terms_ahead`)."""
     raise NotImplementedError("excess_terms_ahead is only callable from jitted code")
-
-
-def reads_ahead(rows):
-    """Whether :func:`partial_excess_ahead` reads the next of these rows in the same loop: the
-    rows (a 2-d array) are float32 and C-contiguous (a Numba overload)."""
-    raise NotImplementedError("reads_ahead is only callable from jitted code")
-
-
-@overload(reads_ahead, jit_options=VECTOR_OVERLOAD_OPTIONS)
-def _reads_ahead(rows):
-    answer = is_float32_matrix(rows)
-    return lambda rows: answer
 
 
 def _vectors(row, m, ahead=None):
