@@ -188,7 +188,7 @@ def logit_losses(xs, ts, pos_weight, loss):
     return correct, nonfinite
 
 
-@vector_jit
+@vector_jit(forceinline=False)  # called once a block by the drivers (blocks.make_drivers)
 def binary_block_sums(args, lo, hi, out, loss, den, marks, predicted, confidence):
     """The sums of the full block ``[lo, hi)`` into ``out`` (the loss and the denominator, and
     the standard error's products when ``out`` has room for them), fused, for the commonest
@@ -293,7 +293,7 @@ def is_correct(x, y, kind):
     return (x > threshold) == (y > 0.5)
 
 
-@vector_jit
+@vector_jit(forceinline=False)  # called once a block by the drivers (blocks.make_drivers)
 def binary_rows(args, lo, hi, loss, den, marks, predicted, confidence):
     """Row losses for binary/multilabel input (torch ``binary_cross_entropy[_with_logits]``,
     sklearn binary ``log_loss``).

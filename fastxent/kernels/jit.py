@@ -209,6 +209,26 @@ def wide_vectors(typingctx):
     return numba.types.none(), codegen
 
 
+@intrinsic
+def never_inlined(typingctx):
+    """Mark the function that calls this (at compile time; it does nothing when run) LLVM
+    ``noinline``.
+
+    Numba links a callee's code into every function that calls it, where LLVM inlines it at
+    will: a callee inlined at three call sites is optimised and emitted three times, in every
+    driver that links it. Large, cold callees (a block's sums, once a block) stay one function.
+    The function must set ``forceinline=False`` itself: Numba hands an unset ``forceinline`` down
+    from the function whose compilation compiles it, and LLVM refuses ``noinline`` beside
+    ``alwaysinline``.
+    """
+
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("noinline")
+        return context.get_dummy_value()
+
+    return numba.types.none(), codegen
+
+
 def target_has(feature: str) -> bool:
     """Whether the CPU Numba compiles for has ``feature`` (LLVM's name: ``"f16c"``,
     ``"avx512f"``): ``NUMBA_CPU_FEATURES`` when set, else the host's features (whatever

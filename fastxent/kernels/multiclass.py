@@ -569,7 +569,7 @@ def first_nan_class(columns, r):
     return 0
 
 
-@vector_jit
+@vector_jit(forceinline=False)  # called once a block by the drivers (blocks.make_drivers)
 def soft_target_rows(args, lo, hi, loss, den, marks, predicted, confidence):
     """Row losses for probability targets (torch ``cross_entropy`` with ``target.shape == input.shape``).
 
@@ -619,7 +619,7 @@ def soft_target_rows(args, lo, hi, loss, den, marks, predicted, confidence):
     return n, 0, nonfinite, correct, n, 0
 
 
-@vector_jit
+@vector_jit(forceinline=False)  # called once a block by the drivers (blocks.make_drivers)
 def index_target_rows(args, lo, hi, loss, den, marks, predicted, confidence):
     """Row losses for class-index targets (torch ``cross_entropy``/``nll_loss``, sklearn
     ``log_loss``), rows stored row by row.
@@ -668,7 +668,7 @@ def index_target_rows(args, lo, hi, loss, den, marks, predicted, confidence):
     )
 
 
-@vector_jit
+@vector_jit(forceinline=False)  # called once a block by the drivers (blocks.make_drivers)
 def index_target_columns(args, lo, hi, loss, den, marks, predicted, confidence):
     """:func:`index_target_rows` for rows stored class by class: ``args[0]`` is ``(C, N)``,
     the transpose of a Fortran-order ``(N, C)`` input (:func:`sliced_statistics`)."""
@@ -696,7 +696,7 @@ def index_target_columns(args, lo, hi, loss, den, marks, predicted, confidence):
     )
 
 
-@vector_jit
+@vector_jit(forceinline=False)  # called once a block by the drivers (blocks.make_drivers)
 def index_target_statistics(args, lo, hi, loss, den, marks, predicted, confidence):
     """:func:`index_target_rows` for rows whose statistics were already folded class group by
     class group (:mod:`fastxent.run.wide`): ``args[0]`` is their ``stats`` (``(N_STATS, N)``),
