@@ -62,19 +62,32 @@ def warm_files(directory: Path, values: int) -> None:
     kernels were ready."""
     from .report import report
     from .score import score
-    from .synthetic import make_table, write_table
 
-    for kind, classes, layout, fmt in FILE_LAYOUTS:
+    for file_layout in FILE_LAYOUTS:
         # a row group of about ``values`` values, then one of a few rows: a file's batches launch
         # the parallel kernels and the serial ones
+        _, classes, _, _ = file_layout
         group = max(2, values // classes)
-        table = make_table(group + SMALL_GROUP_ROWS, classes, kind=kind, layout=layout, seed=0)
-        path = directory / f"{kind}_{layout}.{'arrow' if fmt == 'ipc' else fmt}"
-        write_table(table, str(path), fmt, row_group_rows=group)
-        logits = "logit_*" if layout == "columns" else "logits"
+        rows = group + SMALL_GROUP_ROWS
+        path, logits = write_layout(directory, file_layout, rows, seed=0, row_group_rows=group)
         score(str(path), target="label", logits=logits)
         for key in ("split", "id"):
             score(str(path), target="label", logits=logits, group_by=key)
         losses = directory / f"{path.stem}_losses.parquet"
         score(str(path), target="label", logits=logits, losses_to=str(losses), keep="id")
         report(str(path), out=directory / f"{path.stem}_report", by="split", target="label", logits=logits)
+
+
+def write_layout(
+    directory: Path, file_layout: tuple, rows: int, seed: int, row_group_rows: int
+) -> tuple[Path, str]:
+    """Write a :func:`~.synthetic.make_table` of ``rows`` rows in ``file_layout`` (one of
+    :data:`FILE_LAYOUTS`), in row groups of ``row_group_rows`` rows, to ``directory``; return its
+    path and the ``logits`` to score it with."""
+    from .synthetic import make_table, write_table
+
+    kind, classes, layout, fmt = file_layout
+    path = directory / f"{kind}_{layout}.{'arrow' if fmt == 'ipc' else fmt}"
+    table = make_table(rows, classes, kind=kind, layout=layout, seed=seed)
+    write_table(table, str(path), fmt, row_group_rows=row_group_rows)
+    return path, "logit_*" if layout == "columns" else "logits"

@@ -12,8 +12,7 @@ CHILD = textwrap.dedent(
     from types import SimpleNamespace
     from numba.core.registry import CPUDispatcher
     import fastxent as fx
-    from fastxent.synthetic import make_table, write_table
-    from fastxent.warmup import FILE_LAYOUTS, warm_files
+    from fastxent.warmup import FILE_LAYOUTS, warm_files, write_layout
 
     def dispatchers_in(value, depth=0):
         if isinstance(value, CPUDispatcher):
@@ -36,10 +35,8 @@ CHILD = textwrap.dedent(
     (directory / "warm").mkdir()
     warm_files(directory / "warm", 64)
     before = compiled()
-    for kind, classes, layout, fmt in FILE_LAYOUTS:  # other files of the same layouts
-        path = directory / f"{kind}_{layout}.{'arrow' if fmt == 'ipc' else fmt}"
-        write_table(make_table(300, classes, kind=kind, layout=layout, seed=1), str(path), fmt)
-        logits = "logit_*" if layout == "columns" else "logits"
+    for file_layout in FILE_LAYOUTS:  # other files of the same layouts
+        path, logits = write_layout(directory, file_layout, 300, seed=1, row_group_rows=300)
         fx.score(str(path), target="label", logits=logits, batch_rows=128)
         fx.score(str(path), target="label", logits=logits, group_by="split")
         fx.score(str(path), target="label", logits=logits, losses_to=str(directory / "l.parquet"), keep="id")
