@@ -72,3 +72,28 @@ def test_a_driver_calls_its_row_function_and_block_sums():
     segment = _definition(ir, "close_segment")
     assert "noinline" in _attributes(ir, segment)
     assert close_segment.targetoptions["forceinline"] is False
+
+
+def test_every_family_binds_row_functions_that_are_called_not_inlined():
+    # the check above on one driver, made for every family's drivers without compiling them: a
+    # row function or fused block sums left to inherit ``forceinline=True`` from the driver would
+    # be optimised and emitted again at each call site (the cold compile grew by 40% that way)
+    from fastxent.kernels import binary, multiclass
+
+    families = [
+        binary.BINARY,
+        multiclass.INDEX_TARGET,
+        multiclass.INDEX_TARGET_STATISTICS,
+        multiclass.INDEX_TARGET_COLUMNS,
+        multiclass.SOFT_TARGET,
+    ]
+    bound = set()
+    for drivers in families:
+        for twin in (*drivers.blocks, *drivers.rowwise):
+            names = twin.py_func.__globals__
+            for callee in (names["ROWS"], names["BLOCK_SUMS"]):
+                if callee is not no_block_sums:
+                    assert callee.targetoptions.get("forceinline") is False, callee.py_func.__qualname__
+                    bound.add(callee.py_func.__qualname__)
+    assert {"binary_rows", "binary_block_sums", "index_target_rows", "index_target_columns"} <= bound
+    assert {"index_target_statistics", "soft_target_rows"} <= bound
