@@ -14,6 +14,7 @@ hundred bytes.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,6 +47,13 @@ GROWTH = 8
 #: row group (binary 20M by split: 0.27-0.28 s serial, 0.31 s parallel).
 PARALLEL_FOLD_ROWS = 1 << 15
 PARALLEL_CLOSE_GROUPS = 1 << 12
+
+#: Threads from which the fold and the blocks' closing run in parallel at all. With two, the
+#: other core is busy: a Parquet file's row groups decode on two threads
+#: (:data:`~fastxent.io.sources.PARQUET_WORKERS`) while the fold runs, and a parallel loop waits
+#: for its slowest thread (100,000 users, binary 20M file, two threads, AMD Zen 4: 0.53-0.57 s
+#: serial, 0.75-1.14 s parallel; the same rows in memory 0.45-0.52 s either way).
+PARALLEL_FOLD_THREADS = 3
 
 #: Whole units of unweighted rows with at most this many rows a known group are folded where
 #: their rows stand (:mod:`~.kernels.scattered_fold`), not sorted by group first: 100,000
@@ -299,6 +307,12 @@ def _ids_of_codes(codes: pa.Array, mapping: np.ndarray, identity: bool) -> np.nd
     return ids
 
 
+def _parallel(worth_it: bool) -> bool:
+    """Whether to fold in parallel: the work is ``worth_it`` and the cores are there
+    (:data:`PARALLEL_FOLD_THREADS`)."""
+    return worth_it and numba.get_num_threads() >= PARALLEL_FOLD_THREADS
+
+
 def _rows_after(gid: np.ndarray, groups: np.ndarray, done: np.ndarray) -> np.ndarray:
     """The positions of the rows of each of ``groups`` after its first ``done`` rows, in order."""
     positions = np.flatnonzero(np.isin(gid, groups))
@@ -444,7 +458,7 @@ class GroupTable:
                 return
             gid, loss, den, marks = gid[left], loss[left], den[left], marks[left]
         while True:
-            parallel = gid.shape[0] >= PARALLEL_FOLD_ROWS and self._size > kernels.PARTITION_GROUPS
+            parallel = _parallel(gid.shape[0] >= PARALLEL_FOLD_ROWS and self._size > kernels.PARTITION_GROUPS)
             stopped, done = kernels.FOLD_ROWS[parallel](
                 gid,
                 loss,
@@ -491,7 +505,7 @@ class GroupTable:
             )
             while True:
                 _, _, _, counts, moments, terms, nterms, specials = self.state()
-                left = scattered.ADD_SUMS[n >= PARALLEL_FOLD_ROWS](
+                left = scattered.ADD_SUMS[_parallel(n >= PARALLEL_FOLD_ROWS)](
                     groups,
                     ngroups,
                     sums,
@@ -541,7 +555,7 @@ class GroupTable:
         if not self._open:  # whole units folded since the last close: nothing is open
             return
         self._open = False
-        parallel = self._size >= PARALLEL_CLOSE_GROUPS
+        parallel = _parallel(self._size >= PARALLEL_CLOSE_GROUPS)
         while True:
             lanes, pending, filled, _, moments, terms, nterms, specials = self.state()
             if kernels.CLOSE_GROUPS[parallel](lanes, pending, filled, terms, nterms, specials, moments) == 0:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastxent as fx
+from fastxent import groups as groups_module
 from fastxent.groups import GroupTable
 from fastxent.kernels.codes import MARK_CORRECT_SHIFT, MARK_IGNORED, MARK_NONFINITE, MARK_UNNORMALISED
 
@@ -162,3 +163,32 @@ def test_prefetch_row_asks_for_the_line_and_changes_nothing():
     assert sums.tolist() == np.arange(12.0).reshape(6, 2).tolist()
     if platform.machine() in ("x86_64", "AMD64"):
         assert re.search(r"\bprefetch", next(iter(ahead.inspect_asm().values())))
+
+
+@pytest.mark.parametrize("whole_unit", [True, False], ids=["whole", "carried"])
+@pytest.mark.parametrize("groups", [40, 3000])
+def test_the_parallel_fold_and_close_give_the_serial_bits(monkeypatch, groups, whole_unit):
+    """Folded (sorted and scattered) and closed in parallel, as with three threads or more, the
+    groups hold the bits they hold folded serially; the parallel kernels run even on two threads
+    here (thresholds lowered)."""
+    rng = np.random.default_rng(groups)
+    serial, parallel = GroupTable(["k"]), GroupTable(["k"])
+    for table in (serial, parallel):
+        table.ids(pa.record_batch({"k": pa.array(np.arange(groups))}))
+    chosen = []
+    decide = groups_module._parallel
+    monkeypatch.setattr(groups_module, "_parallel", lambda worth: chosen.append(decide(worth)) or chosen[-1])
+    for rows in (9000, 3000, 12_000):
+        gid, loss, marks = _unit(rng, groups, rows, hot=500)
+        for table, threads, least in ((serial, 1 << 20, 1 << 40), (parallel, 1, 1)):
+            monkeypatch.setattr(groups_module, "PARALLEL_FOLD_THREADS", threads)
+            monkeypatch.setattr(groups_module, "PARALLEL_FOLD_ROWS", least)
+            monkeypatch.setattr(groups_module, "PARALLEL_CLOSE_GROUPS", least)
+            for lo in range(0, rows, rows if whole_unit else 2500):
+                hi = min(rows, lo + (rows if whole_unit else 2500))
+                table.fold(gid[lo:hi], loss[lo:hi], np.ones(hi - lo), marks[lo:hi], whole_unit=whole_unit)
+            table.close_blocks()
+    assert True in chosen and False in chosen  # both paths ran
+    _assert_same_state(parallel, serial)
+    for g in range(groups):
+        np.testing.assert_array_equal(parallel.totals(g), serial.totals(g))

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import fastxent as fx
+from fastxent.io import memory
 from fastxent.run.plan import prepare
 from fastxent.score import execute
 
@@ -229,3 +230,33 @@ def test_a_polars_lazy_frame_scores_as_its_frame():
     frame = pl.DataFrame({"logits": [0.5, -1.0, 2.0], "label": [1, 0, 0]})
     lazy = fx.score(frame.lazy(), target="label", logits="logits")
     assert (lazy.total, lazy.rows) == (fx.score(frame, target="label", logits="logits").total, 3)
+
+
+@pytest.mark.parametrize("shape", ["table", "chunked", "batch", "stream"])
+def test_in_memory_units_are_fixed_row_spans(tmp_path, monkeypatch, shape):
+    """An in-memory source is cut into units of ``UNIT_ROWS`` rows whatever its chunks and
+    batches: it scores, total and groups, to the bits of a Parquet file with row groups of that
+    many rows (each row group a unit), for any ``batch_rows``."""
+    x, names = _data("multiclass", np.float64)  # float32 losses sum exactly: blocks would not show
+    table = _table(x, names).append_column("split", pa.array(np.array(["a", "b", "c"])[np.arange(ROWS) % 3]))
+    path = str(tmp_path / "units.parquet")
+    pq.write_table(table, path, row_group_size=1000)
+    expected = fx.score(path, target="label", logits="logits", group_by="split")
+    expected_groups = {k: (g.total, g.rows) for k, g in expected.groups.items()}
+    whole = fx.score(table, target="label", logits="logits")  # one unit: fewer rows than UNIT_ROWS
+    assert whole.total != expected.total  # units matter to the bits: the test can tell them apart
+    assert whole.total == pytest.approx(expected.total, rel=1e-12)
+    monkeypatch.setattr(memory, "UNIT_ROWS", 1000)
+    sources = {
+        "table": lambda: table,
+        "chunked": lambda: pa.Table.from_batches(table.to_batches(max_chunksize=BATCH)),
+        "batch": lambda: table.combine_chunks().to_batches()[0],
+        "stream": lambda: pa.RecordBatchReader.from_batches(
+            table.schema, table.to_batches(max_chunksize=BATCH)
+        ),
+    }
+    for batch_rows in (333, 1000, 4096):
+        source = sources[shape]()
+        got = fx.score(source, target="label", logits="logits", group_by="split", batch_rows=batch_rows)
+        assert (got.total, got.rows) == (expected.total, expected.rows)
+        assert {k: (g.total, g.rows) for k, g in got.groups.items()} == expected_groups
