@@ -28,6 +28,7 @@ from .kernels.codes import COUNT_FIELDS, N_COUNTS, N_SUMS
 from .kernels.key_table import dictionary_ids
 from .key_table import KeyTable, is_integer_like, key_bits
 from .state import Score, standard_error
+from .string_key_table import StringKeyTable, is_string_like, key_spans, with_offsets
 from .unit_rows import UnitRows
 
 #: Terms each group's expansions have room for at first. Sums of losses of like magnitudes hold
@@ -97,6 +98,8 @@ class GroupKeys:
         # (the last dictionary, with a null slot if any; the id of each entry, None: its position)
         self._last_dictionary = None
         self._table: KeyTable | None = None  # integer-like keys (see _table_ids)
+        # str or bytes -> (the table of those keys, how many of ``keys`` it has seen)
+        self._strings: dict = {}
 
     def ids(self, batch: pa.RecordBatch) -> np.ndarray:
         """Each row's group id (int32: half the memory traffic of int64 on every row), new keys
@@ -105,6 +108,8 @@ class GroupKeys:
             column = batch.column(self.names[0])
             if is_integer_like(column.type) and (self._table is not None or not self.keys):
                 return self._table_ids(column)
+            if is_string_like(column.type):
+                return self._string_ids(column)
             found = self._hashed_ids(column)
             if found is not None:
                 return found
@@ -136,6 +141,34 @@ class GroupKeys:
             if null_id is None:
                 null_id = self._add(None)
             ids[~valid] = null_id
+        return ids
+
+    def _string_ids(self, column: pa.Array) -> np.ndarray:
+        """Ids of one string or binary key column by a compiled table of their bytes
+        (:class:`~.string_key_table.StringKeyTable`), which first learns the keys of its kind
+        numbered by other paths (a row group's dictionary): one lookup a row; only new keys
+        become Python objects."""
+        t = column.type
+        text = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+        kind = str if text else bytes
+        table, known = self._strings.get(kind, (None, 0))
+        if table is None:
+            table = StringKeyTable()
+        for key_id in range(known, len(self.keys)):
+            key = self.keys[key_id]
+            if type(key) is kind:
+                table.add(key.encode() if text else key, key_id)
+        column = with_offsets(column)
+        before = table.count
+        ids, new_rows = table.ids(key_spans(column), len(self.keys))
+        if new_rows.size:
+            self._add_new(table.keys(before, text))
+        self._strings[kind] = (table, len(self.keys))
+        if column.null_count:
+            null_id = self._ids.get(None)
+            if null_id is None:
+                null_id = self._add(None)
+            ids[ids < 0] = null_id
         return ids
 
     def ids_of(self, keys: list) -> np.ndarray:

@@ -356,6 +356,45 @@ def test_ipc_string_offsets_and_dictionary_indices_are_checked(tmp_path):
     )
 
 
+def _views(column: pa.Array, edit) -> pa.Array:
+    """``column`` (a view array) with its views (int32 ``(n, 4)``: length, prefix, buffer,
+    offset) changed by ``edit``."""
+    buffers = column.buffers()
+    views = np.frombuffer(buffers[1], np.int32).reshape(-1, 4).copy()
+    edit(views)
+    return pa.Array.from_buffers(
+        column.type, len(column), [buffers[0], pa.py_buffer(views.tobytes()), *buffers[2:]], column.null_count
+    )
+
+
+@pytest.mark.parametrize("typ", [pa.string_view(), pa.binary_view()], ids=str)
+def test_string_views_pointing_outside_their_buffers_are_refused(typ):
+    """Views of long strings point into data buffers: a length, buffer or offset that leaves
+    them is refused (a null row's view is never read); views of short strings hold them."""
+    words = ["a longer string than twelve", "cat", None, "another long string, here"]
+    column = pa.array([w if w is None or typ == pa.string_view() else w.encode() for w in words], typ)
+    x = pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(8, np.float32)), 2)
+    labels = pa.array([0, 1, 0, 1])
+
+    def score(keys: pa.Array):
+        return fx.score(pa.table({"x": x, "y": labels, "k": keys}), target="y", logits="x", group_by="k")
+
+    assert score(column).groups[words[1] if typ == pa.string_view() else b"cat"].rows == 1
+    null_row = _views(column, lambda v: v.__setitem__((2, 0), 1 << 30))  # a null's view: not read
+    assert len(score(null_row).groups) == 4
+    broken = {
+        "a view of length -5": lambda v: v.__setitem__((1, 0), -5),
+        "a view of data buffer 7 of 1": lambda v: v.__setitem__((3, 2), 7),
+        "a view of bytes 0..1027 of a ": lambda v: v.__setitem__((0, 0), 1027),
+        "a view of bytes -4..": lambda v: v.__setitem__((3, 3), -4),
+    }
+    for message, edit in broken.items():
+        with pytest.raises(
+            fx.InputValueError, match=f"column 'k' of batch 0 of <table> is corrupt .*: {message}"
+        ):
+            score(_views(column, edit))
+
+
 def test_intact_ipc_files_score_as_before(tmp_path):
     table = make_table(3000, 4, seed=5, nulls=0.05)
     write_table(table, str(tmp_path / "f.arrow"), "ipc", 700)

@@ -9,8 +9,9 @@ scoring pass makes stays inside its buffer:
   enough for its array's length, the first and last list offsets lie within the values;
 - every offsets buffer (lists, strings, binaries) is non-decreasing and within its values;
 - dictionary indices lie within the dictionary;
-- anything else holding references into other buffers (views, unions, run-end arrays) gets
-  Arrow's full validation.
+- string and binary views point within their data buffers;
+- anything else holding references into other buffers (unions, run-end arrays) gets Arrow's full
+  validation.
 
 ``validate(full=True)`` would do the same and more (it also checks UTF-8: 10.6 ms against
 0.4 ms for these checks on 4M strings). Measured inside ``fx.score`` of a 4M-row, 100-class
@@ -76,9 +77,11 @@ def _problem(array: pa.Array) -> str | None:
             if problem:
                 return problem
         return None
+    if pa.types.is_string_view(typ) or pa.types.is_binary_view(typ):
+        return _views_problem(array)
     if any(test(typ) for test in _PLAIN_TYPES):
         return None
-    try:  # views, unions, run-end encoding...: rare here, so Arrow's full check
+    try:  # unions, run-end encoding...: rare here, so Arrow's full check
         array.validate(full=True)
     except pa.ArrowException as err:
         return str(err)
@@ -107,6 +110,37 @@ def _offsets_problem(array: pa.Array) -> str | None:
     if first < 0 or last > len(values):
         return f"offsets span values {first}..{last} of {len(values)}"
     return _problem(values.slice(first, last - first))
+
+
+#: The longest string a view holds itself; longer ones point into a data buffer.
+_INLINE_VIEW_BYTES = 12
+
+
+def _views_problem(array: pa.Array) -> str | None:
+    """Of a ``string_view``/``binary_view`` array: a valid row's view with a negative length,
+    or pointing outside the data buffers (Arrow's full validation also checks UTF-8: 1.4 ms a
+    batch of 131,072 short strings, 0.2 s of a 20M-row in-memory group-by)."""
+    buffers = array.buffers()
+    views = np.frombuffer(buffers[1], np.int32).reshape(-1, 4)[array.offset : array.offset + len(array)]
+    if array.null_count:
+        views = views[np.asarray(array.is_valid(), dtype=bool)]
+    lengths = views[:, 0]
+    if lengths.size and lengths.min() < 0:
+        return f"a view of length {int(lengths.min())}"
+    long = views[lengths > _INLINE_VIEW_BYTES]
+    if not long.shape[0]:
+        return None
+    sizes = np.array([b.size if b is not None else 0 for b in buffers[2:]], dtype=np.int64)
+    index, start = long[:, 2], long[:, 3].astype(np.int64)
+    missing = (index < 0) | (index >= sizes.shape[0])
+    if missing.any():
+        return f"a view of data buffer {int(index[missing][0])} of {sizes.shape[0]}"
+    end = start + long[:, 0]
+    outside = (start < 0) | (end > sizes[index])
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        return f"a view of bytes {start[row]}..{end[row]} of a {sizes[index[row]]}-byte buffer"
+    return None
 
 
 def _dictionary_problem(array: pa.DictionaryArray) -> str | None:
