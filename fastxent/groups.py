@@ -51,9 +51,12 @@ PARALLEL_CLOSE_GROUPS = 1 << 12
 
 #: Threads from which the fold and the blocks' closing run in parallel at all. With two, the
 #: other core is busy: a Parquet file's row groups decode on two threads
-#: (:data:`~fastxent.io.sources.PARQUET_WORKERS`) while the fold runs, and a parallel loop waits
-#: for its slowest thread (100,000 users, binary 20M file, two threads, AMD Zen 4: 0.53-0.57 s
-#: serial, 0.75-1.14 s parallel; the same rows in memory 0.45-0.52 s either way).
+#: (:data:`~fastxent.io.sources.PARQUET_WORKERS`) while the fold runs, a parallel loop waits
+#: for its slowest thread, and OpenMP's idle threads spin after it unless
+#: ``OMP_WAIT_POLICY=passive`` (the CLI sets it; ``fx.score`` in a user's process cannot).
+#: 100,000 users, binary 20M file, two threads, AMD Zen 4, medians: in a Python process
+#: 0.58-0.65 s serial, 0.79-0.86 s parallel; with the passive policy 0.57-0.58 s either way;
+#: the same rows in memory 0.45-0.52 s either way.
 PARALLEL_FOLD_THREADS = 3
 
 #: Whole units of unweighted rows with at most this many rows a known group are folded where

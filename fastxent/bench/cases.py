@@ -248,6 +248,43 @@ def _duckdb_group_by(f: FileInputs):
     return lambda: duckdb.sql(sql).fetchall()
 
 
+def _table(f: FileInputs):
+    """The file's label, logits and key columns as a pyarrow Table in memory (not timed)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(f.path, columns=[*f.columns, *([f.key] if f.key else [])])
+
+
+def _score_table(**options):
+    """fastxent scoring the file's rows from a pyarrow Table in memory."""
+
+    def build(f: FileInputs):
+        import fastxent as fx
+
+        table = _table(f)
+        chosen = {k: v(f) if callable(v) else v for k, v in options.items()}
+        return lambda: fx.score(table, target="label", logits=f.logits, **chosen)
+
+    return build
+
+
+def _polars_table_group_by(f: FileInputs):
+    """Polars' group-by of the binary loss over a DataFrame in memory."""
+    pl, loss = _polars_binary_loss()
+    frame = pl.from_arrow(_table(f))
+    return lambda: frame.group_by(f.key).agg(loss)
+
+
+def _duckdb_table_group_by(f: FileInputs):
+    """DuckDB's group-by of the binary loss over a pyarrow Table in memory (scanned in place)."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.register("rows", _table(f))
+    sql = f"select {f.key}, {BINARY_LOSS_SQL} from rows group by {f.key}"
+    return lambda: connection.sql(sql).fetchall()
+
+
 def _mapped_read(f: FileInputs):
     """``np.max`` over the logits of a memory-mapped Arrow IPC file: the memory-read floor."""
     import pyarrow as pa
@@ -278,6 +315,12 @@ CASES = {
         "duckdb": _duckdb_group_by,
     },
     "losses_to": {"fastxent": _score_file(losses_to=lambda f: str(f.scratch / "losses.parquet"), keep="id")},
+    "table": {"fastxent": _score_table()},
+    "table_group_by": {
+        "fastxent": _score_table(group_by=lambda f: f.key),
+        "polars": _polars_table_group_by,
+        "duckdb": _duckdb_table_group_by,
+    },
     "report": {"fastxent": _report_file},
 }
 

@@ -146,7 +146,7 @@ def features_table(doc: dict) -> list[str]:
     files = list(dict.fromkeys(described[w]["data"] for w in table))
     features = [f for f in dict.fromkeys(described[w]["feature"] for w in table) if f != "plain"]
     lines = [
-        "| file (Parquet) | plain `score` | " + " | ".join(features) + " |",
+        "| data (Parquet, unless in memory) | plain `score` | " + " | ".join(features) + " |",
         "|---|---:|" + "---:|" * len(features),
     ]
     peers = []

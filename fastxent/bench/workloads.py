@@ -6,7 +6,8 @@ C = 10 to 32000, binary from logits at 100M rows) and the 4M × 100 one in float
 them (a list column, 100 float columns, binary) scored against decode-only reads and the SQL and
 DataFrame peers, and an Arrow IPC file against a read of its memory map. **Features**: plain
 scoring, ``group_by`` on 3 and on 100,000 keys, ``losses_to`` and ``report`` on one binary and
-one multiclass file, each compared with plain scoring of the same file.
+one multiclass file, each compared with plain scoring of the same file; plain scoring and the
+group-bys of the binary file's rows as a pyarrow Table in memory.
 """
 
 from __future__ import annotations
@@ -154,6 +155,29 @@ def _features(data, kind, rows, classes) -> list[Workload]:
     ]
 
 
+def _table_features(data, kind, rows, classes) -> list[Workload]:
+    """Plain scoring and the group-bys of :func:`_features`' file, read into a pyarrow Table
+    before timing: the in-memory frames users score (the peers' group-bys over the same rows in
+    memory)."""
+    base = dict(kind=kind, rows=rows, classes=classes, file="parquet", users=True, data=data)
+    peers = ("polars", "duckdb") if kind == "binary" else ()
+    return [
+        Workload(f"{data}: plain", "features", "table", methods=("fastxent",), feature="plain", **base),
+        *(
+            Workload(
+                f"{data}: group by {key}",
+                "features",
+                "table_group_by",
+                methods=("fastxent", *peers),
+                key=key,
+                feature=feature,
+                **base,
+            )
+            for key, feature in (("split", "`group_by` (3 keys)"), ("user", "`group_by` (100,000 keys)"))
+        ),
+    ]
+
+
 def _file(name, kind, rows, classes, peers, file="parquet", **options) -> Workload:
     """A file workload: fastxent, then the decoders on Parquet, then ``peers``."""
     methods = ("fastxent", *(DECODERS if file == "parquet" else ()), *peers)
@@ -214,6 +238,7 @@ WORKLOADS = {
         _file("multiclass 4M × 100, Arrow IPC", "multiclass", 4_000_000, 100, ("memory_read",), file="ipc"),
         *_features("binary, 20M rows", "binary", 20_000_000, 1),
         *_features("multiclass 1M × 100", "multiclass", 1_000_000, 100),
+        *_table_features("binary, 20M rows, a pyarrow Table in memory", "binary", 20_000_000, 1),
     ]
 }
 
