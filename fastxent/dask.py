@@ -72,7 +72,7 @@ class _Settings:
 def _tasks(parts, row_counts) -> list[Task]:
     tasks, global_row = [], 0
     for part, part_rows in zip(parts, row_counts, strict=True):
-        if part.unit_rows is None:  # CSV: the file is one unit
+        if part.unit_rows is None:  # read as one piece (CSV, an IPC stream): one task
             tasks.append(Task(part.location, part.partition, None, 0, global_row, len(tasks)))
             global_row += part_rows
             continue

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import fastxent as fx
-from fastxent.io import memory
+from fastxent.io import part
 from fastxent.run.plan import prepare
 from fastxent.score import execute
 
@@ -246,7 +246,7 @@ def test_in_memory_units_are_fixed_row_spans(tmp_path, monkeypatch, shape):
     whole = fx.score(table, target="label", logits="logits")  # one unit: fewer rows than UNIT_ROWS
     assert whole.total != expected.total  # units matter to the bits: the test can tell them apart
     assert whole.total == pytest.approx(expected.total, rel=1e-12)
-    monkeypatch.setattr(memory, "UNIT_ROWS", 1000)
+    monkeypatch.setattr(part, "UNIT_ROWS", 1000)
     sources = {
         "table": lambda: table,
         "chunked": lambda: pa.Table.from_batches(table.to_batches(max_chunksize=BATCH)),

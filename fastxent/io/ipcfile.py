@@ -33,7 +33,7 @@ from ..errors import InputValueError
 from .failures import is_storage_error, storage_error
 from .integrity import check_batch
 from .locations import Location
-from .part import Part
+from .part import Part, in_units
 
 #: Record batch headers read at once from a remote file (each read waits for the network).
 REMOTE_HEADER_READS = 16
@@ -176,22 +176,40 @@ def ipc_part(location: Location, nbytes: int) -> Part:
             source = pa.OSFile(path) if compressed else mapped.source
             if stream:
                 if units is not None and list(units) != [0]:
-                    raise InputValueError(f"'{path}' is one unit (an IPC stream); asked for {units}.")
+                    raise InputValueError(
+                        f"'{path}' is read as one piece (an IPC stream); asked for units {units}."
+                    )
                 numbered = enumerate(ipc.open_stream(source, options=options))
             else:
                 reader = ipc.open_file(source, options=options)
                 wanted = range(count) if units is None else units
                 numbered = ((i, reader.get_batch(i)) for i in wanted)  # one batch decoded at a time
-            for index, batch in numbered:
-                batch = batch.select(columns)
-                check_batch(batch, f"record batch {index} of '{path}'")  # IPC has no checksums
-                yield 0 if stream else index, batch
-                if mapped is not None:  # the caller is done with it: it asks for the next
-                    mapped.release(batch)
+
+            def checked():
+                for index, batch in numbered:
+                    batch = batch.select(columns)
+                    check_batch(batch, f"record batch {index} of '{path}'")  # IPC has no checksums
+                    yield index, batch
+                    if mapped is not None:  # the caller is done with it: it asks for the next
+                        mapped.release(batch)
+
+            if stream:  # read as one piece: units of UNIT_ROWS rows
+                yield from in_units(batch for _, batch in checked())
+            else:
+                yield from checked()
         except (pa.ArrowException, OSError) as err:
             raise _error(path, err) from None
 
     return Part(path, schema, sum(sizes), nbytes, read, unit_rows=None if stream else sizes)
+
+
+def _checked_stream(batches, columns: list[str], name: str):
+    """The record batches of an IPC stream, ``columns`` selected, each checked
+    (:func:`~.integrity.check_batch`)."""
+    for batch in batches:
+        batch = batch.select(columns)
+        check_batch(batch, f"a record batch of '{name}'")
+        yield batch
 
 
 def _footer_blocks(source: pa.NativeFile, size: int) -> list[tuple[int, int]] | None:
@@ -247,12 +265,13 @@ def _remote_part(location: Location, nbytes: int) -> Part:
         try:
             if stream:
                 if units is not None and list(units) != [0]:
-                    raise InputValueError(f"'{name}' is one unit (an IPC stream); asked for {units}.")
+                    raise InputValueError(
+                        f"'{name}' is read as one piece (an IPC stream); asked for units {units}."
+                    )
                 with fs.open_input_stream(location.path, buffer_size=REMOTE_STREAM_BYTES) as source:
-                    for batch in ipc.open_stream(source, options=options):
-                        batch = batch.select(columns)
-                        check_batch(batch, f"a record batch of '{name}'")
-                        yield 0, batch
+                    yield from in_units(
+                        _checked_stream(ipc.open_stream(source, options=options), columns, name)
+                    )
                 return
             with fs.open_input_file(location.path) as source:
                 reader = ipc.open_file(source, options=options)

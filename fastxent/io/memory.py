@@ -14,36 +14,10 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from ..errors import InputTypeError, InputValueError
-from ..unit_rows import UNIT_ROWS_KEPT
 from . import adapters
 from .integrity import check_batch
 from .labels import label_set
-from .part import Part
-
-#: Rows of each unit of an in-memory source (see :class:`~.part.Part`): its first ``UNIT_ROWS``
-#: rows are unit 0, the next unit 1, and so on, however the object is chunked or batched, so
-#: its results do not depend on either. As many as the group-by keeps to fold a unit whole
-#: (:data:`~fastxent.unit_rows.UNIT_ROWS_KEPT`, a Parquet row group as pyarrow writes them): a
-#: whole 20M-row table as one unit carried 100,000 users' open blocks from batch to batch
-#: (0.64-0.71 s, two threads, AMD Zen 4; units of 2**20 rows 0.45 s, of 2**17 0.86 s: a group's
-#: blocks are closed at every unit's end).
-UNIT_ROWS = UNIT_ROWS_KEPT
-
-
-def in_units(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """``(unit, batch)`` for the rows of ``batches`` in order, a batch that spans the end of a
-    unit of :data:`UNIT_ROWS` rows cut there (slices: no copy)."""
-    row = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            yield row // UNIT_ROWS, batch
-        start = 0
-        while start < batch.num_rows:
-            unit, at = divmod(row, UNIT_ROWS)
-            take = min(batch.num_rows - start, UNIT_ROWS - at)
-            yield unit, batch.slice(start, take) if take < batch.num_rows else batch
-            start += take
-            row += take
+from .part import Part, in_units
 
 
 def _memory_part(name: str, schema: pa.Schema, rows, batches_of) -> Part:

@@ -16,7 +16,7 @@ import os
 import pyarrow as pa
 
 from ..errors import InputValueError
-from .part import Part
+from .part import Part, in_units
 
 #: Batches the Delta scanner decodes ahead of the consumer (pyarrow's default, 16, holds more
 #: than the few batches the other readers keep).
@@ -105,12 +105,13 @@ def _live_files(directory: str, dataset, partition_columns: list[str]) -> list |
 
 
 def _dataset_part(name: str, dataset) -> Part:
-    """One part reading a pyarrow dataset in order, a few batches ahead; one unit (the table's
-    files are the log's business, not units anyone may read alone)."""
+    """One part reading a pyarrow dataset in order, a few batches ahead, as one piece (the
+    table's files are the log's business, not units anyone may read alone), in units of
+    :data:`~.part.UNIT_ROWS` rows."""
 
     def read(columns, batch_rows, units):
         if units is not None and list(units) != [0]:
-            raise InputValueError(f"'{name}' is one unit (a table); asked for units {units}.")
+            raise InputValueError(f"'{name}' is read as one piece (a table); asked for units {units}.")
         scanner = dataset.scanner(
             columns=columns,
             batch_size=batch_rows,
@@ -118,8 +119,7 @@ def _dataset_part(name: str, dataset) -> Part:
             fragment_readahead=1,
         )
         try:
-            for batch in scanner.to_batches():
-                yield 0, batch
+            yield from in_units(scanner.to_batches())
         except (OSError, pa.ArrowException) as err:
             raise InputValueError(f"'{name}' (a Delta Lake table) cannot be read: {err}") from None
 
