@@ -23,7 +23,8 @@ DISTINCT_ROWS = 1 << 20
 
 
 #: Rows of each unit of a source read as one piece (an in-memory Table or stream, a pandas or
-#: Polars frame, a CSV file, an IPC stream-format file, a Delta table): its first ``UNIT_ROWS``
+#: Polars frame, a CSV file, an IPC stream-format file, a Delta table read as a dataset where
+#: its live files cannot be listed): its first ``UNIT_ROWS``
 #: rows are unit 0, the next unit 1, and so on, however it comes chunked or batched, so its
 #: results depend on neither. As many as the group-by keeps to fold a unit whole
 #: (:data:`~fastxent.unit_rows.UNIT_ROWS_KEPT`, a Parquet row group as pyarrow writes them): a
