@@ -112,29 +112,38 @@ def _in_memory(name, kind, rows, classes, dtype="float32") -> Workload:
     return Workload(name, "in memory", loss, kind, rows, classes, ARRAY_METHODS, dtype)
 
 
-def _features(data, kind, rows, classes) -> list[Workload]:
+#: The group-bys timed on each feature file: the key column and the features table's column.
+GROUP_BYS = (("split", "`group_by` (3 keys)"), ("user", "`group_by` (100,000 keys)"))
+
+
+def _plain_and_group_bys(data, kind, rows, classes, plain_loss, group_loss) -> list[Workload]:
+    """Plain scoring (``plain_loss``) and the :data:`GROUP_BYS` (``group_loss``, with the peers'
+    group-bys of the binary loss) of the feature file of ``data``."""
     base = dict(kind=kind, rows=rows, classes=classes, file="parquet", users=True, data=data)
     peers = ("polars", "duckdb") if kind == "binary" else ()  # the peers' SQL is the binary loss
+    plain = Workload(f"{data}: plain", "features", plain_loss, methods=("fastxent",), feature="plain", **base)
     return [
-        Workload(f"{data}: plain", "features", "file", methods=("fastxent",), feature="plain", **base),
-        Workload(
-            f"{data}: group by split",
-            "features",
-            "group_by",
-            methods=("fastxent", *peers),
-            key="split",
-            feature="`group_by` (3 keys)",
-            **base,
+        plain,
+        *(
+            Workload(
+                f"{data}: group by {key}",
+                "features",
+                group_loss,
+                methods=("fastxent", *peers),
+                key=key,
+                feature=feature,
+                **base,
+            )
+            for key, feature in GROUP_BYS
         ),
-        Workload(
-            f"{data}: group by user",
-            "features",
-            "group_by",
-            methods=("fastxent", *peers),
-            key="user",
-            feature="`group_by` (100,000 keys)",
-            **base,
-        ),
+    ]
+
+
+def _features(data, kind, rows, classes) -> list[Workload]:
+    """The features of a file: plain scoring, the group-bys, ``losses_to`` and the report."""
+    base = dict(kind=kind, rows=rows, classes=classes, file="parquet", users=True, data=data)
+    return [
+        *_plain_and_group_bys(data, kind, rows, classes, "file", "group_by"),
         Workload(
             f"{data}: losses_to",
             "features",
@@ -159,23 +168,7 @@ def _table_features(data, kind, rows, classes) -> list[Workload]:
     """Plain scoring and the group-bys of :func:`_features`' file, read into a pyarrow Table
     before timing: the in-memory frames users score (the peers' group-bys over the same rows in
     memory)."""
-    base = dict(kind=kind, rows=rows, classes=classes, file="parquet", users=True, data=data)
-    peers = ("polars", "duckdb") if kind == "binary" else ()
-    return [
-        Workload(f"{data}: plain", "features", "table", methods=("fastxent",), feature="plain", **base),
-        *(
-            Workload(
-                f"{data}: group by {key}",
-                "features",
-                "table_group_by",
-                methods=("fastxent", *peers),
-                key=key,
-                feature=feature,
-                **base,
-            )
-            for key, feature in (("split", "`group_by` (3 keys)"), ("user", "`group_by` (100,000 keys)"))
-        ),
-    ]
+    return _plain_and_group_bys(data, kind, rows, classes, "table", "table_group_by")
 
 
 def _file(name, kind, rows, classes, peers, file="parquet", **options) -> Workload:
