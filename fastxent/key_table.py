@@ -47,10 +47,12 @@ _FIRST_DENSE = 1 << 10
 _INT64_MIN = -(1 << 63)
 
 
-def _empty(slots: int) -> tuple[np.ndarray, int]:
-    """An empty table of ``slots`` (a power of two): each slot's key and id (-1: empty), and the
-    hash's shift."""
-    table = np.zeros((slots, 2), dtype=np.int64)
+def empty_table(slots: int, fields: int = 2) -> tuple[np.ndarray, int]:
+    """An empty hash table of ``slots`` (a power of two) rows of ``fields`` int64: field 1 of
+    every slot -1 (empty; the integer table's slots are a key and its id, the string table's
+    :data:`~.kernels.string_keys.SLOT_FIELDS`), and the hash's shift
+    (:func:`~.kernels.key_table.slot_of`)."""
+    table = np.zeros((slots, fields), dtype=np.int64)
     table[:, 1] = -1
     return table, 64 - (slots.bit_length() - 1)
 
@@ -67,7 +69,7 @@ class KeyTable:
     def __init__(self):
         self.dense: np.ndarray | None = np.full(0, -1, dtype=np.int32)
         self.low = 0  # the key of dense[0]
-        self.slots, self.shift = _empty(1 << 10)
+        self.slots, self.shift = empty_table(1 << 10)
         self.count = 0
 
     def ids(
@@ -138,5 +140,5 @@ class KeyTable:
         if keys is None:
             live = self.slots[:, 1] >= 0
             keys, ids = self.slots[live, 0], self.slots[live, 1]
-        self.slots, self.shift = _empty(size)
+        self.slots, self.shift = empty_table(size)
         kernels.place(keys, ids, self.shift, self.slots)

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from .kernels import string_keys as kernels
+from .key_table import empty_table
 
 #: Bytes and keys the table has room for at first; both double when full.
 _FIRST_BYTES = 1 << 12
@@ -44,13 +45,6 @@ def with_offsets(column: pa.Array) -> pa.Array:
     return column
 
 
-def _empty(slots: int) -> tuple[np.ndarray, int]:
-    """An empty table of ``slots`` (a power of two), every slot's key -1, and the hash's shift."""
-    table = np.zeros((slots, kernels.SLOT_FIELDS), dtype=np.int64)
-    table[:, kernels.KEY] = -1
-    return table, 64 - (slots.bit_length() - 1)
-
-
 def key_spans(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """``(starts, ends, data, validity, bit_offset)`` of a string or binary column in an offsets
     layout (:func:`with_offsets`): each row's bytes ``data[starts[i]:ends[i]]``, the validity
@@ -70,7 +64,7 @@ class StringKeyTable:
     a hash table of them that grows to stay at most half full."""
 
     def __init__(self):
-        self.slots, self.shift = _empty(1 << 7)
+        self.slots, self.shift = empty_table(1 << 7, kernels.SLOT_FIELDS)
         self.key_offsets = np.zeros(_FIRST_KEYS + 1, dtype=np.int64)
         self.key_bytes = np.empty(_FIRST_BYTES, dtype=np.uint8)
         self.key_ids = np.empty(_FIRST_KEYS, dtype=np.int32)
@@ -152,5 +146,5 @@ class StringKeyTable:
             ids[: self.count] = self.key_ids[: self.count]
             self.key_offsets, self.key_ids = offsets, ids
         if self.count + 1 > self.slots.shape[0] // 2:
-            self.slots, self.shift = _empty(2 * self.slots.shape[0])
+            self.slots, self.shift = empty_table(2 * self.slots.shape[0], kernels.SLOT_FIELDS)
             kernels.place_keys(self.key_offsets, self.key_bytes, self.count, self.shift, self.slots)

@@ -165,14 +165,22 @@ def _array_cases(loss_name, jax_build, numpy_build, sklearn_build) -> dict:
 # ---- files: FileInputs -> callable ----------------------------------------------------------
 
 
-def _score_file(**options):
+def _score(source_of, **options):
+    """fastxent scoring ``source_of(f)`` (the file's path, or its rows read into memory before
+    timing) with ``options`` (a callable option is given the inputs)."""
+
     def build(f: FileInputs):
         import fastxent as fx
 
+        source = source_of(f)
         chosen = {k: v(f) if callable(v) else v for k, v in options.items()}
-        return lambda: fx.score(f.path, target="label", logits=f.logits, **chosen)
+        return lambda: fx.score(source, target="label", logits=f.logits, **chosen)
 
     return build
+
+
+def _score_file(**options):
+    return _score(lambda f: f.path, **options)
 
 
 def _report_file(f: FileInputs):
@@ -255,19 +263,6 @@ def _table(f: FileInputs):
     return pq.read_table(f.path, columns=[*f.columns, *([f.key] if f.key else [])])
 
 
-def _score_table(**options):
-    """fastxent scoring the file's rows from a pyarrow Table in memory."""
-
-    def build(f: FileInputs):
-        import fastxent as fx
-
-        table = _table(f)
-        chosen = {k: v(f) if callable(v) else v for k, v in options.items()}
-        return lambda: fx.score(table, target="label", logits=f.logits, **chosen)
-
-    return build
-
-
 def _polars_table_group_by(f: FileInputs):
     """Polars' group-by of the binary loss over a DataFrame in memory."""
     pl, loss = _polars_binary_loss()
@@ -315,9 +310,9 @@ CASES = {
         "duckdb": _duckdb_group_by,
     },
     "losses_to": {"fastxent": _score_file(losses_to=lambda f: str(f.scratch / "losses.parquet"), keep="id")},
-    "table": {"fastxent": _score_table()},
+    "table": {"fastxent": _score(_table)},
     "table_group_by": {
-        "fastxent": _score_table(group_by=lambda f: f.key),
+        "fastxent": _score(_table, group_by=lambda f: f.key),
         "polars": _polars_table_group_by,
         "duckdb": _duckdb_table_group_by,
     },

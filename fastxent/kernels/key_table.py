@@ -16,12 +16,14 @@ import numpy as np
 from .jit import strict_jit
 
 #: Fibonacci hashing's multiplier (2**64 / golden ratio): spreads consecutive keys over the table.
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
-@strict_jit
-def _slot(key, shift):
-    return np.int64((np.uint64(key) * _MULTIPLIER) >> np.uint64(shift))
+@strict_jit(forceinline=True)
+def slot_of(key, shift):
+    """The slot of a 64-bit ``key`` (or hash) in a table of ``2**(64 - shift)`` slots: the top
+    bits of ``key * MULTIPLIER``. Inlined where it is called (the string table's lookups too)."""
+    return np.int64((np.uint64(key) * MULTIPLIER) >> np.uint64(shift))
 
 
 @strict_jit
@@ -43,7 +45,7 @@ def find_ids(values, valid, slots, shift, start, limit, next_id, ids, new_rows):
             ids[i] = -1
             continue
         key = values[i]
-        s = _slot(key, shift)
+        s = slot_of(key, shift)
         while slots[s, 1] >= 0 and slots[s, 0] != key:
             s = (s + 1) & mask
         if slots[s, 1] < 0:
@@ -65,7 +67,7 @@ def place(keys, ids, shift, slots):
     mask = slots.shape[0] - 1
     for k in range(keys.shape[0]):
         key = keys[k]
-        s = _slot(key, shift)
+        s = slot_of(key, shift)
         while slots[s, 1] >= 0:
             s = (s + 1) & mask
         slots[s, 0] = key

@@ -26,12 +26,13 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .jit import strict_jit
+from .key_table import MULTIPLIER, slot_of
 
 # The helpers are compiled ``forceinline``: called, not inlined, the lookup of a split's keys
 # took three times as long (131,072 rows: 1.0 ms for the hashes alone, 0.36 inlined).
 
-#: Fibonacci hashing's multiplier (2**64 / golden ratio), mixing each word into the hash.
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+#: A second odd multiplier, mixing the second word into the hash (the first takes Fibonacci
+#: hashing's, :data:`~.key_table.MULTIPLIER`).
 _SECOND_MULTIPLIER = np.uint64(0xC2B2AE3D27D4EB4F)
 _MIX_SHIFT = np.uint64(29)
 #: A slot's fields: the hash, the key's number (-1: empty) and its first two words.
@@ -82,7 +83,7 @@ def _bytes_word(data, at, count):
 
 @strict_jit(forceinline=True)
 def _mix(h, word):
-    h = (h ^ word) * _MULTIPLIER
+    h = (h ^ word) * MULTIPLIER
     return h ^ (h >> _MIX_SHIFT)
 
 
@@ -103,7 +104,7 @@ def _prefix(data, begin, end):
 def _hash(first, second, data, begin, end):
     """The hash of the key ``data[begin:end]`` whose first two words are ``first`` and
     ``second``: of them, its length and its further words."""
-    h = (first * _MULTIPLIER) ^ (second * _SECOND_MULTIPLIER) ^ np.uint64(end - begin)
+    h = (first * MULTIPLIER) ^ (second * _SECOND_MULTIPLIER) ^ np.uint64(end - begin)
     for at in range(begin + 16, end, 8):  # keys longer than 16 bytes
         h = _mix(h, _bytes_word(data, at, min(end - at, 8)))
     return np.int64(h ^ (h >> _MIX_SHIFT))
@@ -141,11 +142,6 @@ def _few_keys(key_offsets, key_bytes, key_ids, nkeys):
 def _is_key(first, second, length, key_first, key_second, key_length):
     """1 if a key's words and length are these, else 0."""
     return np.int64((key_first == first) & (key_second == second) & (key_length == length))
-
-
-@strict_jit(forceinline=True)
-def _slot(h, shift):
-    return np.int64((np.uint64(h) * _MULTIPLIER) >> np.uint64(shift))
 
 
 @strict_jit(forceinline=True)
@@ -223,7 +219,7 @@ def find_string_ids(
             ids[i] = found
             continue
         h = _hash(words[0], words[1], data, begin, end)
-        s = _slot(h, shift)
+        s = slot_of(h, shift)
         while slots[s, KEY] >= 0:
             if slots[s, HASH] == h and slots[s, FIRST] == first and slots[s, SECOND] == second:
                 key = slots[s, KEY]
@@ -254,7 +250,7 @@ def place_keys(key_offsets, key_bytes, nkeys, shift, slots):
     mask = slots.shape[0] - 1
     for key in range(nkeys):
         h, first, second = key_words(key_bytes, key_offsets[key], key_offsets[key + 1])
-        s = _slot(h, shift)
+        s = slot_of(h, shift)
         while slots[s, KEY] >= 0:
             s = (s + 1) & mask
         slots[s, HASH], slots[s, KEY], slots[s, FIRST], slots[s, SECOND] = h, key, first, second
