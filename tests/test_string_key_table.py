@@ -61,6 +61,52 @@ def test_any_batches_of_strings_get_the_ids_of_first_appearance(batches, large):
     _check(GroupKeys(["k"]), batches, columns)
 
 
+#: Keys that differ only in a trailing NUL or their length, of 0 to 17 bytes: zero-padded to
+#: words, they are told apart by their lengths alone.
+_ALIKE = [
+    b"",
+    b"\0",
+    b"\0\0",
+    b"a",
+    b"a\0",
+    b"ab",
+    b"abcdefg",
+    b"abcdefg\0",
+    b"abcdefgh",
+    b"abcdefgh" * 2,
+    b"abcdefgh" * 2 + b"\0",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pool=st.lists(
+        st.one_of(st.sampled_from(_ALIKE), st.binary(max_size=10)), min_size=1, max_size=4, unique=True
+    ),
+    picks=st.lists(st.lists(st.integers(0, 4), max_size=200), min_size=1, max_size=4),
+    typ=st.sampled_from(BYTES_TYPES),
+)
+def test_a_few_short_keys_are_told_apart_by_every_byte_and_length(pool, picks, typ):
+    """Up to four keys, the few the kernel compares by their first two words and length once a
+    batch has numbered them (string_keys.FEW_KEYS): empty keys, NUL bytes, keys that are each
+    other's prefixes, keys of 7, 8, 16 and 17 bytes, keys ending at the buffer's last byte; pick
+    4 is a null."""
+    batches = [[pool[i] if i < len(pool) else None for i in batch] for batch in picks]
+    columns = [pa.array(batch, type=typ) for batch in batches]
+    _check(GroupKeys(["k"]), batches, columns)
+
+
+@pytest.mark.parametrize("typ", TEXT_TYPES + BYTES_TYPES, ids=str)
+def test_short_keys_differing_in_a_trailing_nul_are_different_keys(typ):
+    """Keys known from a batch before are compared by their zero-padded words and length
+    (string_keys.FEW_KEYS): keys equal but for a trailing NUL (of 0, 1, 7 and 16 bytes) stay
+    apart, the first batch numbering them by the hash table and the next by the few keys."""
+    for short in ["", "a", "abcdefg", "abcdefgh" * 2]:
+        pair = [short, short + "\0"] if typ in TEXT_TYPES else [short.encode(), short.encode() + b"\0"]
+        batches = [pair * 50, pair[::-1] * 50, [pair[1], None, pair[0]] * 30]
+        _check(GroupKeys(["k"]), batches, [pa.array(batch, type=typ) for batch in batches])
+
+
 def test_the_table_grows_through_many_long_keys_and_keeps_their_ids():
     """Thousands of keys of up to 3,000 bytes: the slots, the keys' offsets and their bytes all
     grow, several times within one batch; every row keeps its key's id, and a table pickled mid
