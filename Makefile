@@ -41,7 +41,7 @@ test: $(VENV)/.test-installed
 # Two threads for every method (the machines this was written for have two cores), idle OpenMP
 # threads sleeping (as the fastxent command sets it) so that one library's spinning pool does not
 # slow the next. `fastxent bench` times every workload and method in a process of its own, a pytest
-# session whose timer is pytest-benchmark, the rounds of the methods compared taken in turn (the files it scores are kept in bench/.data for the next
+# session whose timer is pytest-benchmark (the files it scores are kept in bench/.data for the next
 # run), writes bench/report/ and regenerates the README's Performance section;
 # bench/reliability.py then prints the peak-memory and integrity-check measurements of issue 18.
 BENCH_ENV := NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive FASTXENT_BENCH_DATA=bench/.data

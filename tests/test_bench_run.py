@@ -9,7 +9,7 @@ import pytest
 
 from fastxent.bench.cases import CASES, comparable
 from fastxent.bench.machine import cpu
-from fastxent.bench.run import interleaved_sets, run_interleaved, run_isolated
+from fastxent.bench.run import run_isolated
 from fastxent.bench.summary import features_table, files_table, in_memory_tables, tables
 from fastxent.bench.timing import rounds_within_budget
 from fastxent.bench.workloads import WORKLOADS
@@ -40,52 +40,6 @@ def test_a_missing_library_is_a_note_and_a_failing_method_raises(tmp_path, monke
     assert note == "torch is not installed (torch is hidden by the test) and was left out."
     with pytest.raises(RuntimeError, match="unknown method 'no-such-method'"):
         run_isolated(name, "no-such-method", 1e-3, 1, tmp_path)
-
-
-def test_interleaved_methods_take_their_rounds_in_turn(tmp_path):
-    """Each pair in a process of its own, its first call alone, then one round each in turn: the
-    rounds' start times alternate between the pairs."""
-    pairs = [("binary, 20M rows: plain", "fastxent"), ("binary, 20M rows: group by split", "fastxent")]
-    results = run_interleaved(pairs, 1e-4, 3, tmp_path)
-    assert [(r["workload"], r["method"]) for r in results] == pairs
-    assert [r["rounds"] for r in results] == [3, 3]
-    for r in results:
-        assert len(r["round_starts"]) == 3 and 0 < r["min_seconds"] <= r["seconds"]
-    order = [k for _, k in sorted((t, k) for k, r in enumerate(results) for t in r["round_starts"])]
-    assert order == [0, 1, 0, 1, 0, 1]
-    assert results[1]["value"]["groups"] == 3
-
-
-def test_an_interleaved_set_keeps_notes_apart_and_raises_for_a_failure(tmp_path, monkeypatch):
-    """A pair skipped for a missing library is its note and leaves the others their results; a
-    pair that fails raises."""
-    hidden = tmp_path / "hidden" / "polars"
-    hidden.mkdir(parents=True)
-    (hidden / "__init__.py").write_text("raise ImportError('polars is hidden by the test')\n")
-    path = [str(hidden.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
-    name = "binary, 20M rows: group by split"
-    note, result = run_interleaved([(name, "polars"), (name, "fastxent")], 1e-4, 2, tmp_path)
-    assert note == "polars is not installed (polars is hidden by the test) and was left out."
-    assert result["rounds"] == 2 and result["value"]["groups"] == 3
-    with pytest.raises(RuntimeError, match="unknown method 'no-such-method'"):
-        run_interleaved([(name, "fastxent"), (name, "no-such-method")], 1e-4, 2, tmp_path)
-
-
-def test_sets_interleave_a_data_sets_features_and_a_files_methods_not_arrays():
-    planned = {name: WORKLOADS[name].methods for name in WORKLOADS}
-    sets = interleaved_sets(planned)
-    assert sorted(p for s in sets for p in s) == sorted((n, m) for n, ms in planned.items() for m in ms)
-    for s in sets:
-        workloads = [WORKLOADS[n] for n, _ in s]
-        if workloads[0].data:
-            assert {w.data for w in workloads} == {workloads[0].data} and len(s) > 1
-        elif workloads[0].file is not None:
-            assert {n for n, _ in s} == {s[0][0]} and [m for _, m in s] == list(workloads[0].methods)
-        else:
-            assert len(s) == 1
-    features = next(s for s in sets if s[0][0] == "binary, 20M rows: plain")
-    assert ("binary, 20M rows: report", "fastxent") in features
 
 
 def test_rounds_fit_the_budget_at_the_first_calls_time():

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from .cases import CASES, comparable
-from .run import CHILD_VARIABLES, ROUND_BUDGET_S, TURNS_VARIABLE
+from .run import CHILD_VARIABLES, ROUND_BUDGET_S
 from .workloads import WORKLOADS
 
 
@@ -52,24 +52,6 @@ def rounds_within_budget(first_s: float, rounds: int) -> int:
     return max(1, math.ceil(ROUND_BUDGET_S / first_s))
 
 
-def _wait_for_turn():
-    """The timed rounds' setup when the harness gives turns
-    (:func:`fastxent.bench.run.run_interleaved`; ``$FASTXENT_BENCH_TURNS`` names the pipe ends):
-    before each round, say ready and wait for the turn. After the last round the process ends,
-    which closes the pipe. ``None`` without turns."""
-    value = os.environ.get(TURNS_VARIABLE)
-    if not value:
-        return None
-    go, ready = (int(fd) for fd in value.split(","))
-
-    def wait_for_turn():
-        os.write(ready, b"r")
-        if os.read(go, 1) != b"g":
-            raise RuntimeError("the benchmark harness stopped giving turns")
-
-    return wait_for_turn
-
-
 # The module is also the session's plugin (``-p``), for the two hooks below.
 
 
@@ -87,9 +69,8 @@ def pytest_benchmark_generate_commit_info() -> dict:
 
 def test_method(benchmark):
     """Time ``$FASTXENT_BENCH_METHOD`` on ``$FASTXENT_BENCH_WORKLOAD``: the first call (compilation,
-    page faults, caches) apart, then the rounds, each one call (after its turn, when the harness
-    gives turns: :func:`_wait_for_turn`), wall seconds by pytest-benchmark and CPU seconds (all
-    threads) by ``time.process_time``; each round's start time is recorded too."""
+    page faults, caches) apart, then the rounds, each one call, wall seconds by pytest-benchmark
+    and CPU seconds (all threads) by ``time.process_time``."""
     variables = {key: os.environ.get(name) for key, name in CHILD_VARIABLES.items()}
     workload = WORKLOADS[variables["workload"]]
     method, builders = variables["method"], CASES[workload.loss]
@@ -105,20 +86,18 @@ def test_method(benchmark):
             first = time.perf_counter() - started
         except ImportError as missing:
             pytest.skip(f"{method} is not installed ({missing}) and was left out.")
-        cpu, starts = [], []
+        cpu = []
 
         def timed():
-            starts.append(time.time())
             started_cpu = time.process_time()
             fn()
             cpu.append(time.process_time() - started_cpu)
 
         rounds = rounds_within_budget(first, int(variables["rounds"]))
-        benchmark.pedantic(timed, setup=_wait_for_turn(), rounds=rounds, iterations=1, warmup_rounds=0)
+        benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0)
     benchmark.extra_info.update(
         first_s=first,
         cpu_s=float(np.median(cpu)),
-        round_starts=starts,
         value=_recorded(comparable(value)),
         peak_rss_mb=_peak_rss_mb(),
     )
