@@ -33,7 +33,7 @@ from ..errors import InputValueError
 from .failures import is_storage_error, storage_error
 from .integrity import check_batch
 from .locations import Location
-from .part import Part, in_units
+from .part import Part, check_read_whole, in_units
 
 #: Record batch headers read at once from a remote file (each read waits for the network).
 REMOTE_HEADER_READS = 16
@@ -174,42 +174,33 @@ def ipc_part(location: Location, nbytes: int) -> Part:
         try:
             mapped = None if compressed else _Map(path)
             source = pa.OSFile(path) if compressed else mapped.source
+            release = None if mapped is None else mapped.release
             if stream:
-                if units is not None and list(units) != [0]:
-                    raise InputValueError(
-                        f"'{path}' is read as one piece (an IPC stream); asked for units {units}."
-                    )
+                check_read_whole(path, "an IPC stream", units)
                 numbered = enumerate(ipc.open_stream(source, options=options))
+                # read as one piece: units of UNIT_ROWS rows
+                yield from in_units(batch for _, batch in _checked(numbered, columns, path, release))
             else:
                 reader = ipc.open_file(source, options=options)
                 wanted = range(count) if units is None else units
                 numbered = ((i, reader.get_batch(i)) for i in wanted)  # one batch decoded at a time
-
-            def checked():
-                for index, batch in numbered:
-                    batch = batch.select(columns)
-                    check_batch(batch, f"record batch {index} of '{path}'")  # IPC has no checksums
-                    yield index, batch
-                    if mapped is not None:  # the caller is done with it: it asks for the next
-                        mapped.release(batch)
-
-            if stream:  # read as one piece: units of UNIT_ROWS rows
-                yield from in_units(batch for _, batch in checked())
-            else:
-                yield from checked()
+                yield from _checked(numbered, columns, path, release)
         except (pa.ArrowException, OSError) as err:
             raise _error(path, err) from None
 
     return Part(path, schema, sum(sizes), nbytes, read, unit_rows=None if stream else sizes)
 
 
-def _checked_stream(batches, columns: list[str], name: str):
-    """The record batches of an IPC stream, ``columns`` selected, each checked
-    (:func:`~.integrity.check_batch`)."""
-    for batch in batches:
+def _checked(numbered, columns: list[str], name: str, release=None):
+    """``(index, batch)`` of the numbered record batches of ``name``, ``columns`` selected, each
+    checked (:func:`~.integrity.check_batch`: IPC has no checksums); ``release(batch)`` once the
+    caller asks for the next (it is done with it)."""
+    for index, batch in numbered:
         batch = batch.select(columns)
-        check_batch(batch, f"a record batch of '{name}'")
-        yield batch
+        check_batch(batch, f"record batch {index} of '{name}'")
+        yield index, batch
+        if release is not None:
+            release(batch)
 
 
 def _footer_blocks(source: pa.NativeFile, size: int) -> list[tuple[int, int]] | None:
@@ -264,21 +255,15 @@ def _remote_part(location: Location, nbytes: int) -> Part:
         options = ipc.IpcReadOptions(included_fields=_fields(schema, columns))
         try:
             if stream:
-                if units is not None and list(units) != [0]:
-                    raise InputValueError(
-                        f"'{name}' is read as one piece (an IPC stream); asked for units {units}."
-                    )
+                check_read_whole(name, "an IPC stream", units)
                 with fs.open_input_stream(location.path, buffer_size=REMOTE_STREAM_BYTES) as source:
-                    yield from in_units(
-                        _checked_stream(ipc.open_stream(source, options=options), columns, name)
-                    )
+                    numbered = enumerate(ipc.open_stream(source, options=options))
+                    yield from in_units(batch for _, batch in _checked(numbered, columns, name))
                 return
             with fs.open_input_file(location.path) as source:
                 reader = ipc.open_file(source, options=options)
-                for index in range(len(sizes)) if units is None else units:
-                    batch = reader.get_batch(index).select(columns)
-                    check_batch(batch, f"record batch {index} of '{name}'")
-                    yield index, batch
+                wanted = range(len(sizes)) if units is None else units
+                yield from _checked(((i, reader.get_batch(i)) for i in wanted), columns, name)
         except (pa.ArrowException, OSError) as err:
             raise _error(name, err, location) from None
 

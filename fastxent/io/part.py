@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from ..errors import InputValueError
 from ..unit_rows import UNIT_ROWS_KEPT
 from .labels import label_set, plain_label_type
 
@@ -48,6 +49,14 @@ def in_units(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[int, pa.Record
             yield unit, batch.slice(start, take) if take < batch.num_rows else batch
             start += take
             row += take
+
+
+def check_read_whole(name: str, what: str, units) -> None:
+    """Refuse ``units`` other than all (``None``) or ``[0]`` of ``name``, ``what`` (a CSV file,
+    an IPC stream, a table) read as one piece: its :func:`in_units` units exist only as it is
+    read through, none can be read alone."""
+    if units is not None and list(units) != [0]:
+        raise InputValueError(f"'{name}' is read as one piece ({what}); asked for units {units}.")
 
 
 @dataclass

@@ -50,7 +50,7 @@ from .pages import reader_choice
 from .pages.files import LocalFile, RangedFile
 from .pages.layout import FEW_FLAT_COLUMNS, MANY_FLAT_COLUMNS, column_layouts, flat_column_count
 from .pages.rowgroup import ReadLog, page_columns, row_group_batches
-from .part import Part, in_units
+from .part import Part, check_read_whole, in_units
 from .paths import check_utf8_name, special_kind
 from .prefetch import ordered_prefetch
 from .tables import table_format, table_parts
@@ -316,8 +316,7 @@ def _csv_part(location: Location, nbytes: int) -> Part:
         raise _file_error(location, "CSV", err) from None
 
     def read(columns, batch_rows, units):
-        if units is not None and list(units) != [0]:
-            raise InputValueError(f"'{name}' is read as one piece (a CSV file); asked for units {units}.")
+        check_read_whole(name, "a CSV file", units)
         try:
             convert = pacsv.ConvertOptions(include_columns=columns, **CSV_NULLS)
             reader = pacsv.open_csv(_csv_source(location), parse_options=parse, convert_options=convert)

@@ -16,7 +16,7 @@ import os
 import pyarrow as pa
 
 from ..errors import InputValueError
-from .part import Part, in_units
+from .part import Part, check_read_whole, in_units
 
 #: Batches the Delta scanner decodes ahead of the consumer (pyarrow's default, 16, holds more
 #: than the few batches the other readers keep).
@@ -110,8 +110,7 @@ def _dataset_part(name: str, dataset) -> Part:
     :data:`~.part.UNIT_ROWS` rows."""
 
     def read(columns, batch_rows, units):
-        if units is not None and list(units) != [0]:
-            raise InputValueError(f"'{name}' is read as one piece (a table); asked for units {units}.")
+        check_read_whole(name, "a table", units)
         scanner = dataset.scanner(
             columns=columns,
             batch_size=batch_rows,
