@@ -10,8 +10,14 @@ score pyarrow gives. A checksum mismatch is reported as such; a truncated file i
 
 from __future__ import annotations
 
+import ctypes
+import os
+import re
+import subprocess
+import sys
 import zlib
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,7 +28,7 @@ from page_corpus import corpus_table
 
 import fastxent as fx
 from fastxent.errors import InputValueError
-from fastxent.io.pages import READER_VARIABLE, decode
+from fastxent.io.pages import READER_VARIABLE, checksum, decode
 from fastxent.io.pages.layout import chunk_range
 
 OPTIONS = dict(target="label", logits="lst")
@@ -151,13 +157,70 @@ def test_bit_packed_runs_decode_every_value(width, count):
             assert decode.decode_hybrid(buf, 0, buf.size, width, count, int(want.max()) - 1, out) == -1
 
 
-def test_page_checksums_are_zlib_crc32():
-    from fastxent.io.pages.checksum import crc32
+CRC_RANGES = [(0, 0), (0, 1), (3, 70), (5, 4096 + 13), (0, 1 << 20), (1, (1 << 20) - 7)]
 
+
+def test_page_checksums_are_zlib_crc32():
+    """The CRC the page code calls (zlib-ng's where installed) is zlib's, at any offset and length."""
     rng = np.random.default_rng(4)
     data = rng.integers(0, 256, 1 << 20, dtype=np.uint8)
-    for lo, hi in [(0, 0), (0, 1), (3, 70), (5, 4096 + 13), (0, data.size), (1, data.size - 7)]:
-        assert crc32(data[lo:hi]) == zlib.crc32(data[lo:hi].tobytes())
+    for lo, hi in CRC_RANGES:
+        assert checksum.page_crc32(data, lo, hi - lo) == zlib.crc32(data[lo:hi].tobytes())
+
+
+def test_table_crc32_is_zlib_crc32():
+    """The CRC compiled for platforms without zlib-ng gives zlib's too, from any start value."""
+    signature = numba.types.uint32(
+        numba.types.uint32, numba.types.CPointer(numba.types.uint8), numba.types.uint32
+    )
+    table_crc32 = numba.cfunc(signature, nopython=True)(checksum._table_crc32).ctypes
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 256, 1 << 20, dtype=np.uint8)
+    for lo, hi in CRC_RANGES:
+        piece = np.ascontiguousarray(data[lo:hi])
+        pointer = piece.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+        assert table_crc32(0, pointer, hi - lo) == zlib.crc32(piece.tobytes())
+        assert table_crc32(12345, pointer, hi - lo) == zlib.crc32(piece.tobytes(), 12345)
+
+
+WITHOUT_ZLIB_NG = """
+import sys
+sys.modules["zlib_ng"] = None  # as on a platform without its wheel
+import fastxent as fx
+from fastxent.io.pages import checksum
+assert checksum.IMPLEMENTATION == "table", checksum.IMPLEMENTATION
+try:
+    fx.score(sys.argv[1], target="label", logits="lst")
+except fx.InputValueError as err:
+    print("error:", err)
+score = fx.score(sys.argv[2], target="label", logits="lst")
+print(repr((score.total, score.weight, score.scored, score.nonfinite, score.accuracy)))
+"""
+
+
+def test_pages_are_checked_without_zlib_ng(tmp_path):
+    """Without zlib-ng the page code calls the table CRC by the same symbol, its cached code
+    included: a damaged page is named, an intact file scores as pyarrow reads it."""
+    good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
+    pq.write_table(
+        corpus_table(400).select(["label", "lst"]), good, compression="none", write_page_checksum=True
+    )
+    data = np.fromfile(good, np.uint8)
+    start, size = chunk_range(pq.ParquetFile(good).metadata.row_group(0).column(1))
+    data[start + size - 3] ^= 1
+    data.tofile(bad)
+    env = {**os.environ, READER_VARIABLE: "pages"}
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_ZLIB_NG, str(bad), str(good)], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    error, numbers = run.stdout.splitlines()
+    assert re.fullmatch(r"error: .*row group 0, column 'lst': the page at byte \d+ fails its CRC.*", error)
+    expected = fx.score(pq.read_table(good), target="label", logits="lst")
+    assert numbers == repr(
+        (expected.total, expected.weight, expected.scored, expected.nonfinite, expected.accuracy)
+    )
+    assert expected.scored > 0
 
 
 @pytest.mark.parametrize("reader", ["pages", "pyarrow"])

@@ -28,6 +28,7 @@ import fastxent as fx
 from fastxent.io import sources
 from fastxent.io.pages import READER_VARIABLE, decode, thrift
 from fastxent.io.pages.codecs import LZ4, Decompressor
+from fastxent.io.pages.layout import chunk_range
 from fastxent.io.sources import open_parts
 
 FLOATS = ["logits", "lst", "big", "x", "h", "p"]
@@ -440,3 +441,69 @@ def test_the_default_reads_through_pages_lists_and_a_few_flat_columns(corpus, mo
         assert dict(part.reads.counts) == {r: n * groups for r, n in per_group.items()}
         if reason is not None:
             assert reason in part.reads.reasons[columns[0]]
+
+
+def _wide_table(rows: int) -> pa.Table:
+    """20 class columns, float32 and float64 (two with nulls), and int64 labels with a null at row 1000."""
+    rng = np.random.default_rng(7)
+    columns = {}
+    for j in range(20):
+        values = rng.standard_normal(rows).astype([np.float32, np.float64][j % 2])
+        mask = (rng.random(rows) < 0.05) if j in (3, 14) else None
+        columns[f"c{j:02d}"] = pa.array(values, mask=mask)
+    labels = rng.integers(0, 20, rows)
+    columns["label"] = pa.array(labels, mask=np.arange(rows) == 1000)
+    return pa.table(columns)
+
+
+def table_column(path: str, name: str) -> pa.ChunkedArray:
+    return pq.read_table(path, columns=[name]).column(name)
+
+
+def test_many_flat_columns_are_taken_by_two_threads(tmp_path, monkeypatch):
+    """A row group of more than FEW_FLAT_COLUMNS page-read flat columns has its columns taken by
+    two threads side by side: the batches are pyarrow's (nullable columns among them, batches
+    inside and across row groups), the score pyarrow's, and of two damaged columns the first in
+    column order is named, every time, whichever thread met it first."""
+    from fastxent.io.pages import rowgroup
+
+    path = str(tmp_path / "wide.parquet")
+    pq.write_table(
+        _wide_table(3000), path, row_group_size=1500, data_page_size=2000, write_page_checksum=True
+    )
+    helpers = []
+    taken = rowgroup._taken
+
+    def counted(cursors, m, shared, helper):
+        helpers.append(helper is not None)
+        return taken(cursors, m, shared, helper)
+
+    monkeypatch.setattr(rowgroup, "_taken", counted)
+    columns = [f"c{j:02d}" for j in range(20)] + ["label"]
+    for batch_rows in (700, 1500):
+        pages, reads = read_all(path, columns, batch_rows, monkeypatch, "pages")
+        arrow, _ = read_all(path, columns, batch_rows, monkeypatch, "pyarrow")
+        assert_same_table(pages, arrow)
+        assert reads == {"pages": 2 * len(columns)}
+    assert helpers and all(helpers)
+    options = dict(target="label", logits="c*", batch_rows=700)
+    a, b = scores(path, monkeypatch, **options)
+    assert_same_score(a, b)
+    null_rows = pc.or_(
+        pc.or_(pc.is_null(table_column(path, "c03")), pc.is_null(table_column(path, "c14"))),
+        pc.is_null(table_column(path, "label")),
+    )
+    assert a.nulls == pc.sum(null_rows).as_py() > 0
+    data = np.fromfile(path, np.uint8)
+    meta = pq.ParquetFile(path).metadata
+    for leaf in (12, 5):  # the later column damaged first: the helper may well take it first
+        start, size = chunk_range(meta.row_group(1).column(leaf))
+        data[start + size // 2 : start + size // 2 + 8] ^= 0xFF  # inside a page's values
+    damaged = tmp_path / "damaged.parquet"
+    data.tofile(damaged)
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    for _ in range(3):
+        with pytest.raises(
+            fx.InputValueError, match=r"row group 1, column 'c05': the page at byte \d+ fails its CRC"
+        ):
+            fx.score(str(damaged), **options)

@@ -101,7 +101,8 @@ def test_a_chunk_read_to_its_end_frees_its_window_for_the_next(numbered):
 def test_a_row_group_decoded_whole_reads_each_chunk_once(tmp_path, monkeypatch):
     """A row group decoded in one batch reads its column chunks one after another, each in one
     window (the whole budget, :data:`~fastxent.io.pages.rowgroup.WINDOW_BYTES`, rather than a
-    share of it per column) and all through one buffer; decoded in several batches, the columns
+    share of it per column) and all through one buffer for each of the two threads taking its
+    40 columns (:func:`~fastxent.io.pages.rowgroup._taken`); decoded in several batches, the columns
     share the budget and read their chunks in pieces. The batches are pyarrow's either way."""
     rng = np.random.default_rng(3)
     n, classes = 20_000, 40
@@ -121,7 +122,7 @@ def test_a_row_group_decoded_whole_reads_each_chunk_once(tmp_path, monkeypatch):
     monkeypatch.setattr(LocalFile, "read_into", counted)
     whole, counts = read_all(path, names, n, monkeypatch, "pages")
     assert counts == {"pages": classes}
-    assert len(reads) == classes and len(buffers) == 1
+    assert len(reads) == classes and 1 <= len(buffers) <= 2
     assert_same_table(whole, table)
     reads.clear()
     monkeypatch.setattr(sources, "PAGES_DECODE_BYTES", 1 << 20)  # batches of 5,000 rows decoded

@@ -207,6 +207,7 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
                             lambda names, skip: pyarrow_rows(index, names, skip),
                             lambda message: _file_error(location, "Parquet", ValueError(message)),
                             read_log,
+                            PARQUET_WORKERS if one_at_a_time else 1,
                         ):
                             yield index, batch
                     else:
@@ -218,8 +219,10 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
             return batches
 
         wanted = range(meta.num_row_groups) if units is None else units
-        # many page-read flat columns: one row group at a time (see FEW_FLAT_COLUMNS)
-        workers = 1 if flat_column_count(layouts) > FEW_FLAT_COLUMNS else PARQUET_WORKERS
+        # many page-read flat columns: one row group at a time, its columns taken by two threads
+        # (see FEW_FLAT_COLUMNS)
+        one_at_a_time = flat_column_count(layouts) > FEW_FLAT_COLUMNS
+        workers = 1 if one_at_a_time else PARQUET_WORKERS
         yield from ordered_prefetch([row_group(i) for i in wanted], workers, ahead)
 
     def read_columns(unit, columns):

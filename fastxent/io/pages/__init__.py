@@ -23,9 +23,10 @@ are read by their row starts, 2026-12-05); a 100M-row binary file 0.35-0.46 s ag
 0.50-0.56 s; 100 float columns (one per class) 0.77-0.85 s against 1.33-1.42 s. A batch's flat
 columns of one type are decoded side by side into one buffer
 (:func:`.cursor.shared_value_buffers`), so class columns reach the kernels without a copy, and
-row groups of many flat columns are decoded one at a time (:data:`.layout.FEW_FLAT_COLUMNS`:
-as fast, and half the memory). Columns it cannot read (string group keys, say) are read by
-pyarrow beside the pages (:func:`.layout.column_layouts`).
+row groups of many flat columns are decoded one at a time, two threads taking their columns
+(:data:`.layout.FEW_FLAT_COLUMNS`: two row groups at once took 200 MB more). Columns it cannot
+read (string group keys, say) are read by pyarrow beside the pages
+(:func:`.layout.column_layouts`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 :class:`ColumnCursor` takes rows from the chunk in order: ``take(n)`` returns the next ``n``
 rows as an Arrow array of the column's type (new buffers, so a batch stays valid after the pages
 move on). The rows come from one Numba call (:mod:`.takes`), which opens as many pages as they
-span; the cursor answers what that call asks of Python (the next window of the file, CRCs, a
-page of a codec Numba does not decompress, larger scratch arrays) and calls again. A list column
+span; the cursor answers what that call asks of Python (the next window of the file, a page of
+a codec Numba does not decompress, larger scratch arrays) and calls again. A list column
 holding a null list or a null element, or a fixed_size_list row of another length, raises
 :class:`Unsupported` at that point: pyarrow reads the rest of the chunk.
 """
@@ -20,15 +20,11 @@ import pyarrow as pa
 from ...kernels.multiclass import COLUMN_SLICE_ROWS
 from ..pool import pooled_empty
 from . import protocol as p
-from .checksum import crc32
 from .codecs import SNAPPY, UNCOMPRESSED, CodecError, Decompressor
 from .decode import string_offsets
 from .layout import ColumnLayout
-from .pages import HEADER_BYTES, checksums, dictionary_bytes
+from .pages import HEADER_BYTES, dictionary_bytes
 from .takes import take_flat, take_list
-
-#: Pages whose CRCs are listed by one call.
-CHECKSUM_ROWS = 64
 
 
 class Unsupported(Exception):
@@ -56,6 +52,7 @@ DAMAGE = {
     p.BAD_LIST: "the repetition levels of the page at byte {at} are not those of a list",
     p.SHORT_ROWS: "the column chunk ends before its row group",
     p.EXTRA_ROWS: "the column chunk holds more rows than its row group",
+    p.BAD_CRC: "the page at byte {at} fails its CRC check (its bytes are damaged)",
 }
 #: What each status of a valid page the reader does not decode says.
 NOT_DECODED = {
@@ -173,7 +170,6 @@ class ColumnCursor:
         self.page_buf = self.defs = self.reps = _NONE
         self.idx = np.empty(0, np.int32)
         self.vals = self.dictionary = _NONE
-        self.checks = np.empty((CHECKSUM_ROWS, 4), np.int64)
         self.strings: pa.Array | None = None  # a string column's dictionary (layout.codes)
         self.dictionary_at = start  # its page's offset
         self.dictionary_size = 0
@@ -246,8 +242,6 @@ class ColumnCursor:
         need = int(state[p.NEED])
         if status == p.NEED_BYTES:
             self._read_window(int(state[p.NEED_AT]), int(state[p.NEED_SIZE]))
-        elif status == p.NEED_CHECKSUMS:
-            self._verify()
         elif status == p.NEED_BUFFER:
             self.page_buf = _scratch("page", max(need, 2 * self.page_buf.size), np.uint8, self.owned)
         elif status == p.NEED_SCRATCH:
@@ -290,11 +284,10 @@ class ColumnCursor:
             self._read_window(start, min(HEADER_BYTES, end - start))
 
     def _read_window(self, at: int, size: int) -> None:
-        """The window of the chunk from byte ``at`` (at least ``size`` bytes), its pages' CRCs
-        checked before the call that opens them."""
+        """The window of the chunk from byte ``at`` (at least ``size`` bytes); each page's CRC is
+        checked when it is opened (:func:`.pages.open_page`)."""
         self.base = at
         self.window = self.read(at, size)
-        self._verify()
 
     def _strings(self) -> pa.Array:
         """The strings of the chunk's dictionary page (empty before it is read), as an Arrow
@@ -327,18 +320,6 @@ class ColumnCursor:
                 _spares.buffers[name].append(raw)
                 _spares.nbytes += raw.size
         self.owned = {}
-
-    def _verify(self) -> None:
-        """Check the CRCs of the pages lying whole in the window (:func:`.checksum.crc32`, without
-        the GIL)."""
-        rows = self.checks
-        while (count := checksums(self.window, self.base, self.state, rows)) > 0:
-            for at, body, size, expected in rows[:count].tolist():
-                lo = body - self.base
-                if crc32(self.window[lo : lo + size]) != expected:
-                    raise CorruptPage(f"the page at byte {at} fails its CRC check (its bytes are damaged)")
-            if count < len(rows):
-                return
 
     def _check(self, status: int) -> None:
         if status == p.OK:

@@ -80,6 +80,7 @@ class LocalFile:
         spares = _spare_windows.buffers
         self._free, self._held = list(spares), list(spares)  # buffers unused; all this file's
         spares.clear()
+        self._lock = threading.Lock()  # two threads may take a row group's columns (rowgroup._taken)
 
     def chunk(self, start: int, size: int, window: int) -> _LocalChunk:
         """``read(offset, size)`` for the chunk of ``size`` bytes at ``start`` (see the module)."""
@@ -90,6 +91,10 @@ class LocalFile:
         in the cache), else a new one an eighth larger (the next chunk of a column is a few bytes
         longer or shorter), a free one too small for it dropped, so that the file holds no more
         buffers than chunks at once."""
+        with self._lock:
+            return self._buffer(n)
+
+    def _buffer(self, n: int) -> np.ndarray:
         for k in range(len(self._free) - 1, -1, -1):
             if self._free[k].size >= n:
                 return self._free.pop(k)
@@ -101,7 +106,8 @@ class LocalFile:
         return buffer
 
     def give_back(self, buffer: np.ndarray) -> None:
-        self._free.append(buffer)
+        with self._lock:
+            self._free.append(buffer)
 
     def read_into(self, buffer: np.ndarray, offset: int) -> int:
         """Read ``buffer.size`` bytes from ``offset`` (fewer at the end of the file): ``pread``

@@ -154,15 +154,21 @@ def as_stored(layout: ColumnLayout, field: pa.Field) -> ColumnLayout:
 #: (windows of 8 MiB shared between the columns), where pyarrow coalesces a row group's columns
 #: into few large ones.
 MANY_FLAT_COLUMNS = 1024
-#: Row groups of more than this many page-read flat columns are decoded one at a time
-#: (:func:`flat_column_count`; ``fastxent.io.sources``): their decoding is mostly Python work per
-#: column and batch, which a second thread does not speed up, while every row group decoding
-#: ahead holds its batches (up to 64 MiB each). Scoring ``make-data`` files of float32 class
-#: columns, in 131,072-row groups, on two cores (2026-12-04; time, peak RSS): 100 columns 0.85 s,
-#: 492 MB one at a time; 0.93 s, 677-690 MB two at a time; through pyarrow 1.33-1.42 s, 497 MB.
-#: 256 columns (500k rows): 0.37 s, 562 MB; 0.56 s, 776 MB; pyarrow 0.54 s, 559 MB. 20 to 64
-#: columns: 5-30% faster one at a time, 50-200 MB less. A binary file (two columns) and list
-#: columns decode faster two at a time (the 4M x 100 list file 1.18 s against 1.40).
+#: Row groups of more than this many page-read flat columns are decoded one at a time, their
+#: columns taken by two threads (:func:`flat_column_count`; ``fastxent.io.sources``,
+#: :func:`.rowgroup._taken`): every row group decoding ahead holds its batches (up to 64 MiB
+#: each), so two row groups at once cost memory, where two threads on one row group cost none.
+#: Scoring ``make-data`` files of float32 class columns, in 131,072-row groups, on two cores
+#: (2026-12-04; time, peak RSS): 100 columns 0.85 s, 492 MB one at a time; 0.93 s, 677-690 MB two
+#: at a time; through pyarrow 1.33-1.42 s, 497 MB. 256 columns (500k rows): 0.37 s, 562 MB;
+#: 0.56 s, 776 MB; pyarrow 0.54 s, 559 MB. 20 to 64 columns: 5-30% faster one at a time,
+#: 50-200 MB less. Once the page CRCs were checked in the compiled code rather than from Python
+#: (2026-12-07, AMD Zen 4, medians of 5 in one process, page checksums written, one thread
+#: against two taking the columns): 4M x 20 columns 0.36 s against 0.26 s, 2M x 64 0.51 against
+#: 0.34, 500k x 256 0.85 against 0.55, the peak RSS within 30 MB; the 4M x 100 ``make-data``
+#: file 0.55-0.59 against 0.50-0.53 s, 502-536 MB (two row groups at a time: 0.46-0.48 s, 700 MB).
+#: A binary file (two columns) and list columns decode faster two row groups at a time (the 4M x
+#: 100 list file 1.18 s against 1.40).
 FEW_FLAT_COLUMNS = 8
 
 

@@ -1,5 +1,5 @@
-"""Opening the pages of one column chunk, in Numba: headers parsed, pages decompressed, levels
-and values decoded, without the GIL (CRCs are checked by Python beforehand, see below).
+"""Opening the pages of one column chunk, in Numba: headers parsed, CRCs checked, pages
+decompressed, levels and values decoded, without the GIL.
 
 :func:`open_page` reads pages from the chunk position kept in a state array until it has opened
 a data page: a dictionary page on the way is decoded into the chunk's dictionary, an index page
@@ -9,11 +9,11 @@ only the levels where rows start: :func:`.decode.row_starts`) and its present va
 page's bytes (PLAIN values of a page without nulls: copied once, straight into the batch) or
 decoded into a typed scratch array. :mod:`.takes` copies rows out of open pages.
 
-Whatever Numba cannot do itself it asks of Python and returns: bytes beyond the window of the
-file it was given (files are read in windows), the CRCs of the pages in a window checked
-(:func:`checksums` lists them, :func:`.checksum.crc32` computes them), a page of a codec other
-than snappy decompressed (``cramjam``), both without the GIL; or a scratch array or the
-dictionary of the right size. The state is only advanced once a page is
+A page's CRC, where written, is checked once, when the page is opened, before anything reads
+its bytes (:func:`.checksum.page_crc32`: zlib-ng's, called from here). Whatever Numba cannot do
+itself it asks of Python and returns: bytes beyond the window of the file it was given (files
+are read in windows), a page of a codec other than snappy decompressed (``cramjam``, without
+the GIL); or a scratch array or the dictionary of the right size. The state is only advanced once a page is
 open, so Python answers and calls again.
 Damaged bytes give a negative status, never a read outside the arrays it is given: bounds come
 from the footer (which pyarrow has parsed and checked) and every read is checked against them.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import decode, thrift
+from .checksum import page_crc32
 from .in_place import IN_PLACE_LEVEL_BYTES, back_to_buffer, in_place_values
 from .jitting import checked_jit
 from .protocol import (
@@ -32,6 +33,7 @@ from .protocol import (
     AT,
     AT_END,
     BAD_CODEC,
+    BAD_CRC,
     BAD_HEADER,
     BAD_INDICES,
     BAD_LEVELS,
@@ -59,7 +61,6 @@ from .protocol import (
     NEED_AT,
     NEED_BUFFER,
     NEED_BYTES,
-    NEED_CHECKSUMS,
     NEED_DECOMPRESS,
     NEED_DICTIONARY,
     NEED_SCRATCH,
@@ -236,34 +237,6 @@ def _read_header(window, base, state, header):
 
 
 @checked_jit
-def checksums(window, base, state, out):
-    """List the pages that lie whole in the window from ``state[VERIFIED]`` on, and advance it
-    past them: ``out[k] = (header offset, body offset, body size, CRC)`` for each page with a
-    CRC. Returns how many rows it wrote; it stops early when ``out`` is full, or at a header it
-    cannot parse or a page that does not fit (:func:`open_page` reports those)."""
-    header = np.empty(thrift.SLOTS, np.int64)
-    end = min(state[END], base + window.shape[0])
-    pos = max(state[VERIFIED], base)
-    rows = 0
-    while pos < end and rows < out.shape[0]:
-        length = thrift.parse_page_header(window, pos - base, end - base, header)
-        size = header[thrift.COMPRESSED]
-        if length <= 0 or size < 0 or size > end - pos - length:
-            break
-        if header[thrift.HAS_CRC] == 1:
-            out[rows, 0], out[rows, 1], out[rows, 2], out[rows, 3] = (
-                pos,
-                pos + length,
-                size,
-                header[thrift.CRC],
-            )
-            rows += 1
-        pos += length + size
-        state[VERIFIED] = pos
-    return rows
-
-
-@checked_jit
 def dictionary_bytes(count, full, params):
     """The bytes of the dictionary of ``count`` values whose page holds ``full`` bytes: its values,
     then with ``params[AS_FLOAT]`` the same values as float32; strings (``params[AS_CODES]``),
@@ -339,8 +312,10 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             state[NEED_AT] = at
             state[NEED_SIZE] = length + size
             return NEED_BYTES
-        if body + size > state[VERIFIED]:
-            return NEED_CHECKSUMS
+        if body + size > state[VERIFIED]:  # checked once, however often the page is opened
+            if header[thrift.HAS_CRC] == 1 and page_crc32(window, body - base, size) != header[thrift.CRC]:
+                return BAD_CRC
+            state[VERIFIED] = body + size
         if kind == thrift.INDEX_PAGE:
             state[POS] = body + size
             continue

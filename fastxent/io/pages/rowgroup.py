@@ -16,6 +16,7 @@ import collections
 import logging
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import pyarrow as pa
 
@@ -25,7 +26,8 @@ from .cursor import ColumnCursor, CorruptPage, Unsupported, shared_value_buffers
 from .layout import as_stored, chunk_range, chunk_refusal
 
 #: Bytes read at once from a file, all of a row group's page-read columns together: each window
-#: read costs a round of Python (a read, its pages' CRCs listed and checked, another Numba call),
+#: read costs a round of Python (a read, another Numba call; its pages' CRCs listed and checked
+#: from Python too when these were measured),
 #: so a column's window holds its whole chunk where the budget allows. 100 float columns of
 #: 512 KiB chunks, decoded alone on one thread: 0.69 s in 80 KiB windows (8 MiB), 0.65 s in
 #: 320 KiB (32 MiB), 0.62 s whole (64 MiB); peak RSS scoring the 4M x 100 list file 458, 507
@@ -106,21 +108,65 @@ def page_columns(file, index: int, columns: list[str], layouts: dict, read_log: 
     return chosen
 
 
+def _taken(cursors: dict, m: int, shared: dict, helper: ThreadPoolExecutor | None) -> dict:
+    """``{name: the next m rows of its cursor, or the Unsupported or CorruptPage it raised}``, the
+    columns taken by the calling thread and ``helper`` (when given) side by side, each column by
+    whichever is free next: their pages are decoded without the GIL, and a column's windows,
+    scratch buffers and slice of ``shared`` are its own (:mod:`.files` hands out windows under a
+    lock). Any other error is raised once both threads are done with the cursors."""
+    names = iter(list(cursors))  # one iterator: CPython hands each name to one thread
+    out: dict = {}
+
+    def take_next() -> None:
+        for name in names:
+            try:
+                out[name] = cursors[name].take(m, shared.get(name))
+            except (Unsupported, CorruptPage) as err:
+                out[name] = err
+
+    if helper is None:
+        take_next()
+        return out
+    other = helper.submit(take_next)
+    try:
+        take_next()
+    finally:
+        wait([other])  # the cursors and the file stay the helper's until it is done
+    other.result()
+    return out
+
+
+def _outcome(value):
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
 def row_group_batches(
-    file, index: int, columns: list[str], decode_rows: int, chosen: dict, pyarrow_rows, fail, read_log
+    file,
+    index: int,
+    columns: list[str],
+    decode_rows: int,
+    chosen: dict,
+    pyarrow_rows,
+    fail,
+    read_log,
+    threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     """The batches of row group ``index`` (see the module).
 
     ``file``: an object with ``name``, ``size``, ``meta`` and ``schema`` (the footer and its Arrow
     schema) and ``open()`` (a :mod:`.files` object); ``chosen``: :func:`page_columns` (not empty);
     ``pyarrow_rows(names, skip)``: pyarrow's batches of ``names`` in this row group from row
-    ``skip``; ``fail(message)``: the error for a corrupt page. Storage failures (``OSError``)
-    propagate.
+    ``skip``; ``fail(message)``: the error for a corrupt page; ``threads``: how many threads take
+    the page-read columns of a batch (2: the caller's and a helper, :func:`_taken`). Storage
+    failures (``OSError``) propagate.
     """
     group = file.meta.row_group(index)
     n = group.num_rows
     others = [c for c in columns if c not in chosen]
     source = file.open()
+    helper = ThreadPoolExecutor(1, thread_name_prefix="fastxent-pages") if threads > 1 else None
     try:
         # a row group decoded in one batch reads its columns one after another, each to its end
         # (its window then free for the next: :mod:`.files`), so each may have the whole budget
@@ -146,10 +192,11 @@ def row_group_batches(
             m = min(decode_rows, n - done)
             arrays, fields = {}, {}
             shared = shared_value_buffers({name: cursor.layout for name, cursor in cursors.items()}, m)
+            taken = _taken(cursors, m, shared, helper)
             for name, cursor in list(cursors.items()):
                 try:
                     try:
-                        arrays[name] = cursor.take(m, shared.get(name))
+                        arrays[name] = _outcome(taken[name])
                     except Unsupported:
                         if not (cursor.layout.as_float and done == 0):
                             raise
@@ -165,18 +212,20 @@ def row_group_batches(
                     streams[name] = _Rows(pyarrow_rows([name], done))
                 except CorruptPage as err:
                     raise fail(f"row group {index}, column '{name}': {err}") from None
-            taken = {}
+            by_stream = {}
             for name, stream in streams.items():
-                if id(stream) not in taken:
+                if id(stream) not in by_stream:
                     try:
-                        taken[id(stream)] = stream.take(m)
+                        by_stream[id(stream)] = stream.take(m)
                     except CorruptPage as err:
                         raise fail(f"row group {index}, column '{name}': {err}") from None
-                batch = taken[id(stream)]
+                batch = by_stream[id(stream)]
                 arrays[name] = batch.column(name)
                 fields[name] = batch.schema.field(name)
             schema = pa.schema([fields[c] for c in columns])
             yield pa.RecordBatch.from_arrays([arrays[c] for c in columns], schema=schema)
             done += m
     finally:
+        if helper is not None:
+            helper.shutdown()
         source.close()
