@@ -13,8 +13,7 @@ pyarrow reading the rest. The batches are those pyarrow would give, value for va
 row groups of files whose read columns include a list column, or are at most
 :data:`.layout.MANY_FLAT_COLUMNS` flat columns it can read (at most
 :data:`.layout.FEW_FLAT_COLUMNS` in a remote store) whose pages it decompresses as fast as
-pyarrow (:func:`.layout._slower_codecs`: snappy and uncompressed pages, and of up to
-:data:`.layout.FEW_FLAT_COLUMNS` flat columns any codec but brotli), and other files through
+pyarrow (:func:`.layout._slower_codecs`: any codec but brotli), and other files through
 pyarrow; ``pages`` every column the page reader can;
 ``pyarrow`` none. Measured on two cores (AMD EPYC, 2026-12-04, ``fx.score`` of the
 ``make-data`` files, in-process medians of 3-7): the 4M x 100 list column scored in 0.98-1.11 s
@@ -66,9 +65,8 @@ def reader_status() -> str:
     columns = (
         "every column it decodes"
         if choice == "pages"
-        else f"files with a list column or up to {MANY_FLAT_COLUMNS:,} flat columns of snappy or "
-        f"uncompressed pages ({FEW_FLAT_COLUMNS} in a remote store), or up to {FEW_FLAT_COLUMNS} of any "
-        "codec but brotli"
+        else f"files with a list column or up to {MANY_FLAT_COLUMNS:,} flat columns ({FEW_FLAT_COLUMNS} "
+        "in a remote store) of any codec but brotli"
     )
     return (
         f"pages for {columns} (cramjam {cramjam.__version__}), pyarrow for the rest "

@@ -224,19 +224,26 @@ def column_layouts(
     return out
 
 
+#: The codecs pyarrow decompresses faster than the page reader (through cramjam).
+SLOWER_CODECS = {"BROTLI"}
+
+
 def _slower_codecs(meta: pq.FileMetaData, layouts) -> str:
     """The codecs (of the first row group) of ``layouts``' chunks that pyarrow decompresses
-    faster than the pages would, or ``""``. Pages decompress snappy in Numba, the others through
-    cramjam in Python (:mod:`.codecs`). Measured on two cores (2026-12-05, ``fx.score``,
-    medians of 3; pages against pyarrow): up to :data:`FEW_FLAT_COLUMNS` flat columns (two row
-    groups decoded at once), binary 20M rows gzip 0.218 s against 0.243, lz4 0.063 against
-    0.080, zstd 0.099 against 0.109 (100M rows: 0.445 against 0.545), brotli 0.478 against
-    0.338; more flat columns (decoded one row group at a time), zstd 100 class columns 2.27
-    against 1.95; a list column's pages stay faster (4M x 100 zstd: 1.89 s against 2.16 s)."""
+    faster than the pages would (:data:`SLOWER_CODECS`), or ``""``. Pages decompress snappy in
+    Numba, the others through cramjam in Python (:mod:`.codecs`). Measured on two cores
+    (2026-12-05, ``fx.score``, medians of 3; pages against pyarrow): up to
+    :data:`FEW_FLAT_COLUMNS` flat columns (two row groups decoded at once), binary 20M rows gzip
+    0.218 s against 0.243, lz4 0.063 against 0.080, zstd 0.099 against 0.109 (100M rows: 0.445
+    against 0.545), brotli 0.478 against 0.338; a list column's pages stay faster (4M x 100 zstd:
+    1.89 s against 2.16 s). More flat columns (one row group at a time) were pyarrow's for codecs
+    other than snappy until two threads took a row group's columns (2026-12-07, AMD Zen 4): the
+    zstd 100 class columns 1.45-1.75 s and 480 MB peak RSS against 2.14-2.15 s and 570-600 MB;
+    2M rows x 64 float32 columns zstd 0.89-1.11 s against 0.86-1.00, lz4 0.60-0.64 against
+    0.56-0.62, gzip 1.95-2.09 against 2.04-2.19, 420-450 MB against 580-650."""
     group = meta.row_group(0)
     codecs = {group.column(layout.leaf).compression for layout in layouts}
-    slower = {"BROTLI"} if len(layouts) <= FEW_FLAT_COLUMNS else codecs - {"UNCOMPRESSED", "SNAPPY"}
-    return ", ".join(sorted(codecs & slower))
+    return ", ".join(sorted(codecs & SLOWER_CODECS))
 
 
 def chunk_refusal(chunk: pq.ColumnChunkMetaData, file_size: int, layout: ColumnLayout) -> str | None:
