@@ -113,7 +113,10 @@ def _taken(cursors: dict, m: int, shared: dict, helper: ThreadPoolExecutor | Non
     columns taken by the calling thread and ``helper`` (when given) side by side, each column by
     whichever is free next: their pages are decoded without the GIL, and a column's windows,
     scratch buffers and slice of ``shared`` are its own (:mod:`.files` hands out windows under a
-    lock). Any other error is raised once both threads are done with the cursors."""
+    lock). A thread meeting a CorruptPage takes no more columns: the names are handed out in
+    order, so every column before the first damaged one (in column order) has its entry, and the
+    caller raises for that one. Any other error is raised once both threads are done with the
+    cursors."""
     names = iter(list(cursors))  # one iterator: CPython hands each name to one thread
     out: dict = {}
 
@@ -121,8 +124,11 @@ def _taken(cursors: dict, m: int, shared: dict, helper: ThreadPoolExecutor | Non
         for name in names:
             try:
                 out[name] = cursors[name].take(m, shared.get(name))
-            except (Unsupported, CorruptPage) as err:
+            except Unsupported as err:  # the column goes on through pyarrow
                 out[name] = err
+            except CorruptPage as err:  # the batch fails: no more columns taken by this thread
+                out[name] = err
+                return
 
     if helper is None:
         take_next()
