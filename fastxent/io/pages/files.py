@@ -73,7 +73,8 @@ class LocalFile:
     A chunk's window is overwritten by its next read: the page code keeps no view of a window
     past the call that asks for the next one (values, dictionaries and decompressed pages are
     copied out of it). A chunk read to its end gives its buffer back (``done()``) to the next
-    chunk: columns read one after another (a row group decoded in one batch) share one."""
+    chunk: columns read one after another (a row group decoded in one batch) share one, one for
+    each of the two threads where two take a row group's columns (:func:`.rowgroup._taken`)."""
 
     def __init__(self, path: str):
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
