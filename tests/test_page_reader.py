@@ -506,3 +506,31 @@ def test_many_flat_columns_are_taken_by_two_threads(tmp_path, monkeypatch):
             fx.InputValueError, match=r"row group 1, column 'c05': the page at byte \d+ fails its CRC"
         ):
             fx.score(str(damaged), **options)
+
+
+def test_wide_files_scored_from_many_threads_at_once(tmp_path, monkeypatch):
+    """Runs in threads of the caller's, each with its own helper taking columns beside its row
+    group's thread, give the bits of a run alone, and so do their groups."""
+    import threading
+
+    path = str(tmp_path / "wide.parquet")
+    table = _wide_table(3000).append_column("split", pa.array(["train", "test", "val"] * 1000))
+    pq.write_table(table, path, row_group_size=1000, data_page_size=2000, write_page_checksum=True)
+    monkeypatch.setenv(READER_VARIABLE, "pages")
+    options = dict(target="label", logits="c*", group_by="split", batch_rows=700)
+    alone = fx.score(path, **options)
+    got = []
+
+    def score_twice():
+        got.extend(fx.score(path, **options) for _ in range(2))
+
+    threads = [threading.Thread(target=score_twice) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 8
+    for score in got:
+        assert_same_score(score, alone)
+        for key, group in alone.groups.items():
+            assert run_fields(score.groups[key]) == run_fields(group)

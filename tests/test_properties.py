@@ -202,15 +202,23 @@ def test_offsets_in_one_merge_side_only_is_a_clear_error():
 FORK_SCRIPT = """
 import multiprocessing as mp, sys
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import fastxent as fx
 
 def loss(seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((300_000, 4)).astype(np.float32)
-    return fx.cross_entropy(x, rng.integers(0, 4, 300_000))
+    wide = fx.score("wide.parquet", target="label", logits="c*").total  # two threads take its columns
+    return fx.cross_entropy(x, rng.integers(0, 4, 300_000)), wide
 
 if __name__ == "__main__":
+    rng = np.random.default_rng(0)
+    columns = {f"c{j}": rng.standard_normal(5000).astype(np.float32) for j in range(12)}
+    table = pa.table({**columns, "label": rng.integers(0, 12, 5000)})
+    pq.write_table(table, "wide.parquet", row_group_size=1000)
     fx.cross_entropy(np.zeros((300_000, 4), np.float32), np.zeros(300_000, np.int64))  # a parallel kernel
+    fx.score("wide.parquet", target="label", logits="c*")  # the parent's threads took a row group's columns
     with mp.get_context(sys.argv[1]).Pool(2) as pool:
         print(repr(pool.map_async(loss, [1, 2]).get(timeout=120)))
     print(repr([loss(1), loss(2)]))
@@ -220,7 +228,8 @@ if __name__ == "__main__":
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 def test_pool_workers_after_a_parallel_kernel_give_the_parents_bits(tmp_path, method):
     """GNU OpenMP kills a child forked after the parent's parallel region; forked children run
-    the serial kernels instead (fastxent/forking.py), with the same bits."""
+    the serial kernels instead (fastxent/forking.py), with the same bits; and children of a
+    parent whose threads read a wide Parquet file read it with threads of their own."""
     import subprocess
     import sys
 
