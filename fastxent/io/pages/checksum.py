@@ -2,9 +2,9 @@
 
 zlib-ng's ``crc32`` folds the bytes with carry-less multiplies (PCLMULQDQ, VPCLMULQDQ on
 AVX-512): 24-30 GB/s on one core here, against 4 GB/s for the zlib CPython links and 1.6 GB/s
-for the slicing-by-8 table below (:func:`_table_crc32`). :func:`page_crc32` calls it from Numba by the symbol
-:data:`SYMBOL`, which this module points at ``zng_crc32`` (exported by the zlib-ng wheel's
-extension) or, where that cannot be found, at that table's function, compiled here.
+for the slicing-by-8 table below (:func:`_table_crc32`). :func:`page_crc32` calls it from Numba
+by the symbol :data:`SYMBOL`, which this module points at ``zng_crc32`` (exported by the zlib-ng
+wheel's extension) or, where that cannot be found, at that table's function, compiled here.
 A symbol rather than an address: Numba's cache keeps the name, and cached page code links to
 whichever function this process registered. Checked where a page is opened
 (:func:`.pages.open_page`): a page's CRC cost a round to Python and a call of zlib-ng from it
@@ -28,6 +28,8 @@ SYMBOL = "fastxent_parquet_crc32"
 # pointer passed as an address (an integer of its width: the same register in every 64-bit ABI)
 _SIGNATURE = types.uint32(types.uint32, types.uintp, types.uint32)
 _crc32 = types.ExternalFunction(SYMBOL, _SIGNATURE)
+#: The signature :func:`_table_crc32` is compiled with: the same ABI, the pointer typed.
+TABLE_SIGNATURE = types.uint32(types.uint32, types.CPointer(types.uint8), types.uint32)
 
 
 def _crc_tables() -> np.ndarray:
@@ -89,8 +91,7 @@ def _register() -> str:
     if address is not None:
         llvm.add_symbol(SYMBOL, address)
         return "zlib-ng"
-    signature = types.uint32(types.uint32, types.CPointer(types.uint8), types.uint32)  # the same ABI
-    compiled = cfunc(signature, nopython=True, cache=True)(_table_crc32)
+    compiled = cfunc(TABLE_SIGNATURE, nopython=True, cache=True)(_table_crc32)
     llvm.add_symbol(SYMBOL, compiled.address)
     return "table"
 

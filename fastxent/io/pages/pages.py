@@ -13,8 +13,8 @@ A page's CRC, where written, is checked once, when the page is opened, before an
 its bytes (:func:`.checksum.page_crc32`: zlib-ng's, called from here). Whatever Numba cannot do
 itself it asks of Python and returns: bytes beyond the window of the file it was given (files
 are read in windows), a page of a codec other than snappy decompressed (``cramjam``, without
-the GIL); or a scratch array or the dictionary of the right size. The state is only advanced once a page is
-open, so Python answers and calls again.
+the GIL); or a scratch array or the dictionary of the right size. The state is only advanced
+once a page is open, so Python answers and calls again.
 Damaged bytes give a negative status, never a read outside the arrays it is given: bounds come
 from the footer (which pyarrow has parsed and checked) and every read is checked against them.
 """
