@@ -327,6 +327,19 @@ class Accumulator:
             self._add_block(self._fragments.pop(block), self._sums())
         self._next_offset = 0
 
+    def add_unit(self, sums: np.ndarray, counts: np.ndarray, rows: int, nbytes: int) -> None:
+        """Add a whole unit of ``rows`` rows scored elsewhere (:mod:`fastxent.run.fused`): each
+        of its blocks' :data:`~.kernels.codes.SUM_FIELDS` (a row each, every block closed, the
+        last one partial) and its counts, as :meth:`update` and :meth:`close_blocks` would
+        have added them. Only between units: no block of the stream may be open."""
+        if self._fragments or self._next_offset:
+            raise RuntimeError("add_unit between units only: a block of the stream is open")
+        for q, exact in enumerate(self._sums()):
+            exact.add(sums[:, q])
+        self._counts += counts
+        self._rows += rows
+        self._bytes += nbytes
+
     def count_nulls(self, rows: int, nbytes: int = 0) -> None:
         """Count ``rows`` rows that were read but skipped for a null (``Score.nulls``)."""
         self._rows += rows

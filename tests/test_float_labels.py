@@ -19,9 +19,17 @@ import fastxent as fx
 from fastxent.io import sources
 from fastxent.io.pages import READER_VARIABLE, decode
 from fastxent.io.sources import open_parts
+from fastxent.run import loop
 
 ROWS = 3000
 LOGITS = dict(target="label", logits="logit", kind="binary")
+
+
+@pytest.fixture(autouse=True)
+def batch_path(monkeypatch):
+    """These files are plain binary logits, which the fused pass scores without batches
+    (tests/test_fused_scoring.py): off here, so that the batches' float labels are scored."""
+    monkeypatch.setattr(loop, "fused_file", lambda *args: None)
 
 
 def _table(labels, seed: int = 0) -> pa.Table:

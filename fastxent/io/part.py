@@ -96,6 +96,9 @@ class Part:
     #: Parquet: ``read`` takes ``as_floats``, integer label columns it may give as float32 (the
     #: page reader does, :func:`~fastxent.io.pages.layout.as_float`).
     float_labels: bool = False
+    #: Parquet: the file as the page reader opens it (:class:`~fastxent.io.sources.PageFile`),
+    #: for the run that scores binary logits straight from their pages (:mod:`fastxent.run.fused`).
+    pages: object = None
 
     def __reduce__(self):
         if self.location is None:

@@ -244,6 +244,7 @@ def _parquet_part(location: Location, nbytes: int) -> Part:
         read_columns=read_columns,
         reads=read_log,
         float_labels=True,
+        pages=page_file,
     )
 
 

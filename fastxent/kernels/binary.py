@@ -211,9 +211,27 @@ def binary_block_sums(args, lo, hi, out, loss, den, marks, predicted, confidence
     n = hi - lo
     xs = values_computed(x[lo:hi])  # float16 bits: float32 here
     values = np.empty(n, dtype=xs.dtype)
-    correct = logit_values(
-        xs, labels_like(t[lo:hi], xs), pos_weight[0] if pos_weight.shape[0] > 0 else 1.0, values
+    counts = logit_block_sums(
+        xs, labels_like(t[lo:hi], xs), pos_weight[0] if pos_weight.shape[0] > 0 else 1.0, values, out
     )
+    if loss.shape[0] > 0:
+        logit_row_values(xs, t[lo:hi], values, loss, den, marks, predicted, confidence)
+    return True, counts
+
+
+@vector_jit(forceinline=False)  # called once a block (binary_block_sums, the page scorer)
+def logit_block_sums(xs, labels, pos_weight, values, out):
+    """The sums of one block of unweighted single-column logits ``xs`` (the input's precision,
+    ``labels`` of its dtype) into ``out`` (the loss and the denominator, and the standard
+    error's products when ``out`` has room for them), each row's loss into ``values``; returns
+    the block's counts (:data:`~.codes.COUNT_FIELDS`).
+
+    ``out = (sum l_i, n, sum l_i^2, sum l_i, n)`` with ``l_i`` = :func:`logit_element_loss`
+    (:func:`logit_values`), each sum :func:`~.blocks.sum_block`'s order: the rows' denominators
+    are 1, so these are :func:`~.blocks.range_sums`' unweighted shortcut, bit for bit.
+    """
+    n = xs.shape[0]
+    correct = logit_values(xs, labels, pos_weight, values)
     total = sum_block(values)
     # the values of one block cannot overflow a float64 sum, and a NaN or an infinity makes any
     # sum NaN or infinite: the sum is finite exactly when every value is
@@ -221,9 +239,7 @@ def binary_block_sums(args, lo, hi, out, loss, den, marks, predicted, confidence
     out[0], out[1] = total, np.float64(n)  # n denominators of 1: denominator_sum's exact shortcut
     if out.shape[0] > 2:  # the standard error's products, as range_sums' unweighted shortcut
         out[2], out[3], out[4] = sum_range_products(values, values, 0, n), total, np.float64(n)
-    if loss.shape[0] > 0:
-        logit_row_values(xs, t[lo:hi], values, loss, den, marks, predicted, confidence)
-    return True, (n, 0, nonfinite, correct, n, 0)
+    return n, 0, nonfinite, correct, n, 0
 
 
 @vector_jit

@@ -23,6 +23,7 @@ from ..io.sinks import AtomicTableWriter
 from ..io.sources import Part
 from ..state import Score
 from .finish import finish
+from .fused import FusedFile, fused_file
 from .wide import UnitStatistics, unit_statistics, wide_units
 
 
@@ -174,6 +175,14 @@ class Run:
         if wide:
             self._units(part, batch_rows, nulls, units, first_row, wide)
             return
+        fused = None if self.sinks or self.groups is not None else fused_file(part, self.plan, self.total)
+        if fused is not None:
+            self._fused(part, fused, batch_rows, nulls, units, first_row)
+            return
+        self._batches(part, batch_rows, nulls, units, first_row)
+
+    def _batches(self, part: Part, batch_rows: int, nulls: str, units, first_row: int) -> None:
+        """:meth:`part` batch by batch (the batch path)."""
         part_row, current = first_row, None
         floats = self.plan.float_labels()
         for unit, batch in part.batches(self.plan.columns(), batch_rows, units, floats):
@@ -184,6 +193,26 @@ class Run:
             self.batch(part, part_row, batch, nulls, whole_unit=whole)
             part_row += batch.num_rows
         self.close_blocks()
+
+    def _fused(
+        self, part: Part, fused: FusedFile, batch_rows: int, nulls: str, units, first_row: int
+    ) -> None:
+        """:meth:`part` row group by row group through the fused pass (:mod:`.fused`); one it
+        leaves to the batch path is read through that. A row group adds the bytes its batches
+        would have held: the logits and float32 labels (the page reader's)."""
+        part_row = first_row
+        for unit, scored in fused.units(units):
+            rows = part.unit_rows[unit]
+            if scored is None:
+                self._batches(part, batch_rows, nulls, [unit], part_row)
+            else:
+                nbytes = rows * (fused.dtype.itemsize + 4)
+                self.total.add_unit(scored.sums, scored.counts, rows, nbytes)
+                self.row += rows
+                self.nbytes += nbytes
+                if self.progress is not None:
+                    self.progress.advance(rows, nbytes)
+            part_row += rows
 
     def _units(self, part: Part, batch_rows: int, nulls: str, units, first_row: int, wide: set) -> None:
         """:meth:`part` one unit at a time, the ``wide`` ones in class passes (:mod:`.wide`):

@@ -25,7 +25,8 @@ columns of one type are decoded side by side into one buffer
 row groups of many flat columns are decoded one at a time, two threads taking their columns
 (:data:`.layout.FEW_FLAT_COLUMNS`: two row groups at once took 200 MB more). Columns it cannot
 read (string group keys, say) are read by pyarrow beside the pages
-(:func:`.layout.column_layouts`).
+(:func:`.layout.column_layouts`). Plain scoring of binary logits skips the batches altogether:
+their pages are scored as they are decoded (:mod:`.scoring`, :mod:`fastxent.run.fused`).
 """
 
 from __future__ import annotations
@@ -70,5 +71,6 @@ def reader_status() -> str:
     )
     return (
         f"pages for {columns} (cramjam {cramjam.__version__}), pyarrow for the rest "
-        f"({READER_VARIABLE}={choice})"
+        f"({READER_VARIABLE}={choice}); binary logits in snappy or uncompressed pages scored "
+        "straight from them (fused)"
     )

@@ -62,7 +62,7 @@ def _little(src, pos, size):
 
 
 @checked_jit
-def _copy(dst, d, src, s, n):
+def copy_bytes(dst, d, src, s, n):
     """``dst[d:d + n] = src[s:s + n]`` for ranges that do not overlap (``src`` may be ``dst``).
 
     A plain loop LLVM vectorises (checking at run time that the ranges do not overlap). Unsigned
@@ -136,7 +136,7 @@ def _repeat(out, d, offset, n):
     s = d - offset
     while n > 0:
         step = min(d - s, n)
-        _copy(out, d, out, s, step)
+        copy_bytes(out, d, out, s, step)
         d += step
         n -= step
 
@@ -179,7 +179,7 @@ def decompress(src, pos, end, out, out_pos, out_end):
             elif n <= WORDS_UP_TO and (n + 7) & ~7 <= min(end - pos, limit - d):
                 _words(out, d, src, pos, n)
             else:
-                _copy(out, d, src, pos, n)
+                copy_bytes(out, d, src, pos, n)
             pos += n
             d += n
             continue

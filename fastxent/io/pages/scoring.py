@@ -1,0 +1,307 @@
+"""Binary logits scored straight from their Parquet pages: one compiled pass from the file's
+bytes to the block sums, with no Arrow array between (the fused pass of :mod:`fastxent.run.fused`).
+
+Two calls a row group, each over windows of its column chunk (a status :data:`NEED_BYTES` asks
+for the window from ``state[POS]``, ``state[NEED_SIZE]`` bytes long; :data:`NEED_PAGE`,
+:data:`NEED_ENTRIES` and :data:`NEED_INDICES` for a larger page buffer, dictionary or index
+scratch, ``state[NEED_SIZE]`` long):
+
+- :func:`take_labels` decodes the label column, INT32, INT64 (PLAIN or dictionary-encoded) or
+  BOOLEAN (PLAIN, or RLE in v2 pages), into one byte a row, each label 0 or 1;
+- :func:`score_logits` reads the logits, FLOAT or DOUBLE (PLAIN or dictionary-encoded), in
+  2048-row blocks from the row group's first row, each block scored and summed by the kernels'
+  own :func:`~fastxent.kernels.binary.logit_block_sums`: the bits of the batch path, for any
+  batches, since blocks are the row group's whatever the pages.
+
+Pages are opened as the page reader opens them (:mod:`.pages`): the Thrift header parsed, the
+CRC checked where written, snappy decompressed into a page buffer that stays in the cache (an
+uncompressed page read where it lies). A data page of v1 or v2 whose definition levels are not
+all present (a null), any other encoding or codec, a label other than 0 or 1, or bytes that do
+not parse give :data:`ELSEWHERE`: the row group is read by the batch path instead, which scores
+what this pass does not, and names the damage or the bad label as it always has. This pass never
+reads outside the arrays it is given: every read is checked against their ends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...kernels.binary import labels_like, logit_block_sums
+from ...kernels.codes import BLOCK_ROWS, N_COUNTS
+from . import decode, snappy, thrift
+from .checksum import page_crc32
+from .jitting import checked_jit
+from .protocol import PLAIN, PLAIN_DICTIONARY, RLE, RLE_DICTIONARY, SNAPPY, UNCOMPRESSED
+
+#: Statuses: the chunk is done; it needs the window from ``state[POS]``, or a larger page buffer,
+#: dictionary or index scratch (``state[NEED_SIZE]``: bytes, entries, indices); the batch path
+#: reads this row group.
+DONE, NEED_BYTES, NEED_PAGE, NEED_ENTRIES, NEED_INDICES, ELSEWHERE = 0, 1, 2, 3, 4, -1
+
+#: Slots of a chunk's state (int64): the next page's file offset, the chunk's end, the size a
+#: NEED_* status asks for, rows taken, dictionary entries read (-1: none), open block's rows.
+POS, END, NEED_SIZE, ROWS, ENTRIES, HELD = range(6)
+STATE_SLOTS = 6
+
+#: Physical types of the label column (parquet.thrift).
+BOOLEAN, INT32, INT64 = 0, 1, 2
+
+#: Bytes of header asked for first: most page headers are a few dozen bytes.
+HEADER_BYTES = 1 << 10
+
+H = thrift
+
+
+@checked_jit
+def _little(src, pos, size):
+    """The signed ``size``-byte (4 or 8) little-endian integer at ``src[pos]``."""
+    value = np.int64(0)
+    for k in range(size):
+        value |= np.int64(src[pos + k]) << (8 * k)
+    if size == 4 and value >= 1 << 31:
+        value -= np.int64(1) << 32
+    return value
+
+
+@checked_jit
+def _open(window, base, state, header, page, page_ro, codec, optional):
+    """Open the page at ``state[POS]``: ``(status, source, lo, hi, next)``, its values (the
+    levels skipped) at ``source[lo:hi]`` (``window`` itself or ``page_ro``, the page buffer
+    read-only), ``next`` the file offset of the page after it. Status :data:`DONE` for a page
+    opened (``header`` holds its fields), else what the caller returns."""
+    pos, end = state[POS], state[END]
+    have = min(end, base + window.shape[0]) - pos
+    if pos < base or have <= 0:
+        state[NEED_SIZE] = min(HEADER_BYTES, end - pos)
+        return NEED_BYTES, window, 0, 0, pos
+    at = pos - base
+    length = H.parse_page_header(window, at, at + have, header)
+    if length <= 0:
+        if have >= end - pos:  # the whole chunk is here: the header is damaged
+            return ELSEWHERE, window, 0, 0, pos
+        state[NEED_SIZE] = min(max(HEADER_BYTES, 4 * have), end - pos)
+        return NEED_BYTES, window, 0, 0, pos
+    stored, size = header[H.COMPRESSED], header[H.UNCOMPRESSED]
+    if stored < 0 or size < 0 or length + stored > end - pos:
+        return ELSEWHERE, window, 0, 0, pos
+    if length + stored > have:
+        state[NEED_SIZE] = length + stored
+        return NEED_BYTES, window, 0, 0, pos
+    body = at + length
+    if header[H.HAS_CRC] > 0 and np.int64(page_crc32(window, body, stored)) != header[H.CRC] & 0xFFFFFFFF:
+        return ELSEWHERE, window, 0, 0, pos
+    kind = header[H.TYPE]
+    levels = 0  # v2: the levels' bytes, stored uncompressed before the values
+    if kind == H.DATA_PAGE_V2:
+        if header[H.NUM_NULLS] != 0 or header[H.REP_BYTES] > 0 or header[H.DEF_BYTES] < 0:
+            return ELSEWHERE, window, 0, 0, pos
+        levels = header[H.DEF_BYTES]
+        if levels > stored or levels > size:
+            return ELSEWHERE, window, 0, 0, pos
+    elif kind != H.DATA_PAGE and kind != H.DICTIONARY_PAGE:
+        return ELSEWHERE, window, 0, 0, pos
+    following = pos + length + stored
+    compressed = codec == SNAPPY and not (kind == H.DATA_PAGE_V2 and header[H.IS_COMPRESSED] == 0)
+    if compressed:
+        if size > page.shape[0]:
+            state[NEED_SIZE] = size
+            return NEED_PAGE, window, 0, 0, pos
+        values = size - levels
+        got = snappy.decompress(window, body + levels, body + stored, page, 0, values)
+        if got != values:
+            return ELSEWHERE, window, 0, 0, pos
+        source, lo, hi = page_ro, 0, values
+    elif codec == UNCOMPRESSED or kind == H.DATA_PAGE_V2:
+        if stored != size:
+            return ELSEWHERE, window, 0, 0, pos
+        source, lo, hi = window, body + levels, body + stored
+    else:
+        return ELSEWHERE, window, 0, 0, pos
+    if kind == H.DATA_PAGE and optional:  # v1: the levels, length-prefixed, first
+        if hi - lo < 4:
+            return ELSEWHERE, window, 0, 0, pos
+        prefix = _little(source, lo, 4)
+        if prefix < 0 or prefix > hi - lo - 4:
+            return ELSEWHERE, window, 0, 0, pos
+        if decode.one_run(source, lo + 4, lo + 4 + prefix, 1, header[H.NUM_VALUES]) != 1:
+            return ELSEWHERE, window, 0, 0, pos  # a null (or levels not written as one run)
+        lo += 4 + prefix
+    return DONE, source, lo, hi, following
+
+
+@checked_jit
+def _plain_labels(source, lo, width, count, out):
+    """``out[:count]``: the PLAIN integers of ``width`` bytes at ``source[lo:]`` (the caller
+    checked their room); False, from the first that is not 0 or 1."""
+    for k in range(count):
+        value = _little(source, lo + k * width, width)
+        if value != 0 and value != 1:
+            return False
+        out[k] = value
+    return True
+
+
+@checked_jit
+def take_labels(window, base, state, header, page, page_ro, codec, optional, physical, dictionary, labels):
+    """Decode the label chunk's rows into ``labels`` (int8, one a row: 0 or 1), from
+    ``state[POS]`` on, as far as the ``window`` (the file's bytes from offset ``base``) goes.
+
+    ``dictionary`` (int8, two entries) holds a dictionary page's labels. Returns a status;
+    ``state[ROWS]`` counts the rows taken."""
+    while state[POS] < state[END]:
+        status, source, lo, hi, following = _open(window, base, state, header, page, page_ro, codec, optional)
+        if status != DONE:
+            return status
+        count = header[H.NUM_VALUES]
+        width = 1 if physical == BOOLEAN else (4 if physical == INT32 else 8)
+        if header[H.TYPE] == H.DICTIONARY_PAGE:
+            if physical == BOOLEAN or count > dictionary.shape[0] or count < 0 or count * width > hi - lo:
+                return ELSEWHERE
+            if not _plain_labels(source, lo, width, count, dictionary):
+                return ELSEWHERE
+            state[ENTRIES] = count
+            state[POS] = following
+            continue
+        row = state[ROWS]
+        if count < 0 or row + count > labels.shape[0]:
+            return ELSEWHERE
+        out = labels[row : row + count]
+        encoding = header[H.ENCODING]
+        if encoding == PLAIN and physical == BOOLEAN:
+            if decode.unpack_booleans(source, lo, hi, count, out) < 0:
+                return ELSEWHERE
+        elif encoding == RLE and physical == BOOLEAN:  # v2 pages' booleans: a 4-byte length first
+            size = _little(source, lo, 4) if hi - lo >= 4 else -1
+            if (
+                size < 0
+                or size > hi - lo - 4
+                or decode.decode_hybrid(source, lo + 4, lo + 4 + size, 1, count, 1, out) < 0
+            ):
+                return ELSEWHERE
+        elif encoding == PLAIN:
+            if count * width > hi - lo or not _plain_labels(source, lo, width, count, out):
+                return ELSEWHERE
+        elif encoding in (RLE_DICTIONARY, PLAIN_DICTIONARY):
+            entries = state[ENTRIES]
+            if entries <= 0 or hi - lo < 1:
+                return ELSEWHERE
+            bits = np.int64(source[lo])
+            if decode.decode_hybrid(source, lo + 1, hi, bits, count, entries - 1, out) < 0:
+                return ELSEWHERE
+            if dictionary[0] != 0 or entries == 1:  # codes to labels, where they differ
+                for k in range(count):
+                    out[k] = dictionary[out[k]]
+        else:
+            return ELSEWHERE
+        state[ROWS] = row + count
+        state[POS] = following
+    return DONE
+
+
+@checked_jit
+def _add_block(xs, labels, first, pos_weight, values, sums, block, counts):
+    """Score block number ``block`` (logits ``xs``, their labels from ``labels[first:]``) into
+    ``sums[block]`` and ``counts``."""
+    n = xs.shape[0]
+    found = logit_block_sums(
+        xs, labels_like(labels[first : first + n], xs), pos_weight, values[:n], sums[block]
+    )
+    for j in range(N_COUNTS):
+        counts[j] += found[j]
+
+
+@checked_jit
+def score_logits(
+    window,
+    base,
+    state,
+    header,
+    page,
+    page_ro,
+    codec,
+    optional,
+    labels,
+    pos_weight,
+    dictionary,
+    indices,
+    held,
+    values,
+    sums,
+    counts,
+):
+    """Score the logits chunk's rows against ``labels`` (:func:`take_labels`), from
+    ``state[POS]`` on, as far as the ``window`` goes: block ``k`` (rows ``[2048 k, 2048 (k+1))``
+    of the row group) into ``sums[k]``, the counts added to ``counts``.
+
+    ``held`` holds the open block's first ``state[HELD]`` logits (the input's dtype), ``values``
+    room for a block's losses, ``dictionary`` and ``indices`` a dictionary page's values and a
+    page's codes. At the chunk's end the last, partial block is scored, and the rows must be the
+    labels'. Returns a status; ``state[ROWS]`` counts the rows read."""
+    itemsize = held.itemsize
+    raw = held.view(np.uint8)
+    while state[POS] < state[END]:
+        status, source, lo, hi, following = _open(window, base, state, header, page, page_ro, codec, optional)
+        if status != DONE:
+            return status
+        count = header[H.NUM_VALUES]
+        if count < 0:
+            return ELSEWHERE
+        if header[H.TYPE] == H.DICTIONARY_PAGE:
+            if count * itemsize > hi - lo:
+                return ELSEWHERE
+            if count > dictionary.shape[0]:
+                state[NEED_SIZE] = count
+                return NEED_ENTRIES
+            snappy.copy_bytes(dictionary.view(np.uint8), 0, source, lo, count * itemsize)
+            state[ENTRIES] = count
+            state[POS] = following
+            continue
+        row = state[ROWS]
+        if row + count > labels.shape[0]:
+            return ELSEWHERE
+        encoding = header[H.ENCODING]
+        coded = encoding in (RLE_DICTIONARY, PLAIN_DICTIONARY)
+        if coded:
+            entries = state[ENTRIES]
+            if entries <= 0 or hi - lo < 1:
+                return ELSEWHERE
+            if count > indices.shape[0]:
+                state[NEED_SIZE] = count
+                return NEED_INDICES
+            bits = np.int64(source[lo])
+            if decode.decode_hybrid(source, lo + 1, hi, bits, count, entries - 1, indices) < 0:
+                return ELSEWHERE
+        elif encoding != PLAIN or count * itemsize > hi - lo:
+            return ELSEWHERE
+        i = 0
+        while i < count:
+            r = row + i
+            first = r - state[HELD]  # the open block's first row
+            take = min(BLOCK_ROWS - state[HELD], count - i)
+            start = lo + i * itemsize
+            aligned = (source.ctypes.data + start) % itemsize == 0
+            if state[HELD] == 0 and take == BLOCK_ROWS and not coded and aligned:
+                # a whole block where it lies in the page (the commonest case: no copy)
+                xs = source[start : start + BLOCK_ROWS * itemsize].view(held.dtype)
+                _add_block(xs, labels, r, pos_weight, values, sums, r // BLOCK_ROWS, counts)
+            else:
+                at = state[HELD]
+                if coded:
+                    for k in range(take):
+                        held[at + k] = dictionary[indices[i + k]]
+                else:
+                    snappy.copy_bytes(raw, at * itemsize, source, start, take * itemsize)
+                state[HELD] = at + take
+                if state[HELD] == BLOCK_ROWS:
+                    _add_block(held, labels, first, pos_weight, values, sums, first // BLOCK_ROWS, counts)
+                    state[HELD] = 0
+            i += take
+        state[ROWS] = row + count
+        state[POS] = following
+    if state[ROWS] != labels.shape[0]:
+        return ELSEWHERE
+    if state[HELD] > 0:
+        first = state[ROWS] - state[HELD]
+        _add_block(held[: state[HELD]], labels, first, pos_weight, values, sums, first // BLOCK_ROWS, counts)
+        state[HELD] = 0
+    return DONE
