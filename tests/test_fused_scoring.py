@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import fastxent as fx
 from fastxent.errors import InputValueError
-from fastxent.io.pages import READER_VARIABLE
+from fastxent.io.pages import READER_VARIABLE, zstd
 from fastxent.run import fused, loop
 from fastxent.state import Accumulator
 
@@ -74,7 +74,11 @@ WRITERS = {
     "dictionary-fallback": dict(dictionary_pagesize_limit=2000, data_page_size=5000),
     "odd-row-groups": dict(row_group_size=2049, data_page_size=1500, write_page_checksum=True),
     "v2-uncompressed-checksums": dict(data_page_version="2.0", compression="none", write_page_checksum=True),
+    "zstd": dict(compression="zstd", data_page_size=4000),
+    "v2-zstd-checksums": dict(compression="zstd", data_page_version="2.0", write_page_checksum=True),
 }
+#: What reads a zstd file's chunks: the fused pass where the system has a libzstd.
+ZSTD_READER = "fused" if zstd.AVAILABLE else "pages"
 
 
 @pytest.mark.parametrize("writer", list(WRITERS))
@@ -96,7 +100,7 @@ def test_fused_scores_equal_the_batch_path(tmp_path, monkeypatch, writer, label,
     scored = fx.score(path, **options)
     same_score(scored, by_batches(path, monkeypatch, **options))
     groups = pq.ParquetFile(path).metadata.num_row_groups
-    assert scored.readers == {"fused": 2 * groups}
+    assert scored.readers == {ZSTD_READER if "zstd" in writer else "fused": 2 * groups}
     assert scored.nonfinite > 0 and scored.rows == ROWS  # NaN logits, and infinities against their label
 
 
@@ -137,13 +141,13 @@ def test_windows_smaller_than_a_page(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("writer", ["polars", "duckdb"])
 def test_other_writers_default_settings(tmp_path, monkeypatch, writer):
-    """Polars writes zstd by default (the batch path reads it); DuckDB snappy (fused)."""
+    """Polars writes zstd by default, DuckDB snappy: both fused (zstd where libzstd is)."""
     table = binary_table(7000, seed=2)
     path = str(tmp_path / f"{writer}.parquet")
     if writer == "polars":
         pl = pytest.importorskip("polars")
         pl.from_arrow(table).write_parquet(path)
-        expected = "pages"
+        expected = ZSTD_READER
     else:
         duckdb = pytest.importorskip("duckdb")
         connection = duckdb.connect()
@@ -154,8 +158,8 @@ def test_other_writers_default_settings(tmp_path, monkeypatch, writer):
     scored = fx.score(path, **options)
     same_score(scored, by_batches(path, monkeypatch, **options))
     assert set(scored.readers) == {expected}
-    if writer == "polars":  # the same file written with snappy is fused
-        pl.from_arrow(table).write_parquet(path, compression="snappy")
+    if writer == "polars":  # and with snappy, in v2 pages
+        pl.from_arrow(table).write_parquet(path, compression="snappy", data_page_size=5000)
         scored = fx.score(path, **options)
         same_score(scored, by_batches(path, monkeypatch, **options))
         assert set(scored.readers) == {"fused"}
@@ -200,15 +204,15 @@ def test_labels_other_than_zero_and_one_go_to_the_batch_path(tmp_path, monkeypat
 
 @pytest.mark.parametrize(
     "case",
-    ["zstd", "byte-stream-split", "group-by", "losses-to", "probs", "float-labels", "pyarrow-reader"],
+    ["gzip", "byte-stream-split", "group-by", "losses-to", "probs", "float-labels", "pyarrow-reader"],
 )
 def test_what_is_not_fused_reads_as_before(tmp_path, monkeypatch, case):
     table = binary_table(5000).append_column("split", pa.array(["a", "b"] * 2500))
     path = str(tmp_path / "o.parquet")
     options = dict(target="label", logits="logits")
     write = {}
-    if case == "zstd":
-        write = dict(compression="zstd")
+    if case == "gzip":
+        write = dict(compression="gzip")
     elif case == "byte-stream-split":
         write = dict(use_dictionary=["label"], use_byte_stream_split=["logits"])
     elif case == "group-by":
@@ -366,6 +370,57 @@ def test_debug_and_info_say_which_row_groups_are_fused(tmp_path, capsys):
     assert f"'{path}' row group 0: scored from its pages (fused)" in said
     assert f"'{path}' row group 1: read through batches (its pages hold what the fused pass" in said
     assert main(["info"]) == 0
-    assert "binary logits in snappy or uncompressed pages scored straight from them (fused)" in (
+    codecs = "snappy, zstd or" if zstd.AVAILABLE else "snappy, or"
+    assert f"binary logits in {codecs} uncompressed pages scored straight from them (fused" in (
         capsys.readouterr().out
     )
+
+
+def test_zstd_frames_decompressed_by_libzstd():
+    cramjam = pytest.importorskip("cramjam")
+    if not zstd.AVAILABLE:
+        pytest.skip("no libzstd on this system: its zstd pages are read through batches")
+    rng = np.random.default_rng(5)
+    data = np.concatenate([rng.integers(0, 4, 50_000), rng.standard_normal(20_000).view(np.int64)])
+    raw = data.astype(np.int64).view(np.uint8)
+    frame = np.frombuffer(bytes(cramjam.zstd.compress(raw.tobytes())), np.uint8)
+    source = np.concatenate([np.zeros(7, np.uint8), frame, np.zeros(3, np.uint8)])
+    out = np.zeros(raw.size + 10, np.uint8)
+    assert zstd.decompress(source, 7, frame.size, out, raw.size) == raw.size
+    assert np.array_equal(out[: raw.size], raw)
+    assert zstd.decompress(source, 7, frame.size, out, raw.size - 1) == -1  # does not fit
+    damaged = source.copy()
+    damaged[7 + frame.size // 2 : 7 + frame.size // 2 + 8] ^= 0x5A
+    assert zstd.decompress(damaged, 7, frame.size - 1, out, raw.size) == -1  # cut short
+
+
+def test_without_libzstd_zstd_files_go_through_batches(tmp_path):
+    """A process where no libzstd loads: the symbol fails every call, nothing is fused from zstd
+    pages, and the scores are the batch path's."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "z.parquet")
+    pq.write_table(binary_table(4000), path, compression="zstd", row_group_size=1500)
+    script = f"""
+import ctypes, os
+real = ctypes.CDLL
+def refuse(name, *args, **kwargs):
+    if name and "zstd" in str(name):
+        raise OSError("no libzstd here")
+    return real(name, *args, **kwargs)
+ctypes.CDLL = refuse
+import numpy as np
+import fastxent as fx
+from fastxent.io.pages import zstd
+assert not zstd.AVAILABLE
+assert zstd.decompress(np.zeros(16, np.uint8), 0, 16, np.zeros(64, np.uint8), 64) == -1
+scored = fx.score({path!r}, target="label", logits="logits")
+os.environ["{READER_VARIABLE}"] = "pyarrow"
+batches = fx.score({path!r}, target="label", logits="logits")
+fields = lambda s: repr((s.loss, s.stderr, s.total, s.accuracy, s.nonfinite, s.rows))
+print(scored.readers, fields(scored) == fields(batches), scored.nonfinite > 0)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'pages': 6} True True"

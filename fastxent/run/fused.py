@@ -1,24 +1,24 @@
 """Binary logits in Parquet scored from their pages in one pass, row group by row group.
 
 The commonest file a binary model's predictions are scored from (one column of float32 or
-float64 logits, one of 0/1 labels: int32, int64 or boolean; snappy or uncompressed pages, no
-nulls) is bound by decoding: the batch path decodes its pages into Arrow arrays, then the kernel
-reads them back. Here each row group is read and scored in two compiled calls
-(:mod:`fastxent.io.pages.scoring`) by one of :data:`~fastxent.io.sources.PARQUET_WORKERS`
-threads, into its block sums and counts, which the run adds whole
-(:meth:`~fastxent.state.Accumulator.add_unit`): blocks are the row group's 2048-row blocks, so
-the bits are those of the batch path, for any ``batch_rows``, thread count or Dask split.
-The decoded logits and labels never leave the cache. 100M rows (96 row groups, snappy, two
-threads, AMD Zen 4): 0.13-0.14 s against 0.25 s through batches (Polars decodes the columns alone
-in 0.15 s).
+float64 logits, one of 0/1 labels: int32, int64 or boolean; snappy, zstd (where the system has
+a libzstd, :mod:`fastxent.io.pages.zstd`) or uncompressed pages, no nulls) is bound by
+decoding: the batch path decodes its pages into Arrow arrays, then the kernel reads them back.
+Here each row group is read and scored in two compiled calls (:mod:`fastxent.io.pages.scoring`)
+by one of :data:`~fastxent.io.sources.PARQUET_WORKERS` threads, into its block sums and counts,
+which the run adds whole (:meth:`~fastxent.state.Accumulator.add_unit`): blocks are the row
+group's 2048-row blocks, so the bits are those of the batch path, for any ``batch_rows``,
+thread count or Dask split. The decoded logits and labels never leave the cache. 100M rows (96
+row groups, two threads, AMD Zen 4): snappy 0.12-0.14 s against 0.25 s through batches
+(Polars decodes the two columns alone in 0.15 s); zstd 0.31 s against 0.59 s.
 
 Only plain scoring takes this path (no groups, no per-row outputs, on the CPU), and only files
-whose footer allows it (:func:`fused_file`); a row group whose pages hold anything else (a null,
-another encoding, a label other than 0 or 1, damaged bytes) is read through the batch path,
-which scores it as before or raises the error it always raised. ``FASTXENT_PARQUET_READER=pyarrow``
-turns the pass off, as it turns off the page reader. Column chunks it scores count as
-``fused`` in :attr:`~fastxent.state.Score.readers`; the logger ``fastxent.pages`` says at DEBUG
-level (``fastxent --debug``) which row groups it scored.
+whose footer allows it (:func:`fused_file`); a row group whose pages hold anything else (a
+null, another encoding, a label other than 0 or 1, damaged bytes) is read through the batch
+path, which scores it as before or raises the error it always raised.
+``FASTXENT_PARQUET_READER=pyarrow`` turns the pass off, as it turns off the page reader. Column
+chunks it scores count as ``fused`` in :attr:`~fastxent.state.Score.readers`; the logger
+``fastxent.pages`` says at DEBUG level (``fastxent --debug``) which row groups it scored.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..io.pages import reader_choice
+from ..io.pages import reader_choice, zstd
 from ..io.pages import scoring as pages
 from ..io.pages.cursor import CorruptPage
 from ..io.pages.thrift import SLOTS
@@ -53,6 +53,8 @@ REMOTE_WINDOW_BYTES = 16 << 20
 AHEAD = 4
 
 _CODECS = {"SNAPPY": pages.SNAPPY, "UNCOMPRESSED": pages.UNCOMPRESSED}
+if zstd.AVAILABLE:
+    _CODECS["ZSTD"] = pages.ZSTD
 _LABELS = {"BOOLEAN": pages.BOOLEAN, "INT32": pages.INT32, "INT64": pages.INT64}
 _LOGITS = {"FLOAT": np.float32, "DOUBLE": np.float64}
 _ENCODINGS = frozenset({"PLAIN", "RLE", "BIT_PACKED", "PLAIN_DICTIONARY", "RLE_DICTIONARY"})

@@ -61,7 +61,8 @@ def reader_status() -> str:
         return f"pyarrow ({READER_VARIABLE}=pyarrow)"
     import cramjam
 
-    from .layout import FEW_FLAT_COLUMNS, MANY_FLAT_COLUMNS  # imports this package: not at the top
+    from . import zstd  # imports this package: not at the top
+    from .layout import FEW_FLAT_COLUMNS, MANY_FLAT_COLUMNS
 
     columns = (
         "every column it decodes"
@@ -71,6 +72,6 @@ def reader_status() -> str:
     )
     return (
         f"pages for {columns} (cramjam {cramjam.__version__}), pyarrow for the rest "
-        f"({READER_VARIABLE}={choice}); binary logits in snappy or uncompressed pages scored "
-        "straight from them (fused)"
+        f"({READER_VARIABLE}={choice}); binary logits in snappy, {'zstd ' if zstd.AVAILABLE else ''}"
+        f"or uncompressed pages scored straight from them (fused{'' if zstd.AVAILABLE else '; no libzstd'})"
     )

@@ -14,12 +14,13 @@ scratch, ``state[NEED_SIZE]`` long):
   batches, since blocks are the row group's whatever the pages.
 
 Pages are opened as the page reader opens them (:mod:`.pages`): the Thrift header parsed, the
-CRC checked where written, snappy decompressed into a page buffer that stays in the cache (an
-uncompressed page read where it lies). A data page of v1 or v2 whose definition levels are not
-all present (a null), any other encoding or codec, a label other than 0 or 1, or bytes that do
-not parse give :data:`ELSEWHERE`: the row group is read by the batch path instead, which scores
-what this pass does not, and names the damage or the bad label as it always has. This pass never
-reads outside the arrays it is given: every read is checked against their ends.
+CRC checked where written, snappy (in Numba) or zstd (by libzstd, :mod:`.zstd`) decompressed
+into a page buffer that stays in the cache (an uncompressed page read where it lies). A data
+page of v1 or v2 whose definition levels are not all present (a null), any other encoding or
+codec, a label other than 0 or 1, or bytes that do not parse give :data:`ELSEWHERE`: the row
+group is read by the batch path instead, which scores what this pass does not (torch takes any
+label), and names the damage as it always has. This pass never reads outside the arrays it is
+given: every read is checked against their ends.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ import numpy as np
 
 from ...kernels.binary import labels_like, logit_block_sums
 from ...kernels.codes import BLOCK_ROWS, N_COUNTS
-from . import decode, snappy, thrift
+from . import decode, snappy, thrift, zstd
 from .checksum import page_crc32
 from .jitting import checked_jit
 from .protocol import PLAIN, PLAIN_DICTIONARY, RLE, RLE_DICTIONARY, SNAPPY, UNCOMPRESSED
+
+#: A chunk's codec, besides the page reader's UNCOMPRESSED and SNAPPY: zstd, decompressed by the
+#: system's libzstd (:mod:`.zstd`).
+ZSTD = 3
 
 #: Statuses: the chunk is done; it needs the window from ``state[POS]``, or a larger page buffer,
 #: dictionary or index scratch (``state[NEED_SIZE]``: bytes, entries, indices); the batch path
@@ -101,22 +106,23 @@ def _open(window, base, state, header, page, page_ro, codec, optional):
     elif kind != H.DATA_PAGE and kind != H.DICTIONARY_PAGE:
         return ELSEWHERE, window, 0, 0, pos
     following = pos + length + stored
-    compressed = codec == SNAPPY and not (kind == H.DATA_PAGE_V2 and header[H.IS_COMPRESSED] == 0)
+    compressed = codec != UNCOMPRESSED and not (kind == H.DATA_PAGE_V2 and header[H.IS_COMPRESSED] == 0)
     if compressed:
         if size > page.shape[0]:
             state[NEED_SIZE] = size
             return NEED_PAGE, window, 0, 0, pos
         values = size - levels
-        got = snappy.decompress(window, body + levels, body + stored, page, 0, values)
+        if codec == SNAPPY:
+            got = snappy.decompress(window, body + levels, body + stored, page, 0, values)
+        else:
+            got = zstd.decompress(window, body + levels, stored - levels, page, values)
         if got != values:
             return ELSEWHERE, window, 0, 0, pos
         source, lo, hi = page_ro, 0, values
-    elif codec == UNCOMPRESSED or kind == H.DATA_PAGE_V2:
+    else:  # an uncompressed chunk, or a v2 page stored uncompressed
         if stored != size:
             return ELSEWHERE, window, 0, 0, pos
         source, lo, hi = window, body + levels, body + stored
-    else:
-        return ELSEWHERE, window, 0, 0, pos
     if kind == H.DATA_PAGE and optional:  # v1: the levels, length-prefixed, first
         if hi - lo < 4:
             return ELSEWHERE, window, 0, 0, pos
