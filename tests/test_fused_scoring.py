@@ -424,3 +424,35 @@ print(scored.readers, fields(scored) == fields(batches), scored.nonfinite > 0)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{'pages': 6} True True"
+
+
+@pytest.mark.parametrize("extra", [-1, 1, 700])
+def test_a_label_chunk_must_give_every_row_its_label(tmp_path, extra):
+    """Pages giving fewer or more labels than the row group's rows (a damaged count) are left
+    to the batch path, never scored against labels the pages did not give."""
+    from fastxent.io.pages import scoring
+    from fastxent.io.pages.thrift import SLOTS
+
+    path = tmp_path / "c.parquet"
+    pq.write_table(binary_table(3000), str(path), data_page_size=1000)
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(1)
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    window = np.frombuffer(path.read_bytes(), np.uint8)[start : start + chunk.total_compressed_size]
+    state = np.zeros(scoring.STATE_SLOTS, np.int64)
+    page = np.empty(1 << 16, np.uint8)
+    page_ro = page.view()
+    page_ro.flags.writeable = False
+
+    def take(rows):
+        state[:] = 0
+        state[scoring.POS], state[scoring.END], state[scoring.ENTRIES] = start, start + window.size, -1
+        labels = np.full(rows, 7, np.int8)
+        status = scoring.take_labels(
+            window, start, state, np.zeros(SLOTS, np.int64), page, page_ro, scoring.SNAPPY, True,
+            scoring.INT64, np.zeros(2, np.int8), labels,
+        )  # fmt: skip
+        return status, labels
+
+    status, labels = take(3000)
+    assert status == scoring.DONE and set(np.unique(labels)) <= {0, 1}
+    assert take(3000 + extra)[0] == scoring.ELSEWHERE

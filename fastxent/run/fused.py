@@ -9,8 +9,9 @@ by one of :data:`~fastxent.io.sources.PARQUET_WORKERS` threads, into its block s
 which the run adds whole (:meth:`~fastxent.state.Accumulator.add_unit`): blocks are the row
 group's 2048-row blocks, so the bits are those of the batch path, for any ``batch_rows``,
 thread count or Dask split. The decoded logits and labels never leave the cache. 100M rows (96
-row groups, two threads, AMD Zen 4): snappy 0.12-0.14 s against 0.25 s through batches
-(Polars decodes the two columns alone in 0.15 s); zstd 0.31 s against 0.59 s.
+row groups, two threads, AMD Zen 4): snappy 0.12-0.17 s against 0.25 s through batches
+(Polars decodes the two columns alone in 0.15-0.18 s beside it); zstd 0.31-0.38 s against
+0.59 s.
 
 Only plain scoring takes this path (no groups, no per-row outputs, on the CPU), and only files
 whose footer allows it (:func:`fused_file`); a row group whose pages hold anything else (a

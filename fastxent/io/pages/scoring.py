@@ -152,8 +152,9 @@ def take_labels(window, base, state, header, page, page_ro, codec, optional, phy
     """Decode the label chunk's rows into ``labels`` (int8, one a row: 0 or 1), from
     ``state[POS]`` on, as far as the ``window`` (the file's bytes from offset ``base``) goes.
 
-    ``dictionary`` (int8, two entries) holds a dictionary page's labels. Returns a status;
-    ``state[ROWS]`` counts the rows taken."""
+    ``dictionary`` (int8, two entries) holds a dictionary page's labels. Returns a status
+    (:data:`DONE` once the chunk gave exactly ``labels.shape[0]`` rows); ``state[ROWS]`` counts
+    the rows taken."""
     while state[POS] < state[END]:
         status, source, lo, hi, following = _open(window, base, state, header, page, page_ro, codec, optional)
         if status != DONE:
@@ -201,7 +202,7 @@ def take_labels(window, base, state, header, page, page_ro, codec, optional, phy
             return ELSEWHERE
         state[ROWS] = row + count
         state[POS] = following
-    return DONE
+    return DONE if state[ROWS] == labels.shape[0] else ELSEWHERE  # a label for every row
 
 
 @checked_jit
