@@ -306,6 +306,25 @@ def small_file(tmp_path_factory):
     return paths
 
 
+def same_outcome_with_and_without_fusing(path, monkeypatch):
+    """Score ``path`` with the fused pass, then with it off: the same score (returned), or the
+    same error (``None`` returned)."""
+    outcomes = []
+    for fuse in (True, False):
+        if not fuse:
+            monkeypatch.setattr(loop, "fused_file", lambda *args: None)
+        try:
+            outcomes.append(fx.score(str(path), target="label", logits="logits"))
+        except (InputValueError, ValueError, OSError) as err:
+            outcomes.append((type(err), str(err)))
+    monkeypatch.undo()
+    if isinstance(outcomes[0], tuple) or isinstance(outcomes[1], tuple):
+        assert outcomes[0] == outcomes[1]
+        return None
+    same_score(*outcomes)
+    return outcomes[0]
+
+
 def _chunks(path) -> list[tuple[int, int]]:
     """``(start, size)`` of the label and logits chunks of every row group."""
     meta = pq.ParquetFile(path).metadata
@@ -334,20 +353,7 @@ def test_damage_at_any_offset_never_gives_another_number(
     start, size = _chunks(source)[chunk]
     path = tmp_path / f"x{checksums}{chunk}{where}{value}.parquet"
     path.write_bytes(_damaged(source.read_bytes(), start, int(where * size), value))
-    options = dict(target="label", logits="logits")
-    outcomes = []
-    for fuse in (True, False):
-        if not fuse:
-            monkeypatch.setattr(loop, "fused_file", lambda *args: None)
-        try:
-            outcomes.append(fx.score(str(path), **options))
-        except (InputValueError, ValueError, OSError) as err:
-            outcomes.append((type(err), str(err)))
-    monkeypatch.undo()
-    if isinstance(outcomes[0], tuple) or isinstance(outcomes[1], tuple):
-        assert outcomes[0] == outcomes[1]
-    else:
-        same_score(*outcomes)
+    same_outcome_with_and_without_fusing(path, monkeypatch)
 
 
 def test_add_unit_only_between_units():
@@ -456,3 +462,42 @@ def test_a_label_chunk_must_give_every_row_its_label(tmp_path, extra):
     status, labels = take(3000)
     assert status == scoring.DONE and set(np.unique(labels)) <= {0, 1}
     assert take(3000 + extra)[0] == scoring.ELSEWHERE
+
+
+def test_a_v2_page_whose_header_leaves_a_null_out(tmp_path, monkeypatch):
+    """A v2 page's header says no null while its levels hold one (its null count patched to 0,
+    no checksum): the fused pass reads the levels and leaves the page to the batch path."""
+    from fastxent.io.pages import thrift
+
+    table = binary_table(3000)
+    x = np.round(table.column("logits").to_numpy(), 1)  # few distinct values: dictionary codes
+    mask = np.zeros(3000, bool)
+    mask[1234] = True
+    table = table.set_column(2, "logits", pa.array(x, mask=mask))
+    path = tmp_path / "v2.parquet"
+    pq.write_table(table, str(path), data_page_version="2.0", write_statistics=False, data_page_size=1 << 20)
+    data = bytearray(path.read_bytes())
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(2)
+    header = np.zeros(thrift.SLOTS, np.int64)
+    raw = np.frombuffer(bytes(data), np.uint8)
+    at = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    end, patched = at + chunk.total_compressed_size, 0
+    while at < end:
+        length = thrift.parse_page_header(raw, at, raw.size, header)
+        if header[thrift.TYPE] == thrift.DATA_PAGE_V2 and header[thrift.NUM_NULLS] == 1:
+            count = int(header[thrift.NUM_VALUES])
+            zigzag, varint = count << 1, bytearray()
+            while zigzag >= 0x80:
+                varint.append(zigzag & 0x7F | 0x80)
+                zigzag >>= 7
+            varint.append(zigzag)
+            field = bytes([0x15]) + bytes(varint) + bytes([0x15, 0x02])  # num_values, num_nulls = 1
+            where = bytes(data[at : at + length]).find(field)
+            assert where >= 0
+            data[at + where + len(field) - 1] = 0x00  # num_nulls = 0
+            patched += 1
+        at += length + int(header[thrift.COMPRESSED])
+    assert patched == 1
+    path.write_bytes(bytes(data))
+    scored = same_outcome_with_and_without_fusing(path, monkeypatch)
+    assert scored is None or "fused" not in scored.readers

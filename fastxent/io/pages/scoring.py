@@ -101,9 +101,14 @@ def _open(window, base, state, header, page, page_ro, codec, optional):
         if header[H.NUM_NULLS] != 0 or header[H.REP_BYTES] > 0 or header[H.DEF_BYTES] < 0:
             return ELSEWHERE, window, 0, 0, pos
         levels = header[H.DEF_BYTES]
-        if levels > stored or levels > size:
+        if levels > stored or levels > size or (levels > 0) != optional:
             return ELSEWHERE, window, 0, 0, pos
-    elif kind != H.DATA_PAGE and kind != H.DICTIONARY_PAGE:
+        if optional and decode.one_run(window, body, body + levels, 1, header[H.NUM_VALUES]) != 1:
+            return ELSEWHERE, window, 0, 0, pos  # a null the header's count left out
+    elif kind == H.DATA_PAGE:
+        if optional and header[H.DEF_ENCODING] != RLE:  # not the hybrid (BIT_PACKED levels)
+            return ELSEWHERE, window, 0, 0, pos
+    elif kind != H.DICTIONARY_PAGE or header[H.ENCODING] not in (PLAIN, PLAIN_DICTIONARY):
         return ELSEWHERE, window, 0, 0, pos
     following = pos + length + stored
     compressed = codec != UNCOMPRESSED and not (kind == H.DATA_PAGE_V2 and header[H.IS_COMPRESSED] == 0)
