@@ -30,11 +30,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from ..io.pages import reader_choice, zstd
 from ..io.pages import scoring as pages
 from ..io.pages.cursor import CorruptPage
+from ..io.pages.layout import ENCODINGS, MANY_FLAT_COLUMNS, ColumnLayout, column_layouts
+from ..io.pages.pages import HEADER_BYTES
 from ..io.pages.thrift import SLOTS
 from ..io.part import Part
 from ..io.prefetch import ordered_prefetch
@@ -56,9 +57,15 @@ AHEAD = 4
 _CODECS = {"SNAPPY": pages.SNAPPY, "UNCOMPRESSED": pages.UNCOMPRESSED}
 if zstd.AVAILABLE:
     _CODECS["ZSTD"] = pages.ZSTD
-_LABELS = {"BOOLEAN": pages.BOOLEAN, "INT32": pages.INT32, "INT64": pages.INT64}
-_LOGITS = {"FLOAT": np.float32, "DOUBLE": np.float64}
-_ENCODINGS = frozenset({"PLAIN", "RLE", "BIT_PACKED", "PLAIN_DICTIONARY", "RLE_DICTIONARY"})
+#: The label column's physical type (:data:`~..io.pages.scoring.BOOLEAN`, ...) by the NumPy type
+#: the page reader stores its values as (:attr:`~..io.pages.layout.ColumnLayout.stored`).
+_LABELS = {
+    np.dtype(np.uint8): pages.BOOLEAN,
+    np.dtype(np.int32): pages.INT32,
+    np.dtype(np.int64): pages.INT64,
+}
+_LOGITS = (np.dtype(np.float32), np.dtype(np.float64))
+_ENCODINGS = ENCODINGS - {"BYTE_STREAM_SPLIT"}
 
 
 @dataclass(frozen=True)
@@ -91,15 +98,6 @@ class _Scratch(threading.local):
 _scratch = _Scratch()
 
 
-def _leaf(meta, name: str) -> int | None:
-    """The index of the flat column ``name`` among the file's leaf columns."""
-    for index in range(meta.num_columns):
-        column = meta.schema.column(index)
-        if column.path == name and column.max_repetition_level == 0 and column.max_definition_level <= 1:
-            return index
-    return None
-
-
 def fused_file(part: Part, plan, total) -> FusedFile | None:
     """The fused pass over ``part`` for a run of ``plan`` into the accumulator ``total``, or
     ``None`` where the run or the file is not one it scores (the batch path then does)."""
@@ -113,28 +111,21 @@ def fused_file(part: Part, plan, total) -> FusedFile | None:
     if spec.class_weight.size or spec.pos_weight.size > 1:  # empty: not given
         return None
     logits, target = plan.input_columns[0], plan.target
-    schema = part.pages.schema
-    if logits == target or any(name not in schema.names for name in (logits, target)):
-        return None  # a partition column, say
-    label_type = schema.field(target).type
-    if not (pa.types.is_integer(label_type) or pa.types.is_boolean(label_type)):
-        return None
-    if not pa.types.is_floating(schema.field(logits).type):
-        return None
     meta = part.pages.meta
-    x, t = _leaf(meta, logits), _leaf(meta, target)
-    if x is None or t is None:
+    # the page reader's layouts: one flat leaf column each, of the Parquet type its Arrow type
+    # is stored as (a partition column, a list, float16 logits have none here)
+    layouts = column_layouts(meta, part.pages.schema, [logits, target], False, MANY_FLAT_COLUMNS)
+    x, t = layouts[logits], layouts[target]
+    if logits == target or isinstance(x, str) or isinstance(t, str) or x.is_list or t.is_list:
         return None
-    dtype = _LOGITS.get(meta.schema.column(x).physical_type)
-    physical = _LABELS.get(meta.schema.column(t).physical_type)
-    if dtype is None or physical is None:
+    if x.stored not in _LOGITS or t.stored not in _LABELS:
         return None
     for index in range(meta.num_row_groups):
         group = meta.row_group(index)
-        if not all(_chunk_allows(group.column(c)) for c in (x, t)):
+        if not all(_chunk_allows(group.column(c.leaf)) for c in (x, t)):
             return None
     pos_weight = float(spec.pos_weight[0]) if spec.pos_weight.size else 1.0
-    return FusedFile(part, x, t, np.dtype(dtype), physical, pos_weight)
+    return FusedFile(part, x, t, pos_weight)
 
 
 def _chunk_allows(chunk) -> bool:
@@ -149,13 +140,9 @@ def _chunk_allows(chunk) -> bool:
 class FusedFile:
     """The fused pass over one Parquet part: :meth:`units` scores its row groups."""
 
-    def __init__(
-        self, part: Part, logits: int, target: int, dtype: np.dtype, physical: int, pos_weight: float
-    ):
-        self.part, self.logits, self.target = part, logits, target
-        self.dtype, self.physical, self.pos_weight = dtype, physical, pos_weight
-        meta = part.pages.meta
-        self.optional = [meta.schema.column(i).max_definition_level == 1 for i in range(meta.num_columns)]
+    def __init__(self, part: Part, logits: ColumnLayout, target: ColumnLayout, pos_weight: float):
+        self.part, self.logits, self.target, self.pos_weight = part, logits, target, pos_weight
+        self.dtype, self.physical = logits.stored, _LABELS[target.stored]
         self.window = REMOTE_WINDOW_BYTES if part.pages.location.remote else WINDOW_BYTES
 
     def units(self, wanted: list | None) -> Iterator[tuple[int, UnitSums | None]]:
@@ -184,7 +171,7 @@ class FusedFile:
         reads = self.part.reads
         if reads is not None:
             for column in (self.logits, self.target):
-                reads.add(self.part.pages.meta.schema.column(column).path, FUSED)
+                reads.add(column.name, FUSED)
         log.debug("'%s' row group %d: scored from its pages (fused)", self.part.name, index)
         return UnitSums(sums, counts)
 
@@ -196,20 +183,22 @@ class FusedFile:
             index,
         )
 
-    def _walk(self, file, index: int, column: int, labels, sums=None, counts=None) -> int:
+    def _walk(self, file, index: int, column: ColumnLayout, labels, sums=None, counts=None) -> int:
         """Run the label call (``sums`` None) or the logits call over a column chunk's windows,
         giving each what it asks for; returns the final status."""
-        chunk = self.part.pages.meta.row_group(index).column(column)
+        chunk = self.part.pages.meta.row_group(index).column(column.leaf)
+        # from the dictionary page where there is one: an empty row group's chunk, as pyarrow
+        # writes it, is a dictionary page and a data page offset of 0 (which chunk_range takes)
         start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
         size = chunk.total_compressed_size
-        codec, optional = _CODECS[chunk.compression], self.optional[column]
+        codec, optional = _CODECS[chunk.compression], column.nullable
         state = np.zeros(pages.STATE_SLOTS, np.int64)
         state[pages.POS], state[pages.END], state[pages.ENTRIES] = start, start + size, -1
         read = file.chunk(start, size, self.window)
         scratch = _scratch
         try:
             base = start
-            window = read(start, min(pages.HEADER_BYTES, size))
+            window = read(start, min(HEADER_BYTES, size))
             while True:
                 if sums is None:
                     status = pages.take_labels(

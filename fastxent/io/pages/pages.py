@@ -150,7 +150,7 @@ def _levels(src, pos, end, count, level, prefixed, shortcut, out):
     position -1 for bytes that are not such levels. With ``shortcut``, levels that are one run
     of ``level`` (a page without nulls) are not written to ``out``."""
     if prefixed:
-        pos, end = _length_prefixed(src, pos, end)
+        pos, end = length_prefixed(src, pos, end)
         if pos < 0:
             return -1, 0
     width = 0
@@ -164,9 +164,9 @@ def _levels(src, pos, end, count, level, prefixed, shortcut, out):
 
 
 @checked_jit
-def _length_prefixed(src, pos, end):
+def length_prefixed(src, pos, end):
     """``(start, end)`` of the bytes after the 4-byte little-endian length at ``src[pos]`` (v1
-    pages' levels); ``(-1, -1)`` if they run past ``end``."""
+    pages' levels, v2 pages' RLE booleans); ``(-1, -1)`` if they run past ``end``."""
     if pos < 0 or end - pos < 4:
         return -1, -1
     length = 0
@@ -218,7 +218,7 @@ def _values(src, pos, end, encoding, present, params, state, dictionary, idx, va
 
 
 @checked_jit
-def _read_header(window, base, state, header):
+def read_header(window, base, state, header):
     """Parse the page header at ``state[POS]``: ``(status, length)``."""
     pos, end = state[POS], state[END]
     have = min(end, base + window.shape[0]) - pos
@@ -301,7 +301,7 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             return TOO_FEW_VALUES if state[VALUES_LEFT] != 0 else AT_END
         at = state[POS]
         state[AT] = at
-        status, length = _read_header(window, base, state, header)
+        status, length = read_header(window, base, state, header)
         if status != OK:
             return status
         kind, size, full = header[thrift.TYPE], header[thrift.COMPRESSED], header[thrift.UNCOMPRESSED]
@@ -384,7 +384,7 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
                 return status
             in_window, start = 0, 0
             # the levels must end where the values begin (a v1 page: its 4-byte length first)
-            if top > 0 and not v2 and _length_prefixed(page_buf, 0, split)[1] != split:
+            if top > 0 and not v2 and length_prefixed(page_buf, 0, split)[1] != split:
                 back_to_buffer(page_buf, split, batch, batch_at, out_size)
                 in_place = False
         elif compressed == 1:
@@ -405,11 +405,11 @@ def open_page(window, base, state, params, page_buf, defs, reps, idx, vals, dict
             level_src = src
             reps_at = reps_end = pos
             if is_list == 1:
-                reps_at, reps_end = _length_prefixed(src, pos, stop)
+                reps_at, reps_end = length_prefixed(src, pos, stop)
                 pos = reps_end
             defs_at = defs_end = pos
             if top > 0:
-                defs_at, defs_end = _length_prefixed(src, pos, stop)
+                defs_at, defs_end = length_prefixed(src, pos, stop)
                 pos = defs_end
             if pos < 0:
                 return BAD_LEVELS

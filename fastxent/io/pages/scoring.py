@@ -29,10 +29,11 @@ import numpy as np
 
 from ...kernels.binary import labels_like, logit_block_sums
 from ...kernels.codes import BLOCK_ROWS, N_COUNTS
-from . import decode, snappy, thrift, zstd
+from . import decode, protocol, snappy, thrift, zstd
 from .checksum import page_crc32
 from .jitting import checked_jit
-from .protocol import PLAIN, PLAIN_DICTIONARY, RLE, RLE_DICTIONARY, SNAPPY, UNCOMPRESSED
+from .pages import length_prefixed, read_header
+from .protocol import END, NEED_SIZE, PLAIN, PLAIN_DICTIONARY, POS, RLE, RLE_DICTIONARY, SNAPPY, UNCOMPRESSED
 
 #: A chunk's codec, besides the page reader's UNCOMPRESSED and SNAPPY: zstd, decompressed by the
 #: system's libzstd (:mod:`.zstd`).
@@ -43,29 +44,17 @@ ZSTD = 3
 #: reads this row group.
 DONE, NEED_BYTES, NEED_PAGE, NEED_ENTRIES, NEED_INDICES, ELSEWHERE = 0, 1, 2, 3, 4, -1
 
-#: Slots of a chunk's state (int64): the next page's file offset, the chunk's end, the size a
-#: NEED_* status asks for, rows taken, dictionary entries read (-1: none), open block's rows.
-POS, END, NEED_SIZE, ROWS, ENTRIES, HELD = range(6)
-STATE_SLOTS = 6
+#: A chunk's state (int64) is the page reader's (:mod:`.protocol`: ``POS``, ``END``,
+#: ``NEED_SIZE``, read and written by :func:`.pages.read_header` as for the page reader), with
+#: the rows taken (its ``DONE``), the dictionary's entries (its ``DICTIONARY``, -1: none read) and
+#: the rows of the open block after them.
+ROWS, ENTRIES, HELD = protocol.DONE, protocol.DICTIONARY, protocol.STATE_SLOTS
+STATE_SLOTS = protocol.STATE_SLOTS + 1
 
 #: Physical types of the label column (parquet.thrift).
 BOOLEAN, INT32, INT64 = 0, 1, 2
 
-#: Bytes of header asked for first: most page headers are a few dozen bytes.
-HEADER_BYTES = 1 << 10
-
 H = thrift
-
-
-@checked_jit
-def _little(src, pos, size):
-    """The signed ``size``-byte (4 or 8) little-endian integer at ``src[pos]``."""
-    value = np.int64(0)
-    for k in range(size):
-        value |= np.int64(src[pos + k]) << (8 * k)
-    if size == 4 and value >= 1 << 31:
-        value -= np.int64(1) << 32
-    return value
 
 
 @checked_jit
@@ -75,17 +64,11 @@ def _open(window, base, state, header, page, page_ro, codec, optional):
     read-only), ``next`` the file offset of the page after it. Status :data:`DONE` for a page
     opened (``header`` holds its fields), else what the caller returns."""
     pos, end = state[POS], state[END]
+    found, length = read_header(window, base, state, header)
+    if found != protocol.OK:
+        return (NEED_BYTES if found == protocol.NEED_BYTES else ELSEWHERE), window, 0, 0, pos
     have = min(end, base + window.shape[0]) - pos
-    if pos < base or have <= 0:
-        state[NEED_SIZE] = min(HEADER_BYTES, end - pos)
-        return NEED_BYTES, window, 0, 0, pos
     at = pos - base
-    length = H.parse_page_header(window, at, at + have, header)
-    if length <= 0:
-        if have >= end - pos:  # the whole chunk is here: the header is damaged
-            return ELSEWHERE, window, 0, 0, pos
-        state[NEED_SIZE] = min(max(HEADER_BYTES, 4 * have), end - pos)
-        return NEED_BYTES, window, 0, 0, pos
     stored, size = header[H.COMPRESSED], header[H.UNCOMPRESSED]
     if stored < 0 or size < 0 or length + stored > end - pos:
         return ELSEWHERE, window, 0, 0, pos
@@ -129,14 +112,9 @@ def _open(window, base, state, header, page, page_ro, codec, optional):
             return ELSEWHERE, window, 0, 0, pos
         source, lo, hi = window, body + levels, body + stored
     if kind == H.DATA_PAGE and optional:  # v1: the levels, length-prefixed, first
-        if hi - lo < 4:
-            return ELSEWHERE, window, 0, 0, pos
-        prefix = _little(source, lo, 4)
-        if prefix < 0 or prefix > hi - lo - 4:
-            return ELSEWHERE, window, 0, 0, pos
-        if decode.one_run(source, lo + 4, lo + 4 + prefix, 1, header[H.NUM_VALUES]) != 1:
+        levels_at, lo = length_prefixed(source, lo, hi)
+        if levels_at < 0 or decode.one_run(source, levels_at, lo, 1, header[H.NUM_VALUES]) != 1:
             return ELSEWHERE, window, 0, 0, pos  # a null (or levels not written as one run)
-        lo += 4 + prefix
     return DONE, source, lo, hi, following
 
 
@@ -145,7 +123,7 @@ def _plain_labels(source, lo, width, count, out):
     """``out[:count]``: the PLAIN integers of ``width`` bytes at ``source[lo:]`` (the caller
     checked their room); False, from the first that is not 0 or 1."""
     for k in range(count):
-        value = _little(source, lo + k * width, width)
+        value = snappy.little_endian(source, lo + k * width, width)
         if value != 0 and value != 1:
             return False
         out[k] = value
@@ -160,12 +138,12 @@ def take_labels(window, base, state, header, page, page_ro, codec, optional, phy
     ``dictionary`` (int8, two entries) holds a dictionary page's labels. Returns a status
     (:data:`DONE` once the chunk gave exactly ``labels.shape[0]`` rows); ``state[ROWS]`` counts
     the rows taken."""
+    width = 1 if physical == BOOLEAN else (4 if physical == INT32 else 8)
     while state[POS] < state[END]:
         status, source, lo, hi, following = _open(window, base, state, header, page, page_ro, codec, optional)
         if status != DONE:
             return status
         count = header[H.NUM_VALUES]
-        width = 1 if physical == BOOLEAN else (4 if physical == INT32 else 8)
         if header[H.TYPE] == H.DICTIONARY_PAGE:
             if physical == BOOLEAN or count > dictionary.shape[0] or count < 0 or count * width > hi - lo:
                 return ELSEWHERE
@@ -183,12 +161,8 @@ def take_labels(window, base, state, header, page, page_ro, codec, optional, phy
             if decode.unpack_booleans(source, lo, hi, count, out) < 0:
                 return ELSEWHERE
         elif encoding == RLE and physical == BOOLEAN:  # v2 pages' booleans: a 4-byte length first
-            size = _little(source, lo, 4) if hi - lo >= 4 else -1
-            if (
-                size < 0
-                or size > hi - lo - 4
-                or decode.decode_hybrid(source, lo + 4, lo + 4 + size, 1, count, 1, out) < 0
-            ):
+            runs_at, runs_end = length_prefixed(source, lo, hi)
+            if runs_at < 0 or decode.decode_hybrid(source, runs_at, runs_end, 1, count, 1, out) < 0:
                 return ELSEWHERE
         elif encoding == PLAIN:
             if count * width > hi - lo or not _plain_labels(source, lo, width, count, out):

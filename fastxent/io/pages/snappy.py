@@ -53,7 +53,7 @@ def _preamble(src, pos, end):
 
 
 @checked_jit
-def _little(src, pos, size):
+def little_endian(src, pos, size):
     """The ``size``-byte little-endian unsigned integer at ``src[pos:pos + size]``."""
     value = 0
     for k in range(size):
@@ -170,7 +170,7 @@ def decompress(src, pos, end, out, out_pos, out_end):
                 size = n - 60
                 if size > end - pos:
                     return -1
-                n = _little(src, pos, size) + 1
+                n = little_endian(src, pos, size) + 1
                 pos += size
             if n > end - pos or n > limit - d:
                 return -1
