@@ -26,6 +26,7 @@ from .kernels import scattered_fold as scattered
 from .kernels.blocks import all_equal, expansion_value, expansion_values
 from .kernels.codes import COUNT_FIELDS, N_COUNTS, N_SUMS
 from .kernels.key_table import dictionary_ids
+from .kernels.unit_groups import add_unit_blocks
 from .key_table import KeyTable, is_integer_like, key_bits
 from .state import Score, standard_error
 from .string_key_table import StringKeyTable, is_string_like, key_spans, with_offsets
@@ -481,6 +482,25 @@ class GroupTable:
             if self._unit.rows:  # the unit outgrows the rows kept: carried
                 self._fold(*self._unit.take(), False)
         self._fold(gid, loss, den, marks, False)
+
+    def add_unit(self, unit) -> None:
+        """Add a whole unit's groups summed apart (a :class:`~fastxent.unit_groups.UnitGroups`
+        of unweighted rows), as :meth:`fold` would have folded its rows: the same bits. Between
+        units only, in a table whose rows' denominators are all 1."""
+        if self._open or self._unit.rows or not self.denominators_are_one:
+            raise RuntimeError("add_unit between units only, in a table of unweighted rows")
+        groups = self.ids(unit.keys)[unit.runs]
+        self.counts[groups] += unit.counts  # each group once: a plain fancy add suffices
+        done = 0
+        while True:
+            _, _, _, _, moments, terms, nterms, specials = self.state()
+            done = add_unit_blocks(
+                groups, unit.block_run, unit.block_sums, done, terms, nterms, specials, moments,
+                self.den_rows[: self._size],
+            )  # fmt: skip
+            if done == unit.block_run.shape[0]:
+                return
+            self._widen()
 
     def _fold(
         self, gid: np.ndarray, loss: np.ndarray, den: np.ndarray, marks: np.ndarray, whole_unit: bool

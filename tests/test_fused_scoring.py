@@ -3,9 +3,10 @@
 Every file the fused pass scores gives the bits of the batch path (pyarrow's reader) in every
 field of the Score, for any ``batch_rows``, on Dask and from a remote store; ``Score.readers``
 says which path read each column chunk. What it does not score (nulls, other codecs and
-encodings, labels other than 0 or 1, damaged bytes, groups, per-row outputs) goes through the
-batch path, which gives what it always gave, errors included: damaged bytes at any offset never
-give a number the batch path would not.
+encodings, labels other than 0 or 1, damaged bytes, integer or several group keys, per-row
+outputs) goes through the batch path, which gives what it always gave, errors included: damaged
+bytes at any offset never give a number the batch path would not. Groups by a string column:
+tests/test_fused_groups.py.
 """
 
 from __future__ import annotations
@@ -204,7 +205,16 @@ def test_labels_other_than_zero_and_one_go_to_the_batch_path(tmp_path, monkeypat
 
 @pytest.mark.parametrize(
     "case",
-    ["gzip", "byte-stream-split", "group-by", "losses-to", "probs", "float-labels", "pyarrow-reader"],
+    [
+        "gzip",
+        "byte-stream-split",
+        "group-by-integers",
+        "group-by-two-columns",
+        "losses-to",
+        "probs",
+        "float-labels",
+        "pyarrow-reader",
+    ],
 )
 def test_what_is_not_fused_reads_as_before(tmp_path, monkeypatch, case):
     table = binary_table(5000).append_column("split", pa.array(["a", "b"] * 2500))
@@ -215,8 +225,10 @@ def test_what_is_not_fused_reads_as_before(tmp_path, monkeypatch, case):
         write = dict(compression="gzip")
     elif case == "byte-stream-split":
         write = dict(use_dictionary=["label"], use_byte_stream_split=["logits"])
-    elif case == "group-by":
-        options["group_by"] = "split"
+    elif case == "group-by-integers":  # string keys are fused (tests/test_fused_groups.py)
+        options["group_by"] = "id"
+    elif case == "group-by-two-columns":
+        options["group_by"] = ["split", "id"]
     elif case == "losses-to":
         options["losses_to"] = str(tmp_path / "losses.parquet")
     elif case == "probs":

@@ -198,6 +198,29 @@ def sort_by_group(gid, ngroups, values, sorted_values, order, run_group, run_sta
     return nruns
 
 
+@strict_jit(forceinline=True)
+def add_run_counts(sorted_marks, lo, hi, judged_per_row, counts, g):
+    """Add the :data:`~.codes.COUNT_FIELDS` of the rows ``[lo, hi)`` (their ``sorted_marks``, a
+    scored row judged ``judged_per_row`` times) to ``counts[g]``."""
+    ignored = nonfinite = correct = unnormalised = 0
+    # no branch, and an unsigned index, which cannot wrap around as a negative one would:
+    # the loop vectorises (131,072 marks 0.094 -> 0.027 ms; from ``lo`` up, 0.72 ns a row)
+    first = np.uint64(lo)
+    for i in range(hi - lo):
+        mark = sorted_marks[first + np.uint64(i)]
+        ignored += (mark & MARK_IGNORED) != 0
+        nonfinite += (mark & MARK_NONFINITE) != 0
+        correct += mark >> MARK_CORRECT_SHIFT
+        unnormalised += (mark & MARK_UNNORMALISED) != 0
+    scored = hi - lo - ignored
+    counts[g, IGNORED] += ignored
+    counts[g, SCORED] += scored
+    counts[g, JUDGED] += scored * judged_per_row
+    counts[g, NONFINITE] += nonfinite
+    counts[g, CORRECT] += correct
+    counts[g, UNNORMALISED] += unnormalised
+
+
 def _fold_rows(
     gid,
     row_loss,
@@ -323,23 +346,7 @@ def _fold_rows(
                     close_block(lanes, pending, g, 0, terms, nterms, specials, moments)
                     f = 0
             filled[g] = f
-        ignored = nonfinite = correct = unnormalised = 0
-        # no branch, and an unsigned index, which cannot wrap around as a negative one would:
-        # the loop vectorises (131,072 marks 0.094 -> 0.027 ms; from ``lo`` up, 0.72 ns a row)
-        first = np.uint64(lo)
-        for i in range(stop - lo):
-            mark = sorted_marks[first + np.uint64(i)]
-            ignored += (mark & MARK_IGNORED) != 0
-            nonfinite += (mark & MARK_NONFINITE) != 0
-            correct += mark >> MARK_CORRECT_SHIFT
-            unnormalised += (mark & MARK_UNNORMALISED) != 0
-        scored = stop - lo - ignored
-        counts[g, IGNORED] += ignored
-        counts[g, SCORED] += scored
-        counts[g, JUDGED] += scored * judged_per_row
-        counts[g, NONFINITE] += nonfinite
-        counts[g, CORRECT] += correct
-        counts[g, UNNORMALISED] += unnormalised
+        add_run_counts(sorted_marks, lo, stop, judged_per_row, counts, g)
         if stop < hi:
             done[k] = stop - lo
     stopped = done[:nruns] >= 0

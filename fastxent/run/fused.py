@@ -30,17 +30,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from ..io.pages import reader_choice, zstd
 from ..io.pages import scoring as pages
-from ..io.pages.cursor import CorruptPage
-from ..io.pages.layout import ENCODINGS, MANY_FLAT_COLUMNS, ColumnLayout, column_layouts
+from ..io.pages.codecs import CODEC_NAMES
+from ..io.pages.cursor import ColumnCursor, CorruptPage, Unsupported
+from ..io.pages.layout import (
+    ENCODINGS,
+    MANY_FLAT_COLUMNS,
+    ColumnLayout,
+    chunk_range,
+    chunk_refusal,
+    column_layouts,
+)
 from ..io.pages.pages import HEADER_BYTES
+from ..io.pages.rowgroup import PAGES
 from ..io.pages.thrift import SLOTS
 from ..io.part import Part
 from ..io.prefetch import ordered_prefetch
 from ..io.sources import PARQUET_WORKERS
 from ..kernels.codes import BLOCK_ROWS, N_COUNTS, N_SUMS
+from ..unit_groups import UnitGroups, unit_sums
 
 log = logging.getLogger("fastxent.pages")
 
@@ -66,15 +77,21 @@ _LABELS = {
 }
 _LOGITS = (np.dtype(np.float32), np.dtype(np.float64))
 _ENCODINGS = ENCODINGS - {"BYTE_STREAM_SPLIT"}
+#: No row values asked for (:func:`~..io.pages.scoring.score_logits`): a run without groups.
+_NO_ROWS = (np.empty(0), np.empty(0), np.empty(0, np.int32))
 
 
 @dataclass(frozen=True)
 class UnitSums:
     """A row group scored: each block's :data:`~fastxent.kernels.codes.SUM_FIELDS` (one row a
-    block, the last one partial) and the counts of :data:`~fastxent.kernels.codes.COUNT_FIELDS`."""
+    block, the last one partial) and the counts of :data:`~fastxent.kernels.codes.COUNT_FIELDS`;
+    the bytes its batches would have held (the logits, float32 labels and the keys); in a run
+    with ``group_by``, its groups' sums for the run's table to add (``None`` otherwise)."""
 
     sums: np.ndarray
     counts: np.ndarray
+    nbytes: int
+    groups: UnitGroups | None = None
 
 
 class _Scratch(threading.local):
@@ -88,6 +105,14 @@ class _Scratch(threading.local):
         self.dictionary: dict = {}
         self.indices = np.empty(0, np.int32)
         self.values: dict = {}
+        self.den = np.empty(BLOCK_ROWS)  # a block's denominators (ones), not kept
+        self.loss = np.empty(0)  # a row group's losses and marks, for its groups
+        self.marks = np.empty(0, np.int32)
+
+    def row_values(self, rows: int) -> tuple:
+        if self.loss.shape[0] < rows:
+            self.loss, self.marks = np.empty(rows), np.empty(rows, np.int32)
+        return self.loss[:rows], self.den, self.marks[:rows]
 
     def grow_page(self, size: int) -> None:
         self.page = np.empty(size + size // 8, np.uint8)
@@ -106,7 +131,7 @@ def fused_file(part: Part, plan, total) -> FusedFile | None:
         return None
     if plan.kind != "binary" or plan.inputs != "logits" or len(plan.input_columns) != 1:
         return None
-    if plan.weight or plan.classes is not None or plan.group_by or plan.keep:
+    if plan.weight or plan.classes is not None or plan.keep:
         return None
     if spec.class_weight.size or spec.pos_weight.size > 1:  # empty: not given
         return None
@@ -120,12 +145,32 @@ def fused_file(part: Part, plan, total) -> FusedFile | None:
         return None
     if x.stored not in _LOGITS or t.stored not in _LABELS:
         return None
+    key = _key_layout(part, plan.group_by) if plan.group_by else None
+    if plan.group_by and key is None:
+        return None
     for index in range(meta.num_row_groups):
         group = meta.row_group(index)
         if not all(_chunk_allows(group.column(c.leaf)) for c in (x, t)):
             return None
+        if key is not None and chunk_refusal(group.column(key.leaf), part.pages.size, key) is not None:
+            return None
     pos_weight = float(spec.pos_weight[0]) if spec.pos_weight.size else 1.0
-    return FusedFile(part, x, t, pos_weight)
+    return FusedFile(part, x, t, pos_weight, key)
+
+
+def _key_layout(part: Part, group_by: list[str]) -> ColumnLayout | None:
+    """The layout of the one ``group_by`` column where the page reader reads it as the codes of
+    its dictionary pages (strings: :attr:`~..io.pages.layout.ColumnLayout.codes`), which number
+    a row group's groups for nothing. Other keys go through the batch path: integers would be
+    numbered by hashing every row in the worker (``dictionary_encode``: 4.6 ms a 131,072-row row
+    group of 75,000 users, the batch path's whole fold of it 2 ms), and several key columns
+    have no one dictionary."""
+    if len(group_by) != 1:
+        return None
+    key = column_layouts(part.pages.meta, part.pages.schema, group_by, False, MANY_FLAT_COLUMNS)[group_by[0]]
+    if isinstance(key, str) or key.is_list:
+        return None
+    return key if key.codes else None
 
 
 def _chunk_allows(chunk) -> bool:
@@ -140,8 +185,16 @@ def _chunk_allows(chunk) -> bool:
 class FusedFile:
     """The fused pass over one Parquet part: :meth:`units` scores its row groups."""
 
-    def __init__(self, part: Part, logits: ColumnLayout, target: ColumnLayout, pos_weight: float):
+    def __init__(
+        self,
+        part: Part,
+        logits: ColumnLayout,
+        target: ColumnLayout,
+        pos_weight: float,
+        key: ColumnLayout | None,
+    ):
         self.part, self.logits, self.target, self.pos_weight = part, logits, target, pos_weight
+        self.key = key  # the group_by column's layout (None: no groups)
         self.dtype, self.physical = logits.stored, _LABELS[target.stored]
         self.window = REMOTE_WINDOW_BYTES if part.pages.location.remote else WINDOW_BYTES
 
@@ -156,24 +209,49 @@ class FusedFile:
     def _scored(self, index: int) -> UnitSums | None:
         rows = self.part.pages.meta.row_group(index).num_rows
         file = self.part.pages.open()
+        key, row_values = None, _NO_ROWS
         try:
+            if self.key is not None:
+                key = self._key_array(file, index, self.key, rows)
+                row_values = _scratch.row_values(rows)
             labels = np.empty(rows, np.int8)
             if self._walk(file, index, self.target, labels) != pages.DONE:
                 return self._elsewhere(index)
             sums = np.zeros((-(-rows // BLOCK_ROWS), N_SUMS))
             counts = np.zeros(N_COUNTS, np.int64)
-            if self._walk(file, index, self.logits, labels, sums, counts) != pages.DONE:
+            if self._walk(file, index, self.logits, labels, sums, counts, row_values) != pages.DONE:
                 return self._elsewhere(index)
-        except CorruptPage:  # the file ends inside a chunk: the batch path says so
+        except (CorruptPage, Unsupported):  # a chunk cut short, a key page the reader leaves to pyarrow
             return self._elsewhere(index)
         finally:
             file.close()
+        nbytes = rows * (self.dtype.itemsize + 4)
+        groups = None
+        if key is not None:
+            groups = unit_sums(self.key.name, key, row_values[0], row_values[2])
+            if groups is None:
+                return self._elsewhere(index)
+            nbytes += key.nbytes
         reads = self.part.reads
         if reads is not None:
             for column in (self.logits, self.target):
                 reads.add(column.name, FUSED)
+            if key is not None:
+                reads.add(self.key.name, PAGES)
         log.debug("'%s' row group %d: scored from its pages (fused)", self.part.name, index)
-        return UnitSums(sums, counts)
+        return UnitSums(sums, counts, nbytes, groups)
+
+    def _key_array(self, file, index: int, key: ColumnLayout, rows: int) -> pa.Array:
+        """A group key column's chunk in row group ``index``, read whole by the page reader
+        (:class:`~..io.pages.cursor.ColumnCursor`: the array the batch path would read)."""
+        chunk = self.part.pages.meta.row_group(index).column(key.leaf)
+        start, size = chunk_range(chunk)
+        read = file.chunk(start, size, self.window)
+        codec = CODEC_NAMES[chunk.compression]
+        cursor = ColumnCursor(
+            read, start, size, key, codec, chunk.num_values, chunk.total_uncompressed_size, rows
+        )
+        return cursor.take(rows)
 
     def _elsewhere(self, index: int) -> None:
         log.debug(
@@ -183,9 +261,12 @@ class FusedFile:
             index,
         )
 
-    def _walk(self, file, index: int, column: ColumnLayout, labels, sums=None, counts=None) -> int:
+    def _walk(
+        self, file, index: int, column: ColumnLayout, labels, sums=None, counts=None, row_values=None
+    ) -> int:
         """Run the label call (``sums`` None) or the logits call over a column chunk's windows,
-        giving each what it asks for; returns the final status."""
+        giving each what it asks for (the logits call each row's values where ``row_values``
+        are not empty); returns the final status."""
         chunk = self.part.pages.meta.row_group(index).column(column.leaf)
         # from the dictionary page where there is one: an empty row group's chunk, as pyarrow
         # writes it, is a dictionary page and a data page offset of 0 (which chunk_range takes)
@@ -211,7 +292,7 @@ class FusedFile:
                     status = pages.score_logits(
                         window, base, state, scratch.header, scratch.page, scratch.page_ro, codec,
                         optional, labels, self.pos_weight, dictionary, scratch.indices,
-                        values[BLOCK_ROWS:], values[:BLOCK_ROWS], sums, counts,
+                        values[BLOCK_ROWS:], values[:BLOCK_ROWS], sums, counts, row_values,
                     )  # fmt: skip
                 if status == pages.NEED_BYTES:
                     base = int(state[pages.POS])

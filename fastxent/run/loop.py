@@ -175,7 +175,7 @@ class Run:
         if wide:
             self._units(part, batch_rows, nulls, units, first_row, wide)
             return
-        fused = None if self.sinks or self.groups is not None else fused_file(part, self.plan, self.total)
+        fused = None if self.sinks else fused_file(part, self.plan, self.total)
         if fused is not None:
             self._fused(part, fused, batch_rows, nulls, units, first_row)
             return
@@ -199,14 +199,17 @@ class Run:
     ) -> None:
         """:meth:`part` row group by row group through the fused pass (:mod:`.fused`); one it
         leaves to the batch path is read through that. A row group adds the bytes its batches
-        would have held: the logits and float32 labels (the page reader's)."""
+        would have held: the logits and float32 labels (the page reader's), and the keys; its
+        groups' sums, made in the thread that scored it, are added to the run's groups."""
         part_row = first_row
         for unit, scored in fused.units(units):
             rows = part.unit_rows[unit]
             if scored is None:
                 self._batches(part, batch_rows, nulls, [unit], part_row)
             else:
-                nbytes = rows * (fused.dtype.itemsize + 4)
+                nbytes = scored.nbytes
+                if scored.groups is not None:
+                    self.groups.add_unit(scored.groups)
                 self.total.add_unit(scored.sums, scored.counts, rows, nbytes)
                 self.row += rows
                 self.nbytes += nbytes

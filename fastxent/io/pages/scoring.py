@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...kernels.binary import labels_like, logit_block_sums
+from ...kernels.binary import labels_like, logit_block_sums, logit_row_values
 from ...kernels.codes import BLOCK_ROWS, N_COUNTS
 from . import decode, protocol, snappy, thrift, zstd
 from .checksum import page_crc32
@@ -185,15 +185,22 @@ def take_labels(window, base, state, header, page, page_ro, codec, optional, phy
 
 
 @checked_jit
-def _add_block(xs, labels, first, pos_weight, values, sums, block, counts):
+def _add_block(xs, labels, first, pos_weight, values, sums, block, counts, rows):
     """Score block number ``block`` (logits ``xs``, their labels from ``labels[first:]``) into
-    ``sums[block]`` and ``counts``."""
+    ``sums[block]`` and ``counts``; with ``rows = (loss, den, marks)`` not empty, the block's row
+    values too (:func:`~fastxent.kernels.binary.logit_row_values`: ``loss`` and ``marks`` a row
+    group long, from row ``first``; ``den``, a block long, takes its ones and is not kept)."""
     n = xs.shape[0]
-    found = logit_block_sums(
-        xs, labels_like(labels[first : first + n], xs), pos_weight, values[:n], sums[block]
-    )
+    ys = labels[first : first + n]
+    found = logit_block_sums(xs, labels_like(ys, xs), pos_weight, values[:n], sums[block])
     for j in range(N_COUNTS):
         counts[j] += found[j]
+    loss, den, marks = rows
+    if loss.shape[0] > 0:  # no predicted classes, no confidences: the groups fold losses and marks
+        none, no_classes = np.empty(0), np.empty(0, np.int32)
+        logit_row_values(
+            xs, ys, values[:n], loss[first : first + n], den[:n], marks[first : first + n], no_classes, none
+        )
 
 
 @checked_jit
@@ -214,10 +221,13 @@ def score_logits(
     values,
     sums,
     counts,
+    rows,
 ):
     """Score the logits chunk's rows against ``labels`` (:func:`take_labels`), from
     ``state[POS]`` on, as far as the ``window`` goes: block ``k`` (rows ``[2048 k, 2048 (k+1))``
-    of the row group) into ``sums[k]``, the counts added to ``counts``.
+    of the row group) into ``sums[k]``, the counts added to ``counts``; and each row's values
+    into ``rows = (loss, den, marks)`` unless they are empty (see :func:`_add_block`), for the
+    groups to fold.
 
     ``held`` holds the open block's first ``state[HELD]`` logits (the input's dtype), ``values``
     room for a block's losses, ``dictionary`` and ``indices`` a dictionary page's values and a
@@ -269,7 +279,7 @@ def score_logits(
             if state[HELD] == 0 and take == BLOCK_ROWS and not coded and aligned:
                 # a whole block where it lies in the page (the commonest case: no copy)
                 xs = source[start : start + BLOCK_ROWS * itemsize].view(held.dtype)
-                _add_block(xs, labels, r, pos_weight, values, sums, r // BLOCK_ROWS, counts)
+                _add_block(xs, labels, r, pos_weight, values, sums, r // BLOCK_ROWS, counts, rows)
             else:
                 at = state[HELD]
                 if coded:
@@ -279,7 +289,9 @@ def score_logits(
                     snappy.copy_bytes(raw, at * itemsize, source, start, take * itemsize)
                 state[HELD] = at + take
                 if state[HELD] == BLOCK_ROWS:
-                    _add_block(held, labels, first, pos_weight, values, sums, first // BLOCK_ROWS, counts)
+                    _add_block(
+                        held, labels, first, pos_weight, values, sums, first // BLOCK_ROWS, counts, rows
+                    )
                     state[HELD] = 0
             i += take
         state[ROWS] = row + count
@@ -288,6 +300,7 @@ def score_logits(
         return ELSEWHERE
     if state[HELD] > 0:
         first = state[ROWS] - state[HELD]
-        _add_block(held[: state[HELD]], labels, first, pos_weight, values, sums, first // BLOCK_ROWS, counts)
+        block = first // BLOCK_ROWS
+        _add_block(held[: state[HELD]], labels, first, pos_weight, values, sums, block, counts, rows)
         state[HELD] = 0
     return DONE

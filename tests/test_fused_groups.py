@@ -1,0 +1,251 @@
+"""Issue 12: group-by a string column in the fused pass (fastxent.run.fused, fastxent.unit_groups).
+
+A run grouped by one string column of a file the fused pass scores sums each row group's groups
+in the thread that scored it (the codes of the row group's dictionary page number them), and the
+run's table adds those sums: every group's fields are the bits of the batch path (pyarrow's
+reader, and the page reader with the fused pass off), for any ``batch_rows``, row-group and page
+size, on Dask, with null keys, many keys, and damaged bytes in the key chunk. Keys the pass does
+not number (PLAIN strings, a dictionary falling back to PLAIN) go through the batch path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fused_scoring import WRITERS, ZSTD_READER, binary_table, by_batches, same_score
+
+import fastxent as fx
+from fastxent.errors import InputValueError
+from fastxent.groups import GroupTable
+from fastxent.run import loop
+from fastxent.unit_groups import local_codes, unit_sums
+
+ROWS = 9000
+OPTIONS = dict(target="label", logits="logits", group_by="key")
+
+
+def keyed_table(rows: int = ROWS, keys: str = "few", seed: int = 0) -> pa.Table:
+    """:func:`binary_table` with a string ``key``: three values (``few``), 3,000 (``many``), or
+    three and nulls (``nulls``), in random order."""
+    rng = np.random.default_rng(seed)
+    count = 3000 if keys == "many" else 3
+    names = np.array([f"k{i:05d}" for i in range(count)], dtype=object)[rng.integers(0, count, rows)]
+    if keys == "nulls":
+        names[rng.random(rows) < 0.1] = None
+    return binary_table(rows, seed).append_column("key", pa.array(names.tolist(), pa.string()))
+
+
+def without_fusing(path, monkeypatch, **options):
+    """The score through the page reader's batches: the fused pass off."""
+    with monkeypatch.context() as patched:
+        patched.setattr(loop, "fused_file", lambda *args: None)
+        return fx.score(str(path), **options)
+
+
+def fused_row_groups(scored) -> int:
+    return scored.readers.get("fused", 0) // 2
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+@pytest.mark.parametrize("keys", ["few", "many", "nulls"])
+def test_grouped_scores_equal_the_batch_path(tmp_path, monkeypatch, writer, keys):
+    path = str(tmp_path / "g.parquet")
+    table = keyed_table(keys=keys)
+    pq.write_table(table, path, **WRITERS[writer])
+    scored = fx.score(path, **OPTIONS)
+    same_score(scored, by_batches(path, monkeypatch, **OPTIONS))
+    same_score(scored, without_fusing(path, monkeypatch, **OPTIONS))
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert len(scored.groups) == len(pc.unique(table["key"])) == {"few": 3, "many": 2854, "nulls": 4}[keys]
+    if keys == "many" and writer == "dictionary-fallback":  # the keys' dictionary falls back to PLAIN
+        assert fused_row_groups(scored) < groups
+    elif writer == "uncompressed-plain":  # PLAIN strings: the page reader leaves them to pyarrow
+        assert "fused" not in scored.readers
+    elif "zstd" not in writer or ZSTD_READER == "fused":
+        assert scored.readers == {"fused": 2 * groups, "pages": groups}
+
+
+def test_each_group_equals_its_rows_scored_alone(tmp_path):
+    table = keyed_table(keys="nulls", seed=4)
+    path = str(tmp_path / "a.parquet")
+    pq.write_table(table, path, row_group_size=2500)
+    scored = fx.score(path, **OPTIONS)
+    assert scored.readers["fused"] == 8
+    for key, group in scored.groups.items():
+        mask = pc.is_null(table["key"]) if key is None else pc.equal(table["key"], key)
+        alone = fx.score(table.filter(mask), target="label", logits="logits")
+        for field in ("loss", "total", "stderr", "accuracy"):
+            want, got = getattr(alone, field), getattr(group, field)
+            assert math.isnan(want) and math.isnan(got) or got == pytest.approx(want, rel=1e-12, nan_ok=True)
+        assert (group.rows, group.scored, group.nonfinite) == (alone.rows, alone.scored, alone.nonfinite)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batch_rows=st.sampled_from([1000, 2048, 4099, 1 << 20]),
+    row_group=st.integers(500, 9000),
+    page=st.sampled_from([700, 4000, 1 << 20]),
+    keys=st.sampled_from(["few", "many", "nulls"]),
+)
+def test_any_batch_rows_row_groups_and_pages(tmp_path, monkeypatch, batch_rows, row_group, page, keys):
+    path = tmp_path / f"h{batch_rows}-{row_group}-{page}-{keys}.parquet"
+    pq.write_table(
+        keyed_table(4000, keys, seed=row_group), str(path), row_group_size=row_group, data_page_size=page
+    )
+    options = dict(OPTIONS, batch_rows=batch_rows)
+    scored = fx.score(str(path), **options)
+    assert fused_row_groups(scored) == pq.ParquetFile(str(path)).metadata.num_row_groups
+    same_score(scored, without_fusing(path, monkeypatch, **options))
+    same_score(scored, by_batches(str(path), monkeypatch, **options))
+
+
+def test_dask_tasks_sum_groups_with_the_same_bits(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    fxdask = pytest.importorskip("fastxent.dask")
+    path = str(tmp_path / "d.parquet")
+    pq.write_table(keyed_table(keys="nulls"), path, row_group_size=1500)
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    )
+    with cluster, distributed.Client(cluster) as client:
+        on_dask = fxdask.score(path, client=client, **OPTIONS)
+    same_score(on_dask, by_batches(path, monkeypatch, **OPTIONS))
+    assert on_dask.readers == {"fused": 12, "pages": 6}
+
+
+@pytest.mark.parametrize("codec", ["gzip", "brotli", "lz4", "zstd", "none"])
+def test_a_key_chunk_of_any_codec_the_page_reader_reads(tmp_path, monkeypatch, codec):
+    path = str(tmp_path / "c.parquet")
+    columns = dict.fromkeys(["id", "label", "logits"], "snappy")
+    pq.write_table(
+        keyed_table(4000, "nulls"), path, compression=dict(columns, key=codec), row_group_size=1500
+    )
+    scored = fx.score(path, **OPTIONS)
+    assert scored.readers == {"fused": 6, "pages": 3}
+    same_score(scored, by_batches(path, monkeypatch, **OPTIONS))
+
+
+@pytest.mark.parametrize("case", ["plain-strings", "integer-key", "float-key", "two-keys"])
+def test_keys_the_pass_does_not_number_go_through_batches(tmp_path, monkeypatch, case):
+    table = keyed_table(4000).append_column("number", pa.array(np.arange(4000) % 7))
+    path = str(tmp_path / "n.parquet")
+    options, write = dict(OPTIONS), {}
+    if case == "plain-strings":
+        write = dict(use_dictionary=["label", "logits"])
+    elif case == "integer-key":
+        options["group_by"] = "number"
+    elif case == "float-key":
+        table = table.set_column(4, "number", table["number"].cast(pa.float64()))
+        options["group_by"] = "number"
+    else:
+        options["group_by"] = ["key", "number"]
+    pq.write_table(table, path, **write)
+    scored = fx.score(path, **options)
+    assert "fused" not in scored.readers
+    same_score(scored, by_batches(path, monkeypatch, **options))
+
+
+def _damaged(data: bytes, at: int, value: int) -> bytes:
+    out = bytearray(data)
+    out[at] ^= value
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def keyed_file(tmp_path_factory):
+    """Two row groups of three keys and nulls, with checksums."""
+    path = tmp_path_factory.mktemp("keys") / "k.parquet"
+    pq.write_table(
+        keyed_table(3000, "nulls"),
+        str(path),
+        row_group_size=1500,
+        data_page_size=700,
+        write_page_checksum=True,
+    )
+    return path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(group=st.integers(0, 1), where=st.floats(0, 1, exclude_max=True), value=st.integers(1, 255))
+def test_damage_in_the_key_chunk_gives_the_batch_paths_outcome(
+    keyed_file, tmp_path, monkeypatch, group, where, value
+):
+    chunk = pq.ParquetFile(str(keyed_file)).metadata.row_group(group).column(3)
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    path = tmp_path / f"x{group}{where}{value}.parquet"
+    path.write_bytes(
+        _damaged(keyed_file.read_bytes(), start + int(where * chunk.total_compressed_size), value)
+    )
+    outcomes = []
+    for score in (fx.score, lambda p, **o: without_fusing(p, monkeypatch, **o)):
+        try:
+            outcomes.append(score(str(path), **OPTIONS))
+        except (InputValueError, ValueError, OSError) as err:
+            outcomes.append((type(err), str(err)))
+    if isinstance(outcomes[0], tuple) or isinstance(outcomes[1], tuple):
+        assert outcomes[0] == outcomes[1]
+    else:
+        same_score(*outcomes)
+
+
+def test_local_codes_refuse_a_dictionary_with_a_value_twice_or_codes_outside_it():
+    twice = pa.DictionaryArray.from_arrays(pa.array([0, 1, 1], pa.int32()), pa.array(["a", "b"]))
+    codes, values = local_codes(twice)
+    assert codes.tolist() == [0, 1, 1] and values.to_pylist() == ["a", "b"]
+    with_null = pa.DictionaryArray.from_arrays(pa.array([0, None, 1], pa.int32()), pa.array(["a", "b"]))
+    codes, values = local_codes(with_null)
+    assert codes.tolist() == [0, 2, 1] and values.to_pylist() == ["a", "b", None]
+    assert (
+        local_codes(pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a", "a"])))
+        is None
+    )
+    outside = pa.DictionaryArray.from_arrays(pa.array([0, 2], pa.int32()), pa.array(["a", "b"]), safe=False)
+    assert local_codes(outside) is None
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7, 5000, 20000])
+def test_a_unit_summed_apart_adds_as_the_fold_adds_it(rows):
+    """``GroupTable.add_unit`` of :func:`unit_sums` leaves the table's state as ``fold`` of the
+    same whole unit does, widening expansions where blocks of wild magnitudes need it."""
+    rng = np.random.default_rng(rows)
+    keys = pa.array(rng.choice(["a", "b", "c", None], rows).tolist(), pa.string()).dictionary_encode()
+    marks = rng.integers(0, 16, rows).astype(np.int32)
+    folded, added = (GroupTable(["k"], denominators_are_one=True) for _ in range(2))
+    for unit in range(3):  # three units into the same tables
+        # each run of 500 rows of its own magnitude: blocks whose sums need many terms
+        loss = (rng.random(rows) + 1) * 10.0 ** np.repeat(rng.integers(-300, 300, rows // 500 + 1), 500)[
+            :rows
+        ]
+        loss[unit : unit + 3] = np.nan
+        batch = pa.record_batch({"k": keys})
+        folded.fold(folded.ids(batch), loss, np.ones(rows), marks, whole_unit=True)
+        folded.close_blocks()
+        added.add_unit(unit_sums("k", keys, loss, marks))
+    assert added.keys.keys == folded.keys.keys
+    if rows == 20000:
+        assert added.terms.shape[2] > 4  # the expansions widened
+    for name in ("nterms", "specials", "moments", "counts", "den_rows"):
+        np.testing.assert_array_equal(
+            getattr(added, name)[: added._size], getattr(folded, name)[: folded._size]
+        )
+    for g in range(len(added.keys.keys)):
+        np.testing.assert_array_equal(added.totals(g), folded.totals(g))
+
+
+def test_add_unit_only_between_units_and_for_unweighted_rows():
+    keys = pa.array(["a", "b"]).dictionary_encode()
+    unit = unit_sums("k", keys, np.ones(2), np.zeros(2, np.int32))
+    weighted = GroupTable(["k"])
+    with pytest.raises(RuntimeError, match="unweighted"):
+        weighted.add_unit(unit)
+    table = GroupTable(["k"], denominators_are_one=True)
+    table.fold(table.ids(pa.record_batch({"k": keys})), np.ones(2), np.ones(2), np.zeros(2, np.int32))
+    with pytest.raises(RuntimeError, match="between units"):
+        table.add_unit(unit)
