@@ -2,13 +2,13 @@
 
 The fused pass (:mod:`fastxent.run.fused`) scores each Parquet row group in a worker thread,
 while the run's :class:`~fastxent.groups.GroupTable` belongs to the thread adding the units in
-order. :func:`unit_sums` numbers the unit's keys by a dictionary of its own (the codes of the
-row group's dictionary page, or Arrow's ``dictionary_encode``), then sums each group's blocks
-and counts its rows (:func:`~.kernels.unit_groups.unit_group_sums`): everything the fold of a
-whole unit does but the additions to the table, which
-:meth:`~fastxent.groups.GroupTable.add_unit` makes from these sums (a few a group). Binary 20M
-rows by ``split``, two threads: the thread adding units had 0.3 ms a unit of folding left
-where the others waited for it.
+order. :func:`unit_sums` takes the unit's keys as codes into a dictionary of its own (the row
+group's string dictionary page, :func:`~.io.pages.scoring.take_codes`), sums each group's
+blocks and counts its rows (:func:`~.kernels.unit_groups.unit_group_sums`): everything the fold
+of a whole unit does but the additions to the table, which
+:meth:`~fastxent.groups.GroupTable.add_unit` makes from these sums (a few a group). The thread
+adding units is left 15 us a unit of the binary 20M file by ``split`` (one thread), where the
+fold of the unit took 0.2-0.3 ms while the other threads waited for it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .kernels import unit_groups as kernels
 from .kernels.codes import BLOCK_ROWS, N_COUNTS, N_SUMS
@@ -37,26 +36,6 @@ class UnitGroups(NamedTuple):
     counts: np.ndarray
     block_run: np.ndarray
     block_sums: np.ndarray
-
-
-def local_codes(column: pa.Array) -> tuple[np.ndarray, pa.Array] | None:
-    """``(codes, values)``: each row's code (int32) into ``values``, the column's distinct values
-    (a null among them where the column has one); ``None`` where the codes cannot number its
-    groups (a dictionary with a value twice, or codes outside it: the batch path says what)."""
-    if pa.types.is_dictionary(column.type):
-        values, indices = column.dictionary, column.indices
-        if column.null_count:  # the null rows' entry: one past the dictionary
-            indices = indices.fill_null(len(values))
-            values = pa.concat_arrays([values, pa.nulls(1, values.type)])
-        if pc.count_distinct(values, mode="all").as_py() != len(values):
-            return None
-    else:
-        encoded = pc.dictionary_encode(column, null_encoding="encode")
-        values, indices = encoded.dictionary, encoded.indices
-    codes = np.asarray(indices.cast(pa.int32()))
-    if codes.size and (codes.min() < 0 or codes.max() >= len(values)):
-        return None
-    return codes, values
 
 
 class _Scratch(threading.local):
@@ -81,14 +60,13 @@ class _Scratch(threading.local):
 _scratch = _Scratch()
 
 
-def unit_sums(name: str, column: pa.Array, loss: np.ndarray, marks: np.ndarray) -> UnitGroups | None:
-    """The groups of a whole unit whose rows have the keys ``column`` (of the ``group_by``
-    column ``name``), losses ``loss`` (float64) and ``marks`` (int32), every denominator 1;
-    ``None`` where :func:`local_codes` cannot number them."""
-    found = local_codes(column)
-    if found is None:
-        return None
-    codes, values = found
+def unit_sums(
+    name: str, codes: np.ndarray, values: pa.Array, loss: np.ndarray, marks: np.ndarray
+) -> UnitGroups:
+    """The groups of a whole unit whose rows have the keys ``values[codes]`` (of the
+    ``group_by`` column ``name``; ``values`` distinct, ``codes`` int32, each in
+    ``[0, len(values))``), losses ``loss`` (float64) and ``marks`` (int32), every denominator
+    1."""
     n, ngroups = codes.shape[0], len(values)
     runs = np.empty(n + 1, np.int32)
     counts = np.zeros((min(n, ngroups), N_COUNTS), np.int64)

@@ -4,8 +4,9 @@ A run grouped by one string column of a file the fused pass scores sums each row
 in the thread that scored it (the codes of the row group's dictionary page number them), and the
 run's table adds those sums: every group's fields are the bits of the batch path (pyarrow's
 reader, and the page reader with the fused pass off), for any ``batch_rows``, row-group and page
-size, on Dask, with null keys, many keys, and damaged bytes in the key chunk. Keys the pass does
-not number (PLAIN strings, a dictionary falling back to PLAIN) go through the batch path.
+size, on Dask, with many keys, and damaged bytes in the key chunk. Keys the pass does not number
+(null keys, PLAIN strings, a dictionary falling back to PLAIN or holding a value twice, other
+codecs, integer, float or several key columns) go through the batch path.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import fastxent as fx
 from fastxent.errors import InputValueError
 from fastxent.groups import GroupTable
 from fastxent.run import loop
-from fastxent.unit_groups import local_codes, unit_sums
+from fastxent.unit_groups import unit_sums
 
 ROWS = 9000
 OPTIONS = dict(target="label", logits="logits", group_by="key")
@@ -50,7 +51,7 @@ def without_fusing(path, monkeypatch, **options):
 
 
 def fused_row_groups(scored) -> int:
-    return scored.readers.get("fused", 0) // 2
+    return scored.readers.get("fused", 0) // 3  # the key, label and logits chunks
 
 
 @pytest.mark.parametrize("writer", list(WRITERS))
@@ -66,21 +67,20 @@ def test_grouped_scores_equal_the_batch_path(tmp_path, monkeypatch, writer, keys
     assert len(scored.groups) == len(pc.unique(table["key"])) == {"few": 3, "many": 2854, "nulls": 4}[keys]
     if keys == "many" and writer == "dictionary-fallback":  # the keys' dictionary falls back to PLAIN
         assert fused_row_groups(scored) < groups
-    elif writer == "uncompressed-plain":  # PLAIN strings: the page reader leaves them to pyarrow
+    elif writer == "uncompressed-plain" or keys == "nulls":  # PLAIN strings; nulls in the statistics
         assert "fused" not in scored.readers
     elif "zstd" not in writer or ZSTD_READER == "fused":
-        assert scored.readers == {"fused": 2 * groups, "pages": groups}
+        assert scored.readers == {"fused": 3 * groups}
 
 
 def test_each_group_equals_its_rows_scored_alone(tmp_path):
-    table = keyed_table(keys="nulls", seed=4)
+    table = keyed_table(keys="many", seed=4)
     path = str(tmp_path / "a.parquet")
     pq.write_table(table, path, row_group_size=2500)
     scored = fx.score(path, **OPTIONS)
-    assert scored.readers["fused"] == 8
-    for key, group in scored.groups.items():
-        mask = pc.is_null(table["key"]) if key is None else pc.equal(table["key"], key)
-        alone = fx.score(table.filter(mask), target="label", logits="logits")
+    assert scored.readers["fused"] == 12
+    for key, group in list(scored.groups.items())[::97]:
+        alone = fx.score(table.filter(pc.equal(table["key"], key)), target="label", logits="logits")
         for field in ("loss", "total", "stderr", "accuracy"):
             want, got = getattr(alone, field), getattr(group, field)
             assert math.isnan(want) and math.isnan(got) or got == pytest.approx(want, rel=1e-12, nan_ok=True)
@@ -101,7 +101,8 @@ def test_any_batch_rows_row_groups_and_pages(tmp_path, monkeypatch, batch_rows, 
     )
     options = dict(OPTIONS, batch_rows=batch_rows)
     scored = fx.score(str(path), **options)
-    assert fused_row_groups(scored) == pq.ParquetFile(str(path)).metadata.num_row_groups
+    if keys != "nulls":
+        assert fused_row_groups(scored) == pq.ParquetFile(str(path)).metadata.num_row_groups
     same_score(scored, without_fusing(path, monkeypatch, **options))
     same_score(scored, by_batches(str(path), monkeypatch, **options))
 
@@ -110,26 +111,48 @@ def test_dask_tasks_sum_groups_with_the_same_bits(tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
     fxdask = pytest.importorskip("fastxent.dask")
     path = str(tmp_path / "d.parquet")
-    pq.write_table(keyed_table(keys="nulls"), path, row_group_size=1500)
+    pq.write_table(keyed_table(keys="many"), path, row_group_size=1500)
     cluster = distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     )
     with cluster, distributed.Client(cluster) as client:
         on_dask = fxdask.score(path, client=client, **OPTIONS)
     same_score(on_dask, by_batches(path, monkeypatch, **OPTIONS))
-    assert on_dask.readers == {"fused": 12, "pages": 6}
+    assert on_dask.readers == {"fused": 18}
 
 
-@pytest.mark.parametrize("codec", ["gzip", "brotli", "lz4", "zstd", "none"])
-def test_a_key_chunk_of_any_codec_the_page_reader_reads(tmp_path, monkeypatch, codec):
+@pytest.mark.parametrize("codec", ["snappy", "zstd", "none", "gzip", "brotli", "lz4"])
+def test_the_key_chunks_codec(tmp_path, monkeypatch, codec):
+    """Keys compressed as the pass decompresses label and logits chunks are fused; others not."""
     path = str(tmp_path / "c.parquet")
     columns = dict.fromkeys(["id", "label", "logits"], "snappy")
-    pq.write_table(
-        keyed_table(4000, "nulls"), path, compression=dict(columns, key=codec), row_group_size=1500
-    )
+    pq.write_table(keyed_table(4000), path, compression=dict(columns, key=codec), row_group_size=1500)
     scored = fx.score(path, **OPTIONS)
-    assert scored.readers == {"fused": 6, "pages": 3}
+    fused = codec in ("snappy", "none") or codec == "zstd" and ZSTD_READER == "fused"
+    assert scored.readers == {"fused": 9} if fused else "fused" not in scored.readers
     same_score(scored, by_batches(path, monkeypatch, **OPTIONS))
+
+
+def test_null_keys_the_statistics_do_not_count_go_through_batches(tmp_path, monkeypatch):
+    path = str(tmp_path / "s.parquet")
+    pq.write_table(keyed_table(4000, "nulls"), path, write_statistics=False, row_group_size=1000)
+    scored = fx.score(path, **OPTIONS)
+    assert scored.readers == {"pages": 12}
+    same_score(scored, by_batches(path, monkeypatch, **OPTIONS))
+
+
+def test_a_dictionary_page_holding_a_value_twice_goes_through_batches(tmp_path, monkeypatch):
+    """A writer's dictionary with one string twice: its two codes are one group, which the pass,
+    numbering groups by code, would split."""
+    path = tmp_path / "t.parquet"
+    pq.write_table(keyed_table(4000), str(path), compression="none", row_group_size=2000)
+    data = path.read_bytes()
+    at = data.index(b"k00002")  # the first row group's dictionary page, uncompressed, no CRC
+    path.write_bytes(data[:at] + b"k00001" + data[at + 6 :])
+    scored = fx.score(str(path), **OPTIONS)
+    assert scored.readers == {"fused": 3, "pages": 3}
+    same_score(scored, without_fusing(path, monkeypatch, **OPTIONS))
+    assert len(scored.groups) == 3 and scored.groups["k00001"].rows > scored.groups["k00000"].rows
 
 
 @pytest.mark.parametrize("case", ["plain-strings", "integer-key", "float-key", "two-keys"])
@@ -160,7 +183,7 @@ def _damaged(data: bytes, at: int, value: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def keyed_file(tmp_path_factory):
-    """Two row groups of three keys and nulls, with checksums."""
+    """Two row groups of many keys, with checksums."""
     path = tmp_path_factory.mktemp("keys") / "k.parquet"
     pq.write_table(
         keyed_table(3000, "nulls"),
@@ -195,21 +218,6 @@ def test_damage_in_the_key_chunk_gives_the_batch_paths_outcome(
         same_score(*outcomes)
 
 
-def test_local_codes_refuse_a_dictionary_with_a_value_twice_or_codes_outside_it():
-    twice = pa.DictionaryArray.from_arrays(pa.array([0, 1, 1], pa.int32()), pa.array(["a", "b"]))
-    codes, values = local_codes(twice)
-    assert codes.tolist() == [0, 1, 1] and values.to_pylist() == ["a", "b"]
-    with_null = pa.DictionaryArray.from_arrays(pa.array([0, None, 1], pa.int32()), pa.array(["a", "b"]))
-    codes, values = local_codes(with_null)
-    assert codes.tolist() == [0, 2, 1] and values.to_pylist() == ["a", "b", None]
-    assert (
-        local_codes(pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a", "a"])))
-        is None
-    )
-    outside = pa.DictionaryArray.from_arrays(pa.array([0, 2], pa.int32()), pa.array(["a", "b"]), safe=False)
-    assert local_codes(outside) is None
-
-
 @pytest.mark.parametrize("rows", [0, 1, 7, 5000, 20000])
 def test_a_unit_summed_apart_adds_as_the_fold_adds_it(rows):
     """``GroupTable.add_unit`` of :func:`unit_sums` leaves the table's state as ``fold`` of the
@@ -227,7 +235,11 @@ def test_a_unit_summed_apart_adds_as_the_fold_adds_it(rows):
         batch = pa.record_batch({"k": keys})
         folded.fold(folded.ids(batch), loss, np.ones(rows), marks, whole_unit=True)
         folded.close_blocks()
-        added.add_unit(unit_sums("k", keys, loss, marks))
+        codes = np.asarray(keys.indices.fill_null(len(keys.dictionary)), np.int32)
+        values = keys.dictionary  # and the null rows' entry, where there are any (as the fold has it)
+        if keys.null_count:
+            values = pa.concat_arrays([values, pa.nulls(1, pa.string())])
+        added.add_unit(unit_sums("k", codes, values, loss, marks))
     assert added.keys.keys == folded.keys.keys
     if rows == 20000:
         assert added.terms.shape[2] > 4  # the expansions widened
@@ -241,7 +253,7 @@ def test_a_unit_summed_apart_adds_as_the_fold_adds_it(rows):
 
 def test_add_unit_only_between_units_and_for_unweighted_rows():
     keys = pa.array(["a", "b"]).dictionary_encode()
-    unit = unit_sums("k", keys, np.ones(2), np.zeros(2, np.int32))
+    unit = unit_sums("k", np.arange(2, dtype=np.int32), keys.dictionary, np.ones(2), np.zeros(2, np.int32))
     weighted = GroupTable(["k"])
     with pytest.raises(RuntimeError, match="unweighted"):
         weighted.add_unit(unit)

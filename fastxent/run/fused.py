@@ -13,10 +13,21 @@ row groups, two threads, AMD Zen 4): snappy 0.12-0.17 s against 0.25 s through b
 (Polars decodes the two columns alone in 0.15-0.18 s beside it); zstd 0.31-0.38 s against
 0.59 s.
 
-Only plain scoring takes this path (no groups, no per-row outputs, on the CPU), and only files
-whose footer allows it (:func:`fused_file`); a row group whose pages hold anything else (a
-null, another encoding, a label other than 0 or 1, damaged bytes) is read through the batch
-path, which scores it as before or raises the error it always raised.
+A run grouped by one string column (dictionary-encoded, of the same codecs, no null key) reads
+its chunk too: :func:`~fastxent.io.pages.scoring.take_codes` gives each row's entry of the row
+group's dictionary page, the logits call each row's loss and marks, and
+:func:`~fastxent.unit_groups.unit_sums` sums the row group's groups in the same thread; the
+run's table adds those sums (:meth:`~fastxent.groups.GroupTable.add_unit`), the bits of the
+batch path's fold. Binary 20M rows by ``split`` (two threads, AMD Zen 4): 0.087-0.095 s against
+0.20-0.30 s through batches (plain scoring 0.041-0.050 s); the key column read by the page
+reader's cursor instead cost 0.03-0.05 s more, most of it Python holding the GIL that the
+thread adding units waits for.
+
+Only plain scoring and that group-by take this path (no per-row outputs, on the CPU), and only
+files whose footer allows it (:func:`fused_file`); a row group whose pages hold anything else
+(a null, another encoding, a label other than 0 or 1, damaged bytes, a dictionary with a string
+twice) is read through the batch path, which scores it as before or raises the error it always
+raised.
 ``FASTXENT_PARQUET_READER=pyarrow`` turns the pass off, as it turns off the page reader. Column
 chunks it scores count as ``fused`` in :attr:`~fastxent.state.Score.readers`; the logger
 ``fastxent.pages`` says at DEBUG level (``fastxent --debug``) which row groups it scored.
@@ -24,6 +35,7 @@ chunks it scores count as ``fused`` in :attr:`~fastxent.state.Score.readers`; th
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -31,21 +43,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..io.pages import reader_choice, zstd
 from ..io.pages import scoring as pages
-from ..io.pages.codecs import CODEC_NAMES
-from ..io.pages.cursor import ColumnCursor, CorruptPage, Unsupported
+from ..io.pages.cursor import CorruptPage
+from ..io.pages.decode import string_offsets
 from ..io.pages.layout import (
     ENCODINGS,
     MANY_FLAT_COLUMNS,
     ColumnLayout,
-    chunk_range,
-    chunk_refusal,
     column_layouts,
 )
 from ..io.pages.pages import HEADER_BYTES
-from ..io.pages.rowgroup import PAGES
 from ..io.pages.thrift import SLOTS
 from ..io.part import Part
 from ..io.prefetch import ordered_prefetch
@@ -109,6 +119,40 @@ class _Scratch(threading.local):
         self.loss = np.empty(0)  # a row group's losses and marks, for its groups
         self.marks = np.empty(0, np.int32)
 
+        self.string_bytes = np.empty(0, np.uint8)  # a key chunk's dictionary page
+        self.last_strings: tuple = (b"", 0, None)  # its bytes, count and strings, the last read
+
+    def grow_dictionary(self, dtype, entries: int) -> None:
+        self.dictionary[dtype] = np.empty(entries, dtype)
+
+    def grow_strings(self, size: int) -> None:
+        self.string_bytes = np.empty(size + size // 8, np.uint8)
+
+    def strings(self, count: int, size: int) -> pa.Array | None:
+        """The ``count`` strings of the dictionary page whose ``size`` bytes :func:`take_codes`
+        left in ``string_bytes`` as an Arrow array (``None``: they are not ``count`` distinct
+        UTF-8 strings); the last page's array again where this one holds the same bytes (a row
+        group's dictionary is often the one before's)."""
+        if count <= 0:  # no dictionary page: a chunk of no rows
+            return pa.array([], pa.string())
+        raw = self.string_bytes[:size].tobytes()
+        if self.last_strings[:2] == (raw, count):
+            return self.last_strings[2]
+        offsets, data = np.empty(count + 1, np.int32), np.empty(max(size, 1), np.uint8)
+        used = string_offsets(self.string_bytes[:size], count, offsets, data)
+        if used < 0:
+            return None
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data[:used])]
+        strings = pa.Array.from_buffers(pa.string(), count, buffers)
+        try:
+            strings.validate(full=True)
+        except pa.ArrowInvalid:
+            return None
+        if pc.count_distinct(strings).as_py() != count:  # a value twice would split its group
+            return None
+        self.last_strings = (raw, count, strings)
+        return strings
+
     def row_values(self, rows: int) -> tuple:
         if self.loss.shape[0] < rows:
             self.loss, self.marks = np.empty(rows), np.empty(rows, np.int32)
@@ -152,19 +196,24 @@ def fused_file(part: Part, plan, total) -> FusedFile | None:
         group = meta.row_group(index)
         if not all(_chunk_allows(group.column(c.leaf)) for c in (x, t)):
             return None
-        if key is not None and chunk_refusal(group.column(key.leaf), part.pages.size, key) is not None:
+        if key is not None and not (
+            _chunk_allows(group.column(key.leaf)) and group.column(key.leaf).has_dictionary_page
+        ):
             return None
     pos_weight = float(spec.pos_weight[0]) if spec.pos_weight.size else 1.0
     return FusedFile(part, x, t, pos_weight, key)
 
 
+def _chunk_state() -> np.ndarray:
+    return np.zeros(pages.STATE_SLOTS, np.int64)
+
+
 def _key_layout(part: Part, group_by: list[str]) -> ColumnLayout | None:
-    """The layout of the one ``group_by`` column where the page reader reads it as the codes of
-    its dictionary pages (strings: :attr:`~..io.pages.layout.ColumnLayout.codes`), which number
-    a row group's groups for nothing. Other keys go through the batch path: integers would be
-    numbered by hashing every row in the worker (``dictionary_encode``: 4.6 ms a 131,072-row row
-    group of 75,000 users, the batch path's whole fold of it 2 ms), and several key columns
-    have no one dictionary."""
+    """The layout of the one ``group_by`` column whose rows' dictionary codes number a row
+    group's groups for nothing: strings (:attr:`~..io.pages.layout.ColumnLayout.codes`). Other
+    keys go through the batch path: integers would be numbered by hashing every row in the
+    worker (``dictionary_encode``: 4.6 ms a 131,072-row row group of 75,000 users, the batch
+    path's whole fold of it 2 ms), and several key columns have no one dictionary."""
     if len(group_by) != 1:
         return None
     key = column_layouts(part.pages.meta, part.pages.schema, group_by, False, MANY_FLAT_COLUMNS)[group_by[0]]
@@ -209,49 +258,69 @@ class FusedFile:
     def _scored(self, index: int) -> UnitSums | None:
         rows = self.part.pages.meta.row_group(index).num_rows
         file = self.part.pages.open()
-        key, row_values = None, _NO_ROWS
+        scratch, codes, row_values = _scratch, None, _NO_ROWS
         try:
             if self.key is not None:
-                key = self._key_array(file, index, self.key, rows)
-                row_values = _scratch.row_values(rows)
+                codes, key_state = np.empty(rows, np.int32), _chunk_state()
+                call = self._codes_call(codes)
+                if self._walk(file, index, self.key, call, scratch.grow_strings, key_state) != pages.DONE:
+                    return self._elsewhere(index)
+                row_values = scratch.row_values(rows)
             labels = np.empty(rows, np.int8)
-            if self._walk(file, index, self.target, labels) != pages.DONE:
+            if self._walk(file, index, self.target, self._labels_call(labels)) != pages.DONE:
                 return self._elsewhere(index)
             sums = np.zeros((-(-rows // BLOCK_ROWS), N_SUMS))
             counts = np.zeros(N_COUNTS, np.int64)
-            if self._walk(file, index, self.logits, labels, sums, counts, row_values) != pages.DONE:
+            call = self._logits_call(labels, sums, counts, row_values)
+            grow = functools.partial(scratch.grow_dictionary, self.dtype)
+            if self._walk(file, index, self.logits, call, grow) != pages.DONE:
                 return self._elsewhere(index)
-        except (CorruptPage, Unsupported):  # a chunk cut short, a key page the reader leaves to pyarrow
+        except CorruptPage:  # the file ends inside a chunk: the batch path says so
             return self._elsewhere(index)
         finally:
             file.close()
         nbytes = rows * (self.dtype.itemsize + 4)
         groups = None
-        if key is not None:
-            groups = unit_sums(self.key.name, key, row_values[0], row_values[2])
-            if groups is None:
+        if codes is not None:
+            strings = scratch.strings(int(key_state[pages.ENTRIES]), int(key_state[pages.HELD]))
+            if strings is None:  # not UTF-8 strings, or one there twice
                 return self._elsewhere(index)
-            nbytes += key.nbytes
+            groups = unit_sums(self.key.name, codes, strings, *row_values[::2])
+            nbytes += codes.nbytes
         reads = self.part.reads
         if reads is not None:
-            for column in (self.logits, self.target):
+            for column in (
+                (self.logits, self.target) if codes is None else (self.logits, self.target, self.key)
+            ):
                 reads.add(column.name, FUSED)
-            if key is not None:
-                reads.add(self.key.name, PAGES)
         log.debug("'%s' row group %d: scored from its pages (fused)", self.part.name, index)
         return UnitSums(sums, counts, nbytes, groups)
 
-    def _key_array(self, file, index: int, key: ColumnLayout, rows: int) -> pa.Array:
-        """A group key column's chunk in row group ``index``, read whole by the page reader
-        (:class:`~..io.pages.cursor.ColumnCursor`: the array the batch path would read)."""
-        chunk = self.part.pages.meta.row_group(index).column(key.leaf)
-        start, size = chunk_range(chunk)
-        read = file.chunk(start, size, self.window)
-        codec = CODEC_NAMES[chunk.compression]
-        cursor = ColumnCursor(
-            read, start, size, key, codec, chunk.num_values, chunk.total_uncompressed_size, rows
+    def _codes_call(self, codes: np.ndarray):
+        s = _scratch
+        return lambda window, base, state, codec, optional: pages.take_codes(
+            window, base, state, s.header, s.page, s.page_ro, codec, optional, s.string_bytes, codes
         )
-        return cursor.take(rows)
+
+    def _labels_call(self, labels: np.ndarray):
+        s = _scratch
+        return lambda window, base, state, codec, optional: pages.take_labels(
+            window, base, state, s.header, s.page, s.page_ro, codec, optional, self.physical,
+            s.label_dictionary, labels,
+        )  # fmt: skip
+
+    def _logits_call(self, labels, sums, counts, row_values):
+        s, dtype = _scratch, self.dtype
+        values = s.values.setdefault(dtype, np.empty(2 * BLOCK_ROWS, dtype))
+
+        def call(window, base, state, codec, optional):
+            return pages.score_logits(
+                window, base, state, s.header, s.page, s.page_ro, codec, optional, labels, self.pos_weight,
+                s.dictionary.setdefault(dtype, np.empty(0, dtype)), s.indices, values[BLOCK_ROWS:],
+                values[:BLOCK_ROWS], sums, counts, row_values,
+            )  # fmt: skip
+
+        return call
 
     def _elsewhere(self, index: int) -> None:
         log.debug(
@@ -261,19 +330,19 @@ class FusedFile:
             index,
         )
 
-    def _walk(
-        self, file, index: int, column: ColumnLayout, labels, sums=None, counts=None, row_values=None
-    ) -> int:
-        """Run the label call (``sums`` None) or the logits call over a column chunk's windows,
-        giving each what it asks for (the logits call each row's values where ``row_values``
-        are not empty); returns the final status."""
+    def _walk(self, file, index: int, column: ColumnLayout, call, grow=None, state=None) -> int:
+        """Run ``call(window, base, state, codec, optional)`` (a compiled walk of
+        :mod:`~..io.pages.scoring`) over a column chunk's windows, giving it what it asks for:
+        the next window, a larger page buffer or index scratch, or (``grow(size)``) a larger
+        dictionary; returns the final status. ``state``: the chunk's state to use (zeros, as
+        :func:`_chunk_state` makes it), for the caller to read after."""
         chunk = self.part.pages.meta.row_group(index).column(column.leaf)
         # from the dictionary page where there is one: an empty row group's chunk, as pyarrow
         # writes it, is a dictionary page and a data page offset of 0 (which chunk_range takes)
         start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
         size = chunk.total_compressed_size
         codec, optional = _CODECS[chunk.compression], column.nullable
-        state = np.zeros(pages.STATE_SLOTS, np.int64)
+        state = _chunk_state() if state is None else state
         state[pages.POS], state[pages.END], state[pages.ENTRIES] = start, start + size, -1
         read = file.chunk(start, size, self.window)
         scratch = _scratch
@@ -281,26 +350,14 @@ class FusedFile:
             base = start
             window = read(start, min(HEADER_BYTES, size))
             while True:
-                if sums is None:
-                    status = pages.take_labels(
-                        window, base, state, scratch.header, scratch.page, scratch.page_ro, codec,
-                        optional, self.physical, scratch.label_dictionary, labels,
-                    )  # fmt: skip
-                else:
-                    dictionary = scratch.dictionary.setdefault(self.dtype, np.empty(0, self.dtype))
-                    values = scratch.values.setdefault(self.dtype, np.empty(2 * BLOCK_ROWS, self.dtype))
-                    status = pages.score_logits(
-                        window, base, state, scratch.header, scratch.page, scratch.page_ro, codec,
-                        optional, labels, self.pos_weight, dictionary, scratch.indices,
-                        values[BLOCK_ROWS:], values[:BLOCK_ROWS], sums, counts, row_values,
-                    )  # fmt: skip
+                status = call(window, base, state, codec, optional)
                 if status == pages.NEED_BYTES:
                     base = int(state[pages.POS])
                     window = read(base, int(state[pages.NEED_SIZE]))
                 elif status == pages.NEED_PAGE:
                     scratch.grow_page(int(state[pages.NEED_SIZE]))
                 elif status == pages.NEED_ENTRIES:
-                    scratch.dictionary[self.dtype] = np.empty(int(state[pages.NEED_SIZE]), self.dtype)
+                    grow(int(state[pages.NEED_SIZE]))
                 elif status == pages.NEED_INDICES:
                     scratch.indices = np.empty(int(state[pages.NEED_SIZE]), np.int32)
                 else:

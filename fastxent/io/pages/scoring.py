@@ -8,10 +8,13 @@ scratch, ``state[NEED_SIZE]`` long):
 
 - :func:`take_labels` decodes the label column, INT32, INT64 (PLAIN or dictionary-encoded) or
   BOOLEAN (PLAIN, or RLE in v2 pages), into one byte a row, each label 0 or 1;
+- :func:`take_codes` decodes a string group key column (dictionary-encoded) into each row's
+  entry of its dictionary page, whose bytes it hands to Python;
 - :func:`score_logits` reads the logits, FLOAT or DOUBLE (PLAIN or dictionary-encoded), in
   2048-row blocks from the row group's first row, each block scored and summed by the kernels'
   own :func:`~fastxent.kernels.binary.logit_block_sums`: the bits of the batch path, for any
-  batches, since blocks are the row group's whatever the pages.
+  batches, since blocks are the row group's whatever the pages; in a grouped run, each row's
+  loss and marks too, for its groups (:mod:`fastxent.unit_groups`).
 
 Pages are opened as the page reader opens them (:mod:`.pages`): the Thrift header parsed, the
 CRC checked where written, snappy (in Numba) or zstd (by libzstd, :mod:`.zstd`) decompressed
@@ -47,7 +50,7 @@ DONE, NEED_BYTES, NEED_PAGE, NEED_ENTRIES, NEED_INDICES, ELSEWHERE = 0, 1, 2, 3,
 #: A chunk's state (int64) is the page reader's (:mod:`.protocol`: ``POS``, ``END``,
 #: ``NEED_SIZE``, read and written by :func:`.pages.read_header` as for the page reader), with
 #: the rows taken (its ``DONE``), the dictionary's entries (its ``DICTIONARY``, -1: none read) and
-#: the rows of the open block after them.
+#: after them the rows of the open block (logits) or the dictionary page's bytes (key codes).
 ROWS, ENTRIES, HELD = protocol.DONE, protocol.DICTIONARY, protocol.STATE_SLOTS
 STATE_SLOTS = protocol.STATE_SLOTS + 1
 
@@ -182,6 +185,44 @@ def take_labels(window, base, state, header, page, page_ro, codec, optional, phy
         state[ROWS] = row + count
         state[POS] = following
     return DONE if state[ROWS] == labels.shape[0] else ELSEWHERE  # a label for every row
+
+
+@checked_jit
+def take_codes(window, base, state, header, page, page_ro, codec, optional, dictionary, codes):
+    """Decode a string key chunk's rows into ``codes`` (int32, one a row: the row's entry of the
+    chunk's dictionary page), from ``state[POS]`` on, as far as the ``window`` goes.
+
+    ``dictionary`` (uint8) takes the dictionary page's bytes (its PLAIN byte arrays, for Python
+    to read as strings): ``state[ENTRIES]`` entries, ``state[HELD]`` bytes (:data:`NEED_ENTRIES`:
+    room for ``state[NEED_SIZE]`` bytes first). Every data page must be dictionary-encoded and
+    hold no null (the page opener checks the levels). Returns a status (:data:`DONE` once the
+    chunk gave exactly ``codes.shape[0]`` rows); ``state[ROWS]`` counts the rows taken."""
+    while state[POS] < state[END]:
+        status, source, lo, hi, following = _open(window, base, state, header, page, page_ro, codec, optional)
+        if status != DONE:
+            return status
+        count = header[H.NUM_VALUES]
+        if header[H.TYPE] == H.DICTIONARY_PAGE:
+            if state[ENTRIES] >= 0 or count < 0:  # a chunk has one dictionary page at most
+                return ELSEWHERE
+            if hi - lo > dictionary.shape[0]:
+                state[NEED_SIZE] = hi - lo
+                return NEED_ENTRIES
+            snappy.copy_bytes(dictionary, 0, source, lo, hi - lo)
+            state[ENTRIES], state[HELD] = count, hi - lo
+            state[POS] = following
+            continue
+        row, entries = state[ROWS], state[ENTRIES]
+        if count < 0 or row + count > codes.shape[0] or entries <= 0 or hi - lo < 1:
+            return ELSEWHERE
+        if header[H.ENCODING] not in (RLE_DICTIONARY, PLAIN_DICTIONARY):  # PLAIN strings: fallen back
+            return ELSEWHERE
+        bits = np.int64(source[lo])
+        if decode.decode_hybrid(source, lo + 1, hi, bits, count, entries - 1, codes[row : row + count]) < 0:
+            return ELSEWHERE
+        state[ROWS] = row + count
+        state[POS] = following
+    return DONE if state[ROWS] == codes.shape[0] else ELSEWHERE
 
 
 @checked_jit
