@@ -20,10 +20,17 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fused_scoring import WRITERS, ZSTD_READER, binary_table, by_batches, same_score
+from test_fused_scoring import (
+    WRITERS,
+    ZSTD_READER,
+    binary_table,
+    by_batches,
+    same_outcome_with_and_without_fusing,
+    same_score,
+    scored_on_dask,
+)
 
 import fastxent as fx
-from fastxent.errors import InputValueError
 from fastxent.groups import GroupTable
 from fastxent.run import loop
 from fastxent.unit_groups import unit_sums
@@ -33,9 +40,12 @@ OPTIONS = dict(target="label", logits="logits", group_by="key")
 
 
 def keyed_table(rows: int = ROWS, keys: str = "few", seed: int = 0) -> pa.Table:
-    """:func:`binary_table` with a string ``key``: three values (``few``), 3,000 (``many``), or
-    three and nulls (``nulls``), in random order."""
+    """:func:`binary_table` with a ``key``: three strings (``few``), 3,000 (``many``), three
+    and nulls (``nulls``), or integers from -5 to 250 (``int64``, ``int32``), in random order."""
     rng = np.random.default_rng(seed)
+    if keys.startswith("int"):
+        values = pa.array(rng.integers(-5, 251, rows), getattr(pa, keys)())
+        return binary_table(rows, seed).append_column("key", values)
     count = 3000 if keys == "many" else 3
     names = np.array([f"k{i:05d}" for i in range(count)], dtype=object)[rng.integers(0, count, rows)]
     if keys == "nulls":
@@ -55,7 +65,7 @@ def fused_row_groups(scored) -> int:
 
 
 @pytest.mark.parametrize("writer", list(WRITERS))
-@pytest.mark.parametrize("keys", ["few", "many", "nulls"])
+@pytest.mark.parametrize("keys", ["few", "many", "nulls", "int64", "int32"])
 def test_grouped_scores_equal_the_batch_path(tmp_path, monkeypatch, writer, keys):
     path = str(tmp_path / "g.parquet")
     table = keyed_table(keys=keys)
@@ -64,8 +74,9 @@ def test_grouped_scores_equal_the_batch_path(tmp_path, monkeypatch, writer, keys
     same_score(scored, by_batches(path, monkeypatch, **OPTIONS))
     same_score(scored, without_fusing(path, monkeypatch, **OPTIONS))
     groups = pq.ParquetFile(path).metadata.num_row_groups
-    assert len(scored.groups) == len(pc.unique(table["key"])) == {"few": 3, "many": 2854, "nulls": 4}[keys]
-    if keys == "many" and writer == "dictionary-fallback":  # the keys' dictionary falls back to PLAIN
+    distinct = {"few": 3, "many": 2854, "nulls": 4, "int64": 256, "int32": 256}[keys]
+    assert len(scored.groups) == len(pc.unique(table["key"])) == distinct
+    if keys in ("many", "int64") and writer == "dictionary-fallback":  # the keys fall back to PLAIN
         assert fused_row_groups(scored) < groups
     elif writer == "uncompressed-plain" or keys == "nulls":  # PLAIN strings; nulls in the statistics
         assert "fused" not in scored.readers
@@ -92,7 +103,7 @@ def test_each_group_equals_its_rows_scored_alone(tmp_path):
     batch_rows=st.sampled_from([1000, 2048, 4099, 1 << 20]),
     row_group=st.integers(500, 9000),
     page=st.sampled_from([700, 4000, 1 << 20]),
-    keys=st.sampled_from(["few", "many", "nulls"]),
+    keys=st.sampled_from(["few", "many", "nulls", "int32"]),
 )
 def test_any_batch_rows_row_groups_and_pages(tmp_path, monkeypatch, batch_rows, row_group, page, keys):
     path = tmp_path / f"h{batch_rows}-{row_group}-{page}-{keys}.parquet"
@@ -108,15 +119,9 @@ def test_any_batch_rows_row_groups_and_pages(tmp_path, monkeypatch, batch_rows, 
 
 
 def test_dask_tasks_sum_groups_with_the_same_bits(tmp_path, monkeypatch):
-    distributed = pytest.importorskip("distributed")
-    fxdask = pytest.importorskip("fastxent.dask")
     path = str(tmp_path / "d.parquet")
     pq.write_table(keyed_table(keys="many"), path, row_group_size=1500)
-    cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-    )
-    with cluster, distributed.Client(cluster) as client:
-        on_dask = fxdask.score(path, client=client, **OPTIONS)
+    on_dask = scored_on_dask(path, **OPTIONS)
     same_score(on_dask, by_batches(path, monkeypatch, **OPTIONS))
     assert on_dask.readers == {"fused": 18}
 
@@ -155,15 +160,18 @@ def test_a_dictionary_page_holding_a_value_twice_goes_through_batches(tmp_path, 
     assert len(scored.groups) == 3 and scored.groups["k00001"].rows > scored.groups["k00000"].rows
 
 
-@pytest.mark.parametrize("case", ["plain-strings", "integer-key", "float-key", "two-keys"])
+@pytest.mark.parametrize("case", ["plain-strings", "wide-integers", "no-statistics", "float-key", "two-keys"])
 def test_keys_the_pass_does_not_number_go_through_batches(tmp_path, monkeypatch, case):
     table = keyed_table(4000).append_column("number", pa.array(np.arange(4000) % 7))
     path = str(tmp_path / "n.parquet")
     options, write = dict(OPTIONS), {}
     if case == "plain-strings":
         write = dict(use_dictionary=["label", "logits"])
-    elif case == "integer-key":
+    elif case == "wide-integers":  # 0 to 3999: more values than a row group's groups summed apart
+        options["group_by"] = "id"
+    elif case == "no-statistics":  # integers whose range the footer does not give
         options["group_by"] = "number"
+        write = dict(write_statistics=["label", "logits"])
     elif case == "float-key":
         table = table.set_column(4, "number", table["number"].cast(pa.float64()))
         options["group_by"] = "number"
@@ -206,16 +214,7 @@ def test_damage_in_the_key_chunk_gives_the_batch_paths_outcome(
     path.write_bytes(
         _damaged(keyed_file.read_bytes(), start + int(where * chunk.total_compressed_size), value)
     )
-    outcomes = []
-    for score in (fx.score, lambda p, **o: without_fusing(p, monkeypatch, **o)):
-        try:
-            outcomes.append(score(str(path), **OPTIONS))
-        except (InputValueError, ValueError, OSError) as err:
-            outcomes.append((type(err), str(err)))
-    if isinstance(outcomes[0], tuple) or isinstance(outcomes[1], tuple):
-        assert outcomes[0] == outcomes[1]
-    else:
-        same_score(*outcomes)
+    same_outcome_with_and_without_fusing(path, monkeypatch, **OPTIONS)
 
 
 @pytest.mark.parametrize("rows", [0, 1, 7, 5000, 20000])

@@ -280,18 +280,23 @@ def test_remote_store_reads_by_range(tmp_path, monkeypatch):
 
 
 def test_dask_tasks_fuse_with_the_same_bits(tmp_path, monkeypatch):
-    distributed = pytest.importorskip("distributed")
-    fxdask = pytest.importorskip("fastxent.dask")
     path = str(tmp_path / "d.parquet")
     pq.write_table(binary_table(), path, row_group_size=1500)
     options = dict(target="label", logits="logits")
+    on_dask = scored_on_dask(path, **options)
+    same_score(on_dask, by_batches(path, monkeypatch, **options))
+    assert on_dask.readers == {"fused": 12}
+
+
+def scored_on_dask(path: str, **options):
+    """``fastxent.dask.score`` of ``path`` on a local cluster of one worker of two threads."""
+    distributed = pytest.importorskip("distributed")
+    fxdask = pytest.importorskip("fastxent.dask")
     cluster = distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     )
     with cluster, distributed.Client(cluster) as client:
-        on_dask = fxdask.score(path, client=client, **options)
-    same_score(on_dask, by_batches(path, monkeypatch, **options))
-    assert on_dask.readers == {"fused": 12}
+        return fxdask.score(path, client=client, **options)
 
 
 def _damaged(data: bytes, start: int, offset: int, value: int) -> bytes:
@@ -318,15 +323,16 @@ def small_file(tmp_path_factory):
     return paths
 
 
-def same_outcome_with_and_without_fusing(path, monkeypatch):
-    """Score ``path`` with the fused pass, then with it off: the same score (returned), or the
-    same error (``None`` returned)."""
+def same_outcome_with_and_without_fusing(path, monkeypatch, **options):
+    """Score ``path`` (``options``; default: labels and logits) with the fused pass, then with
+    it off: the same score (returned), or the same error (``None`` returned)."""
+    options = options or dict(target="label", logits="logits")
     outcomes = []
     for fuse in (True, False):
         if not fuse:
             monkeypatch.setattr(loop, "fused_file", lambda *args: None)
         try:
-            outcomes.append(fx.score(str(path), target="label", logits="logits"))
+            outcomes.append(fx.score(str(path), **options))
         except (InputValueError, ValueError, OSError) as err:
             outcomes.append((type(err), str(err)))
     monkeypatch.undo()

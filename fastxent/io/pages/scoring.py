@@ -122,6 +122,16 @@ def _open(window, base, state, header, page, page_ro, codec, optional):
 
 
 @checked_jit
+def _dictionary_codes(source, lo, hi, entries, count, out):
+    """``out[:count]``: a dictionary-encoded page's codes at ``source[lo:hi]`` (a byte of bit
+    width, then the RLE/bit-packed hybrid), each an entry of a dictionary of ``entries``; False
+    where there is no dictionary or they do not decode."""
+    if entries <= 0 or hi - lo < 1:
+        return False
+    return decode.decode_hybrid(source, lo + 1, hi, np.int64(source[lo]), count, entries - 1, out) >= 0
+
+
+@checked_jit
 def _plain_labels(source, lo, width, count, out):
     """``out[:count]``: the PLAIN integers of ``width`` bytes at ``source[lo:]`` (the caller
     checked their room); False, from the first that is not 0 or 1."""
@@ -172,10 +182,7 @@ def take_labels(window, base, state, header, page, page_ro, codec, optional, phy
                 return ELSEWHERE
         elif encoding in (RLE_DICTIONARY, PLAIN_DICTIONARY):
             entries = state[ENTRIES]
-            if entries <= 0 or hi - lo < 1:
-                return ELSEWHERE
-            bits = np.int64(source[lo])
-            if decode.decode_hybrid(source, lo + 1, hi, bits, count, entries - 1, out) < 0:
+            if not _dictionary_codes(source, lo, hi, entries, count, out):
                 return ELSEWHERE
             if dictionary[0] != 0 or entries == 1:  # codes to labels, where they differ
                 for k in range(count):
@@ -212,13 +219,12 @@ def take_codes(window, base, state, header, page, page_ro, codec, optional, dict
             state[ENTRIES], state[HELD] = count, hi - lo
             state[POS] = following
             continue
-        row, entries = state[ROWS], state[ENTRIES]
-        if count < 0 or row + count > codes.shape[0] or entries <= 0 or hi - lo < 1:
+        row = state[ROWS]
+        if count < 0 or row + count > codes.shape[0]:
             return ELSEWHERE
-        if header[H.ENCODING] not in (RLE_DICTIONARY, PLAIN_DICTIONARY):  # PLAIN strings: fallen back
+        if header[H.ENCODING] not in (RLE_DICTIONARY, PLAIN_DICTIONARY):  # PLAIN values: fallen back
             return ELSEWHERE
-        bits = np.int64(source[lo])
-        if decode.decode_hybrid(source, lo + 1, hi, bits, count, entries - 1, codes[row : row + count]) < 0:
+        if not _dictionary_codes(source, lo, hi, state[ENTRIES], count, codes[row : row + count]):
             return ELSEWHERE
         state[ROWS] = row + count
         state[POS] = following
@@ -299,14 +305,10 @@ def score_logits(
         encoding = header[H.ENCODING]
         coded = encoding in (RLE_DICTIONARY, PLAIN_DICTIONARY)
         if coded:
-            entries = state[ENTRIES]
-            if entries <= 0 or hi - lo < 1:
-                return ELSEWHERE
             if count > indices.shape[0]:
                 state[NEED_SIZE] = count
                 return NEED_INDICES
-            bits = np.int64(source[lo])
-            if decode.decode_hybrid(source, lo + 1, hi, bits, count, entries - 1, indices) < 0:
+            if not _dictionary_codes(source, lo, hi, state[ENTRIES], count, indices):
                 return ELSEWHERE
         elif encoding != PLAIN or count * itemsize > hi - lo:
             return ELSEWHERE
