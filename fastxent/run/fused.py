@@ -131,7 +131,6 @@ class _Scratch(threading.local):
         self.den = np.empty(BLOCK_ROWS)  # a block's denominators (ones), not kept
         self.loss = np.empty(0)  # a row group's losses and marks, for its groups
         self.marks = np.empty(0, np.int32)
-
         self.dictionary_bytes = np.empty(0, np.uint8)  # a key chunk's dictionary page
         self.last_strings: tuple = (b"", 0, None)  # its bytes, count and strings, the last read
 
