@@ -374,6 +374,21 @@ def test_damage_at_any_offset_never_gives_another_number(
     same_outcome_with_and_without_fusing(path, monkeypatch)
 
 
+@pytest.mark.parametrize("entries", [(0, 0), (1, 1), (1, 0)])
+def test_a_label_dictionary_other_than_zero_then_one(tmp_path, monkeypatch, entries):
+    """A label dictionary page of [0, 0], [1, 1] or [1, 0] (written so, or damaged: hypothesis
+    found [0, 0] read as [0, 1]): each code is its entry's label, as the batch path reads it."""
+    path = tmp_path / "d.parquet"
+    pq.write_table(binary_table(3000), str(path), compression="none", row_group_size=1500)
+    chunk = pq.ParquetFile(str(path)).metadata.row_group(0).column(1)
+    data = path.read_bytes()
+    zero_one = np.array([0, 1], np.int64).tobytes()
+    at = data.index(zero_one, chunk.dictionary_page_offset)  # the dictionary page's two values
+    path.write_bytes(data[:at] + np.array(entries, np.int64).tobytes() + data[at + 16 :])
+    scored = same_outcome_with_and_without_fusing(path, monkeypatch)
+    assert scored.readers == {"fused": 4}
+
+
 def test_add_unit_only_between_units():
     acc = Accumulator("binary")
     acc.update(np.array([0.5, -1.0], np.float32), np.array([1, 0]), offset=0)

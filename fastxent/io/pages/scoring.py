@@ -184,7 +184,8 @@ def take_labels(window, base, state, header, page, page_ro, codec, optional, phy
             entries = state[ENTRIES]
             if not _dictionary_codes(source, lo, hi, entries, count, out):
                 return ELSEWHERE
-            if dictionary[0] != 0 or entries == 1:  # codes to labels, where they differ
+            # codes to labels, unless the dictionary is [0, 1] (a damaged one may be [0, 0])
+            if entries != 2 or dictionary[0] != 0 or dictionary[1] != 1:
                 for k in range(count):
                     out[k] = dictionary[out[k]]
         else:
