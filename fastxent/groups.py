@@ -529,7 +529,7 @@ class GroupTable:
                 *self.state(),
                 self.den_rows[: self._size],
                 *self._scratch(gid.shape[0]),
-                self._ones(gid.shape[0] + kernels.SPARE_ROWS) if unweighted else _NO_ONES,
+                self.ones(gid.shape[0] + kernels.SPARE_ROWS) if unweighted else _NO_ONES,
             )
             if stopped.size == 0:
                 return
@@ -587,9 +587,9 @@ class GroupTable:
             raise
         return big_rows[:nbig].copy() if nbig else None
 
-    def _ones(self, n: int) -> np.ndarray:
+    def ones(self, n: int) -> np.ndarray:
         """``n`` ones (or more), kept from batch to batch: the sorted denominators of unweighted
-        rows."""
+        rows, and the rows' own where a caller has none to give (the fused pass's rows)."""
         if self._ones_array.shape[0] < n:
             self._ones_array = np.ones(n)
         return self._ones_array

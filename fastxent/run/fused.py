@@ -47,8 +47,7 @@ import pyarrow.compute as pc
 
 from ..io.pages import reader_choice, zstd
 from ..io.pages import scoring as pages
-from ..io.pages.cursor import CorruptPage
-from ..io.pages.decode import string_offsets
+from ..io.pages.cursor import CorruptPage, dictionary_strings
 from ..io.pages.layout import (
     ENCODINGS,
     MANY_FLAT_COLUMNS,
@@ -152,13 +151,15 @@ class _Scratch(threading.local):
             if size < count * key.stored.itemsize:
                 return None
             values = pa.array(raw[: count * key.stored.itemsize].view(key.stored).copy())
-        elif self.last_strings[:2] == (raw.tobytes(), count):
-            return self.last_strings[2]
         else:
-            values = _strings(raw, count)
-            if values is None:
+            page = raw.tobytes()
+            if self.last_strings[:2] == (page, count):
+                return self.last_strings[2]
+            try:
+                values = dictionary_strings(raw, count, "a key's dictionary page")
+            except CorruptPage:
                 return None
-            self.last_strings = (raw.tobytes(), count, values)
+            self.last_strings = (page, count, values)
         if pc.count_distinct(values).as_py() != count:  # a value twice would split its group
             return None
         return values
@@ -210,23 +211,6 @@ def fused_file(part: Part, plan, total) -> FusedFile | None:
             return None
     pos_weight = float(spec.pos_weight[0]) if spec.pos_weight.size else 1.0
     return FusedFile(part, x, t, pos_weight, key)
-
-
-def _strings(raw: np.ndarray, count: int) -> pa.Array | None:
-    """The ``count`` PLAIN byte arrays of ``raw`` as an Arrow string array (``None``: fewer, or
-    not UTF-8), as the page reader makes a dictionary page's strings."""
-    offsets, data = np.empty(count + 1, np.int32), np.empty(max(raw.size, 1), np.uint8)
-    used = string_offsets(raw, count, offsets, data)
-    if used < 0:
-        return None
-    strings = pa.Array.from_buffers(
-        pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data[:used])]
-    )
-    try:
-        strings.validate(full=True)
-    except pa.ArrowInvalid:
-        return None
-    return strings
 
 
 def _chunk_state() -> np.ndarray:
@@ -333,15 +317,8 @@ class FusedFile:
             if values is None:  # not UTF-8 strings, or a value twice
                 return self._elsewhere(index)
             nbytes += codes.nbytes
-            if not apart:
-                # as the batch path reads them: strings as a dictionary array, integers plain
-                # (the table numbers those by their values, one lookup a row)
-                codes_array = pa.array(codes)
-                keys = (
-                    pa.DictionaryArray.from_arrays(codes_array, values)
-                    if self.key.codes
-                    else values.take(codes_array)
-                )
+            if not apart:  # strings (integers span fewer values), as the batch path reads them
+                keys = pa.DictionaryArray.from_arrays(pa.array(codes), values)
                 return self._scored_log(index, UnitSums(sums, counts, nbytes, None, keys, *row_values[::2]))
             groups = unit_sums(self.key.name, codes, values, *row_values[::2])
         return self._scored_log(index, UnitSums(sums, counts, nbytes, groups))

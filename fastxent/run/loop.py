@@ -159,7 +159,6 @@ class Run:
         self.readers = collections.Counter()  # Parquet column chunks by reader (Score.readers)
         self._values: list[RowValues | None] = [None, None]  # the row values' two buffers, in turn
         self._turn = 0
-        self._ones_kept = np.ones(0)
 
     def part(self, part: Part, batch_rows: int, nulls: str, units=None, first_row: int = 0) -> None:
         """Score a part (or the given units of it) whose first row is row ``first_row`` of it.
@@ -213,7 +212,9 @@ class Run:
                     self.groups.add_unit(scored.groups)
                 elif scored.keys is not None:
                     gid = self.groups.ids(pa.RecordBatch.from_arrays([scored.keys], names=self.plan.group_by))
-                    self.groups.fold(gid, scored.loss, self._ones(rows), scored.marks, whole_unit=True)
+                    self.groups.fold(
+                        gid, scored.loss, self.groups.ones(rows)[:rows], scored.marks, whole_unit=True
+                    )
                 self.total.add_unit(scored.sums, scored.counts, rows, nbytes)
                 self.row += rows
                 self.nbytes += nbytes
@@ -313,13 +314,6 @@ class Run:
             groups = None if gid is None else (gid, self.groups.keys.keys)
             for sink in self.sinks:
                 sink.add(batch, rows, x, t, values, groups)
-
-    def _ones(self, n: int) -> np.ndarray:
-        """``n`` ones, kept from unit to unit: the denominators of the rows the fused pass hands
-        the groups to fold (single-column binary logits, unweighted), which it does not write."""
-        if self._ones_kept.shape[0] < n:
-            self._ones_kept = np.ones(n)
-        return self._ones_kept[:n]
 
     def _row_values(self, n: int, predicted: bool) -> RowValues:
         """Room for a batch's row values. The loss, denominator, marks and confidences are

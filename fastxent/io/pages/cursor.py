@@ -298,19 +298,7 @@ class ColumnCursor:
             return pa.array([], pa.string())
         if self.strings is None:  # made anew for each dictionary page (_answer)
             raw = self.dictionary[4 * count : 4 * count + self.dictionary_size]
-            offsets = np.empty(count + 1, np.int32)
-            data = pooled_empty(max(raw.size, 1), np.uint8)
-            used = string_offsets(raw, count, offsets, data)
-            page = f"the dictionary page at byte {self.dictionary_at}"
-            if used < 0:
-                raise CorruptPage(f"{page} holds fewer strings than it says")
-            buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data[:used])]
-            strings = pa.Array.from_buffers(pa.string(), count, buffers)
-            try:
-                strings.validate(full=True)
-            except pa.ArrowInvalid:
-                raise CorruptPage(f"{page} holds a string that is not UTF-8") from None
-            self.strings = strings
+            self.strings = dictionary_strings(raw, count, f"the dictionary page at byte {self.dictionary_at}")
         return self.strings
 
     def _give_back(self) -> None:
@@ -327,6 +315,25 @@ class ColumnCursor:
         if status in NOT_DECODED:
             raise Unsupported(NOT_DECODED[status])
         raise CorruptPage(DAMAGE[status].format(at=int(self.state[p.AT])))
+
+
+def dictionary_strings(raw: np.ndarray, count: int, page: str) -> pa.Array:
+    """The ``count`` PLAIN byte arrays of a dictionary ``page``'s bytes ``raw`` as an Arrow
+    string array, checked to be UTF-8 as pyarrow checks them; :class:`CorruptPage` (naming
+    ``page``) where they are fewer or not UTF-8."""
+    offsets = np.empty(count + 1, np.int32)
+    data = pooled_empty(max(raw.size, 1), np.uint8)
+    used = string_offsets(raw, count, offsets, data)
+    if used < 0:
+        raise CorruptPage(f"{page} holds fewer strings than it says")
+    strings = pa.Array.from_buffers(
+        pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data[:used])]
+    )
+    try:
+        strings.validate(full=True)
+    except pa.ArrowInvalid:
+        raise CorruptPage(f"{page} holds a string that is not UTF-8") from None
+    return strings
 
 
 def shares_values(layout: ColumnLayout) -> bool:
